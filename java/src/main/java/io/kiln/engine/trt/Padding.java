@@ -1,0 +1,86 @@
+package io.kiln.engine.trt;
+
+import io.kiln.Tensor;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * Copies a request of {@code batch} rows and {@code seq} tokens into a bucket's larger staging
+ * buffers (the padding is zero: token 0, mask 0) and cuts the outputs back to the request's rows
+ * and, on outputs with a dynamic sequence axis, its length.
+ */
+final class Padding {
+  private Padding() {}
+
+  static void pack(Map<String, Tensor> inputs, BucketContext ctx, long batch, long seq) {
+    for (BucketContext.Buffer b : ctx.buffers.values()) {
+      if (!b.io.input()) {
+        continue;
+      }
+      Tensor t = inputs.get(b.io.name());
+      Pointer.memset(b.host, 0, b.bytes);
+      copyRows(
+          t.pointer(),
+          t.shape(),
+          b.host,
+          b.shape,
+          batch,
+          b.io.hasSeqAxis() ? seq : -1,
+          b.io.dtype().byteSize());
+    }
+  }
+
+  static Map<String, Tensor> unpack(BucketContext ctx, long batch, long seq) {
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    for (BucketContext.Buffer b : ctx.buffers.values()) {
+      if (b.io.input()) {
+        continue;
+      }
+      long[] shape = b.shape.clone();
+      boolean rows = shape.length > 0 && shape[0] == ctx.bucket.batch();
+      if (rows) {
+        shape[0] = batch;
+      }
+      boolean cutSeq = b.io.hasSeqAxis() && shape[1] == ctx.bucket.seq();
+      if (cutSeq) {
+        shape[1] = seq;
+      }
+      Tensor t = Tensor.allocate(b.io.dtype(), shape);
+      if (rows) {
+        copyRows(
+            b.host, b.shape, t.pointer(), shape, batch, cutSeq ? seq : -1, b.io.dtype().byteSize());
+      } else {
+        Pointer.memcpy(t.pointer(), b.host, t.byteSize());
+      }
+      out.put(b.io.name(), t);
+    }
+    return out;
+  }
+
+  /**
+   * Copies {@code rows} rows from {@code src} to {@code dst}; when {@code seq >= 0}, only the first
+   * {@code seq} positions of axis 1 of each row, everything after axis 1 included.
+   */
+  static void copyRows(
+      Pointer src, long[] srcShape, Pointer dst, long[] dstShape, long rows, long seq, int elem) {
+    long inner = 1;
+    for (int a = 2; a < srcShape.length; a++) {
+      inner *= srcShape[a];
+    }
+    if (seq < 0) {
+      long rowBytes = elem * inner * (srcShape.length > 1 ? srcShape[1] : 1);
+      Pointer.memcpy(dst, src, rows * rowBytes);
+      return;
+    }
+    long srcRow = srcShape[1] * inner * elem;
+    long dstRow = dstShape[1] * inner * elem;
+    long bytes = seq * inner * elem;
+    BytePointer s = new BytePointer(src);
+    BytePointer d = new BytePointer(dst);
+    for (long r = 0; r < rows; r++) {
+      Pointer.memcpy(d.position(r * dstRow), s.position(r * srcRow), bytes);
+    }
+  }
+}

@@ -1,0 +1,256 @@
+package io.kiln.execution.batching;
+
+import io.kiln.BackendException;
+import io.kiln.InvalidInputException;
+import io.kiln.KilnException;
+import io.kiln.Tensor;
+import io.kiln.TensorInfo;
+import io.kiln.engine.Engine;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Merges concurrent requests into one engine run. A worker takes the first waiting request, then
+ * adds more until {@code maxBatch} rows, until every caller currently inside {@link #infer} is in
+ * the batch, or until {@code maxWaitMicros} have passed since the first arrived. A lone caller
+ * therefore never waits: its latency is the engine's. Rows are stacked along axis 0 (inputs with a
+ * dynamic axis 1 are zero-padded to the longest request) and the outputs are cut back per caller.
+ *
+ * <p>The batcher does not own the engine. Callers own the tensors they get back.
+ */
+public final class DynamicBatcher implements AutoCloseable {
+  private final Engine engine;
+  private final int maxBatch;
+  private final long maxWaitNanos;
+  private final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
+  private final AtomicInteger callers = new AtomicInteger();
+  private final Thread worker;
+  private final Map<String, TensorInfo> inputInfo = new HashMap<>();
+  private final Map<String, TensorInfo> outputInfo = new HashMap<>();
+  private final AtomicLong requests = new AtomicLong();
+  private final AtomicLong batches = new AtomicLong();
+  private final AtomicLong rows = new AtomicLong();
+  private final AtomicLong largest = new AtomicLong();
+  private volatile boolean closed;
+
+  private record Request(
+      Map<String, Tensor> inputs,
+      long rows,
+      long seq,
+      CompletableFuture<Map<String, Tensor>> result) {}
+
+  public DynamicBatcher(Engine engine, int maxBatch, long maxWaitMicros) {
+    if (maxBatch < 1 || maxWaitMicros < 0) {
+      throw new InvalidInputException("maxBatch must be >= 1 and maxWait >= 0");
+    }
+    this.engine = engine;
+    this.maxBatch = maxBatch;
+    this.maxWaitNanos = maxWaitMicros * 1000;
+    for (TensorInfo t : engine.inputs()) {
+      inputInfo.put(t.name(), t);
+    }
+    for (TensorInfo t : engine.outputs()) {
+      outputInfo.put(t.name(), t);
+    }
+    worker = new Thread(this::loop, "kiln-batcher");
+    worker.setDaemon(true);
+    worker.start();
+  }
+
+  /** Runs {@code inputs} as part of a merged batch and waits for its own rows of the outputs. */
+  public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
+    callers.incrementAndGet();
+    try {
+      return submit(inputs).get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BackendException("interrupted while waiting for a batched result");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof KilnException k) {
+        throw k;
+      }
+      throw new BackendException("batched run failed: " + e.getCause(), e.getCause());
+    } finally {
+      callers.decrementAndGet();
+    }
+  }
+
+  /** Queues {@code inputs}; the future completes with this request's outputs. */
+  public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs) {
+    if (closed) {
+      throw new IllegalStateException("batcher is closed");
+    }
+    if (inputs.isEmpty()) {
+      throw new InvalidInputException("no inputs");
+    }
+    long n = -1;
+    long seq = -1;
+    for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
+      Tensor t = e.getValue();
+      if (t.rank() == 0) {
+        throw new InvalidInputException("input '" + e.getKey() + "' has no batch axis");
+      }
+      if (n >= 0 && t.dim(0) != n) {
+        throw new InvalidInputException("inputs disagree on the batch size");
+      }
+      n = t.dim(0);
+      if (hasSeqAxis(inputInfo.get(e.getKey())) && t.rank() > 1) {
+        seq = t.dim(1);
+      }
+    }
+    CompletableFuture<Map<String, Tensor>> f = new CompletableFuture<>();
+    queue.add(new Request(inputs, n, seq, f));
+    return f;
+  }
+
+  public BatcherStats stats() {
+    return new BatcherStats(requests.get(), batches.get(), rows.get(), largest.get());
+  }
+
+  private void loop() {
+    while (!closed) {
+      Request first;
+      try {
+        first = queue.poll(100, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        return;
+      }
+      if (first == null) {
+        continue;
+      }
+      List<Request> batch = new ArrayList<>();
+      batch.add(first);
+      long total = first.rows();
+      long deadline = System.nanoTime() + maxWaitNanos;
+      while (total < maxBatch) {
+        Request next = queue.peek();
+        if (next != null) {
+          if (total + next.rows() > maxBatch) {
+            break;
+          }
+          queue.poll();
+          batch.add(next);
+          total += next.rows();
+          continue;
+        }
+        // Every caller inside infer() is in this batch: waiting would only add latency.
+        if (batch.size() >= callers.get()) {
+          break;
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          break;
+        }
+        try {
+          Request r = queue.poll(Math.min(left, 50_000), TimeUnit.NANOSECONDS);
+          if (r != null) {
+            if (total + r.rows() > maxBatch) {
+              runBatch(List.of(r)); // too big to join: run it on its own after this batch
+              continue;
+            }
+            batch.add(r);
+            total += r.rows();
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
+      runBatch(batch);
+    }
+  }
+
+  private void runBatch(List<Request> batch) {
+    long total = 0;
+    for (Request r : batch) {
+      total += r.rows();
+    }
+    requests.addAndGet(batch.size());
+    batches.incrementAndGet();
+    rows.addAndGet(total);
+    largest.accumulateAndGet(total, Math::max);
+    if (batch.size() == 1) {
+      Request r = batch.get(0);
+      try {
+        r.result().complete(engine.run(r.inputs()));
+      } catch (RuntimeException e) {
+        r.result().completeExceptionally(e);
+      }
+      return;
+    }
+    Map<String, Tensor> merged = new LinkedHashMap<>();
+    Map<String, Tensor> outputs = null;
+    try {
+      for (String name : batch.get(0).inputs().keySet()) {
+        List<Tensor> parts = new ArrayList<>();
+        for (Request r : batch) {
+          Tensor t = r.inputs().get(name);
+          if (t == null) {
+            throw new InvalidInputException("input '" + name + "' missing from a batched request");
+          }
+          parts.add(t);
+        }
+        merged.put(
+            name,
+            RowTensors.concat(parts, hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1));
+      }
+      outputs = engine.run(merged);
+      long seqMerged = -1;
+      for (Request r : batch) {
+        seqMerged = Math.max(seqMerged, r.seq());
+      }
+      long row = 0;
+      for (Request r : batch) {
+        Map<String, Tensor> mine = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+          Tensor o = e.getValue();
+          boolean cut =
+              hasSeqAxis(outputInfo.get(e.getKey()))
+                  && o.rank() > 1
+                  && o.dim(1) == seqMerged
+                  && r.seq() >= 0;
+          mine.put(e.getKey(), RowTensors.slice(o, row, r.rows(), cut ? r.seq() : -1));
+        }
+        row += r.rows();
+        r.result().complete(mine);
+      }
+    } catch (RuntimeException e) {
+      for (Request r : batch) {
+        r.result().completeExceptionally(e);
+      }
+    } finally {
+      merged.values().forEach(Tensor::close);
+      if (outputs != null) {
+        outputs.values().forEach(Tensor::close);
+      }
+    }
+  }
+
+  private static boolean hasSeqAxis(TensorInfo info) {
+    return info != null && info.rank() > 1 && info.isDynamic(1);
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    worker.interrupt();
+    try {
+      worker.join(5000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    Request r;
+    while ((r = queue.poll()) != null) {
+      r.result().completeExceptionally(new IllegalStateException("batcher closed"));
+    }
+  }
+}
