@@ -20,16 +20,31 @@ final class Padding {
         continue;
       }
       Tensor t = inputs.get(b.io.name());
+      // int64 ids for an engine whose parser narrowed them to int32
+      Tensor narrowed =
+          t.dtype() != b.io.dtype() ? Tensor.of(toInts(t.toLongArray()), t.shape()) : null;
+      Tensor src = narrowed != null ? narrowed : t;
       Pointer.memset(b.host, 0, b.bytes);
       copyRows(
-          t.pointer(),
-          t.shape(),
+          src.pointer(),
+          src.shape(),
           b.host,
           b.shape,
           batch,
           b.io.hasSeqAxis() ? seq : -1,
           b.io.dtype().byteSize());
+      if (narrowed != null) {
+        narrowed.close();
+      }
     }
+  }
+
+  private static int[] toInts(long[] v) {
+    int[] out = new int[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = Math.toIntExact(v[i]);
+    }
+    return out;
   }
 
   static Map<String, Tensor> unpack(BucketContext ctx, long batch, long seq) {

@@ -340,7 +340,8 @@ public final class TrtEngine implements Engine {
       if (v == null) {
         throw new InvalidInputException("missing input '" + t.name() + "'");
       }
-      if (v.dtype() != t.dtype()) {
+      boolean narrowable = v.dtype() == DType.I64 && t.dtype() == DType.I32;
+      if (v.dtype() != t.dtype() && !narrowable) {
         throw new InvalidInputException(
             "input '" + t.name() + "' must be " + t.dtype() + ", got " + v.dtype());
       }

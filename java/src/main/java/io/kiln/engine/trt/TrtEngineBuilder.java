@@ -136,8 +136,7 @@ public final class TrtEngineBuilder {
       }
       serialized = buildWithTicker(builder, network, config, options);
       byte[] plan = new byte[Math.toIntExact(serialized.size())];
-      serialized.data().position(0).limit(plan.length);
-      new BytePointer(serialized.data()).get(plan);
+      new BytePointer(serialized.data()).capacity(plan.length).get(plan);
       if (options.timingCache() != null) {
         saveTimingCache(timingCache, options.timingCache());
       }
@@ -286,7 +285,7 @@ public final class TrtEngineBuilder {
     try {
       check(mem, "ITimingCache.serialize");
       byte[] bytes = new byte[Math.toIntExact(mem.size())];
-      new BytePointer(mem.data()).get(bytes);
+      new BytePointer(mem.data()).capacity(bytes.length).get(bytes);
       Path parent = file.toAbsolutePath().getParent();
       if (parent != null) {
         Files.createDirectories(parent);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Device-side driver of the TensorRT tests and benchmark. Runs from the unpacked app folder
+# (.gpu/bin/run.sh puts JAVA_HOME and the TensorRT/CUDA 12 libraries on the paths).
+#   bash .devrun/bench/gpu/run-trt-bench.sh tests          # gpu-tagged JUnit tests
+#   bash .devrun/bench/gpu/run-trt-bench.sh peers          # export BERT-base ONNX + PyTorch/ORT peers
+#   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
+#   bash .devrun/bench/gpu/run-trt-bench.sh report "CMD"   # md/json/png into $OUT
+set -uo pipefail
+D=.devrun
+WORK=${KILN_BENCH_WORK:-/tmp/kb}
+OUT=${OUT:-/tmp/kb-out}
+mkdir -p "$WORK" "$OUT"
+# The JavaCPP cuda preset links cuDNN 9 into its JNI glue; TensorRT never calls it. Stubs with the
+# right sonames stand in only where no real cuDNN is installed, and only for the JVM.
+JLD=$LD_LIBRARY_PATH
+ldconfig -p | grep -q 'libcudnn_cnn.so.9 ' || JLD=$JLD:$PWD/$D/stubs
+CP="$D/classes:$D/test-classes:$D/lib/*"
+jrun() { LD_LIBRARY_PATH=$JLD java -Xmx16g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+  -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.slf4j.simpleLogger.showDateTime=true -Dkiln.shared=$D/shared -cp "$CP" "$@"; }
+pyrun() { env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3 "$@"; }
+
+phase=${1:-}; shift || true
+case "$phase" in
+  tests)
+    jrun io.kiln.gpu.GpuTestMain io.kiln 2>&1 | tee "$OUT/gpu-tests.log"
+    rc=${PIPESTATUS[0]}
+    grep -E '^\[gpu-test\]|rel err|device memory|graph stats|batcher stats|built ' "$OUT/gpu-tests.log" > "$WORK/gpu-tests-summary.txt"
+    grep -E 'tests (successful|failed|found)' "$OUT/gpu-tests.log" >> "$WORK/gpu-tests-summary.txt"
+    cp "$WORK/gpu-tests-summary.txt" "$OUT/"
+    exit $rc ;;
+  peers)
+    pyrun $D/bench/gpu/bert_base_peers.py "$WORK" "$@" 2>&1 | tee "$OUT/peers.log"
+    cp "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
+  bench)
+    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
+    cp "$WORK/results.json" "$OUT/" 2>/dev/null ;;
+  report)
+    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --report "$OUT" --command "$1" 2>&1 | tail -150
+    cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
+  *) echo "unknown phase '$phase'"; exit 2 ;;
+esac

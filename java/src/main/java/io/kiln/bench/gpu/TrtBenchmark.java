@@ -1,0 +1,347 @@
+package io.kiln.bench.gpu;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kiln.Tensor;
+import io.kiln.TensorInfo;
+import io.kiln.cli.BuildCommand;
+import io.kiln.engine.trt.Cuda;
+import io.kiln.engine.trt.RuntimeOptions;
+import io.kiln.engine.trt.TrtEngine;
+import io.kiln.engine.trt.TrtLibrary;
+import io.kiln.execution.graph.Bucket;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import picocli.CommandLine;
+
+/**
+ * The device benchmark of the TensorRT path on a BERT-base-shaped encoder: builds each variant with
+ * {@code kiln build} (one static profile per batch bucket), then times every batch with and without
+ * CUDA graphs. Rows accumulate in {@code WORK/results.json} so that variants can run in separate
+ * device calls; {@code --report DIR} merges them with the Python peers' rows into Markdown, JSON
+ * and PNG.
+ *
+ * <pre>
+ * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
+ * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --report OUT --command "..."
+ * </pre>
+ */
+public final class TrtBenchmark {
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private TrtBenchmark() {}
+
+  /** A model file and how to build it. */
+  record Variant(
+      String name, String modelFile, String precision, boolean stronglyTyped, boolean calibrate) {}
+
+  static final Map<String, Variant> VARIANTS = new LinkedHashMap<>();
+
+  static {
+    for (Variant v :
+        List.of(
+            new Variant("trt-fp32", "bert_base_fp32.onnx", "fp32", false, false),
+            new Variant("trt-fp16", "bert_base_fp32.onnx", "fp16", false, false),
+            new Variant("trt-fp16-typed", "bert_base_fp16.onnx", "fp16", true, false),
+            new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
+            new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true))) {
+      VARIANTS.put(v.name(), v);
+    }
+  }
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> a = new LinkedHashMap<>();
+    for (int i = 0; i + 1 < args.length; i += 2) {
+      a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+    }
+    Path work = Path.of(a.getOrDefault("work", "/tmp/kb"));
+    if (a.containsKey("report")) {
+      BenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
+      return;
+    }
+    int[] batches =
+        Arrays.stream(a.getOrDefault("batches", "1,8,32,64").split(","))
+            .mapToInt(Integer::parseInt)
+            .toArray();
+    int seq = Integer.parseInt(a.getOrDefault("seq", "128"));
+    double seconds = Double.parseDouble(a.getOrDefault("seconds", "1.5"));
+    int optLevel = Integer.parseInt(a.getOrDefault("opt-level", "3"));
+    for (String name : a.getOrDefault("variants", "trt-fp16").split(",")) {
+      Variant v = VARIANTS.get(name.trim());
+      if (v == null) {
+        throw new IllegalArgumentException(
+            "unknown variant " + name + "; known: " + VARIANTS.keySet());
+      }
+      if (!Files.exists(work.resolve(v.modelFile()))) {
+        System.out.println("SKIP " + v.name() + ": " + v.modelFile() + " not found");
+        continue;
+      }
+      try {
+        runVariant(work, v, batches, seq, seconds, optLevel);
+      } catch (RuntimeException e) {
+        System.out.println("FAILED " + v.name() + ": " + e);
+        e.printStackTrace(System.out);
+        appendRow(
+            work,
+            "failures",
+            JSON.createObjectNode().put("variant", v.name()).put("error", e.toString()));
+      }
+    }
+  }
+
+  private static void runVariant(
+      Path work, Variant v, int[] batches, int seq, double seconds, int optLevel)
+      throws IOException {
+    Path plan = work.resolve(v.name() + ".plan");
+    String batchList =
+        String.join(",", Arrays.stream(batches).mapToObj(Integer::toString).toList());
+    List<String> build =
+        new ArrayList<>(
+            List.of(
+                work.resolve(v.modelFile()).toString(),
+                "--precision",
+                v.precision(),
+                "--batch",
+                batchList,
+                "--seq",
+                Integer.toString(seq),
+                "--opt-level",
+                Integer.toString(optLevel),
+                "-o",
+                plan.toString()));
+    if (v.stronglyTyped()) {
+      build.add("--strongly-typed");
+    }
+    if (v.calibrate()) {
+      Path calib = work.resolve("calibration");
+      writeCalibration(calib, seq);
+      build.addAll(
+          List.of(
+              "--calibration",
+              calib.toString(),
+              "--calibration-cache",
+              work.resolve(v.name() + ".calib").toString()));
+    }
+    ObjectNode buildRow = JSON.createObjectNode().put("variant", v.name());
+    if (v.name().equals("trt-fp16")) {
+      // The timing-cache measurement: a cold build into a fresh cache, then the same build again.
+      Path tc = work.resolve("timing-fp16.cache");
+      Files.deleteIfExists(tc);
+      build.addAll(List.of("--timing-cache", tc.toString()));
+      double cold = kilnBuild(build);
+      double warm = kilnBuild(build);
+      buildRow.put("first_build_s", cold).put("cached_build_s", warm).put("speedup", cold / warm);
+      Files.copy(
+          tc, work.resolve("timing.cache"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      buildRow.put("command", "kiln build " + String.join(" ", build));
+    } else {
+      build.addAll(List.of("--timing-cache", work.resolve("timing.cache").toString()));
+      buildRow.put("first_build_s", kilnBuild(build));
+      buildRow.put("command", "kiln build " + String.join(" ", build));
+    }
+    appendRow(work, "builds", buildRow);
+
+    try (NvmlMonitor nvml = new NvmlMonitor();
+        TrtEngine engine = TrtEngine.load(plan, RuntimeOptions.defaults())) {
+      double err = accuracy(work, engine, seq);
+      System.out.printf(
+          "%s: rel err vs PyTorch FP32 (batch 8, valid tokens) %.3g%n", v.name(), err);
+      appendRow(
+          work,
+          "accuracy",
+          JSON.createObjectNode().put("variant", v.name()).put("rel_err_vs_torch_fp32_b8", err));
+      for (int b : batches) {
+        Map<String, Tensor> in = inputs(engine, b, seq, new Random(b * 31L + seq));
+        for (boolean graphs : new boolean[] {false, true}) {
+          ObjectNode row = measure(engine, nvml, in, b, seq, graphs, seconds);
+          row.put("variant", v.name());
+          appendRow(work, "rows", row);
+          System.out.printf(
+              "%-20s b=%-3d graphs=%-5s p50 %8.1f us  p99 %8.1f us  %9.0f items/s  device-only %8.1f us  util %5.1f%%  mem %d MiB%n",
+              v.name(),
+              b,
+              graphs,
+              row.get("p50_us").asDouble(),
+              row.get("p99_us").asDouble(),
+              row.get("items_per_s").asDouble(),
+              row.get("device_only_us").asDouble(),
+              row.get("gpu_util").asDouble(),
+              row.get("mem_mib").asLong());
+        }
+        in.values().forEach(Tensor::close);
+      }
+      System.out.println(v.name() + " graph stats: " + engine.graphStats());
+    }
+  }
+
+  /**
+   * Relative error against the PyTorch FP32 output of the fixed batch-8 input, on unmasked tokens.
+   */
+  static double accuracy(Path work, TrtEngine engine, int seq) throws IOException {
+    Path ids = work.resolve("ref_b8_input_ids.bin");
+    if (!Files.exists(ids)) {
+      return -1;
+    }
+    long[] idv = readLongs(ids);
+    long[] mask = readLongs(work.resolve("ref_b8_attention_mask.bin"));
+    java.nio.FloatBuffer fb =
+        java.nio.ByteBuffer.wrap(Files.readAllBytes(work.resolve("ref_b8_fp32.bin")))
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .asFloatBuffer();
+    float[] ref = new float[fb.remaining()];
+    fb.get(ref);
+    int batch = idv.length / seq;
+    Map<String, Tensor> in = new LinkedHashMap<>();
+    in.put("input_ids", Tensor.of(idv, batch, seq));
+    in.put("attention_mask", Tensor.of(mask, batch, seq));
+    Map<String, Tensor> out = engine.run(in, true);
+    float[] got = out.values().iterator().next().toFloatArray();
+    out.values().forEach(Tensor::close);
+    int hidden = ref.length / (batch * seq);
+    double num = 0;
+    double den = 0;
+    for (int tok = 0; tok < batch * seq; tok++) {
+      if (mask[tok] == 0) {
+        continue;
+      }
+      for (int h = 0; h < hidden; h++) {
+        double d = got[tok * hidden + h] - ref[tok * hidden + h];
+        num += d * d;
+        den += (double) ref[tok * hidden + h] * ref[tok * hidden + h];
+      }
+    }
+    return Math.sqrt(num / den);
+  }
+
+  private static long[] readLongs(Path p) throws IOException {
+    java.nio.LongBuffer lb =
+        java.nio.ByteBuffer.wrap(Files.readAllBytes(p))
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+            .asLongBuffer();
+    long[] v = new long[lb.remaining()];
+    lb.get(v);
+    return v;
+  }
+
+  private static double kilnBuild(List<String> args) {
+    BuildCommand cmd = new BuildCommand();
+    long t0 = System.nanoTime();
+    int rc = new CommandLine(cmd).execute(args.toArray(String[]::new));
+    double s = (System.nanoTime() - t0) / 1e9;
+    if (rc != 0) {
+      throw new IllegalStateException("kiln build failed (exit " + rc + ")");
+    }
+    return s;
+  }
+
+  static ObjectNode measure(
+      TrtEngine engine,
+      NvmlMonitor nvml,
+      Map<String, Tensor> in,
+      int batch,
+      int seq,
+      boolean graphs,
+      double seconds) {
+    for (int i = 0; i < 20; i++) {
+      engine.run(in, graphs).values().forEach(Tensor::close);
+    }
+    List<Long> lat = new ArrayList<>();
+    nvml.start();
+    long start = System.nanoTime();
+    long end = start + (long) (seconds * 1e9);
+    while (System.nanoTime() < end || lat.size() < 30) {
+      long t0 = System.nanoTime();
+      engine.run(in, graphs).values().forEach(Tensor::close);
+      lat.add(System.nanoTime() - t0);
+    }
+    double elapsed = (System.nanoTime() - start) / 1e9;
+    double[] util = nvml.stop();
+    long[] mem = Cuda.memInfo();
+    Bucket bucket = new Bucket(batch, seq);
+    int iters = Math.max(20, Math.min(2000, lat.size()));
+    double deviceOnly = engine.timeDeviceOnly(bucket, graphs, iters);
+    long[] sorted = lat.stream().mapToLong(Long::longValue).sorted().toArray();
+    ObjectNode row = JSON.createObjectNode();
+    row.put("batch", batch)
+        .put("seq", seq)
+        .put("graphs", graphs)
+        .put("runs", sorted.length)
+        .put("p50_us", sorted[sorted.length / 2] / 1e3)
+        .put(
+            "p99_us",
+            sorted[(int) Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] / 1e3)
+        .put("mean_us", Arrays.stream(sorted).average().orElse(0) / 1e3)
+        .put("items_per_s", batch * sorted.length / elapsed)
+        .put("device_only_us", deviceOnly)
+        .put("device_only_items_per_s", batch / (deviceOnly / 1e6))
+        .put("gpu_util", util[0])
+        .put("mem_mib", (long) util[1])
+        .put("process_device_mib", (mem[1] - mem[0]) >> 20);
+    return row;
+  }
+
+  /** Random token ids (vocabulary of BERT-base), full attention mask, token type 0. */
+  static Map<String, Tensor> inputs(TrtEngine engine, int batch, int seq, Random rnd) {
+    Map<String, Tensor> m = new LinkedHashMap<>();
+    for (TensorInfo t : engine.inputs()) {
+      long[] v = new long[batch * seq];
+      String n = t.name().toLowerCase(java.util.Locale.ROOT);
+      for (int i = 0; i < v.length; i++) {
+        v[i] = n.contains("mask") ? 1 : n.contains("type") ? 0 : 1 + rnd.nextInt(30000);
+      }
+      m.put(t.name(), Tensor.of(v, batch, seq));
+    }
+    return m;
+  }
+
+  private static void writeCalibration(Path dir, int seq) throws IOException {
+    Files.createDirectories(dir);
+    Random rnd = new Random(7);
+    for (int f = 0; f < 8; f++) {
+      ObjectNode root = JSON.createObjectNode();
+      ArrayNode ids = root.putArray("input_ids");
+      ArrayNode mask = root.putArray("attention_mask");
+      for (int r = 0; r < 8; r++) {
+        ArrayNode ir = ids.addArray();
+        ArrayNode mr = mask.addArray();
+        int len = 16 + rnd.nextInt(seq - 15);
+        for (int t = 0; t < seq; t++) {
+          ir.add(1 + rnd.nextInt(30000));
+          mr.add(t < len ? 1 : 0);
+        }
+      }
+      JSON.writeValue(dir.resolve(String.format("batch%02d.json", f)).toFile(), root);
+    }
+  }
+
+  static synchronized void appendRow(Path work, String key, JsonNode row) throws IOException {
+    Path file = work.resolve("results.json");
+    ObjectNode root =
+        Files.exists(file) ? (ObjectNode) JSON.readTree(file.toFile()) : JSON.createObjectNode();
+    if (!root.has("device")) {
+      root.put("device", Cuda.deviceName())
+          .put("compute_capability", Cuda.computeCapability())
+          .put("cuda_runtime", Cuda.runtimeVersion())
+          .put("cuda_driver_api", Cuda.driverCudaVersion())
+          .put("tensorrt", TrtLibrary.version());
+      try (NvmlMonitor n = new NvmlMonitor()) {
+        root.put("driver", n.driverVersion());
+      }
+    }
+    ArrayNode list = root.has(key) ? (ArrayNode) root.get(key) : root.putArray(key);
+    list.add(row);
+    JSON.writeValue(file.toFile(), root);
+  }
+}

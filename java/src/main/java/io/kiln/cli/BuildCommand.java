@@ -1,0 +1,147 @@
+package io.kiln.cli;
+
+import io.kiln.KilnException;
+import io.kiln.engine.ModelSource;
+import io.kiln.engine.trt.BuildOptions;
+import io.kiln.engine.trt.CalibrationFiles;
+import io.kiln.engine.trt.DimRange;
+import io.kiln.engine.trt.EngineMetadata;
+import io.kiln.engine.trt.Precision;
+import io.kiln.engine.trt.ShapeProfile;
+import io.kiln.engine.trt.TrtEngineBuilder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code kiln build}: compiles an ONNX model into a TensorRT plan with a JSON sidecar. */
+@Command(
+    name = "build",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Builds a TensorRT engine plan from an ONNX model, with a JSON sidecar beside it.",
+      "--batch and --seq take comma lists of MIN:OPT:MAX (or N); one optimization profile is made"
+          + " per (batch, seq) pair, so '--batch 1,8,32 --seq 128' gives three static profiles,"
+          + " one per CUDA-graph bucket."
+    })
+public final class BuildCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "MODEL", description = "ONNX model file")
+  Path model;
+
+  @Option(
+      names = "--precision",
+      defaultValue = "fp16",
+      description = "fp32 | fp16 | int8 (default ${DEFAULT-VALUE})")
+  String precision;
+
+  @Option(
+      names = "--strongly-typed",
+      description = "take types from the graph (FP16 casts, Q/DQ nodes) instead of precision flags")
+  boolean stronglyTyped;
+
+  @Option(
+      names = "--calibration",
+      paramLabel = "FILE|DIR",
+      description = "JSON calibration batches for the implicit INT8 path (entropy calibrator)")
+  Path calibration;
+
+  @Option(
+      names = "--calibration-cache",
+      paramLabel = "FILE",
+      description = "calibration table to reuse and update")
+  Path calibrationCache;
+
+  @Option(
+      names = "--batch",
+      defaultValue = "1:8:32",
+      description = "batch ranges (default ${DEFAULT-VALUE})")
+  String batch;
+
+  @Option(
+      names = "--seq",
+      defaultValue = "1:128:128",
+      description = "sequence ranges (default ${DEFAULT-VALUE})")
+  String seq;
+
+  @Option(
+      names = "--opt-level",
+      defaultValue = "3",
+      description = "builder optimization level 0-5 (default ${DEFAULT-VALUE})")
+  int optLevel;
+
+  @Option(
+      names = "--workspace",
+      paramLabel = "MiB",
+      defaultValue = "0",
+      description = "workspace limit in MiB, 0 = TensorRT default")
+  long workspaceMiB;
+
+  @Option(
+      names = "--timing-cache",
+      paramLabel = "FILE",
+      description = "timing cache to reuse and update")
+  Path timingCache;
+
+  @Option(
+      names = {"-o", "--output"},
+      required = true,
+      paramLabel = "ENGINE.plan",
+      description = "plan file to write")
+  Path output;
+
+  /** Seconds the last build took (for callers that run the command in-process). */
+  double lastBuildSeconds;
+
+  static List<ShapeProfile> profiles(String batches, String seqs) {
+    List<ShapeProfile> out = new ArrayList<>();
+    for (String b : batches.split(",")) {
+      for (String s : seqs.split(",")) {
+        out.add(new ShapeProfile(DimRange.parse(b), DimRange.parse(s)));
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public Integer call() {
+    try {
+      BuildOptions.Builder o =
+          BuildOptions.builder()
+              .precision(Precision.parse(precision))
+              .stronglyTyped(stronglyTyped)
+              .profiles(profiles(batch, seq))
+              .optLevel(optLevel)
+              .workspaceMiB(workspaceMiB)
+              .timingCache(timingCache);
+      if (calibration != null) {
+        Path cache = calibrationCache != null ? calibrationCache : Path.of(output + ".calib");
+        o.calibration(CalibrationFiles.read(calibration, cache));
+      }
+      BuildOptions options = o.build();
+      long t0 = System.nanoTime();
+      TrtEngineBuilder.Result r =
+          new TrtEngineBuilder(System.err::println).buildTo(ModelSource.of(model), options, output);
+      lastBuildSeconds = (System.nanoTime() - t0) / 1e9;
+      EngineMetadata m = r.metadata();
+      System.out.printf(
+          "wrote %s (%.1f MiB) and %s%n  %s on %s (sm %s), TensorRT %s, CUDA %s, %d profile(s), built in %.1f s%n",
+          output,
+          m.planBytes() / 1048576.0,
+          EngineMetadata.sidecarOf(output).getFileName(),
+          m.precision() + (m.stronglyTyped() ? " strongly typed" : " " + m.flags()),
+          m.gpuName(),
+          m.computeCapability(),
+          m.tensorrtVersion(),
+          m.cudaVersion(),
+          m.profiles().size(),
+          m.buildSeconds());
+      return 0;
+    } catch (KilnException e) {
+      System.err.println("kiln build: " + e.getMessage());
+      return 1;
+    }
+  }
+}
