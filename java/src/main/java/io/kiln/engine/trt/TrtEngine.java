@@ -107,8 +107,8 @@ public final class TrtEngine implements Engine {
   private void readTensors() {
     for (int i = 0; i < engine.getNbIOTensors(); i++) {
       String name = engine.getIOTensorName(i);
-      boolean input = engine.getTensorIOMode(name) == TensorIOMode.kINPUT;
-      DType dtype = dtypeOf(engine.getTensorDataType(name), name);
+      boolean input = engine.getTensorIOMode(name).intern() == TensorIOMode.kINPUT;
+      DType dtype = dtypeOf(engine.getTensorDataType(name).intern(), name);
       long[] dims = TrtEngineBuilder.dimsOf(engine.getTensorShape(name));
       tensors.add(new IoTensor(name, dtype, dims, input));
     }

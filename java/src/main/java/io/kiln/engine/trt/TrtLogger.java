@@ -24,7 +24,7 @@ final class TrtLogger extends ILogger {
 
   @Override
   public void log(Severity severity, String msg) {
-    switch (severity) {
+    switch (severity.intern()) {
       case kINTERNAL_ERROR, kERROR -> LOG.error(msg);
       case kWARNING -> LOG.warn(msg);
       case kINFO -> LOG.debug(msg);
