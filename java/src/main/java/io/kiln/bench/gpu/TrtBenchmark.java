@@ -12,7 +12,6 @@ import io.kiln.engine.trt.Cuda;
 import io.kiln.engine.trt.RuntimeOptions;
 import io.kiln.engine.trt.TrtEngine;
 import io.kiln.engine.trt.TrtLibrary;
-import io.kiln.execution.graph.Bucket;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -42,6 +41,9 @@ public final class TrtBenchmark {
 
   private TrtBenchmark() {}
 
+  /** Skip the build when a verified plan of the variant is already in WORK. */
+  private static boolean REUSE;
+
   /** A model file and how to build it. */
   record Variant(
       String name, String modelFile, String precision, boolean stronglyTyped, boolean calibrate) {}
@@ -67,6 +69,7 @@ public final class TrtBenchmark {
       a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
     }
     Path work = Path.of(a.getOrDefault("work", "/tmp/kb"));
+    REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
     if (a.containsKey("report")) {
       BenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
       return;
@@ -135,7 +138,11 @@ public final class TrtBenchmark {
               work.resolve(v.name() + ".calib").toString()));
     }
     ObjectNode buildRow = JSON.createObjectNode().put("variant", v.name());
-    if (v.name().equals("trt-fp16")) {
+    if (REUSE
+        && Files.exists(plan)
+        && Files.exists(io.kiln.engine.trt.EngineMetadata.sidecarOf(plan))) {
+      System.out.println("reusing " + plan);
+    } else if (v.name().equals("trt-fp16")) {
       // The timing-cache measurement: a cold build into a fresh cache, then the same build again.
       Path tc = work.resolve("timing-fp16.cache");
       Files.deleteIfExists(tc);
@@ -151,10 +158,14 @@ public final class TrtBenchmark {
       buildRow.put("first_build_s", kilnBuild(build));
       buildRow.put("command", "kiln build " + String.join(" ", build));
     }
-    appendRow(work, "builds", buildRow);
+    if (buildRow.has("first_build_s")) {
+      appendRow(work, "builds", buildRow);
+    }
 
     try (NvmlMonitor nvml = new NvmlMonitor();
         TrtEngine engine = TrtEngine.load(plan, RuntimeOptions.defaults())) {
+      System.out.println(
+          v.name() + ": profiles " + engine.profiles() + ", buckets " + engine.buckets());
       double err = accuracy(work, engine, seq);
       System.out.printf(
           "%s: rel err vs PyTorch FP32 (batch 8, valid tokens) %.3g%n", v.name(), err);
@@ -165,7 +176,19 @@ public final class TrtBenchmark {
       for (int b : batches) {
         Map<String, Tensor> in = inputs(engine, b, seq, new Random(b * 31L + seq));
         for (boolean graphs : new boolean[] {false, true}) {
-          ObjectNode row = measure(engine, nvml, in, b, seq, graphs, seconds);
+          ObjectNode row;
+          try {
+            row = measure(engine, nvml, in, b, seq, graphs, seconds);
+          } catch (RuntimeException e) {
+            System.out.println("FAILED " + v.name() + " b=" + b + " graphs=" + graphs + ": " + e);
+            appendRow(
+                work,
+                "failures",
+                JSON.createObjectNode()
+                    .put("variant", v.name() + " b=" + b)
+                    .put("error", e.toString()));
+            continue;
+          }
           row.put("variant", v.name());
           appendRow(work, "rows", row);
           System.out.printf(
@@ -269,9 +292,8 @@ public final class TrtBenchmark {
     double elapsed = (System.nanoTime() - start) / 1e9;
     double[] util = nvml.stop();
     long[] mem = Cuda.memInfo();
-    Bucket bucket = new Bucket(batch, seq);
     int iters = Math.max(20, Math.min(2000, lat.size()));
-    double deviceOnly = engine.timeDeviceOnly(bucket, graphs, iters);
+    double deviceOnly = engine.timeDeviceOnly(batch, seq, graphs, iters);
     long[] sorted = lat.stream().mapToLong(Long::longValue).sorted().toArray();
     ObjectNode row = JSON.createObjectNode();
     row.put("batch", batch)

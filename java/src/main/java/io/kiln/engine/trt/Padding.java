@@ -62,7 +62,9 @@ final class Padding {
       if (cutSeq) {
         shape[1] = seq;
       }
-      Tensor t = Tensor.allocate(b.io.dtype(), shape);
+      long bytes = b.io.dtype().byteSize() * BucketContext.elements(shape);
+      BytePointer mem = new BytePointer(Math.max(1, bytes)); // filled below: no zeroing pass
+      Tensor t = Tensor.wrapNative(mem, b.io.dtype(), shape, mem::deallocate);
       if (rows) {
         copyRows(
             b.host, b.shape, t.pointer(), shape, batch, cutSeq ? seq : -1, b.io.dtype().byteSize());

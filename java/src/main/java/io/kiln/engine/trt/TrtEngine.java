@@ -270,11 +270,13 @@ public final class TrtEngine implements Engine {
   }
 
   /**
-   * Times {@code iterations} runs of one bucket's compute alone (no host copies), with a graph or
-   * plain enqueue, using the inputs last copied for that bucket; returns microseconds per run.
+   * Times {@code iterations} runs of the compute alone for the bucket of (batch, seq) (no host
+   * copies), with a graph or plain enqueue, using the inputs last copied for that bucket; returns
+   * microseconds per run.
    */
-  public double timeDeviceOnly(Bucket bucket, boolean useGraph, int iterations) {
+  public double timeDeviceOnly(long batch, long seq, boolean useGraph, int iterations) {
     checkOpen();
+    Bucket bucket = bucketFor(batch, seq);
     ExecutionSlot slot = acquire();
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
