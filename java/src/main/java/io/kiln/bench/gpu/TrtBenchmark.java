@@ -293,7 +293,7 @@ public final class TrtBenchmark {
     double[] util = nvml.stop();
     long[] mem = Cuda.memInfo();
     int iters = Math.max(20, Math.min(2000, lat.size()));
-    double deviceOnly = engine.timeDeviceOnly(batch, seq, graphs, iters);
+    double deviceOnly = engine.timeDeviceOnly(in, graphs, iters);
     long[] sorted = lat.stream().mapToLong(Long::longValue).sorted().toArray();
     ObjectNode row = JSON.createObjectNode();
     row.put("batch", batch)

@@ -274,9 +274,10 @@ public final class TrtEngine implements Engine {
    * copies), with a graph or plain enqueue, using the inputs last copied for that bucket; returns
    * microseconds per run.
    */
-  public double timeDeviceOnly(long batch, long seq, boolean useGraph, int iterations) {
+  public double timeDeviceOnly(Map<String, Tensor> inputs, boolean useGraph, int iterations) {
     checkOpen();
-    Bucket bucket = bucketFor(batch, seq);
+    long[] bs = validate(inputs);
+    Bucket bucket = bucketFor(bs[0], bs[1]);
     ExecutionSlot slot = acquire();
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
