@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
       RunCommand.class,
       EmbedCommand.class,
       BenchCommand.class,
+      MakeRandomModelCommand.class,
+      ExportLlmCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {

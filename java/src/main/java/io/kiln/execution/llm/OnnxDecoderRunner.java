@@ -1,18 +1,14 @@
 package io.kiln.execution.llm;
 
-import ai.onnxruntime.NodeInfo;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.BackendException;
+import io.kiln.DType;
 import io.kiln.ModelException;
+import io.kiln.Session;
+import io.kiln.Tensor;
+import io.kiln.TensorInfo;
 import java.io.IOException;
-import java.nio.FloatBuffer;
-import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,26 +18,21 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runs a decoder ONNX graph with the Hugging Face Optimum interface (Kiln's export or Optimum's) on
- * ONNX Runtime CPU. The graph takes K/V as contiguous past tensors per sequence; this runner keeps
- * them in a paged host pool between steps and gathers each sequence's past through its block table,
- * so prefix sharing and preemption work as with any runner. Chunks of equal length run as one ONNX
- * batch (past lengths padded on the left and masked).
+ * Runs a decoder ONNX graph with the Hugging Face Optimum interface (Kiln's export or Optimum's)
+ * through a Kiln {@link Session} on ONNX Runtime CPU. The graph takes K/V as contiguous past
+ * tensors per sequence; this runner keeps them in a paged host pool between steps and gathers each
+ * sequence's past through its block table, so prefix sharing and preemption work as with any
+ * runner. Chunks of equal length run as one ONNX batch, past lengths padded on the left and masked;
+ * a first chunk gets one masked padding position since sessions reject empty tensors.
  */
 public final class OnnxDecoderRunner implements ModelRunner {
-  private final OrtEnvironment env;
-  private final OrtSession session;
+  private final Session session;
   private final ModelSpec spec;
   private final HostKvPool kv;
   private final boolean hasPositionIds;
 
   private OnnxDecoderRunner(
-      OrtEnvironment env,
-      OrtSession session,
-      ModelSpec spec,
-      KvPoolSpec pool,
-      boolean hasPositionIds) {
-    this.env = env;
+      Session session, ModelSpec spec, KvPoolSpec pool, boolean hasPositionIds) {
     this.session = session;
     this.spec = spec;
     this.kv = new HostKvPool(pool, spec.numLayers(), spec.numKvHeads() * spec.headDim());
@@ -57,25 +48,26 @@ public final class OnnxDecoderRunner implements ModelRunner {
     if (!Files.isRegularFile(file)) {
       throw new ModelException("ONNX decoder not found: " + file);
     }
-    OrtEnvironment env = OrtEnvironment.getEnvironment();
-    OrtSession session = null;
-    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
-      options.setIntraOpNumThreads(Math.max(1, threads));
-      session = env.createSession(file.toString(), options);
+    Session session =
+        Session.builder(file)
+            .backend(Session.Backend.ONNXRUNTIME)
+            .device(Session.Device.CPU)
+            .intraOpThreads(Math.max(1, threads))
+            .checkFinite(false) // past K/V come from this runner's own pool
+            .build();
+    try {
       ModelSpec spec = inspect(session, file);
-      boolean positions = session.getInputNames().contains("position_ids");
-      return new OnnxDecoderRunner(env, session, spec, pool, positions);
-    } catch (OrtException e) {
-      closeQuietly(session);
-      throw new ModelException("ONNX Runtime cannot load " + file + ": " + e.getMessage(), e);
+      boolean positions = session.inputs().stream().anyMatch(i -> i.name().equals("position_ids"));
+      return new OnnxDecoderRunner(session, spec, pool, positions);
     } catch (RuntimeException e) {
-      closeQuietly(session);
+      session.close();
       throw e;
     }
   }
 
-  private static ModelSpec inspect(OrtSession session, Path file) throws OrtException {
-    Map<String, NodeInfo> inputs = session.getInputInfo();
+  private static ModelSpec inspect(Session session, Path file) {
+    Map<String, TensorInfo> inputs = new HashMap<>();
+    session.inputs().forEach(i -> inputs.put(i.name(), i));
     for (String required : List.of("input_ids", "attention_mask", "past_key_values.0.key")) {
       if (!inputs.containsKey(required)) {
         throw new ModelException(
@@ -86,24 +78,24 @@ public final class OnnxDecoderRunner implements ModelRunner {
     while (inputs.containsKey("past_key_values." + layers + ".key")) {
       layers++;
     }
-    TensorInfo past = (TensorInfo) inputs.get("past_key_values.0.key").getInfo();
-    long[] pastShape = past.getShape();
-    if (past.type != ai.onnxruntime.OnnxJavaType.FLOAT
+    TensorInfo past = inputs.get("past_key_values.0.key");
+    long[] pastShape = past.dims();
+    if (past.dtype() != DType.F32
         || pastShape.length != 4
         || pastShape[1] <= 0
         || pastShape[3] <= 0) {
       throw new ModelException(
           file
-              + ": past_key_values must be float32 [batch, kv_heads, past, head_dim] with fixed heads, got "
-              + past.type
-              + java.util.Arrays.toString(pastShape));
+              + ": past_key_values must be float32 [batch, kv_heads, past, head_dim] with fixed"
+              + " heads, got "
+              + past);
     }
-    NodeInfo logits = session.getOutputInfo().get("logits");
-    if (logits == null) {
-      throw new ModelException(file + " has no output 'logits'");
-    }
-    long[] logitsShape = ((TensorInfo) logits.getInfo()).getShape();
-    long vocab = logitsShape[logitsShape.length - 1];
+    TensorInfo logits =
+        session.outputs().stream()
+            .filter(o -> o.name().equals("logits"))
+            .findFirst()
+            .orElseThrow(() -> new ModelException(file + " has no output 'logits'"));
+    long vocab = logits.dims()[logits.rank() - 1];
     if (vocab <= 0) {
       throw new ModelException(file + ": logits need a fixed vocabulary dimension");
     }
@@ -159,13 +151,11 @@ public final class OnnxDecoderRunner implements ModelRunner {
   private float[][] run(List<SequenceChunk> chunks) {
     int b = chunks.size();
     int seq = chunks.get(0).tokens().length;
-    int past = 0;
+    int past = 1;
     for (SequenceChunk c : chunks) {
       past = Math.max(past, c.startPosition());
     }
     int total = past + seq;
-    int heads = spec.numKvHeads();
-    int hd = spec.headDim();
 
     long[] ids = new long[b * seq];
     long[] positions = new long[b * seq];
@@ -181,52 +171,42 @@ public final class OnnxDecoderRunner implements ModelRunner {
         mask[s * total + t] = 1;
       }
     }
-    Map<String, OnnxTensor> inputs = new HashMap<>();
+    Map<String, Tensor> inputs = new LinkedHashMap<>();
     try {
-      inputs.put(
-          "input_ids", OnnxTensor.createTensor(env, LongBuffer.wrap(ids), new long[] {b, seq}));
-      inputs.put(
-          "attention_mask",
-          OnnxTensor.createTensor(env, LongBuffer.wrap(mask), new long[] {b, total}));
+      inputs.put("input_ids", Tensor.of(ids, b, seq));
+      inputs.put("attention_mask", Tensor.of(mask, b, total));
       if (hasPositionIds) {
-        inputs.put(
-            "position_ids",
-            OnnxTensor.createTensor(env, LongBuffer.wrap(positions), new long[] {b, seq}));
+        inputs.put("position_ids", Tensor.of(positions, b, seq));
       }
       for (int layer = 0; layer < spec.numLayers(); layer++) {
         inputs.put("past_key_values." + layer + ".key", gather(kv.keys[layer], chunks, past));
         inputs.put("past_key_values." + layer + ".value", gather(kv.values[layer], chunks, past));
       }
-      try (OrtSession.Result out = session.run(inputs)) {
+      try (Session.Result out = session.infer(inputs)) {
         for (int layer = 0; layer < spec.numLayers(); layer++) {
-          scatter(out, "present." + layer + ".key", kv.keys[layer], chunks, past, total);
-          scatter(out, "present." + layer + ".value", kv.values[layer], chunks, past, total);
+          scatter(out.get("present." + layer + ".key"), kv.keys[layer], chunks, past, total);
+          scatter(out.get("present." + layer + ".value"), kv.values[layer], chunks, past, total);
         }
-        FloatBuffer logits = ((OnnxTensor) out.get("logits").orElseThrow()).getFloatBuffer();
+        float[] logits = out.get("logits").toFloatArray();
         int vocab = spec.vocabSize();
-        int rows = logits.capacity() / vocab;
+        int rows = logits.length / vocab;
         float[][] result = new float[b][];
         for (int s = 0; s < b; s++) {
           if (chunks.get(s).wantLogits()) {
-            result[s] = new float[vocab];
-            // Optimum graphs may return only the last position; Kiln's return every position.
+            // Some exports return only the last position; Kiln's returns every position.
             int row = rows == b ? s : s * seq + seq - 1;
-            logits.position(row * vocab);
-            logits.get(result[s]);
+            result[s] = java.util.Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
           }
         }
         return result;
       }
-    } catch (OrtException e) {
-      throw new BackendException("ONNX Runtime decoder step failed: " + e.getMessage(), e);
     } finally {
-      inputs.values().forEach(OnnxTensor::close);
+      inputs.values().forEach(Tensor::close);
     }
   }
 
   /** Past K or V of each chunk, [batch, kvHeads, past, headDim], left-padded with zeros. */
-  private OnnxTensor gather(float[] pool, List<SequenceChunk> chunks, int past)
-      throws OrtException {
+  private Tensor gather(float[] pool, List<SequenceChunk> chunks, int past) {
     int heads = spec.numKvHeads();
     int hd = spec.headDim();
     float[] out = new float[chunks.size() * heads * past * hd];
@@ -240,54 +220,43 @@ public final class OnnxDecoderRunner implements ModelRunner {
         }
       }
     }
-    return OnnxTensor.createTensor(
-        env, FloatBuffer.wrap(out), new long[] {chunks.size(), heads, past, spec.headDim()});
+    return Tensor.of(out, chunks.size(), heads, past, hd);
   }
 
   /** Copies the new positions of present K or V into each chunk's blocks. */
   private void scatter(
-      OrtSession.Result out,
-      String name,
-      float[] pool,
-      List<SequenceChunk> chunks,
-      int past,
-      int total)
-      throws OrtException {
-    FloatBuffer present =
-        ((OnnxTensor)
-                out.get(name)
-                    .orElseThrow(() -> new BackendException("graph has no output " + name)))
-            .getFloatBuffer();
+      Tensor present, float[] pool, List<SequenceChunk> chunks, int past, int total) {
     int heads = spec.numKvHeads();
     int hd = spec.headDim();
+    if (present == null || present.elementCount() != (long) chunks.size() * heads * total * hd) {
+      throw new BackendException(
+          "decoder returned present K/V of shape "
+              + (present == null ? "none" : java.util.Arrays.toString(present.shape()))
+              + ", expected ["
+              + chunks.size()
+              + ", "
+              + heads
+              + ", "
+              + total
+              + ", "
+              + hd
+              + "]");
+    }
+    float[] values = present.toFloatArray();
     for (int s = 0; s < chunks.size(); s++) {
       SequenceChunk c = chunks.get(s);
       for (int t = 0; t < c.tokens().length; t++) {
         int to = kv.offset(c.blockTable(), c.startPosition() + t);
         for (int h = 0; h < heads; h++) {
-          present.position(((s * heads + h) * total + past + t) * hd);
-          present.get(pool, to + h * hd, hd);
+          System.arraycopy(
+              values, ((s * heads + h) * total + past + t) * hd, pool, to + h * hd, hd);
         }
-      }
-    }
-  }
-
-  private static void closeQuietly(OrtSession session) {
-    if (session != null) {
-      try {
-        session.close();
-      } catch (OrtException ignored) {
-        // already failing; the first error is the one to report
       }
     }
   }
 
   @Override
   public void close() {
-    try {
-      session.close();
-    } catch (OrtException e) {
-      throw new BackendException("cannot close ONNX Runtime session: " + e.getMessage(), e);
-    }
+    session.close();
   }
 }

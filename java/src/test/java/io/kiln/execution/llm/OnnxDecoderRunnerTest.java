@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.DType;
 import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
@@ -18,6 +20,8 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The exported ONNX decoder, run on ONNX Runtime, against the direct CPU forward pass. */
 class OnnxDecoderRunnerTest {
@@ -44,19 +48,33 @@ class OnnxDecoderRunnerTest {
     return t;
   }
 
-  @Test
-  void tinyRandomModelRoundTripsThroughTheExport() {
-    Path model = dir.resolve("tiny");
+  private static final String QWEN2_WITH_BIAS =
+      "{\"architectures\":[\"Qwen2ForCausalLM\"],\"model_type\":\"qwen2\",\"hidden_size\":64,"
+          + "\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+          + "\"num_key_value_heads\":1,\"vocab_size\":200,\"max_position_embeddings\":256,"
+          + "\"rope_theta\":1000000.0,\"tie_word_embeddings\":false,\"rms_norm_eps\":1e-06}";
+  private static final String MISTRAL_WINDOW_8 =
+      "{\"architectures\":[\"MistralForCausalLM\"],\"model_type\":\"mistral\",\"hidden_size\":64,"
+          + "\"intermediate_size\":96,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+          + "\"num_key_value_heads\":2,\"head_dim\":16,\"vocab_size\":200,"
+          + "\"max_position_embeddings\":256,\"sliding_window\":8,\"rms_norm_eps\":1e-05}";
+
+  /** tiny: GQA, tied, llama3 rope; qwen2: q/k/v bias, one KV head; mistral: sliding window. */
+  @ParameterizedTest
+  @ValueSource(strings = {"tiny", "qwen2", "mistral"})
+  void randomModelRoundTripsThroughTheExport(String shape) throws Exception {
+    Path model = dir.resolve(shape);
+    ObjectNode config =
+        shape.equals("tiny")
+            ? RandomLlamaModel.shape("tiny")
+            : (ObjectNode)
+                new ObjectMapper()
+                    .readTree(shape.equals("qwen2") ? QWEN2_WITH_BIAS : MISTRAL_WINDOW_8);
     RandomLlamaModel.write(
-        RandomLlamaModel.shape("tiny"),
-        11,
-        DType.F16,
-        model,
-        RandomLlamaModel.DEFAULT_SHARD_BYTES,
-        p -> {});
+        config, 11, DType.F16, model, RandomLlamaModel.DEFAULT_SHARD_BYTES, p -> {});
     Path onnx = LlamaOnnxExporter.export(model, dir.resolve("onnx"), false);
     OnnxModelCheck.assertValid(onnx);
-    int[] prompt = randomTokens(23, 256, 5);
+    int[] prompt = randomTokens(23, 200, 5);
     try (CpuLlamaRunner cpu = CpuLlamaRunner.open(model, POOL);
         OnnxDecoderRunner ort = OnnxDecoderRunner.open(onnx.getParent(), POOL, 2)) {
       assertEquals(cpu.spec(), ort.spec());
