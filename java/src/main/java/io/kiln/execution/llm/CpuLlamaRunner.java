@@ -13,16 +13,77 @@ import java.util.concurrent.ForkJoinPool;
  */
 public final class CpuLlamaRunner implements ModelRunner {
   private final LlamaConfig c;
-  private final LlamaWeights w;
+  private final float[] embedding; // [vocab][hidden], rows looked up by token
+  private final CpuLayer[] layers;
+  private final float[] finalNorm;
+  private final float[] lmHead; // packed
   private final ModelSpec spec;
   private final HostKvPool kv;
   private final double[] inverseFrequencies;
   private final ForkJoinPool pool;
   private final CpuMath math;
 
+  /** One block's weights, matrices packed for {@link CpuMath#matmul}. */
+  private static final class CpuLayer {
+    float[] attentionNorm;
+    float[] wq;
+    float[] wk;
+    float[] wv;
+    float[] wo;
+    float[] bq;
+    float[] bk;
+    float[] bv;
+    float[] bo;
+    float[] mlpNorm;
+    float[] wGate;
+    float[] wUp;
+    float[] wDown;
+    float[] bGate;
+    float[] bUp;
+    float[] bDown;
+  }
+
+  /** Copies (packs) the weights; {@code weights} stays usable. */
   public CpuLlamaRunner(LlamaWeights weights, KvPoolSpec kvPool, int threads) {
-    this.w = weights;
+    this(weights, kvPool, threads, false);
+  }
+
+  /**
+   * With {@code consume}, each layer is dropped from {@code weights} once packed, so a large model
+   * is never held twice.
+   */
+  private CpuLlamaRunner(LlamaWeights weights, KvPoolSpec kvPool, int threads, boolean consume) {
     this.c = weights.config;
+    int dim = c.hiddenSize();
+    int ff = c.intermediateSize();
+    this.embedding = weights.embedding;
+    this.finalNorm = weights.finalNorm;
+    this.layers = new CpuLayer[c.numLayers()];
+    for (int i = 0; i < layers.length; i++) {
+      LlamaWeights.Layer l = weights.layers[i];
+      CpuLayer t = new CpuLayer();
+      t.attentionNorm = l.attentionNorm;
+      t.mlpNorm = l.mlpNorm;
+      t.bq = l.bq;
+      t.bk = l.bk;
+      t.bv = l.bv;
+      t.bo = l.bo;
+      t.bGate = l.bGate;
+      t.bUp = l.bUp;
+      t.bDown = l.bDown;
+      t.wq = CpuMath.pack(l.wq, c.queryDim(), dim);
+      t.wk = CpuMath.pack(l.wk, c.kvDim(), dim);
+      t.wv = CpuMath.pack(l.wv, c.kvDim(), dim);
+      t.wo = CpuMath.pack(l.wo, dim, c.queryDim());
+      t.wGate = CpuMath.pack(l.wGate, ff, dim);
+      t.wUp = CpuMath.pack(l.wUp, ff, dim);
+      t.wDown = CpuMath.pack(l.wDown, dim, ff);
+      if (consume) {
+        weights.layers[i] = null;
+      }
+      layers[i] = t;
+    }
+    this.lmHead = CpuMath.pack(weights.lmHead, c.vocabSize(), dim);
     this.spec =
         new ModelSpec(
             c.numLayers(),
@@ -40,7 +101,10 @@ public final class CpuLlamaRunner implements ModelRunner {
   /** Loads a Hugging Face model directory, using every available core. */
   public static CpuLlamaRunner open(Path modelDirectory, KvPoolSpec kvPool) {
     return new CpuLlamaRunner(
-        LlamaWeights.load(modelDirectory), kvPool, Runtime.getRuntime().availableProcessors());
+        LlamaWeights.load(modelDirectory),
+        kvPool,
+        Runtime.getRuntime().availableProcessors(),
+        true);
   }
 
   /** A pool of about {@code bytes} of host memory for this model's K and V. */
@@ -88,7 +152,7 @@ public final class CpuLlamaRunner implements ModelRunner {
       for (int i = 0; i < chunk.tokens().length; i++, t++) {
         owner[t] = s;
         positions[t] = chunk.startPosition() + i;
-        System.arraycopy(w.embedding, chunk.tokens()[i] * dim, x, t * dim, dim);
+        System.arraycopy(embedding, chunk.tokens()[i] * dim, x, t * dim, dim);
       }
     }
     final int tokens = n;
@@ -103,7 +167,7 @@ public final class CpuLlamaRunner implements ModelRunner {
     float[] up = new float[n * ff];
 
     for (int layer = 0; layer < c.numLayers(); layer++) {
-      LlamaWeights.Layer l = w.layers[layer];
+      CpuLayer l = layers[layer];
 
       // Attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb)
       CpuMath.rmsnorm(xb, x, n, l.attentionNorm, dim, c.rmsNormEps());
@@ -169,9 +233,9 @@ public final class CpuLlamaRunner implements ModelRunner {
       }
     }
     float[] normed = new float[wanted * dim];
-    CpuMath.rmsnorm(normed, last, wanted, w.finalNorm, dim, c.rmsNormEps());
+    CpuMath.rmsnorm(normed, last, wanted, finalNorm, dim, c.rmsNormEps());
     float[] all = new float[wanted * c.vocabSize()];
-    math.matmul(all, normed, wanted, w.lmHead, null, dim, c.vocabSize());
+    math.matmul(all, normed, wanted, lmHead, null, dim, c.vocabSize());
     row = 0;
     for (int s = 0; s < batch.size(); s++) {
       if (batch.get(s).wantLogits()) {

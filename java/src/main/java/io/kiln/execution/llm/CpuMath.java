@@ -22,26 +22,67 @@ final class CpuMath {
     }
   }
 
+  /** Outputs per task: their accumulators stay in L1 while the weights stream. */
+  static final int TILE = 64;
+
+  /** Tokens per task: each weight row slice is reused this many times once loaded. */
+  private static final int ROW_TILE = 16;
+
   /**
-   * {@code out[n][o] = x[n][:] . w[o][:] + bias[o]} for {@code rows} inputs of {@code in} values
-   * and {@code w} of {@code outDim} rows; bias may be null.
+   * {@code out[n][o] = sum_i x[n][i] * w[o][i] + bias[o]} for {@code rows} inputs of {@code in}
+   * values, with {@code w} packed by {@link #pack}: the inner loop is then a contiguous
+   * multiply-add over a tile of outputs, which the JIT turns into SIMD, and each task streams one
+   * contiguous slab of weights. Each output sums over i in order, so a token's result does not
+   * depend on what else is in the batch. {@code bias} may be null.
    */
-  void matmul(float[] out, float[] x, int rows, float[] w, float[] bias, int in, int outDim) {
-    int tasks = Math.min(outDim, pool.getParallelism() * 8);
-    int perTask = (outDim + tasks - 1) / tasks;
+  void matmul(float[] out, float[] x, int rows, float[] packed, float[] bias, int in, int outDim) {
+    int columnTiles = (outDim + TILE - 1) / TILE;
+    int rowTiles = (rows + ROW_TILE - 1) / ROW_TILE;
     parallelFor(
-        tasks,
-        task -> {
-          int from = task * perTask;
-          int to = Math.min(outDim, from + perTask);
-          for (int o = from; o < to; o++) {
-            float b = bias == null ? 0f : bias[o];
-            int wAt = o * in;
-            for (int n = 0; n < rows; n++) {
-              out[n * outDim + o] = dot(x, n * in, w, wAt, in) + b;
+        columnTiles * rowTiles,
+        job -> {
+          int tile = job % columnTiles;
+          int from = tile * TILE;
+          int width = Math.min(outDim, from + TILE) - from;
+          int firstRow = (job / columnTiles) * ROW_TILE;
+          int lastRow = Math.min(rows, firstRow + ROW_TILE);
+          float[] acc = new float[(lastRow - firstRow) * TILE];
+          int slab = tile * in * TILE;
+          for (int i = 0; i < in; i++) {
+            int wAt = slab + i * TILE;
+            for (int n = firstRow; n < lastRow; n++) {
+              float xi = x[n * in + i];
+              int at = (n - firstRow) * TILE;
+              for (int j = 0; j < TILE; j++) {
+                acc[at + j] += xi * packed[wAt + j];
+              }
+            }
+          }
+          for (int n = firstRow; n < lastRow; n++) {
+            int at = (n - firstRow) * TILE;
+            for (int j = 0; j < width; j++) {
+              out[n * outDim + from + j] = acc[at + j] + (bias == null ? 0f : bias[from + j]);
             }
           }
         });
+  }
+
+  /**
+   * Packs {@code [out][in]} weights as tiles of {@link #TILE} outputs, each tile {@code [in][TILE]}
+   * and contiguous; the last tile is padded with zeros.
+   */
+  static float[] pack(float[] w, int outDim, int in) {
+    int tiles = (outDim + TILE - 1) / TILE;
+    float[] packed = new float[Math.multiplyExact(tiles * TILE, in)];
+    for (int o = 0; o < outDim; o++) {
+      int tile = o / TILE;
+      int j = o % TILE;
+      int slab = tile * in * TILE;
+      for (int i = 0; i < in; i++) {
+        packed[slab + i * TILE + j] = w[o * in + i];
+      }
+    }
+    return packed;
   }
 
   /** Four partial sums so the JIT can overlap the multiply-adds. */

@@ -8,7 +8,9 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Builds an ONNX model (nodes, initializers, typed inputs and outputs) and writes it as protobuf.
@@ -27,6 +29,7 @@ public final class OnnxGraphBuilder implements AutoCloseable {
   private final List<ProtoWriter> initializers = new ArrayList<>();
   private final List<ProtoWriter> inputs = new ArrayList<>();
   private final List<ProtoWriter> outputs = new ArrayList<>();
+  private final Set<String> constants = new HashSet<>();
   private final String externalFileName;
   private final OutputStream external;
   private long externalOffset;
@@ -138,8 +141,6 @@ public final class OnnxGraphBuilder implements AutoCloseable {
     }
     return name;
   }
-
-  private final java.util.Set<String> constants = new java.util.HashSet<>();
 
   private String initializer(String name, int dataType, byte[] raw, long... dims) {
     ProtoWriter t = new ProtoWriter();
