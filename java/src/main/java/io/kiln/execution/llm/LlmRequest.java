@@ -39,8 +39,9 @@ final class LlmRequest {
     this.params = params;
     this.sampler = new Sampler(params);
     this.listener = listener;
-    this.maxTotalTokens = Math.min(prompt.length + params.maxNewTokens(), contextLimit);
-    this.tokens = Arrays.copyOf(prompt, Math.max(maxTotalTokens, prompt.length));
+    // The last sampled token is never computed, so it needs no position of its own.
+    this.maxTotalTokens = Math.min(prompt.length + params.maxNewTokens(), contextLimit + 1);
+    this.tokens = Arrays.copyOf(prompt, maxTotalTokens);
     this.numTokens = prompt.length;
     int[] stops = params.stopTokenIds();
     if (!params.ignoreEos() && eosTokenId >= 0) {
