@@ -100,11 +100,12 @@ public final class CpuLlamaRunner implements ModelRunner {
 
   /** Loads a Hugging Face model directory, using every available core. */
   public static CpuLlamaRunner open(Path modelDirectory, KvPoolSpec kvPool) {
-    return new CpuLlamaRunner(
-        LlamaWeights.load(modelDirectory),
-        kvPool,
-        Runtime.getRuntime().availableProcessors(),
-        true);
+    return open(modelDirectory, kvPool, Runtime.getRuntime().availableProcessors());
+  }
+
+  /** Loads a model directory, holding each weight once (packed) rather than twice while loading. */
+  public static CpuLlamaRunner open(Path modelDirectory, KvPoolSpec kvPool, int threads) {
+    return new CpuLlamaRunner(LlamaWeights.load(modelDirectory), kvPool, threads, true);
   }
 
   /** A pool of about {@code bytes} of host memory for this model's K and V. */
