@@ -16,7 +16,7 @@ public final class CpuLlamaRunner implements ModelRunner {
   private final float[] embedding; // [vocab][hidden], rows looked up by token
   private final CpuLayer[] layers;
   private final float[] finalNorm;
-  private final float[] lmHead; // packed
+  private final PackedMatrix lmHead;
   private final ModelSpec spec;
   private final HostKvPool kv;
   private final double[] inverseFrequencies;
@@ -26,18 +26,18 @@ public final class CpuLlamaRunner implements ModelRunner {
   /** One block's weights, matrices packed for {@link CpuMath#matmul}. */
   private static final class CpuLayer {
     float[] attentionNorm;
-    float[] wq;
-    float[] wk;
-    float[] wv;
-    float[] wo;
+    PackedMatrix wq;
+    PackedMatrix wk;
+    PackedMatrix wv;
+    PackedMatrix wo;
     float[] bq;
     float[] bk;
     float[] bv;
     float[] bo;
     float[] mlpNorm;
-    float[] wGate;
-    float[] wUp;
-    float[] wDown;
+    PackedMatrix wGate;
+    PackedMatrix wUp;
+    PackedMatrix wDown;
     float[] bGate;
     float[] bUp;
     float[] bDown;
@@ -71,19 +71,19 @@ public final class CpuLlamaRunner implements ModelRunner {
       t.bGate = l.bGate;
       t.bUp = l.bUp;
       t.bDown = l.bDown;
-      t.wq = CpuMath.pack(l.wq, c.queryDim(), dim);
-      t.wk = CpuMath.pack(l.wk, c.kvDim(), dim);
-      t.wv = CpuMath.pack(l.wv, c.kvDim(), dim);
-      t.wo = CpuMath.pack(l.wo, dim, c.queryDim());
-      t.wGate = CpuMath.pack(l.wGate, ff, dim);
-      t.wUp = CpuMath.pack(l.wUp, ff, dim);
-      t.wDown = CpuMath.pack(l.wDown, dim, ff);
+      t.wq = pack(l.wq, c.queryDim(), dim, threads);
+      t.wk = pack(l.wk, c.kvDim(), dim, threads);
+      t.wv = pack(l.wv, c.kvDim(), dim, threads);
+      t.wo = pack(l.wo, dim, c.queryDim(), threads);
+      t.wGate = pack(l.wGate, ff, dim, threads);
+      t.wUp = pack(l.wUp, ff, dim, threads);
+      t.wDown = pack(l.wDown, dim, ff, threads);
       if (consume) {
         weights.layers[i] = null;
       }
       layers[i] = t;
     }
-    this.lmHead = CpuMath.pack(weights.lmHead, c.vocabSize(), dim);
+    this.lmHead = pack(weights.lmHead, c.vocabSize(), dim, threads);
     this.spec =
         new ModelSpec(
             c.numLayers(),
@@ -119,6 +119,10 @@ public final class CpuLlamaRunner implements ModelRunner {
             c.maxPositions(),
             c.eosTokenId());
     return HostKvPool.sizedFor(m, bytes, blockSize);
+  }
+
+  private static PackedMatrix pack(float[] w, int out, int in, int threads) {
+    return PackedMatrix.pack(w, out, in, PackedMatrix.tileWidthFor(out, threads));
   }
 
   @Override
@@ -172,9 +176,9 @@ public final class CpuLlamaRunner implements ModelRunner {
 
       // Attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb)
       CpuMath.rmsnorm(xb, x, n, l.attentionNorm, dim, c.rmsNormEps());
-      math.matmul(q, xb, n, l.wq, l.bq, dim, qDim);
-      math.matmul(k, xb, n, l.wk, l.bk, dim, kvDim);
-      math.matmul(v, xb, n, l.wv, l.bv, dim, kvDim);
+      math.matmul(q, xb, n, l.wq, l.bq);
+      math.matmul(k, xb, n, l.wk, l.bk);
+      math.matmul(v, xb, n, l.wv, l.bv);
       applyRope(q, n, c.numHeads(), rope);
       applyRope(k, n, c.numKvHeads(), rope);
       float[] keyCache = kv.keys[layer];
@@ -196,17 +200,17 @@ public final class CpuLlamaRunner implements ModelRunner {
                   positions[job / c.numHeads()],
                   keyCache,
                   valueCache));
-      math.matmul(xb, att, n, l.wo, l.bo, qDim, dim);
+      math.matmul(xb, att, n, l.wo, l.bo);
       addInPlace(x, xb);
 
       // MLP block: x += Wdown . (silu(Wgate xb) * Wup xb)
       CpuMath.rmsnorm(xb, x, n, l.mlpNorm, dim, c.rmsNormEps());
-      math.matmul(gate, xb, n, l.wGate, l.bGate, dim, ff);
-      math.matmul(up, xb, n, l.wUp, l.bUp, dim, ff);
+      math.matmul(gate, xb, n, l.wGate, l.bGate);
+      math.matmul(up, xb, n, l.wUp, l.bUp);
       for (int i = 0; i < gate.length; i++) {
         gate[i] = CpuMath.silu(gate[i]) * up[i];
       }
-      math.matmul(xb, gate, n, l.wDown, l.bDown, ff, dim);
+      math.matmul(xb, gate, n, l.wDown, l.bDown);
       addInPlace(x, xb);
     }
 
@@ -236,7 +240,7 @@ public final class CpuLlamaRunner implements ModelRunner {
     float[] normed = new float[wanted * dim];
     CpuMath.rmsnorm(normed, last, wanted, finalNorm, dim, c.rmsNormEps());
     float[] all = new float[wanted * c.vocabSize()];
-    math.matmul(all, normed, wanted, lmHead, null, dim, c.vocabSize());
+    math.matmul(all, normed, wanted, lmHead, null);
     row = 0;
     for (int s = 0; s < batch.size(); s++) {
       if (batch.get(s).wantLogits()) {

@@ -22,67 +22,49 @@ final class CpuMath {
     }
   }
 
-  /** Outputs per task: their accumulators stay in L1 while the weights stream. */
-  static final int TILE = 64;
-
   /** Tokens per task: each weight row slice is reused this many times once loaded. */
   private static final int ROW_TILE = 16;
 
   /**
-   * {@code out[n][o] = sum_i x[n][i] * w[o][i] + bias[o]} for {@code rows} inputs of {@code in}
-   * values, with {@code w} packed by {@link #pack}: the inner loop is then a contiguous
-   * multiply-add over a tile of outputs, which the JIT turns into SIMD, and each task streams one
-   * contiguous slab of weights. Each output sums over i in order, so a token's result does not
+   * {@code out[n][o] = sum_i x[n][i] * w[o][i] + bias[o]} for {@code rows} inputs. A task takes one
+   * tile of outputs for up to {@link #ROW_TILE} tokens: their accumulators stay in L1 while the
+   * tile's weights stream by once. Each output sums over i in order, so a token's result does not
    * depend on what else is in the batch. {@code bias} may be null.
    */
-  void matmul(float[] out, float[] x, int rows, float[] packed, float[] bias, int in, int outDim) {
-    int columnTiles = (outDim + TILE - 1) / TILE;
+  void matmul(float[] out, float[] x, int rows, PackedMatrix w, float[] bias) {
+    int in = w.in;
+    int outDim = w.out;
     int rowTiles = (rows + ROW_TILE - 1) / ROW_TILE;
     parallelFor(
-        columnTiles * rowTiles,
+        w.tiles * rowTiles,
         job -> {
-          int tile = job % columnTiles;
-          int from = tile * TILE;
-          int width = Math.min(outDim, from + TILE) - from;
-          int firstRow = (job / columnTiles) * ROW_TILE;
-          int lastRow = Math.min(rows, firstRow + ROW_TILE);
-          float[] acc = new float[(lastRow - firstRow) * TILE];
-          int slab = tile * in * TILE;
+          int tile = job % w.tiles;
+          int from = tile * w.tileWidth;
+          int width = Math.min(outDim, from + w.tileWidth) - from;
+          int firstRow = (job / w.tiles) * ROW_TILE;
+          int count = Math.min(rows, firstRow + ROW_TILE) - firstRow;
+          float[][] acc = new float[count][width];
+          int base = tile * in;
           for (int i = 0; i < in; i++) {
-            int wAt = slab + i * TILE;
-            for (int n = firstRow; n < lastRow; n++) {
-              float xi = x[n * in + i];
-              int at = (n - firstRow) * TILE;
-              for (int j = 0; j < TILE; j++) {
-                acc[at + j] += xi * packed[wAt + j];
-              }
+            float[] weights = w.rows[base + i];
+            for (int n = 0; n < count; n++) {
+              axpy(acc[n], x[(firstRow + n) * in + i], weights);
             }
           }
-          for (int n = firstRow; n < lastRow; n++) {
-            int at = (n - firstRow) * TILE;
+          for (int n = 0; n < count; n++) {
+            int at = (firstRow + n) * outDim + from;
             for (int j = 0; j < width; j++) {
-              out[n * outDim + from + j] = acc[at + j] + (bias == null ? 0f : bias[from + j]);
+              out[at + j] = acc[n][j] + (bias == null ? 0f : bias[from + j]);
             }
           }
         });
   }
 
-  /**
-   * Packs {@code [out][in]} weights as tiles of {@link #TILE} outputs, each tile {@code [in][TILE]}
-   * and contiguous; the last tile is padded with zeros.
-   */
-  static float[] pack(float[] w, int outDim, int in) {
-    int tiles = (outDim + TILE - 1) / TILE;
-    float[] packed = new float[Math.multiplyExact(tiles * TILE, in)];
-    for (int o = 0; o < outDim; o++) {
-      int tile = o / TILE;
-      int j = o % TILE;
-      int slab = tile * in * TILE;
-      for (int i = 0; i < in; i++) {
-        packed[slab + i * TILE + j] = w[o * in + i];
-      }
+  /** {@code acc += a * w}, both indexed from 0 so the JIT emits SIMD. */
+  private static void axpy(float[] acc, float a, float[] w) {
+    for (int j = 0; j < w.length; j++) {
+      acc[j] += a * w[j];
     }
-    return packed;
   }
 
   /** Four partial sums so the JIT can overlap the multiply-adds. */
