@@ -17,6 +17,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
 
 /**
  * Times the two CPU model runners on one model in one process: Kiln's own float32 forward pass
@@ -112,7 +115,39 @@ public final class LlmRunnerComparison {
     new ObjectMapper()
         .enable(SerializationFeature.INDENT_OUTPUT)
         .writeValue(Path.of(out + ".json").toFile(), root);
+    plot(rows, Path.of(out + ".png"));
     System.out.print(md);
+  }
+
+  /** Prefill and decode throughput of both runners per batch size, side by side. */
+  private static void plot(List<Row> rows, Path png) throws IOException {
+    List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
+    for (String phase : List.of("prefill", "decode")) {
+      CategoryChart chart =
+          new CategoryChartBuilder()
+              .width(560)
+              .height(400)
+              .title(phase + " tokens/s (CPU float32)")
+              .xAxisTitle("batch")
+              .yAxisTitle("tokens/s")
+              .build();
+      for (String runner : List.of("kiln-cpu", "onnxruntime")) {
+        List<String> batches = new ArrayList<>();
+        List<Double> values = new ArrayList<>();
+        for (Row r : rows) {
+          if (r.runner().equals(runner)) {
+            batches.add(Integer.toString(r.batch()));
+            values.add(
+                phase.equals("prefill") ? r.prefillTokensPerSecond() : r.decodeTokensPerSecond());
+          }
+        }
+        chart.addSeries(runner, batches, values);
+      }
+      charts.add(chart);
+    }
+    String name = png.toString();
+    BitmapEncoder.saveBitmap(
+        charts, 1, 2, name.substring(0, name.length() - 4), BitmapEncoder.BitmapFormat.PNG);
   }
 
   private static Row time(
