@@ -5,8 +5,10 @@
 #     load in transformers and give the logits and 16 greedy tokens Kiln's CPU runner gives;
 #  2. a decoder ONNX exported by torch.onnx with the Optimum input/output names runs in Kiln's
 #     OnnxDecoderRunner and reproduces the shared references.
-# Step 1 writes $WORK; check.py and export_peer.py then run where torch and transformers are
-# (the device machine: cd $WORK && python3 check.py && python3 export_peer.py), and step 3 runs
+#  3. the named shapes (tiny, llama-3.2-1b, llama-3-8b) have exactly the parameter names and shapes
+#     transformers builds from their config.json (check_shapes.py, meta device, no weights).
+# Step 1 writes $WORK; check.py, export_peer.py and check_shapes.py then run where torch and transformers are
+# (the device machine: cd $WORK && python3 check.py && python3 export_peer.py && python3 check_shapes.py), and step 3 runs
 # the peer graph here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +20,8 @@ case "${1:-write}" in
     rm -rf "$WORK" && mkdir -p "$WORK"
     java -cp "$CP" bench/hf-crosscheck/WriteModels.java "$WORK"
     cp -r "$shared" "$WORK/public-llama" && chmod -R u+w "$WORK/public-llama"
-    cp bench/hf-crosscheck/check.py bench/hf-crosscheck/export_peer.py "$WORK/"
+    java -cp "$CP" bench/hf-crosscheck/WriteShapes.java "$WORK/shapes.json"
+    cp bench/hf-crosscheck/check.py bench/hf-crosscheck/export_peer.py bench/hf-crosscheck/check_shapes.py "$WORK/"
     echo "now run check.py and export_peer.py in $WORK with torch + transformers" ;;
   peer)
     dir=$(mktemp -d) && cp "$2" "$dir/model.onnx" && cp "$shared/config.json" "$dir/"
