@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
     description = "Kiln: build, run and benchmark ONNX models on ONNX Runtime and TensorRT.",
     subcommands = {
       InspectCommand.class,
+      BuildCommand.class,
       RunCommand.class,
       EmbedCommand.class,
       BenchCommand.class,

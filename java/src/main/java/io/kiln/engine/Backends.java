@@ -12,7 +12,8 @@ public final class Backends {
   private static final Logger LOG = LoggerFactory.getLogger(Backends.class);
 
   /** Backends in order of preference for {@code auto}: GPU first, then the CPU fallback. */
-  private static final List<EngineProvider> GPU_PROVIDERS = List.of();
+  private static final List<EngineProvider> GPU_PROVIDERS =
+      List.of(new io.kiln.engine.trt.TrtProvider());
 
   private static final EngineProvider CPU_PROVIDER = new OrtProvider();
 

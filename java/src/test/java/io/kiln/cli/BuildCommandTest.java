@@ -1,0 +1,68 @@
+package io.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.kiln.engine.trt.Cuda;
+import io.kiln.engine.trt.ShapeProfile;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class BuildCommandTest {
+  @TempDir Path dir;
+
+  @Test
+  void batchAndSequenceListsGiveOneProfilePerPair() {
+    List<ShapeProfile> perBucket = BuildCommand.profiles("1,8,32,64", "128");
+    assertEquals(4, perBucket.size());
+    assertTrue(perBucket.stream().allMatch(ShapeProfile::isStatic));
+    assertEquals(ShapeProfile.fixed(32, 128), perBucket.get(2));
+    List<ShapeProfile> dynamic = BuildCommand.profiles("1:8:32", "1:128:256");
+    assertEquals(List.of(ShapeProfile.of("1:8:32", "1:128:256")), dynamic);
+    assertEquals(6, BuildCommand.profiles("1,8", "64,128,256").size());
+  }
+
+  private int run(String... args) {
+    PrintStream err = System.err;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(buf, true));
+    try {
+      return new CommandLine(new KilnCli()).execute(args);
+    } finally {
+      System.setErr(err);
+      lastErr = buf.toString();
+    }
+  }
+
+  private String lastErr = "";
+
+  @Test
+  void missingModelIsAnErrorMessageNotACrash() {
+    int rc =
+        run("build", dir.resolve("none.onnx").toString(), "-o", dir.resolve("x.plan").toString());
+    assertEquals(1, rc);
+    assertTrue(lastErr.contains("not found"), lastErr);
+  }
+
+  @Test
+  void badRangeIsRejectedBeforeAnyNativeCall() {
+    int rc = run("build", "m.onnx", "--batch", "8:1:4", "-o", dir.resolve("x.plan").toString());
+    assertEquals(1, rc);
+    assertTrue(lastErr.contains("min <= opt <= max"), lastErr);
+  }
+
+  @Test
+  void withoutAGpuTheBuildSaysSo() throws Exception {
+    Assumptions.assumeFalse(Cuda.isAvailable(), "a GPU is present");
+    Path model = dir.resolve("m.onnx");
+    java.nio.file.Files.write(model, new byte[] {8, 7});
+    int rc = run("build", model.toString(), "-o", dir.resolve("x.plan").toString());
+    assertEquals(1, rc);
+    assertTrue(lastErr.contains("CUDA"), lastErr);
+  }
+}
