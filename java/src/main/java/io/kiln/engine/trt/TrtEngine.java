@@ -14,10 +14,8 @@ import io.kiln.execution.graph.ShapeBuckets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import org.bytedeco.javacpp.BytePointer;
@@ -42,6 +40,7 @@ public final class TrtEngine implements Engine {
   private final List<IoTensor> tensors = new ArrayList<>();
   private final List<ShapeProfile> profiles = new ArrayList<>();
   private final ShapeBuckets buckets;
+  private final ProfileSelector selector;
   private final RuntimeOptions options;
   private final List<ExecutionSlot> slots = new ArrayList<>();
   private final BlockingQueue<ExecutionSlot> free;
@@ -73,6 +72,7 @@ public final class TrtEngine implements Engine {
       readTensors();
       readProfiles();
       this.buckets = options.buckets() != null ? options.buckets() : derivedBuckets(profiles);
+      this.selector = new ProfileSelector(profiles, buckets);
       free = new ArrayBlockingQueue<>(options.streams());
       for (int i = 0; i < options.streams(); i++) {
         ExecutionSlot s = new ExecutionSlot(engine, options.maxGraphs());
@@ -148,67 +148,16 @@ public final class TrtEngine implements Engine {
 
   /** Static profiles give their own shapes as buckets; dynamic ones the standard list. */
   static ShapeBuckets derivedBuckets(List<ShapeProfile> profiles) {
-    TreeSet<Integer> batches = new TreeSet<>();
-    TreeSet<Integer> seqs = new TreeSet<>();
-    int maxBatch = 1;
-    int maxSeq = 1;
-    boolean allStatic = true;
-    for (ShapeProfile p : profiles) {
-      allStatic &= p.isStatic();
-      batches.add((int) p.batch().opt());
-      seqs.add((int) p.seq().opt());
-      maxBatch = Math.max(maxBatch, (int) p.batch().max());
-      maxSeq = Math.max(maxSeq, (int) p.seq().max());
-    }
-    if (allStatic) {
-      return new ShapeBuckets(
-          batches.stream().mapToInt(Integer::intValue).toArray(),
-          seqs.stream().mapToInt(Integer::intValue).toArray());
-    }
-    int step = Math.min(32, maxSeq);
-    return new ShapeBuckets(
-        ShapeBuckets.defaultBatches(maxBatch), ShapeBuckets.multiplesOf(step, maxSeq));
+    return ProfileSelector.derivedBuckets(profiles);
   }
 
   /** The smallest bucket holding (batch, seq) that some profile covers. */
   Bucket bucketFor(long batch, long seq) {
-    Bucket first = buckets.bucketFor(batch, seq); // validates against the largest bucket
-    if (profileFor(first) >= 0) {
-      return first;
-    }
-    return buckets.all().stream()
-        .filter(b -> b.batch() >= batch && b.seq() >= seq && profileFor(b) >= 0)
-        .min(
-            Comparator.comparingLong((Bucket b) -> (long) b.batch() * b.seq())
-                .thenComparingInt(Bucket::batch))
-        .orElseThrow(
-            () ->
-                new InvalidInputException(
-                    "no optimization profile holds batch " + batch + ", sequence " + seq));
+    return selector.bucketFor(batch, seq);
   }
 
-  /**
-   * The profile for a bucket: one whose optimum is the bucket, else the narrowest that holds it.
-   */
   int profileFor(Bucket b) {
-    int best = -1;
-    long bestWidth = Long.MAX_VALUE;
-    for (int p = 0; p < profiles.size(); p++) {
-      ShapeProfile sp = profiles.get(p);
-      if (!sp.contains(b.batch(), b.seq())) {
-        continue;
-      }
-      if (sp.batch().opt() == b.batch() && sp.seq().opt() == b.seq()) {
-        return p;
-      }
-      long width =
-          (sp.batch().max() - sp.batch().min()) * 100_000 + (sp.seq().max() - sp.seq().min());
-      if (width < bestWidth) {
-        bestWidth = width;
-        best = p;
-      }
-    }
-    return best;
+    return selector.profileFor(b);
   }
 
   @Override
