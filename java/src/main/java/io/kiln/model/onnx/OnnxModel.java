@@ -463,6 +463,25 @@ public final class OnnxModel {
   }
 
   /**
+   * Converts the default-domain opset with the ONNX version converter (for instance to 13, the
+   * first opset with per-channel DequantizeLinear). Returns a new model; this one is unchanged.
+   */
+  public OnnxModel convertOpset(int target) {
+    if (opset() == target) {
+      return copy();
+    }
+    Map<String, Proto> original = initializers();
+    OnnxModel converted = parse(OnnxNative.convertVersion(nativeSkeleton(), target));
+    List<Proto> restored = new ArrayList<>();
+    for (Proto t : converted.graph().getMessages(G_INITIALIZER)) {
+      Proto o = original.get(TensorProtos.name(t));
+      restored.add(o != null ? Proto.parse(o.encode()) : t);
+    }
+    converted.graph().setMessages(G_INITIALIZER, restored);
+    return converted;
+  }
+
+  /**
    * The bytes handed to the native library: large tensors shrink to 8 bytes (neither the checker
    * nor shape inference reads them), so the message stays small whatever the model size.
    */

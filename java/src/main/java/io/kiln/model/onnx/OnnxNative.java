@@ -35,6 +35,20 @@ final class OnnxNative {
     }
   }
 
+  static byte[] convertVersion(byte[] model, int target) {
+    try (ModelProto m = parse(model);
+        ModelProto converted = onnx.ConvertVersion(m, target)) {
+      return serialize(converted);
+    } catch (RuntimeException e) {
+      if (e instanceof ModelException me) {
+        throw me;
+      }
+      throw new ModelException(
+          "ONNX version converter cannot reach opset " + target + ": " + firstLine(e.getMessage()),
+          e);
+    }
+  }
+
   private static ModelProto parse(byte[] bytes) {
     ModelProto m = new ModelProto();
     try (BytePointer p = new BytePointer(bytes)) {

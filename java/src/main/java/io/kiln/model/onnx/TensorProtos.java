@@ -193,6 +193,10 @@ public final class TensorProtos {
     return header(name, INT8, dims).setBytes(RAW_DATA, values.clone());
   }
 
+  public static Proto ofUint8(String name, byte[] values, long... dims) {
+    return header(name, UINT8, dims).setBytes(RAW_DATA, values.clone());
+  }
+
   public static Proto ofLongs(String name, long[] values, long... dims) {
     ByteBuffer b = ByteBuffer.allocate(8 * values.length).order(ByteOrder.LITTLE_ENDIAN);
     b.asLongBuffer().put(values);
