@@ -65,7 +65,7 @@ public final class Quantizer {
           false,
           false,
           ActivationType.INT8,
-          0.5);
+          0.7);
     }
 
     public Options withMethod(CalibrationMethod m) {
