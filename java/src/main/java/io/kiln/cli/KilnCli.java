@@ -1,10 +1,115 @@
 package io.kiln.cli;
 
+import io.kiln.BackendException;
+import io.kiln.InvalidInputException;
+import io.kiln.KilnException;
+import io.kiln.ModelException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
 /** Entry point of the {@code kiln} command line. */
-public final class KilnCli {
-  private KilnCli() {}
+@Command(
+    name = "kiln",
+    mixinStandardHelpOptions = true,
+    versionProvider = KilnCli.Version.class,
+    description = "Kiln: build, run and benchmark ONNX models on ONNX Runtime and TensorRT.",
+    subcommands = {
+      InspectCommand.class,
+      RunCommand.class,
+      EmbedCommand.class,
+      BenchCommand.class,
+      GenerateCommand.class,
+      BenchLlmCommand.class,
+      MakeRandomModelCommand.class,
+      ExportLlmCommand.class,
+      CommandLine.HelpCommand.class
+    })
+public final class KilnCli implements Runnable {
+  /** Exit codes scripts can rely on. */
+  public static final int EXIT_OK = 0;
+
+  public static final int EXIT_FAILURE = 1;
+  public static final int EXIT_USAGE = 2;
+  public static final int EXIT_MODEL = 3;
+  public static final int EXIT_INPUT = 4;
+  public static final int EXIT_BACKEND = 5;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
-    System.out.println("kiln");
+    System.exit(execute(args));
+  }
+
+  /** Runs the command line and returns its exit code, without exiting the JVM. */
+  public static int execute(String... args) {
+    configureNativeLimits();
+    return newCommandLine().execute(args);
+  }
+
+  public static CommandLine newCommandLine() {
+    CommandLine cli = new CommandLine(new KilnCli());
+    cli.setCaseInsensitiveEnumValuesAllowed(true);
+    cli.setExecutionExceptionHandler(
+        (ex, commandLine, parseResult) -> {
+          commandLine.getErr().println("kiln: " + describe(ex));
+          commandLine.getErr().flush();
+          return exitCode(ex);
+        });
+    return cli;
+  }
+
+  /**
+   * The CUDA context and large models inflate the process beyond JavaCPP's default memory checks,
+   * which would then refuse allocations; Kiln frees native memory explicitly instead.
+   */
+  static void configureNativeLimits() {
+    System.setProperty(
+        "org.bytedeco.javacpp.maxPhysicalBytes",
+        System.getProperty("org.bytedeco.javacpp.maxPhysicalBytes", "0"));
+    System.setProperty(
+        "org.bytedeco.javacpp.maxBytes", System.getProperty("org.bytedeco.javacpp.maxBytes", "0"));
+    System.setProperty("java.awt.headless", "true");
+  }
+
+  static int exitCode(Throwable ex) {
+    if (ex instanceof ModelException) {
+      return EXIT_MODEL;
+    }
+    if (ex instanceof InvalidInputException) {
+      return EXIT_INPUT;
+    }
+    if (ex instanceof BackendException) {
+      return EXIT_BACKEND;
+    }
+    return EXIT_FAILURE;
+  }
+
+  private static String describe(Throwable ex) {
+    String kind =
+        ex instanceof ModelException
+            ? "model error"
+            : ex instanceof InvalidInputException
+                ? "invalid input"
+                : ex instanceof BackendException
+                    ? "backend error"
+                    : ex instanceof KilnException ? "error" : ex.getClass().getSimpleName();
+    return kind + ": " + ex.getMessage();
+  }
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  /** Prints the version of Kiln and of the runtimes it carries. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String kiln = KilnCli.class.getPackage().getImplementationVersion();
+      return new String[] {
+        "kiln " + (kiln == null ? "dev" : kiln),
+        "onnxruntime " + io.kiln.engine.ort.OrtEngine.version()
+      };
+    }
   }
 }

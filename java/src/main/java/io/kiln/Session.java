@@ -1,0 +1,419 @@
+package io.kiln;
+
+import io.kiln.engine.Backends;
+import io.kiln.engine.Engine;
+import io.kiln.engine.EngineOptions;
+import io.kiln.engine.EngineProvider;
+import io.kiln.engine.ModelSource;
+import io.kiln.execution.batch.BatchPlan;
+import io.kiln.execution.batch.ListBatcher;
+import io.kiln.execution.batch.RowOps;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A model compiled for one backend, ready to run. Build one with {@link #builder(Path)}; close it
+ * to free its native resources. {@link #infer} may be called from several threads at once.
+ */
+public final class Session implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(Session.class);
+
+  /** Where a session runs. */
+  public enum Device {
+    AUTO,
+    CPU,
+    CUDA
+  }
+
+  /** The arithmetic a session computes in. */
+  public enum Precision {
+    FP32,
+    FP16,
+    INT8
+  }
+
+  /** Which runtime executes the model. */
+  public enum Backend {
+    AUTO,
+    TENSORRT,
+    ONNXRUNTIME
+  }
+
+  private final Builder options;
+  private final ModelSource model;
+  private final Engine engine;
+  private final InputValidator validator;
+  private final ListBatcher batcher;
+  private volatile boolean closed;
+
+  private Session(Builder options, ModelSource model, Engine engine) {
+    this.options = options;
+    this.model = model;
+    this.engine = engine;
+    this.validator = new InputValidator(engine.inputs(), options.checkFinite);
+    this.batcher = new ListBatcher(engine.inputs(), options.maxBatchSize, options.sequenceBucket);
+  }
+
+  public static Builder builder(Path onnxFile) {
+    return new Builder(() -> ModelSource.of(onnxFile));
+  }
+
+  public static Builder builder(byte[] onnxBytes) {
+    return new Builder(() -> ModelSource.of("model bytes", onnxBytes));
+  }
+
+  public static Builder builder(ModelSource model) {
+    return new Builder(() -> model);
+  }
+
+  /** A model packaged on the classpath, such as {@code /models/encoder.onnx}. */
+  public static Builder builderFromResource(String resource) {
+    return new Builder(() -> ModelSource.ofResource(resource));
+  }
+
+  public List<TensorInfo> inputs() {
+    return engine.inputs();
+  }
+
+  public List<TensorInfo> outputs() {
+    return engine.outputs();
+  }
+
+  /** The backend that runs this session, such as {@code onnxruntime-cpu} or {@code tensorrt}. */
+  public String backendName() {
+    return engine.backendName();
+  }
+
+  public String deviceDescription() {
+    return engine.deviceDescription();
+  }
+
+  public Precision precision() {
+    return options.precision;
+  }
+
+  public int maxBatchSize() {
+    return options.maxBatchSize;
+  }
+
+  /** Runs the model once on inputs that already carry their batch axis. */
+  public Result infer(Map<String, Tensor> inputs) {
+    checkOpen();
+    validator.validate(inputs);
+    return new Result(engine.run(orderedInputs(inputs)));
+  }
+
+  /**
+   * Runs many requests, batching those of similar sequence length together (padded with the
+   * attention mask) up to the maximum batch size, and returns one result per request, in order.
+   */
+  public List<Result> inferBatch(List<Map<String, Tensor>> requests) {
+    checkOpen();
+    if (requests == null || requests.isEmpty()) {
+      throw new InvalidInputException("empty batch: inferBatch needs at least one request");
+    }
+    for (int i = 0; i < requests.size(); i++) {
+      try {
+        validator.validate(requests.get(i));
+      } catch (InvalidInputException e) {
+        throw new InvalidInputException("request " + i + ": " + e.getMessage());
+      }
+    }
+    if (!options.dynamicBatching) {
+      List<Result> out = new ArrayList<>();
+      for (Map<String, Tensor> r : requests) {
+        out.add(new Result(engine.run(orderedInputs(r))));
+      }
+      return out;
+    }
+    Result[] results = new Result[requests.size()];
+    for (BatchPlan plan : batcher.plan(requests)) {
+      runPlan(plan, requests, results);
+    }
+    return Arrays.asList(results);
+  }
+
+  private void runPlan(BatchPlan plan, List<Map<String, Tensor>> requests, Result[] results) {
+    List<Integer> members = plan.requests();
+    if (members.size() == 1) {
+      results[members.get(0)] = new Result(engine.run(orderedInputs(requests.get(members.get(0)))));
+      return;
+    }
+    Map<String, Tensor> stacked = new LinkedHashMap<>();
+    try {
+      for (TensorInfo info : engine.inputs()) {
+        List<Tensor> parts = new ArrayList<>();
+        for (int i : members) {
+          parts.add(requests.get(i).get(info.name()));
+        }
+        boolean pad = info.rank() >= 2 && info.isDynamic(1);
+        stacked.put(info.name(), RowOps.stack(parts, pad ? plan.paddedLength() : -1));
+      }
+      Map<String, Tensor> outputs = engine.run(stacked);
+      try {
+        long row = 0;
+        for (int i : members) {
+          Map<String, Tensor> request = requests.get(i);
+          long rows = request.get(engine.inputs().get(0).name()).dim(0);
+          long length = batcher.sequenceLength(request);
+          Map<String, Tensor> mine = new LinkedHashMap<>();
+          for (TensorInfo out : engine.outputs()) {
+            Tensor full = outputs.get(out.name());
+            boolean trim =
+                plan.paddedLength() >= 0
+                    && full.rank() >= 2
+                    && full.dim(1) == plan.paddedLength()
+                    && length != plan.paddedLength();
+            mine.put(out.name(), RowOps.slice(full, row, rows, trim ? length : -1));
+          }
+          results[i] = new Result(mine);
+          row += rows;
+        }
+      } finally {
+        outputs.values().forEach(Tensor::close);
+      }
+    } finally {
+      stacked.values().forEach(Tensor::close);
+    }
+  }
+
+  /**
+   * Times {@link #infer} on fixed inputs: {@code warmup} untimed runs, then runs until {@code
+   * iterations} are done or {@code maxTime} has passed (whichever comes first, at least one).
+   */
+  public BenchmarkResult benchmark(
+      Map<String, Tensor> inputs, int warmup, int iterations, Duration maxTime) {
+    checkOpen();
+    if (warmup < 0 || iterations < 1) {
+      throw new InvalidInputException("benchmark needs warmup >= 0 and iterations >= 1");
+    }
+    validator.validate(inputs);
+    Map<String, Tensor> feed = orderedInputs(inputs);
+    for (int i = 0; i < warmup; i++) {
+      engine.run(feed).values().forEach(Tensor::close);
+    }
+    long batch = inputs.get(engine.inputs().get(0).name()).dim(0);
+    long deadline = System.nanoTime() + maxTime.toNanos();
+    long[] samples = new long[iterations];
+    int done = 0;
+    while (done < iterations && (done == 0 || System.nanoTime() < deadline)) {
+      long t0 = System.nanoTime();
+      engine.run(feed).values().forEach(Tensor::close);
+      samples[done++] = System.nanoTime() - t0;
+    }
+    return new BenchmarkResult((int) batch, Arrays.copyOf(samples, done));
+  }
+
+  /** Writes the ONNX model exactly as this session runs it (after any precision conversion). */
+  public void exportOnnx(Path file) {
+    try {
+      Path parent = file.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      Files.write(file, model.bytes());
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Drops per-shape state the backend keeps (captured graphs, bound buffers). */
+  public void clearCache() {
+    checkOpen();
+    engine.clearCache();
+  }
+
+  @Override
+  public void close() {
+    if (!closed) {
+      closed = true;
+      engine.close();
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("session is closed");
+    }
+  }
+
+  /** The inputs in the model's declared order, which backends bind positionally. */
+  private Map<String, Tensor> orderedInputs(Map<String, Tensor> inputs) {
+    Map<String, Tensor> ordered = new LinkedHashMap<>();
+    for (TensorInfo info : engine.inputs()) {
+      ordered.put(info.name(), inputs.get(info.name()));
+    }
+    return ordered;
+  }
+
+  /** Named output tensors of one run; closing it frees them all. */
+  public static final class Result implements AutoCloseable, Iterable<Map.Entry<String, Tensor>> {
+    private final Map<String, Tensor> outputs;
+
+    Result(Map<String, Tensor> outputs) {
+      this.outputs = Collections.unmodifiableMap(outputs);
+    }
+
+    public Tensor get(String name) {
+      Tensor t = outputs.get(name);
+      if (t == null) {
+        throw new InvalidInputException(
+            "no output named '" + name + "'; outputs are " + outputs.keySet());
+      }
+      return t;
+    }
+
+    /** The first (often the only) output. */
+    public Tensor first() {
+      return outputs.values().iterator().next();
+    }
+
+    public Map<String, Tensor> asMap() {
+      return outputs;
+    }
+
+    @Override
+    public Iterator<Map.Entry<String, Tensor>> iterator() {
+      return outputs.entrySet().iterator();
+    }
+
+    @Override
+    public void close() {
+      outputs.values().forEach(Tensor::close);
+    }
+  }
+
+  /** Options of a session, mirroring the knobs of an inference optimizer. */
+  public static final class Builder {
+    private final java.util.function.Supplier<ModelSource> model;
+    private Device device = Device.AUTO;
+    private Precision precision = Precision.FP32;
+    private Backend backend = Backend.AUTO;
+    private boolean cudaGraphs = true;
+    private boolean kvCache;
+    private int batchSize = 1;
+    private int maxBatchSize = 32;
+    private boolean dynamicBatching = true;
+    private int intraOpThreads = Runtime.getRuntime().availableProcessors();
+    private int sequenceBucket = 32;
+    private boolean checkFinite = true;
+    private Path cacheDir = Path.of(System.getProperty("user.home"), ".cache", "kiln");
+
+    private Builder(java.util.function.Supplier<ModelSource> model) {
+      this.model = model;
+    }
+
+    public Builder device(Device device) {
+      this.device = java.util.Objects.requireNonNull(device);
+      return this;
+    }
+
+    public Builder precision(Precision precision) {
+      this.precision = java.util.Objects.requireNonNull(precision);
+      return this;
+    }
+
+    public Builder backend(Backend backend) {
+      this.backend = java.util.Objects.requireNonNull(backend);
+      return this;
+    }
+
+    public Builder cudaGraphs(boolean on) {
+      this.cudaGraphs = on;
+      return this;
+    }
+
+    /** Keeps a KV cache between decode steps (decoder models). */
+    public Builder kvCache(boolean on) {
+      this.kvCache = on;
+      return this;
+    }
+
+    /** The batch size the engine is tuned for. */
+    public Builder batchSize(int n) {
+      this.batchSize = positive("batchSize", n);
+      return this;
+    }
+
+    public Builder maxBatchSize(int n) {
+      this.maxBatchSize = positive("maxBatchSize", n);
+      return this;
+    }
+
+    /** Whether {@link Session#inferBatch} merges requests into shared runs. */
+    public Builder dynamicBatching(boolean on) {
+      this.dynamicBatching = on;
+      return this;
+    }
+
+    /** Compute threads for CPU backends (default: all cores). */
+    public Builder intraOpThreads(int n) {
+      this.intraOpThreads = positive("intraOpThreads", n);
+      return this;
+    }
+
+    /** Requests whose lengths round up to the same multiple of this share a padded batch. */
+    public Builder sequenceBucket(int n) {
+      this.sequenceBucket = positive("sequenceBucket", n);
+      return this;
+    }
+
+    /** Reject float inputs that hold NaN or infinity (default on). */
+    public Builder checkFinite(boolean on) {
+      this.checkFinite = on;
+      return this;
+    }
+
+    /** Where compiled engines and converted models are cached. */
+    public Builder cacheDir(Path dir) {
+      this.cacheDir = java.util.Objects.requireNonNull(dir);
+      return this;
+    }
+
+    public Session build() {
+      if (batchSize > maxBatchSize) {
+        throw new InvalidInputException(
+            "batchSize " + batchSize + " exceeds maxBatchSize " + maxBatchSize);
+      }
+      ModelSource source = model.get();
+      EngineProvider provider = Backends.choose(lower(backend.name()), lower(device.name()));
+      if (precision != Precision.FP32) {
+        LOG.warn(
+            "precision {} is not available on {} yet; running FP32", precision, provider.name());
+        precision = Precision.FP32;
+      }
+      EngineOptions engineOptions =
+          new EngineOptions(
+              lower(precision.name()),
+              cudaGraphs,
+              batchSize,
+              maxBatchSize,
+              intraOpThreads,
+              cacheDir);
+      return new Session(this, source, provider.open(source, engineOptions));
+    }
+
+    private static String lower(String s) {
+      return s.toLowerCase(Locale.ROOT);
+    }
+
+    private static int positive(String what, int n) {
+      if (n < 1) {
+        throw new InvalidInputException(what + " must be >= 1, got " + n);
+      }
+      return n;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+package io.kiln.bench;
+
+import io.kiln.KilnException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+
+/** Draws throughput and per-item latency against batch size as one PNG. */
+public final class BenchPlot {
+  private BenchPlot() {}
+
+  public static void write(BenchReport report, Path png) {
+    List<BatchRow> rows = report.rows();
+    double[] batches = rows.stream().mapToDouble(BatchRow::batch).toArray();
+    String title = String.valueOf(report.header().getOrDefault("title", "Kiln benchmark"));
+
+    XYChart throughput = chart(title + ": throughput", "items/s");
+    add(throughput, "Kiln", batches, rows.stream().mapToDouble(r -> r.kiln().itemsPerSecond()));
+    if (rows.stream().allMatch(r -> r.peer() != null)) {
+      add(
+          throughput,
+          peerName(rows),
+          batches,
+          rows.stream().mapToDouble(r -> r.peer().itemsPerSecond()));
+    }
+    XYChart latency = chart("per-item latency", "ms per item");
+    add(latency, "Kiln p50", batches, rows.stream().mapToDouble(r -> r.kiln().perItemMillis(0.5)));
+    add(latency, "Kiln p99", batches, rows.stream().mapToDouble(r -> r.kiln().perItemMillis(0.99)));
+    if (rows.stream().allMatch(r -> r.peer() != null)) {
+      add(
+          latency,
+          peerName(rows) + " p50",
+          batches,
+          rows.stream().mapToDouble(r -> r.peer().perItemMillis(0.5)));
+    }
+    try {
+      BenchReport.createParent(png);
+      List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
+      charts.add(throughput);
+      charts.add(latency);
+      String name = png.toString();
+      String base = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
+      BitmapEncoder.saveBitmap(charts, 1, 2, base, BitmapEncoder.BitmapFormat.PNG);
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + png + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static String peerName(List<BatchRow> rows) {
+    return rows.get(0).peer().engine();
+  }
+
+  private static XYChart chart(String title, String yTitle) {
+    XYChart c =
+        new XYChartBuilder()
+            .width(640)
+            .height(420)
+            .title(title)
+            .xAxisTitle("batch size")
+            .yAxisTitle(yTitle)
+            .build();
+    c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+    c.getStyler().setXAxisLogarithmic(true);
+    c.getStyler().setMarkerSize(6);
+    return c;
+  }
+
+  private static void add(XYChart c, String name, double[] x, java.util.stream.DoubleStream y) {
+    XYSeries s = c.addSeries(name, x, y.toArray());
+    s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+  }
+}

@@ -1,0 +1,21 @@
+package io.kiln.engine;
+
+import java.nio.file.Path;
+
+/**
+ * What a backend needs to know to compile a model: the session's precision and batching choices.
+ *
+ * @param precision {@code fp32}, {@code fp16} or {@code int8}
+ * @param cudaGraphs capture and replay CUDA graphs per shape bucket (GPU backends)
+ * @param batchSize the batch size the engine is tuned for
+ * @param maxBatchSize the largest batch a single run may carry
+ * @param intraOpThreads compute threads for CPU backends
+ * @param cacheDir where compiled engines are cached between runs
+ */
+public record EngineOptions(
+    String precision,
+    boolean cudaGraphs,
+    int batchSize,
+    int maxBatchSize,
+    int intraOpThreads,
+    Path cacheDir) {}
