@@ -1,118 +1,85 @@
 package io.kiln.precision;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import io.kiln.BackendException;
-import io.kiln.InvalidInputException;
+import io.kiln.DType;
 import io.kiln.Tensor;
+import io.kiln.TensorInfo;
+import io.kiln.engine.ModelSource;
+import io.kiln.engine.ort.OrtEngine;
 import io.kiln.model.onnx.OnnxModel;
-import java.nio.ByteBuffer;
-import java.nio.FloatBuffer;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Runs an ONNX graph on ONNX Runtime CPU and returns its float outputs. The precision passes use it
- * to observe activations (calibration) and to compare a transformed graph with the original.
+ * Runs an ONNX graph on the ONNX Runtime CPU engine and returns its float outputs as arrays. The
+ * precision passes use it to observe activations (calibration) and to compare a transformed graph
+ * with the original. Models past the 2 GiB protobuf limit are staged on disk with external data.
  */
 public final class OrtRunner implements AutoCloseable {
   /** A float output: row-major values and shape. */
   public record Output(long[] shape, float[] data) {}
 
-  private final OrtEnvironment env = OrtEnvironment.getEnvironment();
-  private final OrtSession session;
+  private final OrtEngine engine;
+  private final Path staged;
 
+  /** {@code threads} compute threads; 0 for all cores. */
   public OrtRunner(OnnxModel model, int threads) {
-    try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-      if (threads > 0) {
-        opts.setIntraOpNumThreads(threads);
-      }
-      opts.setInterOpNumThreads(1);
-      session = open(model, opts);
-    } catch (OrtException e) {
-      throw new BackendException("ONNX Runtime could not load the model: " + e.getMessage(), e);
-    }
-  }
-
-  private OrtSession open(OnnxModel model, OrtSession.SessionOptions opts) throws OrtException {
-    byte[] bytes;
-    try {
-      bytes = model.toBytes();
-    } catch (io.kiln.ModelException tooLarge) {
-      bytes = null;
-    }
+    int n = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+    ModelSource source;
+    Path dir = null;
+    byte[] bytes = model.fitsInMemory() ? model.toBytes() : null;
     if (bytes != null) {
-      return env.createSession(bytes, opts);
+      source = ModelSource.of("graph", bytes);
+    } else {
+      try {
+        dir = Files.createTempDirectory("kiln-ort");
+        model.save(dir.resolve("model.onnx"), true);
+        source = ModelSource.of(dir.resolve("model.onnx"));
+      } catch (IOException e) {
+        throw new BackendException("cannot stage the model for ONNX Runtime: " + e, e);
+      }
     }
-    try {
-      Path dir = Files.createTempDirectory("kiln-ort");
-      Path file = dir.resolve("model.onnx");
-      model.save(file, true);
-      return env.createSession(file.toString(), opts);
-    } catch (java.io.IOException e) {
-      throw new BackendException("cannot stage the model for ONNX Runtime: " + e.getMessage(), e);
-    }
+    this.staged = dir;
+    this.engine = OrtEngine.load(source, n);
   }
 
-  /** Runs once and returns the float outputs by name (non-float outputs are skipped). */
+  /** Runs once on the inputs the graph declares; returns the float outputs by name. */
   public Map<String, Output> run(Map<String, Tensor> inputs) {
-    Map<String, OnnxTensor> feeds = new HashMap<>();
-    try {
-      for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
-        if (!session.getInputNames().contains(e.getKey())) {
-          continue;
-        }
-        feeds.put(e.getKey(), toOrt(e.getValue()));
+    Map<String, Tensor> feed = new LinkedHashMap<>();
+    for (TensorInfo info : engine.inputs()) {
+      Tensor t = inputs.get(info.name());
+      if (t == null) {
+        throw new io.kiln.InvalidInputException("missing input " + info.name());
       }
-      Map<String, Output> out = new LinkedHashMap<>();
-      try (OrtSession.Result r = session.run(feeds)) {
-        for (Map.Entry<String, OnnxValue> e : r) {
-          if (e.getValue() instanceof OnnxTensor t && t.getInfo().type == OnnxJavaType.FLOAT) {
-            FloatBuffer fb = t.getFloatBuffer();
-            float[] data = new float[fb.remaining()];
-            fb.get(data);
-            out.put(e.getKey(), new Output(t.getInfo().getShape(), data));
-          }
-        }
-      }
-      return out;
-    } catch (OrtException e) {
-      throw new BackendException("ONNX Runtime run failed: " + e.getMessage(), e);
-    } finally {
-      feeds.values().forEach(OnnxTensor::close);
+      feed.put(info.name(), t);
     }
-  }
-
-  private OnnxTensor toOrt(Tensor t) throws OrtException {
-    ByteBuffer b =
-        ByteBuffer.allocateDirect((int) t.byteSize()).order(java.nio.ByteOrder.nativeOrder());
-    b.put(t.buffer()).flip();
-    OnnxJavaType type =
-        switch (t.dtype()) {
-          case F32 -> OnnxJavaType.FLOAT;
-          case F16 -> OnnxJavaType.FLOAT16;
-          case I64 -> OnnxJavaType.INT64;
-          case I32 -> OnnxJavaType.INT32;
-          case I8 -> OnnxJavaType.INT8;
-          case BOOL -> OnnxJavaType.BOOL;
-          default -> throw new InvalidInputException("unsupported input dtype " + t.dtype());
-        };
-    return OnnxTensor.createTensor(env, b, t.shape(), type);
+    Map<String, Tensor> results = engine.run(feed);
+    Map<String, Output> out = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, Tensor> e : results.entrySet()) {
+        Tensor t = e.getValue();
+        if (t.dtype() == DType.F32 || t.dtype() == DType.F16) {
+          out.put(e.getKey(), new Output(t.shape(), t.toFloatArray()));
+        }
+      }
+    } finally {
+      results.values().forEach(Tensor::close);
+    }
+    return out;
   }
 
   @Override
   public void close() {
-    try {
-      session.close();
-    } catch (OrtException e) {
-      throw new BackendException("closing the ONNX Runtime session failed", e);
+    engine.close();
+    if (staged != null) {
+      try (var files = Files.walk(staged)) {
+        files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException ignored) {
+        // A leftover temp dir is harmless.
+      }
     }
   }
 }

@@ -192,6 +192,11 @@ public final class OnnxModel {
     }
   }
 
+  /** Whether {@link #toBytes()} can hold the whole model (under the 2 GiB protobuf limit). */
+  public boolean fitsInMemory() {
+    return initializerBytes() < PROTOBUF_LIMIT - (64L << 20);
+  }
+
   /** The model bytes with every tensor inline; fails for models past the protobuf limit. */
   public byte[] toBytes() {
     if (initializerBytes() >= PROTOBUF_LIMIT) {
@@ -202,7 +207,7 @@ public final class OnnxModel {
 
   /** Saves inline, or with external data when asked or when the model is past the 2 GiB limit. */
   public void save(Path out) {
-    save(out, initializerBytes() >= PROTOBUF_LIMIT - (64L << 20));
+    save(out, !fitsInMemory());
   }
 
   /**
