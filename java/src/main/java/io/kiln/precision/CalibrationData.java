@@ -24,6 +24,11 @@ public interface CalibrationData {
    * subdirectories holding one {@code NAME.npy} per input).
    */
   static CalibrationData parse(String spec, OnnxModel model, Path tokenizer) {
+    return parse(spec, model, tokenizer, 1234);
+  }
+
+  /** As {@link #parse(String, OnnxModel, Path)}, with the seed of {@code random:N} data. */
+  static CalibrationData parse(String spec, OnnxModel model, Path tokenizer, long seed) {
     if (spec == null || spec.isBlank()) {
       throw new InvalidInputException("calibration data spec is empty");
     }
@@ -34,7 +39,7 @@ public interface CalibrationData {
       } catch (NumberFormatException e) {
         throw new InvalidInputException("random:N needs a number, got '" + spec + "'");
       }
-      return new RandomCalibrationData(model, n, 1, 128, 1234);
+      return new RandomCalibrationData(model, n, 1, 128, seed);
     }
     if (spec.startsWith("texts:")) {
       if (tokenizer == null) {
