@@ -55,6 +55,19 @@ class OnnxModelTest {
     OnnxModel back = OnnxModel.load(out);
     assertArrayEquals(m.toBytes(), back.toBytes());
     back.check();
+
+    // ONNX Runtime reads the external data file too, with the same results as inline bytes.
+    java.util.Map<String, io.kiln.Tensor> feed =
+        io.kiln.precision.RandomCalibrationData.sample(m, new Random(1), 1, 8);
+    try (io.kiln.engine.Engine inline =
+            io.kiln.engine.ort.OrtEngine.load(io.kiln.engine.ModelSource.of("m", m.toBytes()), 1);
+        io.kiln.engine.Engine external =
+            io.kiln.engine.ort.OrtEngine.load(io.kiln.engine.ModelSource.of(out), 1)) {
+      float[] a = inline.run(feed).values().iterator().next().toFloatArray();
+      float[] b = external.run(feed).values().iterator().next().toFloatArray();
+      assertArrayEquals(a, b);
+    }
+    feed.values().forEach(io.kiln.Tensor::close);
   }
 
   @Test
