@@ -94,7 +94,7 @@ public final class OnnxModel {
 
   /** A deep copy. */
   public OnnxModel copy() {
-    return new OnnxModel(Proto.parse(model.encode()));
+    return new OnnxModel(model.copy());
   }
 
   private void validate() {
@@ -480,7 +480,7 @@ public final class OnnxModel {
     List<Proto> restored = new ArrayList<>();
     for (Proto t : converted.graph().getMessages(G_INITIALIZER)) {
       Proto o = original.get(TensorProtos.name(t));
-      restored.add(o != null ? Proto.parse(o.encode()) : t);
+      restored.add(o != null ? o.copy() : t);
     }
     converted.graph().setMessages(G_INITIALIZER, restored);
     return converted;
@@ -495,7 +495,7 @@ public final class OnnxModel {
     for (Proto t : graph().getMessages(G_INITIALIZER)) {
       byte[] raw = TensorProtos.rawData(t);
       if (raw != null && raw.length >= (1 << 16)) {
-        Proto hollow = Proto.parse(t.encode()).clear(TensorProtos.RAW_DATA);
+        Proto hollow = t.copy().clear(TensorProtos.RAW_DATA);
         tensors.add(hollow.setBytes(TensorProtos.RAW_DATA, new byte[8]));
       } else {
         tensors.add(t);

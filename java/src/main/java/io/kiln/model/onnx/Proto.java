@@ -374,9 +374,20 @@ public final class Proto {
     fields.addAll(at, inserted);
   }
 
-  /** A deep copy. */
+  /**
+   * A deep copy of the tree. Byte payloads are shared: they are never modified in place, only
+   * replaced, so sharing them keeps copies of multi-GB models cheap.
+   */
   public Proto copy() {
-    return parse(encode());
+    Proto p = new Proto(depth);
+    for (Field f : fields) {
+      Field c = new Field(f.number, f.wireType);
+      c.value = f.value;
+      c.bytes = f.bytes;
+      c.message = f.message == null ? null : f.message.copy();
+      p.fields.add(c);
+    }
+    return p;
   }
 
   public byte[] encode() {
