@@ -32,7 +32,7 @@ import org.knowm.xchart.XYChartBuilder;
 
 /**
  * INT8 against FP32 all-MiniLM-L6-v2 on ONNX Runtime CPU, both through Kiln sessions in the same
- * process. Rounds alternate the two models (and which goes first) so machine load falls on both;
+ * process. Within each round the models take turns (the first rotates) so machine load falls on all;
  * the speedup is the median of per-round ratios of median latencies. Also reports how closely the
  * INT8 sentence embeddings follow FP32 on held-out sentences.
  *
@@ -72,88 +72,78 @@ public final class Int8CpuBench {
     PrecisionOptions options =
         PrecisionOptions.defaults()
             .withCalibration("texts:" + calibration)
-            .withTokenizer(tokenizer)
-            .withQuantization(
-                Quantizer.Options.defaults().withActivationType(Quantizer.ActivationType.UINT8));
+            .withTokenizer(tokenizer);
+    Quantizer.Options defaults = Quantizer.Options.defaults();
+    // The headline graph first; the others show what activation type and smoothing do on ORT.
+    Map<String, Quantizer.Options> variants = new LinkedHashMap<>();
+    variants.put(
+        "INT8, uint8 activations (zero point 128)",
+        defaults.withActivationType(Quantizer.ActivationType.UINT8));
+    variants.put("INT8, int8 activations (zero point 0, the TensorRT form)", defaults);
+    variants.put("INT8, int8 activations, no smoothing", defaults.withSmoothing(0));
+
     System.err.println("calibrating INT8 MiniLM on " + calibration);
     long t0 = System.nanoTime();
-    ModelSource int8Source =
-        PrecisionPipeline.apply(
-            fp32Source, Session.Precision.INT8, options, "onnxruntime", cacheDir);
+    Map<String, ModelSource> graphs = new LinkedHashMap<>();
+    for (Map.Entry<String, Quantizer.Options> v : variants.entrySet()) {
+      graphs.put(
+          v.getKey(),
+          PrecisionPipeline.apply(
+              fp32Source,
+              Session.Precision.INT8,
+              options.withQuantization(v.getValue()),
+              "onnxruntime",
+              cacheDir));
+    }
     double quantizeSeconds = (System.nanoTime() - t0) / 1e9;
-    // The same calibration with int8 activations (zero point 0): the form TensorRT builds.
-    ModelSource s8Source =
-        PrecisionPipeline.apply(
-            fp32Source,
-            Session.Precision.INT8,
-            options.withQuantization(Quantizer.Options.defaults()),
-            "onnxruntime",
-            cacheDir);
+    String headline = variants.keySet().iterator().next();
 
     OnnxModel fp32Graph = OnnxModel.of(fp32Source);
-    EmbeddingComparison.Result accuracy;
+    Map<String, EmbeddingComparison.Result> accuracy = new LinkedHashMap<>();
+    List<String> heldOutSentences = Files.readAllLines(heldOut);
     try (OrtRunner a = new OrtRunner(fp32Graph, threads);
-        OrtRunner b = new OrtRunner(OnnxModel.of(int8Source), threads);
         HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
-      accuracy =
-          EmbeddingComparison.compare(
-              a, b, tok, fp32Graph.inputNames(), Files.readAllLines(heldOut), 8);
+      for (Map.Entry<String, ModelSource> g : graphs.entrySet()) {
+        try (OrtRunner b = new OrtRunner(OnnxModel.of(g.getValue()), threads)) {
+          accuracy.put(
+              g.getKey(),
+              EmbeddingComparison.compare(a, b, tok, fp32Graph.inputNames(), heldOutSentences, 8));
+        }
+      }
     }
 
     Map<String, Tensor> feed = RandomCalibrationData.sample(fp32Graph, new Random(42), batch, seq);
-    List<double[]> fp32Rounds = new ArrayList<>();
-    List<double[]> int8Rounds = new ArrayList<>();
-    List<double[]> s8Rounds = new ArrayList<>();
-    double[] ratios = new double[rounds];
-    try (Session fp32 =
-            Session.builder(fp32Source)
-                .device(Session.Device.CPU)
-                .intraOpThreads(threads)
-                .maxBatchSize(batch)
-                .build();
-        Session int8 =
-            Session.builder(int8Source)
-                .device(Session.Device.CPU)
-                .intraOpThreads(threads)
-                .maxBatchSize(batch)
-                .build();
-        Session s8 =
-            Session.builder(s8Source)
-                .device(Session.Device.CPU)
-                .intraOpThreads(threads)
-                .maxBatchSize(batch)
-                .build()) {
-      time(fp32, feed, 3);
-      time(int8, feed, 3);
-      time(s8, feed, 3);
+    Map<String, double[]> roundMedians = new LinkedHashMap<>();
+    roundMedians.put("FP32", new double[rounds]);
+    graphs.keySet().forEach(k -> roundMedians.put(k, new double[rounds]));
+    Map<String, Session> sessions = new LinkedHashMap<>();
+    try {
+      sessions.put("FP32", open(fp32Source, threads, batch));
+      for (Map.Entry<String, ModelSource> g : graphs.entrySet()) {
+        sessions.put(g.getKey(), open(g.getValue(), threads, batch));
+      }
+      sessions.values().forEach(s -> time(s, feed, 3));
+      List<String> order = new ArrayList<>(sessions.keySet());
       for (int r = 0; r < rounds; r++) {
-        double[] f;
-        double[] q;
-        if (r % 2 == 0) {
-          f = time(fp32, feed, iterations);
-          q = time(int8, feed, iterations);
-        } else {
-          q = time(int8, feed, iterations);
-          f = time(fp32, feed, iterations);
+        for (int k = 0; k < order.size(); k++) {
+          // Rotate which model goes first so drifts in machine load fall on all of them.
+          String name = order.get((k + r) % order.size());
+          roundMedians.get(name)[r] = median(time(sessions.get(name), feed, iterations));
         }
-        fp32Rounds.add(f);
-        int8Rounds.add(q);
-        s8Rounds.add(time(s8, feed, iterations));
-        ratios[r] = median(f) / median(q);
         System.err.printf(
             Locale.ROOT,
             "round %d/%d: fp32 %.1f ms, int8 %.1f ms, speedup %.2fx%n",
             r + 1,
             rounds,
-            median(f),
-            median(q),
-            ratios[r]);
+            roundMedians.get("FP32")[r],
+            roundMedians.get(headline)[r],
+            roundMedians.get("FP32")[r] / roundMedians.get(headline)[r]);
       }
     } finally {
+      sessions.values().forEach(Session::close);
       feed.values().forEach(Tensor::close);
     }
     String loadAfter = loadAverage();
-    double speedup = median(ratios);
 
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("title", "INT8 vs FP32 all-MiniLM-L6-v2 on ONNX Runtime CPU");
@@ -168,35 +158,53 @@ public final class Int8CpuBench {
     json.put("iterations_per_round", iterations);
     json.put(
         "quantization",
-        "percentile 99.99, smoothing 0.7, per-channel int8 weights, uint8 activations (zero point 128)");
+        "percentile 99.99 calibration, smoothing alpha 0.7, per-channel symmetric int8 weights,"
+            + " per-tensor symmetric activations, residual Adds in float");
     json.put("calibration", calibration.toString());
     json.put("quantize_seconds", quantizeSeconds);
-    json.put("median_speedup", speedup);
-    json.put("round_speedups", ratios);
-    json.put(
-        "fp32_round_median_ms", fp32Rounds.stream().mapToDouble(Int8CpuBench::median).toArray());
-    json.put(
-        "int8_round_median_ms", int8Rounds.stream().mapToDouble(Int8CpuBench::median).toArray());
-    Map<String, Object> acc = new LinkedHashMap<>();
-    acc.put("held_out", heldOut.toString());
-    acc.put("sentences", accuracy.sentences());
-    acc.put("mean_cosine", accuracy.meanCosine());
-    acc.put("min_cosine", accuracy.minCosine());
-    acc.put("spearman_pairwise", accuracy.spearman());
-    json.put("accuracy", acc);
+    json.put("fp32_round_median_ms", roundMedians.get("FP32"));
+    List<Map<String, Object>> rows = new ArrayList<>();
+    for (String name : graphs.keySet()) {
+      double[] ratios = new double[rounds];
+      for (int r = 0; r < rounds; r++) {
+        ratios[r] = roundMedians.get("FP32")[r] / roundMedians.get(name)[r];
+      }
+      EmbeddingComparison.Result acc = accuracy.get(name);
+      Map<String, Object> row = new LinkedHashMap<>();
+      row.put("graph", name);
+      row.put("median_speedup", median(ratios));
+      row.put("round_speedups", ratios);
+      row.put("round_median_ms", roundMedians.get(name));
+      row.put("held_out_sentences", acc.sentences());
+      row.put("mean_cosine", acc.meanCosine());
+      row.put("min_cosine", acc.minCosine());
+      row.put("spearman_pairwise", acc.spearman());
+      rows.add(row);
+    }
+    json.put("graphs", rows);
+    json.put("held_out", heldOut.toString());
     new ObjectMapper()
         .enable(SerializationFeature.INDENT_OUTPUT)
         .writeValue(Path.of(out + ".json").toFile(), json);
-    Files.writeString(Path.of(out + ".md"), markdown(json, fp32Rounds, int8Rounds, ratios));
-    plot(fp32Rounds, int8Rounds, ratios, out + ".png");
+    Files.writeString(Path.of(out + ".md"), markdown(json, rows, roundMedians));
+    plot(roundMedians, rounds, out + ".png");
+    Map<String, Object> top = rows.get(0);
     System.out.printf(
         Locale.ROOT,
         "median speedup INT8/FP32 %.2fx (batch %d, seq %d); mean cosine %.5f, Spearman %.5f%n",
-        speedup,
+        (double) top.get("median_speedup"),
         batch,
         seq,
-        accuracy.meanCosine(),
-        accuracy.spearman());
+        (double) top.get("mean_cosine"),
+        (double) top.get("spearman_pairwise"));
+  }
+
+  private static Session open(ModelSource source, int threads, int batch) {
+    return Session.builder(source)
+        .device(Session.Device.CPU)
+        .intraOpThreads(threads)
+        .maxBatchSize(batch)
+        .build();
   }
 
   private static double[] time(Session s, Map<String, Tensor> feed, int n) {
@@ -227,90 +235,110 @@ public final class Int8CpuBench {
   }
 
   private static String markdown(
-      Map<String, Object> j, List<double[]> fp32, List<double[]> int8, double[] ratios) {
-    @SuppressWarnings("unchecked")
-    Map<String, Object> machine = (Map<String, Object>) j.get("machine");
-    @SuppressWarnings("unchecked")
-    Map<String, Object> acc = (Map<String, Object>) j.get("accuracy");
+      Map<String, Object> j, List<Map<String, Object>> rows, Map<String, double[]> rounds) {
     StringBuilder sb = new StringBuilder();
     sb.append("# ").append(j.get("title")).append("\n\n");
     sb.append("- date: ").append(j.get("date")).append('\n');
-    sb.append("- machine: ").append(machine).append('\n');
+    sb.append("- machine: ").append(j.get("machine")).append('\n');
     sb.append("- load average (1/5/15 min) before: ").append(j.get("load_average_before"));
     sb.append(", after: ").append(j.get("load_average_after")).append('\n');
     sb.append(
         String.format(
             Locale.ROOT,
-            "- batch %s, seq %s, %s threads, %s rounds x %s runs per model, alternating%n",
+            "- batch %s, seq %s (random tokens, full mask), %s threads, %s rounds x %s runs per"
+                + " model, the models rotating within each round%n",
             j.get("batch"),
             j.get("seq"),
             j.get("threads"),
             j.get("rounds"),
             j.get("iterations_per_round")));
-    sb.append("- INT8 graph: ").append(j.get("quantization")).append('\n');
+    sb.append("- INT8 graphs: ").append(j.get("quantization")).append('\n');
+    sb.append("- calibration: ").append(j.get("calibration"));
+    sb.append("; held-out: ").append(j.get("held_out")).append('\n');
     sb.append("- command: `bench/cpu-int8-minilm.sh`\n\n");
+    Map<String, Object> top = rows.get(0);
     sb.append(
         String.format(
             Locale.ROOT,
-            "**Median speedup INT8 over FP32: %.2fx**%n%n",
-            (double) j.get("median_speedup")));
+            "**Median speedup over FP32 (%s): %.2fx**%n%n",
+            top.get("graph"),
+            (double) top.get("median_speedup")));
     sb.append(
-        String.format(
-            Locale.ROOT,
-            "The same calibration with int8 activations (zero point 0, the TensorRT form) runs"
-                + " %.2fx faster than FP32 here: ONNX Runtime's x86 integer MatMul kernels take"
-                + " uint8 activations, and its int8-to-uint8 rewrite skips a QuantizeLinear that"
-                + " feeds several DequantizeLinear nodes (Q, K and V share an input), so those"
-                + " MatMuls stay float. UINT8 with zero point 128 is the same symmetric grid.%n%n",
-            (double) j.get("int8_zero_point_0_median_speedup")));
-    sb.append("| round | FP32 median ms | INT8 median ms | speedup |\n|---|---|---|---|\n");
-    for (int r = 0; r < ratios.length; r++) {
+        "| graph | median speedup over FP32 | mean cosine (held-out) | min cosine | Spearman"
+            + " pairwise |\n|---|---|---|---|---|\n");
+    for (Map<String, Object> r : rows) {
       sb.append(
           String.format(
               Locale.ROOT,
-              "| %d | %.1f | %.1f | %.2fx |%n",
-              r + 1,
-              median(fp32.get(r)),
-              median(int8.get(r)),
-              ratios[r]));
+              "| %s | %.2fx | %.5f | %.5f | %.5f |%n",
+              r.get("graph"),
+              (double) r.get("median_speedup"),
+              (double) r.get("mean_cosine"),
+              (double) r.get("min_cosine"),
+              (double) r.get("spearman_pairwise")));
+    }
+    sb.append("\nPer-round median batch latency (ms):\n\n| round |");
+    rounds.keySet().forEach(k -> sb.append(' ').append(k).append(" |"));
+    sb.append("\n|---|");
+    rounds.keySet().forEach(k -> sb.append("---|"));
+    sb.append('\n');
+    int n = rounds.get("FP32").length;
+    for (int r = 0; r < n; r++) {
+      sb.append("| ").append(r + 1).append(" |");
+      for (double[] v : rounds.values()) {
+        sb.append(String.format(Locale.ROOT, " %.1f |", v[r]));
+      }
+      sb.append('\n');
     }
     sb.append(
-        String.format(
-            Locale.ROOT,
-            "%nAccuracy on %s held-out sentences (mean-pooled, L2-normalized embeddings):"
-                + " mean cosine INT8 vs FP32 %.5f (min %.5f); Spearman correlation of pairwise"
-                + " similarities %.5f.%n",
-            acc.get("sentences"),
-            (double) acc.get("mean_cosine"),
-            (double) acc.get("min_cosine"),
-            (double) acc.get("spearman_pairwise")));
+        "\nWhy the activation type and smoothing matter on ONNX Runtime: its x86 integer MatMul"
+            + " kernels (MatMulIntegerToFloat, QLinearMatMul) take uint8 activations. It rewrites"
+            + " int8 Q/DQ pairs to uint8 only where a QuantizeLinear feeds a single"
+            + " DequantizeLinear; without smoothing the Q, K and V projections quantize the same"
+            + " tensor with the same scale, common-subexpression elimination merges their"
+            + " QuantizeLinear nodes, the rewrite skips them and those MatMuls stay float. With"
+            + " smoothing each projection quantizes its own rescaled input, and uint8 activations"
+            + " need no rewrite at all. UINT8 with zero point 128 and INT8 with zero point 0 are"
+            + " the same symmetric grid, so the accuracy is identical.\n");
     return sb.toString();
   }
 
-  private static void plot(List<double[]> fp32, List<double[]> int8, double[] ratios, String png) {
-    double[] x = new double[ratios.length];
-    for (int i = 0; i < x.length; i++) {
+  private static void plot(Map<String, double[]> rounds, int n, String png) {
+    double[] x = new double[n];
+    for (int i = 0; i < n; i++) {
       x[i] = i + 1;
     }
     XYChart lat =
         new XYChartBuilder()
             .width(640)
             .height(420)
-            .title("MiniLM batch latency per round (median)")
+            .title("MiniLM batch 8 x 128: median latency per round")
             .xAxisTitle("round")
             .yAxisTitle("ms")
             .build();
-    lat.addSeries("FP32", x, fp32.stream().mapToDouble(Int8CpuBench::median).toArray());
-    lat.addSeries("INT8", x, int8.stream().mapToDouble(Int8CpuBench::median).toArray());
     XYChart sp =
         new XYChartBuilder()
             .width(640)
             .height(420)
-            .title("INT8 speedup per round")
+            .title("speedup over FP32 per round")
             .xAxisTitle("round")
             .yAxisTitle("FP32 ms / INT8 ms")
             .build();
-    sp.addSeries("speedup", x, ratios);
+    double[] fp32 = rounds.get("FP32");
+    int i = 0;
+    for (Map.Entry<String, double[]> e : rounds.entrySet()) {
+      String label = e.getKey().length() > 40 ? e.getKey().substring(0, 40) + "..." : e.getKey();
+      lat.addSeries(label, x, e.getValue());
+      if (i++ > 0) {
+        double[] ratio = new double[n];
+        for (int r = 0; r < n; r++) {
+          ratio[r] = fp32[r] / e.getValue()[r];
+        }
+        sp.addSeries(label, x, ratio);
+      }
+    }
+    lat.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
+    sp.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
     try {
       String base = png.endsWith(".png") ? png.substring(0, png.length() - 4) : png;
       List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = List.of(lat, sp);
