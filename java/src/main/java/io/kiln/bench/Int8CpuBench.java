@@ -32,9 +32,9 @@ import org.knowm.xchart.XYChartBuilder;
 
 /**
  * INT8 against FP32 all-MiniLM-L6-v2 on ONNX Runtime CPU, both through Kiln sessions in the same
- * process. Within each round the models take turns (the first rotates) so machine load falls on all;
- * the speedup is the median of per-round ratios of median latencies. Also reports how closely the
- * INT8 sentence embeddings follow FP32 on held-out sentences.
+ * process. Within each round the models take turns (the first rotates) so machine load falls on
+ * all; the speedup is the median of per-round ratios of median latencies. Also reports how closely
+ * the INT8 sentence embeddings follow FP32 on held-out sentences.
  *
  * <p>Arguments: {@code CALIBRATION.txt HELD_OUT.txt OUT_PREFIX [rounds] [iterations] [batch]
  * [seq]}.

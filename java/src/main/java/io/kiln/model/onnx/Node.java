@@ -13,16 +13,11 @@ public final class Node {
 
   // AttributeProto fields and types.
   static final int A_NAME = 1;
-  static final int A_F = 2;
   static final int A_I = 3;
-  static final int A_S = 4;
   static final int A_T = 5;
-  static final int A_INTS = 8;
   static final int A_TYPE = 20;
-  static final int TYPE_FLOAT = 1;
   static final int TYPE_INT = 2;
   static final int TYPE_TENSOR = 4;
-  static final int TYPE_INTS = 7;
 
   private final Proto proto;
 
@@ -94,18 +89,9 @@ public final class Node {
     return null;
   }
 
-  public boolean hasAttribute(String name) {
-    return attribute(name) != null;
-  }
-
   public long intAttribute(String name, long dflt) {
     Proto a = attribute(name);
     return a == null ? dflt : a.getLong(A_I, dflt);
-  }
-
-  public float floatAttribute(String name, float dflt) {
-    Proto a = attribute(name);
-    return a == null ? dflt : a.getFloat(A_F, dflt);
   }
 
   /** The TensorProto of a tensor attribute (Constant's value), or null. */
@@ -117,12 +103,6 @@ public final class Node {
   public Node setIntAttribute(String name, long value) {
     Proto a = mutableAttribute(name, TYPE_INT);
     a.setLong(A_I, value);
-    return this;
-  }
-
-  public Node setFloatAttribute(String name, float value) {
-    Proto a = mutableAttribute(name, TYPE_FLOAT);
-    a.setFloat(A_F, value);
     return this;
   }
 

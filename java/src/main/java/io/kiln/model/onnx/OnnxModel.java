@@ -418,22 +418,6 @@ public final class OnnxModel {
     return out;
   }
 
-  /** Symbolic dimension names of a value info; null entries for fixed or unnamed dims. */
-  public static String[] dimParams(Proto valueInfo) {
-    Proto type = valueInfo.getMessage(VI_TYPE);
-    Proto tt = type == null ? null : type.getMessage(TYPE_TENSOR);
-    Proto shape = tt == null ? null : tt.getMessage(TT_SHAPE);
-    if (shape == null) {
-      return new String[0];
-    }
-    List<Proto> ds = shape.getMessages(SHAPE_DIM);
-    String[] out = new String[ds.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = ds.get(i).has(DIM_PARAM) ? ds.get(i).getString(DIM_PARAM) : null;
-    }
-    return out;
-  }
-
   /** A value info with an element type and no shape. */
   public static Proto valueInfo(String name, int elemType) {
     Proto vi = new Proto();

@@ -332,21 +332,6 @@ public final class Proto {
     return message;
   }
 
-  /** Inserts a message before the {@code index}-th occurrence of the field (or at the end). */
-  public Proto insertMessage(int number, int index, Proto message) {
-    int seen = 0;
-    for (int i = 0; i < fields.size(); i++) {
-      Field f = fields.get(i);
-      if (f.number == number && seen++ == index) {
-        Field n = new Field(number, LEN);
-        n.message = message;
-        fields.add(i, n);
-        return message;
-      }
-    }
-    return addMessage(number, message);
-  }
-
   /** Removes occurrences of a message field for which the predicate holds. */
   public void removeMessages(int number, java.util.function.Predicate<Proto> which) {
     fields.removeIf(f -> f.number == number && f.wireType == LEN && which.test(decoded(f)));

@@ -196,10 +196,4 @@ public final class TensorProtos {
   public static Proto ofUint8(String name, byte[] values, long... dims) {
     return header(name, UINT8, dims).setBytes(RAW_DATA, values.clone());
   }
-
-  public static Proto ofLongs(String name, long[] values, long... dims) {
-    ByteBuffer b = ByteBuffer.allocate(8 * values.length).order(ByteOrder.LITTLE_ENDIAN);
-    b.asLongBuffer().put(values);
-    return header(name, INT64, dims).setBytes(RAW_DATA, b.array());
-  }
 }
