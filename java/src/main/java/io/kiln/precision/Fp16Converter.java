@@ -155,6 +155,17 @@ public final class Fp16Converter {
   }
 
   public Result convert(OnnxModel source) {
+    for (Node n : source.nodes()) {
+      if (n.hasSubgraph()) {
+        // Subgraphs read outer tensors by name; retyping those would need the bodies converted too.
+        throw new io.kiln.ModelException(
+            "FP16 conversion does not support control-flow subgraphs ("
+                + n.opType()
+                + " "
+                + n.name()
+                + ")");
+      }
+    }
     OnnxModel m = source.copy();
     constantsToInitializers(m);
     m.inferShapes();

@@ -122,5 +122,18 @@ class CalibrationErrorsTest {
     broken.setNodes(nodes);
     assertThrows(ModelException.class, () -> Quantizer.prepare(broken));
     assertThrows(ModelException.class, broken::check);
+
+    // Control-flow bodies are not converted to FP16: refused with a typed error.
+    OnnxModel withIf = miniLm();
+    Node ifNode = Node.create("If", "branch", List.of("input_ids"), List.of("branch_out"));
+    ifNode.proto().addMessage(5).setString(1, "then_branch").setLong(20, 5).addMessage(6);
+    List<Node> withIfNodes = withIf.nodes();
+    withIfNodes.add(ifNode);
+    withIf.setNodes(withIfNodes);
+    ModelException sub =
+        assertThrows(
+            ModelException.class,
+            () -> new Fp16Converter(Fp16Converter.Options.defaults()).convert(withIf));
+    assertTrue(sub.getMessage().contains("subgraph"), sub.getMessage());
   }
 }

@@ -89,6 +89,16 @@ public final class Node {
     return null;
   }
 
+  /** Whether an attribute holds a graph (If, Loop, Scan bodies). */
+  public boolean hasSubgraph() {
+    for (Proto a : proto.getMessages(ATTRIBUTE)) {
+      if (a.has(6) || a.has(11)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   public long intAttribute(String name, long dflt) {
     Proto a = attribute(name);
     return a == null ? dflt : a.getLong(A_I, dflt);
