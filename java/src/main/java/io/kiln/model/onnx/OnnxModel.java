@@ -460,6 +460,9 @@ public final class OnnxModel {
     if (opset() == target) {
       return copy();
     }
+    // The converter dereferences graph edges without checking them: only checked graphs go in.
+    checkTopology();
+    check();
     Map<String, Proto> original = initializers();
     OnnxModel converted = parse(OnnxNative.convertVersion(nativeSkeleton(), target));
     List<Proto> restored = new ArrayList<>();
@@ -469,6 +472,31 @@ public final class OnnxModel {
     }
     converted.graph().setMessages(G_INITIALIZER, restored);
     return converted;
+  }
+
+  /**
+   * Every node input must be a graph input, an initializer or the output of an earlier node, and
+   * every graph output must be produced.
+   */
+  public void checkTopology() {
+    java.util.Set<String> known = new java.util.HashSet<>(initializers().keySet());
+    for (Proto vi : graphInputs()) {
+      known.add(vi.getString(VI_NAME));
+    }
+    for (Node n : nodes()) {
+      for (String in : n.inputs()) {
+        if (!in.isEmpty() && !known.contains(in)) {
+          throw new ModelException(
+              "node " + n.name() + " (" + n.opType() + ") reads '" + in + "' before it is made");
+        }
+      }
+      known.addAll(n.outputs());
+    }
+    for (String out : outputNames()) {
+      if (!known.contains(out)) {
+        throw new ModelException("graph output '" + out + "' is never produced");
+      }
+    }
   }
 
   /**
