@@ -63,11 +63,16 @@ class CalibrationErrorsTest {
       TensorJson.write(feed, data.resolve("sample" + i + ".json"));
       feed.values().forEach(Tensor::close);
     }
+    // A folder of NAME.npy files is one sample too.
+    Path npy = Files.createDirectories(data.resolve("sample3"));
+    Map<String, Tensor> feed = RandomCalibrationData.sample(m, new Random(3), 2, 12);
+    feed.forEach((name, t) -> io.kiln.model.Npy.write(t, npy.resolve(name + ".npy")));
+    feed.values().forEach(Tensor::close);
     Files.writeString(data.resolve("notes.txt"), "ignored");
     Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.MAX));
     CalibrationCache cache =
         q.calibrate(m, "sha", CalibrationData.parse(data.toString(), m, null), Progress.NONE);
-    assertEquals(6, cache.tensors().values().iterator().next().samples());
+    assertEquals(8, cache.tensors().values().iterator().next().samples());
 
     Files.writeString(data.resolve("sample9.json"), "{ not json");
     assertThrows(
