@@ -325,16 +325,28 @@ public final class Int8CpuBench {
             .yAxisTitle("FP32 ms / INT8 ms")
             .build();
     double[] fp32 = rounds.get("FP32");
+    java.awt.Color[] palette = {
+      new java.awt.Color(0x1f77b4),
+      new java.awt.Color(0xff7f0e),
+      new java.awt.Color(0x2ca02c),
+      new java.awt.Color(0xd62728),
+      new java.awt.Color(0x9467bd)
+    };
     int i = 0;
     for (Map.Entry<String, double[]> e : rounds.entrySet()) {
       String label = e.getKey().length() > 40 ? e.getKey().substring(0, 40) + "..." : e.getKey();
-      lat.addSeries(label, x, e.getValue());
+      java.awt.Color color = palette[i % palette.length];
+      org.knowm.xchart.XYSeries ls = lat.addSeries(label, x, e.getValue());
+      ls.setLineColor(color);
+      ls.setMarkerColor(color);
       if (i++ > 0) {
         double[] ratio = new double[n];
         for (int r = 0; r < n; r++) {
           ratio[r] = fp32[r] / e.getValue()[r];
         }
-        sp.addSeries(label, x, ratio);
+        org.knowm.xchart.XYSeries ss = sp.addSeries(label, x, ratio);
+        ss.setLineColor(color);
+        ss.setMarkerColor(color);
       }
     }
     lat.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
