@@ -107,8 +107,11 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(
       names = "--fp16-auto",
       paramLabel = "BOUND",
+      arity = "0..1",
+      fallbackValue = "1e4",
       description =
-          "FP16: keep float32 nodes whose activations exceed BOUND on the calibration data")
+          "FP16: keep float32 the nodes whose activations exceed BOUND (default 1e4) on the"
+              + " calibration data")
   Float fp16Auto;
 
   @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "for texts: data")
