@@ -6,6 +6,7 @@ import static io.kiln.model.onnx.OnnxGraphBuilder.INT64;
 
 import io.kiln.ModelException;
 import io.kiln.model.onnx.OnnxGraphBuilder;
+import io.kiln.model.safetensors.SafetensorsModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,16 +24,16 @@ public final class LlamaOnnxExporter {
   /** Above this many weight bytes, initializers go to an external data file. */
   public static final long EXTERNAL_DATA_THRESHOLD = 1_800_000_000L;
 
-  private final LlamaWeights w;
+  private final SafetensorsModel st;
   private final LlamaConfig c;
   private final OnnxGraphBuilder g;
   private String cos;
   private String sin;
   private String attentionBias;
 
-  private LlamaOnnxExporter(LlamaWeights weights, OnnxGraphBuilder graph) {
-    this.w = weights;
-    this.c = weights.config;
+  private LlamaOnnxExporter(LlamaConfig config, SafetensorsModel weights, OnnxGraphBuilder graph) {
+    this.st = weights;
+    this.c = config;
     this.g = graph;
   }
 
@@ -41,21 +42,7 @@ public final class LlamaOnnxExporter {
    * {@code externalData} is set) and copies config.json beside it.
    */
   public static Path export(Path modelDirectory, Path outDir, boolean externalData) {
-    LlamaWeights weights = LlamaWeights.load(modelDirectory);
-    Path model = export(weights, outDir, externalData);
-    try {
-      Files.copy(
-          modelDirectory.resolve("config.json"),
-          outDir.resolve("config.json"),
-          StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
-      throw new ModelException("cannot copy config.json to " + outDir + ": " + e.getMessage(), e);
-    }
-    return model;
-  }
-
-  public static Path export(LlamaWeights weights, Path outDir, boolean externalData) {
-    LlamaConfig c = weights.config;
+    LlamaConfig c = LlamaConfig.load(modelDirectory);
     long bytes =
         4L
             * ((long) c.vocabSize() * c.hiddenSize() * 2
@@ -69,13 +56,34 @@ public final class LlamaOnnxExporter {
       throw new ModelException("cannot create " + outDir + ": " + e.getMessage(), e);
     }
     Path model = outDir.resolve("model.onnx");
-    try (OnnxGraphBuilder graph =
-        new OnnxGraphBuilder(
-            "llama_decoder", OPSET, external ? outDir.resolve("model.onnx.data") : null)) {
-      new LlamaOnnxExporter(weights, graph).build();
+    // Weights stream from the memory-mapped safetensors one tensor at a time, so even models
+    // larger than the heap export.
+    try (SafetensorsModel weights = SafetensorsModel.open(modelDirectory);
+        OnnxGraphBuilder graph =
+            new OnnxGraphBuilder(
+                "llama_decoder", OPSET, external ? outDir.resolve("model.onnx.data") : null)) {
+      new LlamaOnnxExporter(c, weights, graph).build();
       graph.write(model, "kiln");
     }
+    try {
+      Files.copy(
+          modelDirectory.resolve("config.json"),
+          outDir.resolve("config.json"),
+          StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      throw new ModelException("cannot copy config.json to " + outDir + ": " + e.getMessage(), e);
+    }
     return model;
+  }
+
+  /** A vector weight, as an initializer of the same name. */
+  private String vector(String name, int size) {
+    return g.floats(name, st.readFloats(name, size), size);
+  }
+
+  /** A bias if the model has one, else null. */
+  private String bias(String name, boolean present, int size) {
+    return present ? vector(name, size) : null;
   }
 
   private void build() {
@@ -107,15 +115,26 @@ public final class LlamaOnnxExporter {
       }
     }
 
-    String embedding = g.floats("model.embed_tokens.weight", w.embedding, c.vocabSize(), dim);
+    String embedding =
+        g.floats(
+            "model.embed_tokens.weight",
+            st.readFloats("model.embed_tokens.weight", c.vocabSize(), dim),
+            c.vocabSize(),
+            dim);
     String h = g.op("Gather", new String[] {embedding, "input_ids"}, "axis", 0L);
     ropeTables();
     maskBias();
     for (int i = 0; i < c.numLayers(); i++) {
       h = layer(i, h);
     }
-    String normed = rmsnorm(h, g.floats("model.norm.weight", w.finalNorm, dim));
-    String lmHead = g.transposed("lm_head.weight.T", w.lmHead, c.vocabSize(), dim);
+    String normed = rmsnorm(h, vector("model.norm.weight", dim));
+    String head =
+        st.contains("lm_head.weight") || !c.tieWordEmbeddings()
+            ? "lm_head.weight"
+            : "model.embed_tokens.weight";
+    String lmHead =
+        g.transposed(
+            "lm_head.weight.T", st.readFloats(head, c.vocabSize(), dim), c.vocabSize(), dim);
     g.node("MatMul", new String[] {normed, lmHead}, new String[] {"logits"});
   }
 
@@ -173,17 +192,18 @@ public final class LlamaOnnxExporter {
   }
 
   private String layer(int i, String h) {
-    LlamaWeights.Layer l = w.layers[i];
     String p = "model.layers." + i + ".";
     int dim = c.hiddenSize();
     int hd = c.headDim();
 
     // Attention block
-    String x = rmsnorm(h, g.floats(p + "input_layernorm.weight", l.attentionNorm, dim));
+    String x = rmsnorm(h, vector(p + "input_layernorm.weight", dim));
     String q =
-        heads(linear(x, p + "self_attn.q_proj", l.wq, l.bq, c.queryDim(), dim), c.numHeads());
-    String k = heads(linear(x, p + "self_attn.k_proj", l.wk, l.bk, c.kvDim(), dim), c.numKvHeads());
-    String v = heads(linear(x, p + "self_attn.v_proj", l.wv, l.bv, c.kvDim(), dim), c.numKvHeads());
+        heads(linear(x, p + "self_attn.q_proj", c.qkvBias(), c.queryDim(), dim), c.numHeads());
+    String k =
+        heads(linear(x, p + "self_attn.k_proj", c.qkvBias(), c.kvDim(), dim), c.numKvHeads());
+    String v =
+        heads(linear(x, p + "self_attn.v_proj", c.qkvBias(), c.kvDim(), dim), c.numKvHeads());
     q = rope(q);
     k = rope(k);
     String keys = "present." + i + ".key";
@@ -209,20 +229,22 @@ public final class LlamaOnnxExporter {
     String context = g.op("MatMul", probs, vAll);
     context = g.op("Transpose", new String[] {context}, "perm", new long[] {0, 2, 1, 3});
     context = g.op("Reshape", context, g.intVector(0, 0, c.queryDim()));
-    h = g.op("Add", h, linear(context, p + "self_attn.o_proj", l.wo, l.bo, dim, c.queryDim()));
+    h = g.op("Add", h, linear(context, p + "self_attn.o_proj", c.outputBias(), dim, c.queryDim()));
 
     // MLP block
-    x = rmsnorm(h, g.floats(p + "post_attention_layernorm.weight", l.mlpNorm, dim));
-    String gate = linear(x, p + "mlp.gate_proj", l.wGate, l.bGate, c.intermediateSize(), dim);
-    String up = linear(x, p + "mlp.up_proj", l.wUp, l.bUp, c.intermediateSize(), dim);
+    x = rmsnorm(h, vector(p + "post_attention_layernorm.weight", dim));
+    String gate = linear(x, p + "mlp.gate_proj", c.mlpBias(), c.intermediateSize(), dim);
+    String up = linear(x, p + "mlp.up_proj", c.mlpBias(), c.intermediateSize(), dim);
     String act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up);
-    return g.op(
-        "Add", h, linear(act, p + "mlp.down_proj", l.wDown, l.bDown, dim, c.intermediateSize()));
+    return g.op("Add", h, linear(act, p + "mlp.down_proj", c.mlpBias(), dim, c.intermediateSize()));
   }
 
-  private String linear(String x, String name, float[] weight, float[] bias, int out, int in) {
+  /** x . W^T (+ b), W read as {@code [out][in]} and stored transposed for MatMul. */
+  private String linear(String x, String name, boolean hasBias, int out, int in) {
+    float[] weight = st.readFloats(name + ".weight", out, in);
     String y = g.op("MatMul", x, g.transposed(name + ".weight.T", weight, out, in));
-    return bias == null ? y : g.op("Add", y, g.floats(name + ".bias", bias, out));
+    String bias = bias(name + ".bias", hasBias, out);
+    return bias == null ? y : g.op("Add", y, bias);
   }
 
   /** [batch, seq, heads*headDim] -> [batch, heads, seq, headDim]. */

@@ -121,6 +121,13 @@ public final class RandomLlamaModel {
     }
   }
 
+  /** Name and shape of every tensor written for {@code config}, in Hugging Face's order. */
+  public static Map<String, long[]> tensorShapes(LlamaConfig config) {
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    tensors(config).forEach(t -> shapes.put(t.name(), t.shape()));
+    return shapes;
+  }
+
   /** Every tensor of the model, in Hugging Face's order. */
   static List<Spec> tensors(LlamaConfig c) {
     long h = c.hiddenSize();

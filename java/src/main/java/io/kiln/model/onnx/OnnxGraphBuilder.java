@@ -8,7 +8,9 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Builds an ONNX model (nodes, initializers, typed inputs and outputs) and writes it as protobuf.
@@ -27,6 +29,7 @@ public final class OnnxGraphBuilder implements AutoCloseable {
   private final List<ProtoWriter> initializers = new ArrayList<>();
   private final List<ProtoWriter> inputs = new ArrayList<>();
   private final List<ProtoWriter> outputs = new ArrayList<>();
+  private final Set<String> constants = new HashSet<>();
   private final String externalFileName;
   private final OutputStream external;
   private long externalOffset;
@@ -139,16 +142,15 @@ public final class OnnxGraphBuilder implements AutoCloseable {
     return name;
   }
 
-  private final java.util.Set<String> constants = new java.util.HashSet<>();
-
   private String initializer(String name, int dataType, byte[] raw, long... dims) {
-    ProtoWriter t = new ProtoWriter();
+    boolean inline = external == null || raw.length < 1024;
+    ProtoWriter t = new ProtoWriter(inline ? raw.length + 256 : 256);
     for (long d : dims) {
       t.varint(1, d);
     }
     t.varint(2, dataType).string(8, name);
     // Small constants stay inline so tools can fold shapes without the data file.
-    if (external != null && raw.length >= 1024) {
+    if (!inline) {
       try {
         external.write(raw);
       } catch (IOException e) {
@@ -216,23 +218,40 @@ public final class OnnxGraphBuilder implements AutoCloseable {
     return a;
   }
 
-  /** Serializes the model (IR version 8) to {@code file}. */
+  /**
+   * Serializes the model (IR version 8) to {@code file}, streaming the graph's parts one by one so
+   * that no copy of the whole model is built in memory.
+   */
   public void write(Path file, String producer) {
     close();
-    ProtoWriter graph = new ProtoWriter();
-    nodes.forEach(n -> graph.message(1, n));
-    graph.string(2, name);
-    initializers.forEach(t -> graph.message(5, t));
-    inputs.forEach(v -> graph.message(11, v));
-    outputs.forEach(v -> graph.message(12, v));
-    ProtoWriter model = new ProtoWriter().varint(1, 8).string(2, producer).message(7, graph);
-    model.message(8, new ProtoWriter().string(1, "").varint(2, opset));
-    try {
-      Files.write(file, model.toByteArray());
+    List<List<ProtoWriter>> parts = List.of(nodes, initializers, inputs, outputs);
+    int[] fields = {1, 5, 11, 12};
+    ProtoWriter graphName = new ProtoWriter().string(2, name);
+    long graphSize = graphName.size();
+    for (int p = 0; p < parts.size(); p++) {
+      for (ProtoWriter part : parts.get(p)) {
+        graphSize += ProtoWriter.fieldSize(fields[p], part.size());
+      }
+    }
+    ProtoWriter head = new ProtoWriter().varint(1, 8).string(2, producer);
+    ProtoWriter opsetImport =
+        new ProtoWriter().message(8, new ProtoWriter().string(1, "").varint(2, opset));
+    try (OutputStream out =
+        new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+      head.writeTo(out);
+      ProtoWriter.writeHeader(out, 7, graphSize);
+      for (int p = 0; p < parts.size(); p++) {
+        if (p == 1) {
+          graphName.writeTo(out);
+        }
+        for (ProtoWriter part : parts.get(p)) {
+          ProtoWriter.writeHeader(out, fields[p], part.size());
+          part.writeTo(out);
+        }
+      }
+      opsetImport.writeTo(out);
     } catch (IOException e) {
       throw new ModelException("cannot write " + file + ": " + e.getMessage(), e);
-    } catch (OutOfMemoryError e) {
-      throw new ModelException("model too large to write inline; use external data", e);
     }
   }
 

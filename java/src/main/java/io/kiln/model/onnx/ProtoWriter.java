@@ -1,11 +1,24 @@
 package io.kiln.model.onnx;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 
 /** Protocol-buffer wire encoding of one message, enough to write ONNX models. */
 final class ProtoWriter {
-  private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+  private final ByteArrayOutputStream out;
+
+  ProtoWriter() {
+    this(32);
+  }
+
+  /**
+   * A writer sized for about {@code capacity} bytes, so large tensors are not copied as it grows.
+   */
+  ProtoWriter(int capacity) {
+    out = new ByteArrayOutputStream(capacity);
+  }
 
   ProtoWriter varint(int field, long value) {
     tag(field, 0);
@@ -39,6 +52,30 @@ final class ProtoWriter {
 
   byte[] toByteArray() {
     return out.toByteArray();
+  }
+
+  int size() {
+    return out.size();
+  }
+
+  void writeTo(OutputStream stream) throws IOException {
+    out.writeTo(stream);
+  }
+
+  /** Writes a length-delimited field's tag and length, for a body streamed after it. */
+  static void writeHeader(OutputStream stream, int field, long length) throws IOException {
+    ProtoWriter header = new ProtoWriter();
+    header.tag(field, 2);
+    header.rawVarint(length);
+    header.writeTo(stream);
+  }
+
+  /** Bytes a length-delimited field of {@code length} body bytes takes in all. */
+  static long fieldSize(int field, long length) {
+    ProtoWriter header = new ProtoWriter();
+    header.tag(field, 2);
+    header.rawVarint(length);
+    return header.size() + length;
   }
 
   private void tag(int field, int wireType) {

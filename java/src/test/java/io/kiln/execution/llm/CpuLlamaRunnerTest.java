@@ -120,6 +120,19 @@ class CpuLlamaRunnerTest {
   }
 
   @Test
+  void poolSizedFromAHostMemoryBudget() {
+    io.kiln.model.llama.LlamaConfig c =
+        io.kiln.model.llama.LlamaConfig.load(PublicLlama.directory());
+    // K and V, 3 layers, 16 positions, 2 KV heads of 32 floats: 24 KiB per block.
+    long perBlock = 2L * 3 * 16 * 2 * 32 * Float.BYTES;
+    assertEquals(24576, perBlock);
+    assertEquals(
+        new KvPoolSpec(100, 16), CpuLlamaRunner.poolFor(c, 100 * perBlock + perBlock / 2, 16));
+    assertEquals(
+        2, CpuLlamaRunner.poolFor(c, 1, 16).numBlocks(), "at least the null block and one more");
+  }
+
+  @Test
   void promptLongerThanTheContextIsRejected() {
     int max = runner.spec().maxPositions();
     int[] table = new int[(max + 64) / BLOCK];

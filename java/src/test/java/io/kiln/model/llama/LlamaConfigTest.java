@@ -124,5 +124,13 @@ class LlamaConfigTest {
     assertTrue(
         e.getMessage().contains("'model.layers.1.post_attention_layernorm.weight'"),
         e.getMessage());
+    ModelException export =
+        assertThrows(
+            ModelException.class, () -> LlamaOnnxExporter.export(dir, dir.resolve("onnx"), false));
+    assertTrue(
+        export
+            .getMessage()
+            .contains("missing tensor 'model.layers.1.post_attention_layernorm.weight'"),
+        export.getMessage());
   }
 }
