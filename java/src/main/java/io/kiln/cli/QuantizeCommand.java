@@ -171,6 +171,10 @@ final class QuantizeCommand implements Callable<Integer> {
       if (cache != null && Files.isRegularFile(cache)) {
         err.println("using calibration cache " + cache);
         c = CalibrationCache.load(cache);
+        String sha = io.kiln.engine.ModelSource.of(model).sha256();
+        if (!c.modelSha256().equals(sha)) {
+          err.println("warning: the cache was made for model " + c.modelSha256() + ", not " + sha);
+        }
       } else {
         requireCalibration();
         CalibrationData data = CalibrationData.parse(calibration, fp32, tok);

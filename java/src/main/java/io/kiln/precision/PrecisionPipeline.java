@@ -102,6 +102,13 @@ public final class PrecisionPipeline {
     CalibrationCache cache = null;
     if (o.calibrationCache() != null && Files.isRegularFile(o.calibrationCache())) {
       cache = CalibrationCache.load(o.calibrationCache());
+      if (!cache.modelSha256().equals(sha256)) {
+        LOG.warn(
+            "calibration cache {} was made for model {}, not {}",
+            o.calibrationCache(),
+            cache.modelSha256(),
+            sha256);
+      }
     }
     if (cache == null) {
       cache = quantizer.calibrate(model, sha256, calibrationData(model, o), Progress.NONE);
