@@ -310,6 +310,8 @@ public final class Session implements AutoCloseable {
     private int sequenceBucket = 32;
     private boolean checkFinite = true;
     private Path cacheDir = Path.of(System.getProperty("user.home"), ".cache", "kiln");
+    private io.kiln.precision.PrecisionOptions precisionOptions =
+        io.kiln.precision.PrecisionOptions.defaults();
 
     private Builder(java.util.function.Supplier<ModelSource> model) {
       this.model = model;
@@ -376,6 +378,12 @@ public final class Session implements AutoCloseable {
       return this;
     }
 
+    /** How FP16/INT8 graphs are made: calibration data, cache, quantization settings. */
+    public Builder precisionOptions(io.kiln.precision.PrecisionOptions options) {
+      this.precisionOptions = java.util.Objects.requireNonNull(options);
+      return this;
+    }
+
     /** Where compiled engines and converted models are cached. */
     public Builder cacheDir(Path dir) {
       this.cacheDir = java.util.Objects.requireNonNull(dir);
@@ -389,11 +397,9 @@ public final class Session implements AutoCloseable {
       }
       ModelSource source = model.get();
       EngineProvider provider = Backends.choose(lower(backend.name()), lower(device.name()));
-      if (precision != Precision.FP32) {
-        LOG.warn(
-            "precision {} is not available on {} yet; running FP32", precision, provider.name());
-        precision = Precision.FP32;
-      }
+      source =
+          io.kiln.precision.PrecisionPipeline.apply(
+              source, precision, precisionOptions, provider.name(), cacheDir);
       EngineOptions engineOptions =
           new EngineOptions(
               lower(precision.name()),

@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       BenchLlmCommand.class,
       MakeRandomModelCommand.class,
       ExportLlmCommand.class,
+      QuantizeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {

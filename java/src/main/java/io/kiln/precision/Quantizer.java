@@ -1,0 +1,354 @@
+package io.kiln.precision;
+
+import io.kiln.InvalidInputException;
+import io.kiln.ModelException;
+import io.kiln.model.onnx.Node;
+import io.kiln.model.onnx.OnnxModel;
+import io.kiln.model.onnx.Proto;
+import io.kiln.model.onnx.TensorProtos;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * INT8 post-training quantization with explicit QuantizeLinear/DequantizeLinear pairs, the form
+ * TensorRT builds strongly typed and ONNX Runtime runs with integer kernels.
+ *
+ * <pre>{@code
+ * Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.ENTROPY));
+ * CalibrationCache cache = q.calibrate(model, sha256, data, Progress.NONE);
+ * OnnxModel int8 = q.quantize(model, cache); // the same graph every time for the same cache
+ * }</pre>
+ *
+ * Weights are int8 initializers quantized per output channel, symmetric; activations are
+ * per-tensor, symmetric, zero point 0. Models below opset 13 are first converted to opset 13 (the
+ * first with per-channel DequantizeLinear).
+ */
+public final class Quantizer {
+  static final int MIN_OPSET = 13;
+
+  /** Quantization settings; {@link #defaults()} then the {@code with...} methods. */
+  public record Options(
+      CalibrationMethod method,
+      double percentile,
+      Set<String> excludeNodes,
+      Set<String> excludeOpTypes,
+      boolean keepFirstAndLast,
+      boolean quantizeResidualAdd,
+      ActivationType activationType,
+      double smoothing) {
+    public Options {
+      excludeNodes = Set.copyOf(excludeNodes);
+      excludeOpTypes = Set.copyOf(excludeOpTypes);
+      if (!(percentile > 0 && percentile <= 100)) {
+        throw new InvalidInputException("percentile must be in (0, 100], got " + percentile);
+      }
+      if (!(smoothing >= 0 && smoothing < 1)) {
+        throw new InvalidInputException("smoothing alpha must be in [0, 1), got " + smoothing);
+      }
+    }
+
+    /**
+     * Percentile 99.99 calibration, smoothing alpha 0.7, INT8 activations, residual Adds left in
+     * float, nothing excluded.
+     */
+    public static Options defaults() {
+      return new Options(
+          CalibrationMethod.PERCENTILE,
+          99.99,
+          Set.of(),
+          Set.of(),
+          false,
+          false,
+          ActivationType.INT8,
+          0.7);
+    }
+
+    public Options withMethod(CalibrationMethod m) {
+      return new Options(
+          m,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          activationType,
+          smoothing);
+    }
+
+    public Options withPercentile(double p) {
+      return new Options(
+          method,
+          p,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          activationType,
+          smoothing);
+    }
+
+    /** Excludes nodes whose name or op type is listed. */
+    public Options withExcluded(Set<String> names, Set<String> opTypes) {
+      return new Options(
+          method,
+          percentile,
+          names,
+          opTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          activationType,
+          smoothing);
+    }
+
+    /** Keeps the first and the last MatMul/Gemm/Conv in float. */
+    public Options withKeepFirstAndLast(boolean keep) {
+      return new Options(
+          method,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keep,
+          quantizeResidualAdd,
+          activationType,
+          smoothing);
+    }
+
+    /** Also quantizes both inputs of residual Adds (the TensorRT fusion pattern). */
+    public Options withResidualAdd(boolean quantize) {
+      return new Options(
+          method,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantize,
+          activationType,
+          smoothing);
+    }
+
+    public Options withActivationType(ActivationType type) {
+      return new Options(
+          method,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          type,
+          smoothing);
+    }
+
+    /** Smoothing strength alpha in [0, 1); 0 turns smoothing off. */
+    public Options withSmoothing(double alpha) {
+      return new Options(
+          method,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          activationType,
+          alpha);
+    }
+
+    /** A stable text of every setting, for cache keys. */
+    public String key() {
+      return String.join(
+          "|",
+          method.id(),
+          Double.toString(percentile),
+          new java.util.TreeSet<>(excludeNodes).toString(),
+          new java.util.TreeSet<>(excludeOpTypes).toString(),
+          Boolean.toString(keepFirstAndLast),
+          Boolean.toString(quantizeResidualAdd),
+          activationType.name(),
+          Double.toString(smoothing));
+    }
+  }
+
+  /**
+   * The integer type of quantized activations. Both are the same symmetric grid (scale amax/127):
+   * INT8 with zero point 0, as TensorRT requires, or UINT8 with zero point 128, the form ONNX
+   * Runtime's x86 integer MatMul kernels take directly.
+   */
+  public enum ActivationType {
+    INT8,
+    UINT8
+  }
+
+  private final Options options;
+
+  public Quantizer(Options options) {
+    this.options = options;
+  }
+
+  public Options options() {
+    return options;
+  }
+
+  /** The model at an opset that has per-channel Q/DQ (a converted copy when needed). */
+  public static OnnxModel prepare(OnnxModel model) {
+    long opset = model.opset();
+    if (opset <= 0) {
+      throw new ModelException("model imports no default-domain opset");
+    }
+    return opset >= MIN_OPSET ? model.copy() : model.convertOpset(MIN_OPSET);
+  }
+
+  /** Calibrates the activations this quantizer would place Q/DQ on. */
+  public CalibrationCache calibrate(
+      OnnxModel model, String modelSha256, CalibrationData data, Progress progress) {
+    OnnxModel prepared = prepare(model);
+    Calibrator calibrator = new Calibrator(options.method(), options.percentile(), progress);
+    Map<String, float[]> channels = Map.of();
+    OnnxModel target = prepared;
+    if (options.smoothing() > 0) {
+      channels = calibrator.channelMax(prepared, Smoother.activations(prepared, options), data);
+      target = Smoother.apply(prepared, channels, options);
+    }
+    QdqPlacement placement = QdqPlacement.plan(target, options);
+    if (placement.edges().isEmpty()) {
+      throw new ModelException("nothing to quantize: no MatMul, Gemm or Conv outside exclusions");
+    }
+    return calibrator
+        .calibrate(target, modelSha256, placement.activations(), data)
+        .withChannels(channels);
+  }
+
+  /** The quantized graph; the same cache always gives the same bytes. */
+  public OnnxModel quantize(OnnxModel model, CalibrationCache cache) {
+    OnnxModel m = prepare(model);
+    if (options.smoothing() > 0) {
+      m = Smoother.apply(m, cache.channels(), options);
+    }
+    QdqPlacement placement = QdqPlacement.plan(m, options);
+    if (placement.edges().isEmpty()) {
+      throw new ModelException("nothing to quantize: no MatMul, Gemm or Conv outside exclusions");
+    }
+    List<Node> nodes = m.nodes();
+    Map<String, Proto> inits = m.initializers();
+    Map<Integer, List<QdqPlacement.Edge>> byNode = new HashMap<>();
+    for (QdqPlacement.Edge e : placement.edges()) {
+      byNode.computeIfAbsent(e.node(), k -> new ArrayList<>()).add(e);
+    }
+    Map<String, String> dequantized = new LinkedHashMap<>();
+    Map<String, Integer> activationUses = new HashMap<>();
+    Set<String> quantizedWeights = new HashSet<>();
+    List<Node> out = new ArrayList<>();
+    for (int i = 0; i < nodes.size(); i++) {
+      Node n = nodes.get(i);
+      for (QdqPlacement.Edge e : byNode.getOrDefault(i, List.of())) {
+        String dq;
+        if (e.weight()) {
+          dq = dequantized.get(e.tensor());
+          if (dq == null) {
+            dq = quantizeWeight(m, inits.get(e.tensor()), e.axis(), out);
+            dequantized.put(e.tensor(), dq);
+            quantizedWeights.add(e.tensor());
+          }
+        } else {
+          // One Q/DQ pair per consuming edge: ONNX Runtime folds a pair into the consumer's
+          // integer kernel only when the pair has that single consumer.
+          int use = activationUses.merge(e.tensor(), 1, Integer::sum) - 1;
+          dq =
+              insertActivationQdq(
+                  m, e.tensor(), cache.amax(e.tensor()), use, options.activationType(), out);
+        }
+        n.setInput(e.input(), dq);
+      }
+      out.add(n);
+    }
+    // A float weight stays only if something unquantized still reads it.
+    Set<String> stillRead = new HashSet<>();
+    for (Node n : out) {
+      stillRead.addAll(n.inputs());
+    }
+    for (String w : quantizedWeights) {
+      if (!stillRead.contains(w)) {
+        m.removeInitializer(w);
+      }
+    }
+    m.setNodes(out);
+    m.clearValueInfo();
+    return m;
+  }
+
+  private static String insertActivationQdq(
+      OnnxModel m, String tensor, float amax, int use, ActivationType type, List<Node> out) {
+    String scale = tensor + "_scale";
+    String zero = tensor + "_zero_point";
+    if (use == 0) {
+      m.addInitializer(TensorProtos.ofFloats(scale, new float[] {amax / 127f}));
+      m.addInitializer(
+          type == ActivationType.INT8
+              ? TensorProtos.ofInt8(zero, new byte[] {0})
+              : TensorProtos.ofUint8(zero, new byte[] {(byte) 128}));
+    }
+    String suffix = use == 0 ? "" : "_" + use;
+    String q = tensor + "_quantized" + suffix;
+    String dq = tensor + "_dequantized" + suffix;
+    out.add(
+        Node.create(
+            "QuantizeLinear",
+            tensor + "_QuantizeLinear" + suffix,
+            List.of(tensor, scale, zero),
+            List.of(q)));
+    out.add(
+        Node.create(
+            "DequantizeLinear",
+            tensor + "_DequantizeLinear" + suffix,
+            List.of(q, scale, zero),
+            List.of(dq)));
+    return dq;
+  }
+
+  /** Replaces a float weight by int8 values, scales and a DequantizeLinear; returns its output. */
+  private static String quantizeWeight(OnnxModel m, Proto weight, int axis, List<Node> out) {
+    String name = TensorProtos.name(weight);
+    float[] w = TensorProtos.floats(weight);
+    long[] dims = TensorProtos.dims(weight);
+    int channels = axis < 0 ? 1 : (int) dims[axis];
+    long stride = 1;
+    for (int d = axis + 1; axis >= 0 && d < dims.length; d++) {
+      stride *= dims[d];
+    }
+    float[] amax = new float[channels];
+    for (int i = 0; i < w.length; i++) {
+      int c = axis < 0 ? 0 : (int) ((i / stride) % channels);
+      amax[c] = Math.max(amax[c], Math.abs(w[i]));
+    }
+    float[] scale = new float[channels];
+    for (int c = 0; c < channels; c++) {
+      scale[c] = amax[c] > 0 ? amax[c] / 127f : 1f;
+    }
+    byte[] q = new byte[w.length];
+    for (int i = 0; i < w.length; i++) {
+      int c = axis < 0 ? 0 : (int) ((i / stride) % channels);
+      q[i] = (byte) Math.max(-127, Math.min(127, Math.round(w[i] / scale[c])));
+    }
+    String qName = name + "_quantized";
+    String scaleName = name + "_scale";
+    String zeroName = name + "_zero_point";
+    m.addInitializer(TensorProtos.ofInt8(qName, q, dims));
+    long[] scaleDims = axis < 0 ? new long[0] : new long[] {channels};
+    m.addInitializer(TensorProtos.ofFloats(scaleName, scale, scaleDims));
+    m.addInitializer(TensorProtos.ofInt8(zeroName, new byte[channels], scaleDims));
+    String dq = name + "_dequantized";
+    Node node =
+        Node.create(
+            "DequantizeLinear",
+            name + "_DequantizeLinear",
+            List.of(qName, scaleName, zeroName),
+            List.of(dq));
+    if (axis >= 0) {
+      node.setIntAttribute("axis", axis);
+    }
+    out.add(node);
+    return dq;
+  }
+}

@@ -1,0 +1,132 @@
+package io.kiln.precision;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import io.kiln.model.onnx.Node;
+import io.kiln.model.onnx.OnnxModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** INT8 on the real all-MiniLM-L6-v2, calibrated and evaluated on disjoint sentence sets. */
+class MiniLmInt8Test {
+  @TempDir static Path dir;
+  static OnnxModel fp32;
+  static Path tokenizer;
+  static Path calibration;
+  static List<String> heldOut;
+
+  @BeforeAll
+  static void load() throws Exception {
+    fp32 = OnnxModel.parse(TestModels.miniLmBytes());
+    tokenizer = dir.resolve("tokenizer.json");
+    Files.write(tokenizer, TestModels.resource("all-minilm-l6-v2-tokenizer.json"));
+    calibration = dir.resolve("calibration.txt");
+    Files.write(calibration, TestModels.resource("precision/calibration-sentences.txt"));
+    heldOut = new String(TestModels.resource("precision/heldout-sentences.txt")).lines().toList();
+  }
+
+  private static CalibrationData calibrationData() {
+    return TextCalibrationData.open(calibration, tokenizer, fp32.inputNames(), 8, 128);
+  }
+
+  @Test
+  void setsAreLargeAndDisjoint() throws Exception {
+    List<String> cal = Files.readAllLines(calibration);
+    assertTrue(cal.size() >= 64, "calibration sentences: " + cal.size());
+    assertTrue(heldOut.size() >= 100, "held-out sentences: " + heldOut.size());
+    Set<String> overlap = new HashSet<>(cal);
+    overlap.retainAll(heldOut);
+    assertTrue(overlap.isEmpty(), "shared sentences: " + overlap);
+  }
+
+  @Test
+  void percentileInt8EmbeddingsFollowFp32() throws Exception {
+    Quantizer.Options options =
+        Quantizer.Options.defaults().withMethod(CalibrationMethod.PERCENTILE);
+    // The activation type does not change calibration: one cache serves both graphs.
+    CalibrationCache cache =
+        new Quantizer(options).calibrate(fp32, "test", calibrationData(), Progress.NONE);
+    assertEquals(70, cache.tensors().values().iterator().next().samples());
+    for (Quantizer.ActivationType type : Quantizer.ActivationType.values()) {
+      OnnxModel int8 = new Quantizer(options.withActivationType(type)).quantize(fp32, cache);
+      int8.check();
+      try (OrtRunner ref = new OrtRunner(fp32, 0);
+          OrtRunner cand = new OrtRunner(int8, 0);
+          HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
+        EmbeddingComparison.Result r =
+            EmbeddingComparison.compare(ref, cand, tok, fp32.inputNames(), heldOut, 8);
+        System.out.printf(
+            "MiniLM INT8 (%s, percentile): %d held-out sentences, mean cosine %.5f, min %.5f,"
+                + " Spearman of pairwise similarities %.5f%n",
+            type, r.sentences(), r.meanCosine(), r.minCosine(), r.spearman());
+        assertEquals(heldOut.size(), r.sentences());
+        assertTrue(r.meanCosine() >= 0.99, "mean cosine " + r.meanCosine());
+        assertTrue(r.spearman() >= 0.98, "spearman " + r.spearman());
+      }
+    }
+  }
+
+  @Test
+  void cacheAloneReproducesTheSameGraph() {
+    Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.ENTROPY));
+    CalibrationCache cache = q.calibrate(fp32, "sha", calibrationData(), Progress.NONE);
+    byte[] first = q.quantize(fp32, cache).toBytes();
+    Path file = dir.resolve("calibration.json");
+    cache.save(file);
+    CalibrationCache reloaded = CalibrationCache.load(file);
+    assertEquals(cache.tensors(), reloaded.tensors());
+    byte[] again =
+        new Quantizer(q.options())
+            .quantize(OnnxModel.parse(TestModels.miniLmBytes()), reloaded)
+            .toBytes();
+    assertArrayEquals(first, again);
+  }
+
+  @Test
+  void placementFollowsTheRules() {
+    Quantizer q =
+        new Quantizer(Quantizer.Options.defaults().withSmoothing(0).withResidualAdd(true));
+    OnnxModel prepared = Quantizer.prepare(fp32);
+    QdqPlacement plan = QdqPlacement.plan(prepared, q.options());
+    Set<String> inits = prepared.initializers().keySet();
+    List<Node> nodes = prepared.nodes();
+    int weights = 0;
+    int residual = 0;
+    for (QdqPlacement.Edge e : plan.edges()) {
+      Node n = nodes.get(e.node());
+      if (e.weight()) {
+        weights++;
+        assertEquals("MatMul", n.opType());
+        assertEquals(1, e.axis(), "MatMul weights [K, N] are per output channel (axis 1)");
+      } else {
+        assertTrue(!inits.contains(e.tensor()), "biases and constants are never quantized");
+        assertTrue(!prepared.outputNames().contains(e.tensor()));
+      }
+      if (n.opType().equals("Add")) {
+        residual++;
+      }
+    }
+    assertEquals(36, weights, "6 layers x (Q, K, V, attention output, FFN in, FFN out)");
+    assertEquals(26, residual, "2 residual Adds per layer and the embedding sum, both inputs");
+    assertEquals(
+        0,
+        QdqPlacement.plan(prepared, q.options().withExcluded(Set.of(), Set.of("MatMul", "Add")))
+            .edges()
+            .size());
+    int keepEnds =
+        QdqPlacement.plan(prepared, q.options().withKeepFirstAndLast(true).withResidualAdd(false))
+            .edges()
+            .size();
+    int all = QdqPlacement.plan(prepared, q.options().withResidualAdd(false)).edges().size();
+    assertEquals(all - 4, keepEnds, "first and last MatMul lose both their Q/DQ inputs");
+  }
+}
