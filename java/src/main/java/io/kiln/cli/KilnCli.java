@@ -18,6 +18,8 @@ import picocli.CommandLine.Command;
       RunCommand.class,
       EmbedCommand.class,
       BenchCommand.class,
+      GenerateCommand.class,
+      BenchLlmCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {

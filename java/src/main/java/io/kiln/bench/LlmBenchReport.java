@@ -1,0 +1,132 @@
+package io.kiln.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.kiln.KilnException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+
+/** The rows of an LLM serving benchmark as a table, JSON and a PNG plot. */
+public final class LlmBenchReport {
+  private final Map<String, Object> header;
+  private final List<LlmBenchRow> rows = new ArrayList<>();
+
+  public LlmBenchReport(Map<String, Object> header) {
+    this.header = new LinkedHashMap<>(header);
+  }
+
+  public void add(LlmBenchRow row) {
+    rows.add(row);
+  }
+
+  public List<LlmBenchRow> rows() {
+    return List.copyOf(rows);
+  }
+
+  public String markdown() {
+    StringBuilder sb = new StringBuilder();
+    sb.append("# ").append(header.getOrDefault("title", "kiln bench-llm")).append("\n\n");
+    for (Map.Entry<String, Object> e : header.entrySet()) {
+      if (!e.getKey().equals("title")) {
+        sb.append("- ").append(e.getKey()).append(": ").append(e.getValue()).append('\n');
+      }
+    }
+    sb.append('\n')
+        .append(
+            "| concurrency | requests | output tok/s | req/s | TTFT p50 ms | TTFT p99 ms"
+                + " | ITL p50 ms | ITL p99 ms | peak KV blocks | preemptions |\n")
+        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (LlmBenchRow r : rows) {
+      sb.append(
+          String.format(
+              java.util.Locale.ROOT,
+              "| %d | %d | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d (%.0f%%) | %d |%n",
+              r.concurrency(),
+              r.requests(),
+              r.outputTokensPerSecond(),
+              r.requestsPerSecond(),
+              r.ttftP50Millis(),
+              r.ttftP99Millis(),
+              r.itlP50Millis(),
+              r.itlP99Millis(),
+              r.peakKvBlocks(),
+              r.kvBlocks(),
+              100 * r.peakKvUsage(),
+              r.preemptions()));
+    }
+    return sb.toString();
+  }
+
+  public void writeJson(Path file) {
+    Map<String, Object> root = new LinkedHashMap<>(header);
+    List<Map<String, Object>> out = new ArrayList<>();
+    for (LlmBenchRow r : rows) {
+      out.add(r.toJson());
+    }
+    root.put("rows", out);
+    try {
+      BenchReport.createParent(file);
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), root);
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** Output tokens/s, and TTFT / ITL percentiles, against concurrency. */
+  public void writePlot(Path png) {
+    double[] x = rows.stream().mapToDouble(LlmBenchRow::concurrency).toArray();
+    XYChart throughput =
+        chart(header.getOrDefault("title", "kiln bench-llm") + ": throughput", "output tokens/s");
+    add(
+        throughput,
+        "output tokens/s",
+        x,
+        rows.stream().mapToDouble(LlmBenchRow::outputTokensPerSecond).toArray());
+    XYChart latency = chart("latency", "ms");
+    add(latency, "TTFT p50", x, rows.stream().mapToDouble(LlmBenchRow::ttftP50Millis).toArray());
+    add(latency, "TTFT p99", x, rows.stream().mapToDouble(LlmBenchRow::ttftP99Millis).toArray());
+    add(latency, "ITL p50", x, rows.stream().mapToDouble(LlmBenchRow::itlP50Millis).toArray());
+    add(latency, "ITL p99", x, rows.stream().mapToDouble(LlmBenchRow::itlP99Millis).toArray());
+    latency.getStyler().setYAxisLogarithmic(true);
+    try {
+      BenchReport.createParent(png);
+      List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
+      charts.add(throughput);
+      charts.add(latency);
+      String name = png.toString();
+      String base = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
+      BitmapEncoder.saveBitmap(charts, 1, 2, base, BitmapEncoder.BitmapFormat.PNG);
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + png + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static XYChart chart(String title, String yTitle) {
+    XYChart c =
+        new XYChartBuilder()
+            .width(640)
+            .height(420)
+            .title(title)
+            .xAxisTitle("concurrent requests")
+            .yAxisTitle(yTitle)
+            .build();
+    c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+    c.getStyler().setXAxisLogarithmic(true);
+    c.getStyler().setMarkerSize(6);
+    return c;
+  }
+
+  private static void add(XYChart c, String name, double[] x, double[] y) {
+    XYSeries s = c.addSeries(name, x, y);
+    s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+  }
+}

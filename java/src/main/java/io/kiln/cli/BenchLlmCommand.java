@@ -1,0 +1,186 @@
+package io.kiln.cli;
+
+import io.kiln.InvalidInputException;
+import io.kiln.bench.LlmBenchReport;
+import io.kiln.bench.LlmBenchRow;
+import io.kiln.bench.LlmBenchmark;
+import io.kiln.bench.MachineInfo;
+import io.kiln.bench.ProgressBar;
+import io.kiln.execution.llm.CpuLlamaRunner;
+import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.model.llama.LlamaConfig;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code kiln bench-llm}: serving throughput and latency per number of concurrent requests. */
+@Command(
+    name = "bench-llm",
+    description = {
+      "Benchmark LLM serving on the CPU: output tokens/s, TTFT and inter-token latency"
+          + " percentiles, KV block usage and preemptions per concurrency level.",
+      "Each level keeps that many random-prompt requests in flight (continuous batching)."
+    })
+final class BenchLlmCommand implements Callable<Integer> {
+  @Mixin LlmModelOptions modelOptions;
+
+  @Option(
+      names = "--concurrency",
+      split = ",",
+      defaultValue = "1,8,32",
+      paramLabel = "N[,N...]",
+      description = "requests in flight (default: 1,8,32)")
+  List<Integer> concurrency;
+
+  @Option(names = "--prompt-len", defaultValue = "128", description = "default: 128")
+  int promptLength;
+
+  @Option(names = "--gen-len", defaultValue = "128", description = "default: 128")
+  int generateLength;
+
+  @Option(
+      names = "--requests",
+      description = "requests per level (default: twice the concurrency, at least 4)")
+  Integer requests;
+
+  @Option(
+      names = "--kv-blocks",
+      description = "KV blocks to use (default: enough for the largest level at once)")
+  Integer kvBlocks;
+
+  @Option(names = "--max-num-seqs", defaultValue = "256", description = "default: 256")
+  int maxNumSeqs;
+
+  @Option(
+      names = "--max-batched-tokens",
+      defaultValue = "512",
+      description = "tokens per step (default: 512)")
+  int maxBatchedTokens;
+
+  @Option(names = "--seed", defaultValue = "42", description = "prompt seed (default: 42)")
+  long seed;
+
+  @Option(names = "--json", paramLabel = "FILE", description = "write the report as JSON")
+  Path json;
+
+  @Option(names = "--markdown", paramLabel = "FILE", description = "write the report as Markdown")
+  Path markdown;
+
+  @Option(names = "--plot", paramLabel = "FILE.png", description = "draw throughput and latency")
+  Path plot;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    validate();
+    LlamaConfig config = modelOptions.config();
+    int perRequest = promptLength + generateLength;
+    if (perRequest > config.maxPositions() + 1) {
+      throw new InvalidInputException(
+          "prompt + generated length "
+              + perRequest
+              + " exceeds the model context of "
+              + config.maxPositions());
+    }
+    int largest = concurrency.stream().mapToInt(Integer::intValue).max().orElseThrow();
+    int blocks = kvBlocks != null ? kvBlocks : largest * modelOptions.blocksFor(perRequest);
+    SchedulerConfig scheduler = new SchedulerConfig(maxNumSeqs, maxBatchedTokens, 0, true);
+    PrintWriter out = spec.commandLine().getOut();
+
+    Map<String, Object> header = new LinkedHashMap<>();
+    header.put("title", "kiln bench-llm " + modelOptions.model.getFileName());
+    header.put("date", Instant.now().toString());
+    header.put(
+        "command", "kiln " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+    header.put("model", modelOptions.model.toString());
+    header.put("backend", "cpu (float32)");
+    header.put("prompt_len", promptLength);
+    header.put("gen_len", generateLength);
+    header.put("kv_blocks", blocks);
+    header.put("block_size", modelOptions.blockSize);
+    header.put("max_num_seqs", maxNumSeqs);
+    header.put("max_batched_tokens", maxBatchedTokens);
+    header.put(
+        "threads",
+        modelOptions.threads != null
+            ? modelOptions.threads
+            : Runtime.getRuntime().availableProcessors());
+    header.put("machine", MachineInfo.describe());
+    LlmBenchReport report = new LlmBenchReport(header);
+
+    long totalTokens = 0;
+    for (int c : concurrency) {
+      totalTokens += (long) requestsAt(c) * generateLength;
+    }
+    ProgressBar progress = new ProgressBar(System.err, totalTokens);
+    try (CpuLlamaRunner runner = modelOptions.openRunner(blocks)) {
+      // Untimed: let the JIT compile the forward pass before the first level.
+      LlmBenchmark.run(
+          runner, scheduler, 1, 2, promptLength, Math.min(generateLength, 8), seed + 1, () -> {});
+      for (int c : concurrency) {
+        String label = "concurrency " + c;
+        LlmBenchRow row =
+            LlmBenchmark.run(
+                runner,
+                scheduler,
+                c,
+                requestsAt(c),
+                promptLength,
+                generateLength,
+                seed,
+                () -> progress.step(label));
+        report.add(row);
+      }
+    }
+    out.println(report.markdown());
+    out.flush();
+    if (json != null) {
+      report.writeJson(json);
+    }
+    if (markdown != null) {
+      java.nio.file.Files.writeString(markdown, report.markdown());
+    }
+    if (plot != null) {
+      report.writePlot(plot);
+    }
+    return KilnCli.EXIT_OK;
+  }
+
+  private int requestsAt(int c) {
+    return requests != null ? requests : Math.max(4, 2 * c);
+  }
+
+  private void validate() {
+    for (int c : concurrency) {
+      if (c < 1) {
+        throw new InvalidInputException("--concurrency values must be >= 1, got " + c);
+      }
+    }
+    if (promptLength < 1 || generateLength < 1) {
+      throw new InvalidInputException("--prompt-len and --gen-len must be >= 1");
+    }
+    if (requests != null && requests < 1) {
+      throw new InvalidInputException("--requests must be >= 1");
+    }
+    if (kvBlocks != null && kvBlocks < modelOptions.blocksFor(promptLength + generateLength)) {
+      throw new InvalidInputException(
+          "--kv-blocks "
+              + kvBlocks
+              + " cannot hold even one request ("
+              + modelOptions.blocksFor(promptLength + generateLength)
+              + " blocks)");
+    }
+    if (maxNumSeqs < 1 || maxBatchedTokens < 1) {
+      throw new InvalidInputException("--max-num-seqs and --max-batched-tokens must be >= 1");
+    }
+  }
+}

@@ -1,0 +1,18 @@
+package io.kiln.execution.kv;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** One sequence's append-only block table and the content hashes of its full computed blocks. */
+final class SequenceBlocks {
+  final List<KvBlock> table = new ArrayList<>();
+  final List<BlockHash> hashes = new ArrayList<>();
+
+  int[] ids() {
+    int[] ids = new int[table.size()];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = table.get(i).id;
+    }
+    return ids;
+  }
+}

@@ -1,0 +1,102 @@
+package io.kiln.execution.llm;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
+
+/** Float32 kernels of the CPU decoder, parallel over output rows. */
+final class CpuMath {
+  private final ForkJoinPool pool;
+
+  CpuMath(ForkJoinPool pool) {
+    this.pool = pool;
+  }
+
+  void parallelFor(int n, IntConsumer body) {
+    if (n == 1 || pool.getParallelism() == 1) {
+      for (int i = 0; i < n; i++) {
+        body.accept(i);
+      }
+    } else {
+      pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+    }
+  }
+
+  /**
+   * {@code out[n][o] = x[n][:] . w[o][:] + bias[o]} for {@code rows} inputs of {@code in} values
+   * and {@code w} of {@code outDim} rows; bias may be null.
+   */
+  void matmul(float[] out, float[] x, int rows, float[] w, float[] bias, int in, int outDim) {
+    int tasks = Math.min(outDim, pool.getParallelism() * 8);
+    int perTask = (outDim + tasks - 1) / tasks;
+    parallelFor(
+        tasks,
+        task -> {
+          int from = task * perTask;
+          int to = Math.min(outDim, from + perTask);
+          for (int o = from; o < to; o++) {
+            float b = bias == null ? 0f : bias[o];
+            int wAt = o * in;
+            for (int n = 0; n < rows; n++) {
+              out[n * outDim + o] = dot(x, n * in, w, wAt, in) + b;
+            }
+          }
+        });
+  }
+
+  /** Four partial sums so the JIT can overlap the multiply-adds. */
+  static float dot(float[] a, int aAt, float[] b, int bAt, int n) {
+    float s0 = 0;
+    float s1 = 0;
+    float s2 = 0;
+    float s3 = 0;
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+      s0 += a[aAt + i] * b[bAt + i];
+      s1 += a[aAt + i + 1] * b[bAt + i + 1];
+      s2 += a[aAt + i + 2] * b[bAt + i + 2];
+      s3 += a[aAt + i + 3] * b[bAt + i + 3];
+    }
+    for (; i < n; i++) {
+      s0 += a[aAt + i] * b[bAt + i];
+    }
+    return (s0 + s1) + (s2 + s3);
+  }
+
+  /** RMSNorm of each of {@code rows} vectors: {@code x / sqrt(mean(x^2) + eps) * weight}. */
+  static void rmsnorm(float[] out, float[] x, int rows, float[] weight, int dim, double eps) {
+    for (int n = 0; n < rows; n++) {
+      int at = n * dim;
+      double ss = 0;
+      for (int i = 0; i < dim; i++) {
+        ss += (double) x[at + i] * x[at + i];
+      }
+      float scale = (float) (1.0 / Math.sqrt(ss / dim + eps));
+      for (int i = 0; i < dim; i++) {
+        out[at + i] = weight[i] * (x[at + i] * scale);
+      }
+    }
+  }
+
+  /** In place: {@code values[i] = exp(values[i] - max) / sum} over the first {@code n}. */
+  static void softmax(float[] values, int n) {
+    float max = Float.NEGATIVE_INFINITY;
+    for (int i = 0; i < n; i++) {
+      max = Math.max(max, values[i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+      float e = (float) Math.exp(values[i] - max);
+      values[i] = e;
+      sum += e;
+    }
+    float inv = (float) (1.0 / sum);
+    for (int i = 0; i < n; i++) {
+      values[i] *= inv;
+    }
+  }
+
+  static float silu(float x) {
+    return (float) (x / (1.0 + Math.exp(-x)));
+  }
+}

@@ -1,0 +1,362 @@
+package io.kiln.execution.llm;
+
+import io.kiln.BackendException;
+import io.kiln.InvalidInputException;
+import io.kiln.execution.kv.KvBlockManager;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Flow;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Generates tokens for many concurrent requests with one model runner. Any thread may submit or
+ * cancel; one engine thread runs the steps (continuous batching: requests join and leave between
+ * steps). Tokens come back through a callback ({@link #submit}), an iterator ({@link #stream}), a
+ * {@link Flow.Publisher} ({@link #publisher}) or a blocking call ({@link #generate}).
+ *
+ * <p>The runner stays owned by the caller: close the engine first, then the runner.
+ */
+public final class LlmEngine implements AutoCloseable {
+  private static final Runnable SHUTDOWN = () -> {};
+
+  private final ModelRunner runner;
+  private final ModelSpec spec;
+  private final Scheduler scheduler;
+  private final int contextLimit;
+  private final BlockingQueue<Runnable> commands = new LinkedBlockingQueue<>();
+  private final AtomicLong nextRequestId = new AtomicLong(1);
+  private final Map<Long, LlmRequest> active = new HashMap<>(); // engine thread only
+  private final Thread thread;
+  private volatile boolean closed;
+  private volatile EngineStats stats = EngineStats.EMPTY;
+  private long steps;
+  private long generatedTokens;
+
+  public LlmEngine(ModelRunner runner, SchedulerConfig config) {
+    this.runner = runner;
+    this.spec = runner.spec();
+    KvPoolSpec pool = runner.kvPool();
+    int blocks = config.maxKvBlocks() == 0 ? pool.numBlocks() : config.maxKvBlocks();
+    if (blocks > pool.numBlocks()) {
+      throw new IllegalArgumentException(
+          "maxKvBlocks " + blocks + " exceeds the runner's pool of " + pool.numBlocks());
+    }
+    KvBlockManager kv = new KvBlockManager(blocks, pool.blockSize(), config.prefixCaching());
+    this.scheduler = new Scheduler(config, kv);
+    this.contextLimit =
+        (int) Math.min(spec.maxPositions(), (long) kv.numUsableBlocks() * kv.blockSize());
+    this.thread = new Thread(this::loop, "kiln-llm-engine");
+    thread.setDaemon(true);
+    thread.start();
+  }
+
+  public ModelSpec spec() {
+    return spec;
+  }
+
+  public EngineStats stats() {
+    return stats;
+  }
+
+  /**
+   * Queues a request; {@code listener} gets its tokens on the engine thread.
+   *
+   * @throws InvalidInputException for an empty prompt, token ids outside the vocabulary, a prompt
+   *     longer than the model's context or the KV pool, or invalid sampling parameters
+   */
+  public GenerationHandle submit(int[] prompt, SamplingParams params, TokenListener listener) {
+    validate(prompt, params);
+    if (listener == null) {
+      throw new IllegalArgumentException("listener is null");
+    }
+    long id = nextRequestId.getAndIncrement();
+    CompletableFuture<GenerationResult> result = new CompletableFuture<>();
+    TokenListener completing =
+        new TokenListener() {
+          @Override
+          public void onToken(TokenEvent event) {
+            listener.onToken(event);
+          }
+
+          @Override
+          public void onComplete(GenerationResult r) {
+            try {
+              listener.onComplete(r);
+            } finally {
+              result.complete(r);
+            }
+          }
+
+          @Override
+          public void onError(Throwable error) {
+            try {
+              listener.onError(error);
+            } finally {
+              result.completeExceptionally(error);
+            }
+          }
+        };
+    LlmRequest request =
+        new LlmRequest(id, prompt.clone(), params, spec.eosTokenId(), contextLimit, completing);
+    enqueue(
+        () -> {
+          active.put(id, request);
+          scheduler.add(request);
+        });
+    return new GenerationHandle(id, result, this);
+  }
+
+  /** Queues a request and returns its tokens as a blocking iterator. */
+  public TokenStream stream(int[] prompt, SamplingParams params) {
+    TokenStream stream = new TokenStream();
+    stream.attach(submit(prompt, params, stream.listener));
+    return stream;
+  }
+
+  /** A cold publisher: each subscription submits the request once. */
+  public Flow.Publisher<TokenEvent> publisher(int[] prompt, SamplingParams params) {
+    validate(prompt, params);
+    return new TokenPublisher(this, prompt.clone(), params);
+  }
+
+  /**
+   * Runs one request to the end.
+   *
+   * @throws GenerationCancelledException when it is cancelled meanwhile
+   */
+  public GenerationResult generate(int[] prompt, SamplingParams params) {
+    GenerationHandle handle = submit(prompt, params, event -> {});
+    try {
+      return handle.result().join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException cause) {
+        throw cause;
+      }
+      throw e;
+    }
+  }
+
+  void cancel(long requestId) {
+    if (!closed) {
+      commands.add(() -> finishCancelled(requestId, "cancelled by the caller"));
+    }
+  }
+
+  private void validate(int[] prompt, SamplingParams params) {
+    if (params == null) {
+      throw new InvalidInputException("sampling parameters are missing");
+    }
+    params.validate(spec.vocabSize());
+    if (prompt == null || prompt.length == 0) {
+      throw new InvalidInputException("the prompt is empty");
+    }
+    for (int i = 0; i < prompt.length; i++) {
+      if (prompt[i] < 0 || prompt[i] >= spec.vocabSize()) {
+        throw new InvalidInputException(
+            "prompt token "
+                + i
+                + " is "
+                + prompt[i]
+                + ", outside the vocabulary [0, "
+                + spec.vocabSize()
+                + ")");
+      }
+    }
+    if (prompt.length > spec.maxPositions()) {
+      throw new InvalidInputException(
+          "the prompt has "
+              + prompt.length
+              + " tokens, longer than the model context of "
+              + spec.maxPositions());
+    }
+    if (prompt.length > contextLimit) {
+      throw new InvalidInputException(
+          "the prompt has "
+              + prompt.length
+              + " tokens, more than the KV pool holds ("
+              + contextLimit
+              + ")");
+    }
+  }
+
+  private void enqueue(Runnable command) {
+    if (closed) {
+      throw new IllegalStateException("the engine is closed");
+    }
+    commands.add(command);
+  }
+
+  private void loop() {
+    try {
+      while (true) {
+        Runnable command = scheduler.hasWork() ? commands.poll() : commands.take();
+        while (command != null) {
+          if (command == SHUTDOWN) {
+            shutdown();
+            return;
+          }
+          command.run();
+          command = commands.poll();
+        }
+        if (scheduler.hasWork()) {
+          try {
+            step();
+          } catch (RuntimeException e) {
+            failAll(e);
+          }
+        }
+      }
+    } catch (InterruptedException e) {
+      shutdown();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void step() {
+    ScheduledStep step = scheduler.schedule();
+    if (step.isEmpty()) {
+      throw new IllegalStateException("scheduler stalled with work queued");
+    }
+    float[][] logits;
+    try {
+      logits = runner.forward(step.chunks);
+      checkLogits(step, logits);
+    } catch (RuntimeException e) {
+      scheduler.abort(step);
+      for (LlmRequest r : step.requests) {
+        r.finishReason = FinishReason.ERROR;
+        active.remove(r.id);
+        notifyError(r, e);
+      }
+      publishStats();
+      return;
+    }
+    long now = System.nanoTime();
+    List<TokenEvent> events = scheduler.complete(step, logits, now);
+    steps++;
+    generatedTokens += events.size();
+    publishStats();
+    for (TokenEvent event : events) {
+      LlmRequest r = active.get(event.requestId());
+      try {
+        r.listener.onToken(event);
+      } catch (RuntimeException e) {
+        // A listener that throws loses its request, not the engine.
+        scheduler.remove(r.id);
+        active.remove(r.id);
+        notifyError(r, e);
+        continue;
+      }
+      if (event.isLast()) {
+        active.remove(r.id);
+        try {
+          r.listener.onComplete(r.result(now));
+        } catch (RuntimeException ignored) {
+          // The request is over either way.
+        }
+      }
+    }
+  }
+
+  private void checkLogits(ScheduledStep step, float[][] logits) {
+    if (logits == null || logits.length != step.chunks.size()) {
+      throw new BackendException(
+          "runner returned "
+              + (logits == null ? "null" : logits.length + " rows")
+              + " for "
+              + step.chunks.size()
+              + " chunks");
+    }
+    for (int i = 0; i < logits.length; i++) {
+      if (step.chunks.get(i).wantLogits()
+          && (logits[i] == null || logits[i].length != spec.vocabSize())) {
+        throw new BackendException(
+            "runner returned no " + spec.vocabSize() + " logits for chunk " + i);
+      }
+    }
+  }
+
+  private void failAll(RuntimeException error) {
+    for (LlmRequest r : scheduler.removeAll()) {
+      active.remove(r.id);
+      r.finishReason = FinishReason.ERROR;
+      notifyError(r, error);
+    }
+    publishStats();
+  }
+
+  private void finishCancelled(long requestId, String why) {
+    LlmRequest r = active.remove(requestId);
+    if (r == null) {
+      return;
+    }
+    scheduler.remove(requestId);
+    r.finishReason = FinishReason.CANCELLED;
+    publishStats();
+    notifyError(r, new GenerationCancelledException(requestId, r.numGenerated(), why));
+  }
+
+  private static void notifyError(LlmRequest r, Throwable error) {
+    try {
+      r.listener.onError(error);
+    } catch (RuntimeException ignored) {
+      // The request is over either way.
+    }
+  }
+
+  private void shutdown() {
+    for (LlmRequest r : scheduler.removeAll()) {
+      active.remove(r.id);
+      r.finishReason = FinishReason.CANCELLED;
+      notifyError(r, new GenerationCancelledException(r.id, r.numGenerated(), "engine closed"));
+    }
+    for (LlmRequest r : active.values()) {
+      notifyError(r, new GenerationCancelledException(r.id, r.numGenerated(), "engine closed"));
+    }
+    active.clear();
+    publishStats();
+  }
+
+  private void publishStats() {
+    KvBlockManager kv = scheduler.kv();
+    stats =
+        new EngineStats(
+            steps,
+            generatedTokens,
+            scheduler.preemptions(),
+            kv.numUsedBlocks(),
+            kv.numUsableBlocks(),
+            scheduler.peakUsedBlocks(),
+            scheduler.prefixHitTokens(),
+            scheduler.numRunning(),
+            scheduler.numWaiting());
+  }
+
+  /** Cancels everything still queued or running and stops the engine thread. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    commands.add(SHUTDOWN);
+    try {
+      thread.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    // Submissions that raced with closing: end them too.
+    for (Runnable command = commands.poll(); command != null; command = commands.poll()) {
+      if (command != SHUTDOWN) {
+        command.run();
+      }
+    }
+    shutdown();
+  }
+}

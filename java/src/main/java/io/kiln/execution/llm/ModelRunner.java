@@ -1,0 +1,22 @@
+package io.kiln.execution.llm;
+
+import java.util.List;
+
+/**
+ * Computes next-token logits for a batch of chunks over a paged KV pool the runner owns. Shared
+ * (prefix-cached) blocks are only ever full blocks and are read, never rewritten. Thread-confined.
+ */
+public interface ModelRunner extends AutoCloseable {
+  ModelSpec spec();
+
+  KvPoolSpec kvPool();
+
+  /**
+   * Returns one {@code float[vocab]} per chunk with {@code wantLogits} (the logits of the chunk's
+   * last position), in order; null entries for the others.
+   */
+  float[][] forward(List<SequenceChunk> batch);
+
+  @Override
+  void close();
+}

@@ -1,0 +1,94 @@
+package io.kiln.execution.llm;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks one request's next tokens from logits. Owns the request's random stream, so its draws do
+ * not depend on what else shares the batch or on recomputation after preemption.
+ */
+public final class Sampler {
+  private final SamplingParams params;
+  private final SplittableRandom random;
+
+  public Sampler(SamplingParams params) {
+    this.params = params;
+    this.random = new SplittableRandom(params.seed());
+  }
+
+  /**
+   * @param history the prompt and the tokens generated so far (for the repetition penalty)
+   */
+  public int sample(float[] logits, int[] history, int historyLength) {
+    double[] scores = new double[logits.length];
+    for (int i = 0; i < logits.length; i++) {
+      scores[i] = logits[i];
+    }
+    if (params.repetitionPenalty() != 1) {
+      applyRepetitionPenalty(scores, history, historyLength, params.repetitionPenalty());
+    }
+    if (params.isGreedy()) {
+      return argmax(scores);
+    }
+    Integer[] order = new Integer[scores.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    // Descending score, ties to the lower id: a fixed order makes seeded draws reproducible.
+    Arrays.sort(
+        order, (a, b) -> scores[a] != scores[b] ? Double.compare(scores[b], scores[a]) : a - b);
+    int keep = params.topK() > 0 ? Math.min(params.topK(), order.length) : order.length;
+    double max = scores[order[0]];
+    double[] probs = new double[keep];
+    double sum = 0;
+    for (int i = 0; i < keep; i++) {
+      probs[i] = Math.exp((scores[order[i]] - max) / params.temperature());
+      sum += probs[i];
+    }
+    if (params.topP() < 1) {
+      double cumulative = 0;
+      int cut = keep;
+      for (int i = 0; i < keep; i++) {
+        cumulative += probs[i] / sum;
+        if (cumulative >= params.topP()) {
+          cut = i + 1;
+          break;
+        }
+      }
+      keep = cut;
+      sum = 0;
+      for (int i = 0; i < keep; i++) {
+        sum += probs[i];
+      }
+    }
+    double u = random.nextDouble() * sum;
+    for (int i = 0; i < keep; i++) {
+      u -= probs[i];
+      if (u < 0) {
+        return order[i];
+      }
+    }
+    return order[keep - 1];
+  }
+
+  static void applyRepetitionPenalty(double[] scores, int[] history, int length, double penalty) {
+    boolean[] seen = new boolean[scores.length];
+    for (int i = 0; i < length; i++) {
+      int t = history[i];
+      if (t >= 0 && t < scores.length && !seen[t]) {
+        seen[t] = true;
+        scores[t] = scores[t] > 0 ? scores[t] / penalty : scores[t] * penalty;
+      }
+    }
+  }
+
+  static int argmax(double[] scores) {
+    int best = 0;
+    for (int i = 1; i < scores.length; i++) {
+      if (scores[i] > scores[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+}

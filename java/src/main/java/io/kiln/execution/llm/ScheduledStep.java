@@ -1,0 +1,15 @@
+package io.kiln.execution.llm;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** What one engine step runs: one chunk per scheduled request, in the same order. */
+final class ScheduledStep {
+  final List<LlmRequest> requests = new ArrayList<>();
+  final List<SequenceChunk> chunks = new ArrayList<>();
+  int numTokens;
+
+  boolean isEmpty() {
+    return chunks.isEmpty();
+  }
+}

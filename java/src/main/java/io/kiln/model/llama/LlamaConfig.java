@@ -1,0 +1,239 @@
+package io.kiln.model.llama;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kiln.ModelException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * The shape of a Llama-family decoder, read from a Hugging Face {@code config.json}. Llama 2/3/3.x
+ * (with rope scaling), Mistral and Qwen2 share one architecture; they differ in the fields below.
+ *
+ * @param qkvBias q/k/v projections have biases (Qwen2, or Llama with attention_bias)
+ * @param outputBias the attention output projection has a bias (Llama with attention_bias)
+ * @param slidingWindow attend only to this many latest positions, 0 for unlimited (Mistral)
+ * @param eosTokenId the first end-of-sequence token, or -1
+ */
+public record LlamaConfig(
+    String modelType,
+    int hiddenSize,
+    int intermediateSize,
+    int numLayers,
+    int numHeads,
+    int numKvHeads,
+    int headDim,
+    int vocabSize,
+    int maxPositions,
+    double rmsNormEps,
+    double ropeTheta,
+    RopeScaling ropeScaling,
+    boolean tieWordEmbeddings,
+    boolean qkvBias,
+    boolean outputBias,
+    boolean mlpBias,
+    int slidingWindow,
+    int bosTokenId,
+    int eosTokenId) {
+
+  private static final Set<String> MODEL_TYPES = Set.of("llama", "mistral", "qwen2");
+  private static final Set<String> ARCHITECTURES =
+      Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM");
+
+  public static LlamaConfig load(Path modelDirectory) {
+    Path file =
+        Files.isDirectory(modelDirectory) ? modelDirectory.resolve("config.json") : modelDirectory;
+    if (!Files.isRegularFile(file)) {
+      throw new ModelException("config.json not found: " + file);
+    }
+    try {
+      return parse(new ObjectMapper().readTree(file.toFile()), file.toString());
+    } catch (IOException e) {
+      throw new ModelException("cannot parse " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  public static LlamaConfig parse(String json) {
+    try {
+      return parse(new ObjectMapper().readTree(json), "config.json");
+    } catch (IOException e) {
+      throw new ModelException("cannot parse config.json: " + e.getMessage(), e);
+    }
+  }
+
+  public static LlamaConfig parse(JsonNode c, String source) {
+    if (c == null || !c.isObject()) {
+      throw new ModelException(source + " is not a JSON object");
+    }
+    JsonNode architectures = c.get("architectures");
+    if (architectures != null && architectures.isArray()) {
+      for (JsonNode a : architectures) {
+        if (!ARCHITECTURES.contains(a.asText())) {
+          throw new ModelException(
+              "unsupported architecture '"
+                  + a.asText()
+                  + "' in "
+                  + source
+                  + "; supported: "
+                  + String.join(", ", ARCHITECTURES.stream().sorted().toList()));
+        }
+      }
+    }
+    String modelType = text(c, "model_type", null);
+    if (modelType == null || !MODEL_TYPES.contains(modelType)) {
+      throw new ModelException(
+          "unsupported model_type '"
+              + modelType
+              + "' in "
+              + source
+              + "; supported: llama, mistral, qwen2");
+    }
+    String act = text(c, "hidden_act", "silu");
+    if (!act.equals("silu")) {
+      throw new ModelException("unsupported hidden_act '" + act + "' in " + source + "; only silu");
+    }
+    int hidden = required(c, "hidden_size", source);
+    int heads = required(c, "num_attention_heads", source);
+    int kvHeads = integer(c, "num_key_value_heads", heads);
+    int headDim = integer(c, "head_dim", hidden / heads);
+    if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0) {
+      throw new ModelException(
+          source
+              + ": num_attention_heads "
+              + heads
+              + " is not a multiple of num_key_value_heads "
+              + kvHeads);
+    }
+    if (headDim <= 0 || headDim % 2 != 0) {
+      throw new ModelException(source + ": head_dim " + headDim + " must be positive and even");
+    }
+    JsonNode ropeParameters = c.get("rope_parameters");
+    double theta = number(c, "rope_theta", Double.NaN);
+    if (Double.isNaN(theta)) {
+      theta = ropeParameters != null ? number(ropeParameters, "rope_theta", 10000) : 10000;
+    }
+    JsonNode scalingNode = c.get("rope_scaling");
+    if (scalingNode == null || scalingNode.isNull()) {
+      scalingNode = ropeParameters;
+    }
+    boolean isQwen2 = modelType.equals("qwen2");
+    boolean attentionBias = bool(c, "attention_bias", false);
+    int window = 0;
+    JsonNode sw = c.get("sliding_window");
+    boolean windowUsed = !isQwen2 || bool(c, "use_sliding_window", false);
+    if (windowUsed && sw != null && sw.isNumber() && sw.asInt() > 0) {
+      window = sw.asInt();
+    }
+    int maxPositions = required(c, "max_position_embeddings", source);
+    if (window >= maxPositions) {
+      window = 0;
+    }
+    return new LlamaConfig(
+        modelType,
+        hidden,
+        required(c, "intermediate_size", source),
+        required(c, "num_hidden_layers", source),
+        heads,
+        kvHeads,
+        headDim,
+        required(c, "vocab_size", source),
+        maxPositions,
+        number(c, "rms_norm_eps", 1e-6),
+        theta,
+        ropeScaling(scalingNode, source),
+        bool(c, "tie_word_embeddings", false),
+        isQwen2 || attentionBias,
+        !isQwen2 && attentionBias,
+        bool(c, "mlp_bias", false),
+        window,
+        firstToken(c.get("bos_token_id")),
+        firstToken(c.get("eos_token_id")));
+  }
+
+  private static RopeScaling ropeScaling(JsonNode s, String source) {
+    if (s == null || s.isNull()) {
+      return RopeScaling.NONE;
+    }
+    String type = text(s, "rope_type", text(s, "type", "default"));
+    switch (type) {
+      case "default":
+        return RopeScaling.NONE;
+      case "linear":
+        return new RopeScaling("linear", number(s, "factor", 1), 1, 1, 0);
+      case "llama3":
+        return new RopeScaling(
+            "llama3",
+            need(s, "factor", source),
+            need(s, "low_freq_factor", source),
+            need(s, "high_freq_factor", source),
+            (int) need(s, "original_max_position_embeddings", source));
+      default:
+        throw new ModelException("unsupported rope scaling type '" + type + "' in " + source);
+    }
+  }
+
+  /** Query heads that share one KV head. */
+  public int groupSize() {
+    return numHeads / numKvHeads;
+  }
+
+  public int queryDim() {
+    return numHeads * headDim;
+  }
+
+  public int kvDim() {
+    return numKvHeads * headDim;
+  }
+
+  public double[] inverseFrequencies() {
+    return ropeScaling.inverseFrequencies(ropeTheta, headDim);
+  }
+
+  private static int firstToken(JsonNode n) {
+    if (n == null || n.isNull()) {
+      return -1;
+    }
+    if (n.isArray()) {
+      return n.size() == 0 ? -1 : n.get(0).asInt();
+    }
+    return n.asInt(-1);
+  }
+
+  private static int required(JsonNode c, String key, String source) {
+    JsonNode n = c.get(key);
+    if (n == null || !n.isNumber()) {
+      throw new ModelException(source + " lacks the integer field " + key);
+    }
+    return n.asInt();
+  }
+
+  private static double need(JsonNode c, String key, String source) {
+    JsonNode n = c.get(key);
+    if (n == null || !n.isNumber()) {
+      throw new ModelException(source + ": rope scaling lacks the number field " + key);
+    }
+    return n.asDouble();
+  }
+
+  private static int integer(JsonNode c, String key, int fallback) {
+    JsonNode n = c.get(key);
+    return n == null || !n.isNumber() ? fallback : n.asInt();
+  }
+
+  private static double number(JsonNode c, String key, double fallback) {
+    JsonNode n = c.get(key);
+    return n == null || !n.isNumber() ? fallback : n.asDouble();
+  }
+
+  private static boolean bool(JsonNode c, String key, boolean fallback) {
+    JsonNode n = c.get(key);
+    return n == null || !n.isBoolean() ? fallback : n.asBoolean();
+  }
+
+  private static String text(JsonNode c, String key, String fallback) {
+    JsonNode n = c.get(key);
+    return n == null || n.isNull() ? fallback : n.asText();
+  }
+}

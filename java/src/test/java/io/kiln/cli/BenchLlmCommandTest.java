@@ -1,0 +1,81 @@
+package io.kiln.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kiln.model.llama.PublicLlama;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BenchLlmCommandTest {
+  @Test
+  void writesTableJsonAndPlot(@TempDir Path tmp) throws Exception {
+    Path json = tmp.resolve("r/bench.json");
+    Path png = tmp.resolve("r/bench.png");
+    GenerateCommandTest.Run run =
+        GenerateCommandTest.kiln(
+            "bench-llm",
+            "--model",
+            PublicLlama.directory().toString(),
+            "--concurrency",
+            "1,4",
+            "--prompt-len",
+            "14",
+            "--gen-len",
+            "6",
+            "--kv-blocks",
+            "6",
+            "--threads",
+            "2",
+            "--json",
+            json.toString(),
+            "--plot",
+            png.toString());
+    assertEquals(0, run.exit(), run.err());
+    assertTrue(run.out().contains("| concurrency |"), run.out());
+    JsonNode root = new ObjectMapper().readTree(json.toFile());
+    assertEquals(14, root.get("prompt_len").asInt());
+    JsonNode rows = root.get("rows");
+    assertEquals(2, rows.size());
+    for (int i = 0; i < 2; i++) {
+      JsonNode r = rows.get(i);
+      assertEquals(i == 0 ? 1 : 4, r.get("concurrency").asInt());
+      int requests = r.get("requests").asInt();
+      assertEquals(requests * 6, r.get("generated_tokens").asInt());
+      assertTrue(r.get("output_tokens_per_second").asDouble() > 0);
+      assertTrue(r.get("ttft_p50_ms").asDouble() <= r.get("ttft_p99_ms").asDouble());
+      assertTrue(r.get("itl_p50_ms").asDouble() <= r.get("itl_p99_ms").asDouble());
+      assertTrue(r.get("peak_kv_blocks").asInt() <= 6);
+    }
+    // Four 14-token prompts fit in one block each, but grow into a second: 6 blocks cannot hold 8.
+    assertTrue(rows.get(1).get("preemptions").asLong() > 0, rows.get(1).toString());
+    byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
+    assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, head);
+  }
+
+  @Test
+  void badOptionsExitWithTheInputCode() {
+    String dir = PublicLlama.directory().toString();
+    assertEquals(
+        KilnCli.EXIT_INPUT,
+        GenerateCommandTest.kiln("bench-llm", "--model", dir, "--concurrency", "0").exit());
+    assertEquals(
+        KilnCli.EXIT_INPUT,
+        GenerateCommandTest.kiln(
+                "bench-llm",
+                "--model",
+                dir,
+                "--prompt-len",
+                "64",
+                "--gen-len",
+                "64",
+                "--kv-blocks",
+                "2")
+            .exit());
+  }
+}
