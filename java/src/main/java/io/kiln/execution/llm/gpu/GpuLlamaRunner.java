@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -753,6 +754,54 @@ public final class GpuLlamaRunner implements ModelRunner {
         rows,
         h,
         c.vocabSize());
+  }
+
+  /** Most tokens one step may carry. */
+  public int maxTokensPerStep() {
+    return maxTokens;
+  }
+
+  /** Bytes of K and V one position holds over all layers. */
+  long kvBytesPerPosition() {
+    return 2L * c.numLayers() * kvDim * st.bytes;
+  }
+
+  /** Weight bytes a decode step reads: every matrix once, the norms, one embedding row. */
+  long weightBytesPerDecodeStep() {
+    long h = c.hiddenSize();
+    long perLayer = ((long) qkvDim * h + h * qDim + 2L * ff * h + h * ff) * st.bytes + 8 * h;
+    return c.numLayers() * perLayer + (long) c.vocabSize() * h * st.bytes + 4 * h + h * st.bytes;
+  }
+
+  /**
+   * Replays the graph of the last decode step {@code reps} times back to back and returns the
+   * device milliseconds per replay (it rewrites the same KV slots with the same values).
+   */
+  double timeLastDecodeReplay(int reps) {
+    Cuda.makeCurrent();
+    CUgraphExec_st graph = graphs.get(layout.numTokens);
+    if (graph == null) {
+      return Double.NaN;
+    }
+    CUevent_st start = new CUevent_st();
+    CUevent_st stop = new CUevent_st();
+    Cuda.check(cudart.cudaEventCreate(start), "cudaEventCreate");
+    Cuda.check(cudart.cudaEventCreate(stop), "cudaEventCreate");
+    try {
+      Cuda.check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+      Cuda.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
+      for (int i = 0; i < reps; i++) {
+        Cuda.check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+      }
+      Cuda.check(cudart.cudaEventRecord(stop, stream), "cudaEventRecord");
+      Cuda.check(cudart.cudaEventSynchronize(stop), "cudaEventSynchronize");
+      float[] ms = new float[1];
+      Cuda.check(cudart.cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
+      return ms[0] / reps;
+    } finally {
+      cudart.cudaEventDestroy(start);
+      cudart.cudaEventDestroy(stop);
+    }
   }
 
   /** Greedy tokens of the logits of the last step's rows, chosen on the device. */
