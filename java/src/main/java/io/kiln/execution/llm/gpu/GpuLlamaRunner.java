@@ -84,6 +84,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   private StepLayout layout;
   private IntPointer hostMeta;
   private FloatPointer hostLogits;
+  private DeviceBuffer greedy;
+  private IntPointer hostGreedy;
 
   // KV pool: per layer K then V, each [numBlocks][blockSize][kvDim].
   private DeviceBuffer keyCache;
@@ -338,6 +340,8 @@ public final class GpuLlamaRunner implements ModelRunner {
     meta = alloc(4L * layout.data.length);
     hostMeta = new IntPointer(pinnedHost(4L * layout.data.length));
     hostLogits = new FloatPointer(pinnedHost(4L * maxRows * c.vocabSize()));
+    greedy = alloc(4L * maxRows);
+    hostGreedy = new IntPointer(pinnedHost(4L * maxRows));
   }
 
   private Pointer pinnedHost(long bytes) {
@@ -473,6 +477,43 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   @Override
   public float[][] forward(List<SequenceChunk> batch) {
+    enqueue(batch, true);
+    return downloadLogits(batch);
+  }
+
+  /** The greedy tokens come from an argmax on the device: only ints travel back. */
+  @Override
+  public int[] forwardGreedy(List<SequenceChunk> batch) {
+    enqueue(batch, true);
+    int[] tokens = new int[batch.size()];
+    java.util.Arrays.fill(tokens, -1);
+    int rows = layout.numLogitRows;
+    if (rows > 0) {
+      k.argmax.launch(
+          stream, rows, 1, 1, SAMPLE_THREADS, 0, logits.address(), c.vocabSize(), greedy.address());
+      Cuda.check(
+          cudart.cudaMemcpyAsync(
+              hostGreedy, greedy.pointer(), 4L * rows, cudart.cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync tokens");
+    }
+    sync();
+    for (int r = 0; r < rows; r++) {
+      int chunk = layout.logitChunk[r];
+      if (chunk < batch.size()) {
+        tokens[chunk] = hostGreedy.get(r);
+      }
+    }
+    return tokens;
+  }
+
+  /** Runs the step eagerly, without the graph, even for a decode batch (for tests). */
+  float[][] forwardEager(List<SequenceChunk> batch) {
+    enqueue(batch, false);
+    return downloadLogits(batch);
+  }
+
+  /** Uploads the step's inputs and enqueues its compute: a graph replay for decode batches. */
+  private void enqueue(List<SequenceChunk> batch, boolean useGraph) {
     if (closed) {
       throw new IllegalStateException("runner closed");
     }
@@ -482,7 +523,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     if (bucket > 0) {
       layout.fillDecode(batch, bucket);
       uploadMeta();
-      CUgraphExec_st graph = graphs.get(bucket);
+      CUgraphExec_st graph = useGraph ? graphs.get(bucket) : null;
       if (graph != null) {
         Cuda.check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
       } else {
@@ -493,24 +534,6 @@ public final class GpuLlamaRunner implements ModelRunner {
       uploadMeta();
       compute(layout.numTokens, layout.numLogitRows, 1);
     }
-    return downloadLogits(batch);
-  }
-
-  /** Runs the step eagerly, without the graph, even for a decode batch (for tests). */
-  float[][] forwardEager(List<SequenceChunk> batch) {
-    SequenceChunks.validate(batch, spec, pool);
-    Cuda.makeCurrent();
-    int bucket = isDecode(batch) ? DecodeBuckets.bucketFor(buckets, batch.size()) : -1;
-    if (bucket > 0) {
-      layout.fillDecode(batch, bucket);
-      uploadMeta();
-      compute(bucket, bucket, splitsFor(bucket));
-    } else {
-      layout.fillEager(batch);
-      uploadMeta();
-      compute(layout.numTokens, layout.numLogitRows, 1);
-    }
-    return downloadLogits(batch);
   }
 
   private static boolean isDecode(List<SequenceChunk> batch) {
@@ -801,19 +824,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     } finally {
       cudart.cudaEventDestroy(start);
       cudart.cudaEventDestroy(stop);
-    }
-  }
-
-  /** Greedy tokens of the logits of the last step's rows, chosen on the device. */
-  int[] argmaxLastLogits(int rows) {
-    DeviceBuffer out = alloc(4L * Math.max(1, rows));
-    try {
-      k.argmax.launch(
-          stream, rows, 1, 1, SAMPLE_THREADS, 0, logits.address(), c.vocabSize(), out.address());
-      sync();
-      return out.downloadInts(rows);
-    } finally {
-      free(out);
     }
   }
 
