@@ -42,17 +42,18 @@ public final class LlmBenchReport {
     }
     sb.append('\n')
         .append(
-            "| concurrency | requests | output tok/s | req/s | TTFT p50 ms | TTFT p99 ms"
-                + " | ITL p50 ms | ITL p99 ms | peak KV blocks | preemptions |\n")
-        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            "| concurrency | requests | output tok/s | vs first row | req/s | TTFT p50 ms"
+                + " | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak KV blocks | preemptions |\n")
+        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (LlmBenchRow r : rows) {
       sb.append(
           String.format(
               java.util.Locale.ROOT,
-              "| %d | %d | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d (%.0f%%) | %d |%n",
+              "| %d | %d | %.1f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d (%.0f%%) | %d |%n",
               r.concurrency(),
               r.requests(),
               r.outputTokensPerSecond(),
+              r.outputTokensPerSecond() / rows.get(0).outputTokensPerSecond(),
               r.requestsPerSecond(),
               r.ttftP50Millis(),
               r.ttftP99Millis(),
@@ -76,6 +77,15 @@ public final class LlmBenchReport {
     try {
       BenchReport.createParent(file);
       new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), root);
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  public void writeMarkdown(Path file) {
+    try {
+      BenchReport.createParent(file);
+      java.nio.file.Files.writeString(file, markdown());
     } catch (IOException e) {
       throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
     }
@@ -119,8 +129,8 @@ public final class LlmBenchReport {
             .xAxisTitle("concurrent requests")
             .yAxisTitle(yTitle)
             .build();
-    c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
-    c.getStyler().setXAxisLogarithmic(true);
+    c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+    c.getStyler().setYAxisDecimalPattern("#,##0.#");
     c.getStyler().setMarkerSize(6);
     return c;
   }

@@ -89,7 +89,7 @@ final class BenchLlmCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
-  public Integer call() throws Exception {
+  public Integer call() {
     validate();
     LlamaConfig config = modelOptions.config();
     int perRequest = promptLength + generateLength;
@@ -167,7 +167,7 @@ final class BenchLlmCommand implements Callable<Integer> {
       report.writeJson(json);
     }
     if (markdown != null) {
-      java.nio.file.Files.writeString(markdown, report.markdown());
+      report.writeMarkdown(markdown);
     }
     if (plot != null) {
       report.writePlot(plot);

@@ -20,6 +20,8 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GenerateCommand.class,
       BenchLlmCommand.class,
+      MakeRandomModelCommand.class,
+      ExportLlmCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {

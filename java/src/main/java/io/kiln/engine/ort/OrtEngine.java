@@ -73,10 +73,13 @@ public final class OrtEngine implements Engine {
       inputs = describe(allocator, true);
       outputs = describe(allocator, false);
     }
-    outputNames = new PointerPointer<>(outputs.size());
-    for (int i = 0; i < outputs.size(); i++) {
-      outputNames.put(i, new BytePointer(outputs.get(i).name()));
+    // The array constructor keeps the name pointers reachable; put(i, p) alone would let GC free
+    // them.
+    BytePointer[] names = new BytePointer[outputs.size()];
+    for (int i = 0; i < names.length; i++) {
+      names[i] = new BytePointer(outputs.get(i).name());
     }
+    outputNames = new PointerPointer<>(names);
   }
 
   /** Loads a model with all graph optimizations on and {@code intraOpThreads} compute threads. */
@@ -160,12 +163,16 @@ public final class OrtEngine implements Engine {
       throw new IllegalStateException("engine is closed");
     }
     int n = feed.size();
-    try (PointerPointer<BytePointer> inputNames = new PointerPointer<>(n);
+    BytePointer[] names = new BytePointer[n];
+    int k = 0;
+    for (String name : feed.keySet()) {
+      names[k++] = new BytePointer(name);
+    }
+    try (PointerPointer<BytePointer> inputNames = new PointerPointer<>(names);
         Value inputValues = new Value(n)) {
       int i = 0;
       for (Map.Entry<String, Tensor> e : feed.entrySet()) {
         Tensor t = e.getValue();
-        inputNames.put(i, new BytePointer(e.getKey()));
         long[] shape = t.shape();
         Value v =
             Value.CreateTensor(

@@ -13,16 +13,77 @@ import java.util.concurrent.ForkJoinPool;
  */
 public final class CpuLlamaRunner implements ModelRunner {
   private final LlamaConfig c;
-  private final LlamaWeights w;
+  private final float[] embedding; // [vocab][hidden], rows looked up by token
+  private final CpuLayer[] layers;
+  private final float[] finalNorm;
+  private final PackedMatrix lmHead;
   private final ModelSpec spec;
   private final HostKvPool kv;
   private final double[] inverseFrequencies;
   private final ForkJoinPool pool;
   private final CpuMath math;
 
+  /** One block's weights, matrices packed for {@link CpuMath#matmul}. */
+  private static final class CpuLayer {
+    float[] attentionNorm;
+    PackedMatrix wq;
+    PackedMatrix wk;
+    PackedMatrix wv;
+    PackedMatrix wo;
+    float[] bq;
+    float[] bk;
+    float[] bv;
+    float[] bo;
+    float[] mlpNorm;
+    PackedMatrix wGate;
+    PackedMatrix wUp;
+    PackedMatrix wDown;
+    float[] bGate;
+    float[] bUp;
+    float[] bDown;
+  }
+
+  /** Copies (packs) the weights; {@code weights} stays usable. */
   public CpuLlamaRunner(LlamaWeights weights, KvPoolSpec kvPool, int threads) {
-    this.w = weights;
+    this(weights, kvPool, threads, false);
+  }
+
+  /**
+   * With {@code consume}, each layer is dropped from {@code weights} once packed, so a large model
+   * is never held twice.
+   */
+  private CpuLlamaRunner(LlamaWeights weights, KvPoolSpec kvPool, int threads, boolean consume) {
     this.c = weights.config;
+    int dim = c.hiddenSize();
+    int ff = c.intermediateSize();
+    this.embedding = weights.embedding;
+    this.finalNorm = weights.finalNorm;
+    this.layers = new CpuLayer[c.numLayers()];
+    for (int i = 0; i < layers.length; i++) {
+      LlamaWeights.Layer l = weights.layers[i];
+      CpuLayer t = new CpuLayer();
+      t.attentionNorm = l.attentionNorm;
+      t.mlpNorm = l.mlpNorm;
+      t.bq = l.bq;
+      t.bk = l.bk;
+      t.bv = l.bv;
+      t.bo = l.bo;
+      t.bGate = l.bGate;
+      t.bUp = l.bUp;
+      t.bDown = l.bDown;
+      t.wq = pack(l.wq, c.queryDim(), dim, threads);
+      t.wk = pack(l.wk, c.kvDim(), dim, threads);
+      t.wv = pack(l.wv, c.kvDim(), dim, threads);
+      t.wo = pack(l.wo, dim, c.queryDim(), threads);
+      t.wGate = pack(l.wGate, ff, dim, threads);
+      t.wUp = pack(l.wUp, ff, dim, threads);
+      t.wDown = pack(l.wDown, dim, ff, threads);
+      if (consume) {
+        weights.layers[i] = null;
+      }
+      layers[i] = t;
+    }
+    this.lmHead = pack(weights.lmHead, c.vocabSize(), dim, threads);
     this.spec =
         new ModelSpec(
             c.numLayers(),
@@ -39,8 +100,12 @@ public final class CpuLlamaRunner implements ModelRunner {
 
   /** Loads a Hugging Face model directory, using every available core. */
   public static CpuLlamaRunner open(Path modelDirectory, KvPoolSpec kvPool) {
-    return new CpuLlamaRunner(
-        LlamaWeights.load(modelDirectory), kvPool, Runtime.getRuntime().availableProcessors());
+    return open(modelDirectory, kvPool, Runtime.getRuntime().availableProcessors());
+  }
+
+  /** Loads a model directory, holding each weight once (packed) rather than twice while loading. */
+  public static CpuLlamaRunner open(Path modelDirectory, KvPoolSpec kvPool, int threads) {
+    return new CpuLlamaRunner(LlamaWeights.load(modelDirectory), kvPool, threads, true);
   }
 
   /** A pool of about {@code bytes} of host memory for this model's K and V. */
@@ -54,6 +119,10 @@ public final class CpuLlamaRunner implements ModelRunner {
             c.maxPositions(),
             c.eosTokenId());
     return HostKvPool.sizedFor(m, bytes, blockSize);
+  }
+
+  private static PackedMatrix pack(float[] w, int out, int in, int threads) {
+    return PackedMatrix.pack(w, out, in, PackedMatrix.tileWidthFor(out, threads));
   }
 
   @Override
@@ -88,7 +157,7 @@ public final class CpuLlamaRunner implements ModelRunner {
       for (int i = 0; i < chunk.tokens().length; i++, t++) {
         owner[t] = s;
         positions[t] = chunk.startPosition() + i;
-        System.arraycopy(w.embedding, chunk.tokens()[i] * dim, x, t * dim, dim);
+        System.arraycopy(embedding, chunk.tokens()[i] * dim, x, t * dim, dim);
       }
     }
     final int tokens = n;
@@ -103,13 +172,13 @@ public final class CpuLlamaRunner implements ModelRunner {
     float[] up = new float[n * ff];
 
     for (int layer = 0; layer < c.numLayers(); layer++) {
-      LlamaWeights.Layer l = w.layers[layer];
+      CpuLayer l = layers[layer];
 
       // Attention block: x += Wo . attention(rope(Wq xb), rope(Wk xb), Wv xb)
       CpuMath.rmsnorm(xb, x, n, l.attentionNorm, dim, c.rmsNormEps());
-      math.matmul(q, xb, n, l.wq, l.bq, dim, qDim);
-      math.matmul(k, xb, n, l.wk, l.bk, dim, kvDim);
-      math.matmul(v, xb, n, l.wv, l.bv, dim, kvDim);
+      math.matmul(q, xb, n, l.wq, l.bq);
+      math.matmul(k, xb, n, l.wk, l.bk);
+      math.matmul(v, xb, n, l.wv, l.bv);
       applyRope(q, n, c.numHeads(), rope);
       applyRope(k, n, c.numKvHeads(), rope);
       float[] keyCache = kv.keys[layer];
@@ -131,17 +200,17 @@ public final class CpuLlamaRunner implements ModelRunner {
                   positions[job / c.numHeads()],
                   keyCache,
                   valueCache));
-      math.matmul(xb, att, n, l.wo, l.bo, qDim, dim);
+      math.matmul(xb, att, n, l.wo, l.bo);
       addInPlace(x, xb);
 
       // MLP block: x += Wdown . (silu(Wgate xb) * Wup xb)
       CpuMath.rmsnorm(xb, x, n, l.mlpNorm, dim, c.rmsNormEps());
-      math.matmul(gate, xb, n, l.wGate, l.bGate, dim, ff);
-      math.matmul(up, xb, n, l.wUp, l.bUp, dim, ff);
+      math.matmul(gate, xb, n, l.wGate, l.bGate);
+      math.matmul(up, xb, n, l.wUp, l.bUp);
       for (int i = 0; i < gate.length; i++) {
         gate[i] = CpuMath.silu(gate[i]) * up[i];
       }
-      math.matmul(xb, gate, n, l.wDown, l.bDown, ff, dim);
+      math.matmul(xb, gate, n, l.wDown, l.bDown);
       addInPlace(x, xb);
     }
 
@@ -169,9 +238,9 @@ public final class CpuLlamaRunner implements ModelRunner {
       }
     }
     float[] normed = new float[wanted * dim];
-    CpuMath.rmsnorm(normed, last, wanted, w.finalNorm, dim, c.rmsNormEps());
+    CpuMath.rmsnorm(normed, last, wanted, finalNorm, dim, c.rmsNormEps());
     float[] all = new float[wanted * c.vocabSize()];
-    math.matmul(all, normed, wanted, w.lmHead, null, dim, c.vocabSize());
+    math.matmul(all, normed, wanted, lmHead, null);
     row = 0;
     for (int s = 0; s < batch.size(); s++) {
       if (batch.get(s).wantLogits()) {

@@ -22,26 +22,49 @@ final class CpuMath {
     }
   }
 
+  /** Tokens per task: each weight row slice is reused this many times once loaded. */
+  private static final int ROW_TILE = 16;
+
   /**
-   * {@code out[n][o] = x[n][:] . w[o][:] + bias[o]} for {@code rows} inputs of {@code in} values
-   * and {@code w} of {@code outDim} rows; bias may be null.
+   * {@code out[n][o] = sum_i x[n][i] * w[o][i] + bias[o]} for {@code rows} inputs. A task takes one
+   * tile of outputs for up to {@link #ROW_TILE} tokens: their accumulators stay in L1 while the
+   * tile's weights stream by once. Each output sums over i in order, so a token's result does not
+   * depend on what else is in the batch. {@code bias} may be null.
    */
-  void matmul(float[] out, float[] x, int rows, float[] w, float[] bias, int in, int outDim) {
-    int tasks = Math.min(outDim, pool.getParallelism() * 8);
-    int perTask = (outDim + tasks - 1) / tasks;
+  void matmul(float[] out, float[] x, int rows, PackedMatrix w, float[] bias) {
+    int in = w.in;
+    int outDim = w.out;
+    int rowTiles = (rows + ROW_TILE - 1) / ROW_TILE;
     parallelFor(
-        tasks,
-        task -> {
-          int from = task * perTask;
-          int to = Math.min(outDim, from + perTask);
-          for (int o = from; o < to; o++) {
-            float b = bias == null ? 0f : bias[o];
-            int wAt = o * in;
-            for (int n = 0; n < rows; n++) {
-              out[n * outDim + o] = dot(x, n * in, w, wAt, in) + b;
+        w.tiles * rowTiles,
+        job -> {
+          int tile = job % w.tiles;
+          int from = tile * w.tileWidth;
+          int width = Math.min(outDim, from + w.tileWidth) - from;
+          int firstRow = (job / w.tiles) * ROW_TILE;
+          int count = Math.min(rows, firstRow + ROW_TILE) - firstRow;
+          float[][] acc = new float[count][width];
+          int base = tile * in;
+          for (int i = 0; i < in; i++) {
+            float[] weights = w.rows[base + i];
+            for (int n = 0; n < count; n++) {
+              axpy(acc[n], x[(firstRow + n) * in + i], weights);
+            }
+          }
+          for (int n = 0; n < count; n++) {
+            int at = (firstRow + n) * outDim + from;
+            for (int j = 0; j < width; j++) {
+              out[at + j] = acc[n][j] + (bias == null ? 0f : bias[from + j]);
             }
           }
         });
+  }
+
+  /** {@code acc += a * w}, both indexed from 0 so the JIT emits SIMD. */
+  private static void axpy(float[] acc, float a, float[] w) {
+    for (int j = 0; j < w.length; j++) {
+      acc[j] += a * w[j];
+    }
   }
 
   /** Four partial sums so the JIT can overlap the multiply-adds. */

@@ -49,7 +49,7 @@ final class LlmRequest {
       stops[stops.length - 1] = eosTokenId;
     }
     this.stopTokens = stops;
-    this.interTokenMillis = new double[params.maxNewTokens()];
+    this.interTokenMillis = new double[Math.max(maxTotalTokens - prompt.length - 1, 0)];
     this.arrivalNanos = System.nanoTime();
   }
 

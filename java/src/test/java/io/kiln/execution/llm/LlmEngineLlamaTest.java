@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.InvalidInputException;
+import io.kiln.model.llama.LlamaOnnxExporter;
 import io.kiln.model.llama.LlamaWeights;
 import io.kiln.model.llama.PublicLlama;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -15,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The scheduler and engine on the real CPU Llama runner, against Hugging Face's greedy tokens. */
 @Timeout(120)
@@ -140,6 +143,21 @@ class LlmEngineLlamaTest {
               engine.generate(
                   cases.get(0).prompt(),
                   SamplingParams.builder().temperature(0.5).topP(2).build()));
+    }
+  }
+
+  @Test
+  void theOnnxRunnerServesTheSameTokensUnderPreemption(@TempDir Path dir) throws Exception {
+    Path onnx = LlamaOnnxExporter.export(PublicLlama.directory(), dir.resolve("onnx"), false);
+    try (OnnxDecoderRunner runner =
+            OnnxDecoderRunner.open(onnx.getParent(), new KvPoolSpec(1 + 4 * 12, BLOCK), 2);
+        LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 13, true))) {
+      List<GenerationResult> results = runConcurrently(engine);
+      for (int i = 0; i < cases.size(); i++) {
+        assertArrayEquals(
+            cases.get(i).greedyNewTokens(), results.get(i).newTokenIds(), "case " + i);
+      }
+      assertTrue(engine.stats().preemptions() > 0);
     }
   }
 }

@@ -143,4 +143,37 @@ class SamplerTest {
     }
     base().topP(1).topK(0).temperature(0).stopTokenIds(99).build().validate(100);
   }
+
+  @Test
+  void descendingOrderSortsByScoreThenId() {
+    SplittableRandom rnd = new SplittableRandom(8);
+    for (int trial = 0; trial < 200; trial++) {
+      int n = 1 + rnd.nextInt(300);
+      double[] scores = new double[n];
+      for (int i = 0; i < n; i++) {
+        // Few distinct values, both signs, zeros of both signs and infinities: many ties.
+        int pick = rnd.nextInt(8);
+        scores[i] =
+            pick == 0
+                ? -0.0
+                : pick == 1
+                    ? 0.0
+                    : pick == 2
+                        ? Double.NEGATIVE_INFINITY
+                        : pick == 3 ? Double.POSITIVE_INFINITY : (float) (rnd.nextInt(9) - 4) / 3;
+      }
+      Integer[] expected = new Integer[n];
+      for (int i = 0; i < n; i++) {
+        expected[i] = i;
+      }
+      java.util.Arrays.sort(
+          expected,
+          (a, b) ->
+              scores[a] != scores[b] || Double.compare(scores[a], scores[b]) != 0
+                  ? Double.compare(scores[b], scores[a])
+                  : a - b);
+      int[] want = java.util.Arrays.stream(expected).mapToInt(Integer::intValue).toArray();
+      assertArrayEquals(want, Sampler.descendingOrder(scores), "trial " + trial);
+    }
+  }
 }

@@ -86,8 +86,7 @@ final class ToyModelRunner implements ModelRunner {
       throw new IllegalStateException(
           "request " + chunk.requestId() + ": bad block " + block + " at position " + position);
     }
-    int s = block * pool.blockSize() + position % pool.blockSize();
-    return s;
+    return block * pool.blockSize() + position % pool.blockSize();
   }
 
   /** Checks a read: the slot must hold the position asked for. */

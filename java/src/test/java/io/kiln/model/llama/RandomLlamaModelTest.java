@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.DType;
 import io.kiln.InvalidInputException;
-import io.kiln.cli.MakeRandomModelCommand;
+import io.kiln.cli.KilnCli;
 import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
 import io.kiln.execution.llm.SequenceChunk;
@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class RandomLlamaModelTest {
   @TempDir Path dir;
@@ -27,8 +26,17 @@ class RandomLlamaModelTest {
   void commandWritesALoadableTinyModel() throws Exception {
     Path out = dir.resolve("tiny");
     int rc =
-        new CommandLine(new MakeRandomModelCommand())
-            .execute("--shape", "tiny", "--seed", "7", "--dtype", "f16", "-o", out.toString());
+        KilnCli.newCommandLine()
+            .execute(
+                "make-random-model",
+                "--shape",
+                "tiny",
+                "--seed",
+                "7",
+                "--dtype",
+                "f16",
+                "-o",
+                out.toString());
     assertEquals(0, rc);
     assertTrue(Files.isRegularFile(out.resolve("config.json")));
     assertTrue(Files.isRegularFile(out.resolve("generation_config.json")));
@@ -119,18 +127,57 @@ class RandomLlamaModelTest {
     Path out = dir.resolve("qwen");
     assertEquals(
         0,
-        new CommandLine(new MakeRandomModelCommand())
-            .execute("--shape", cfg.toString(), "--dtype", "f32", "-o", out.toString()));
+        KilnCli.newCommandLine()
+            .execute(
+                "make-random-model",
+                "--shape",
+                cfg.toString(),
+                "--dtype",
+                "f32",
+                "-o",
+                out.toString()));
     LlamaWeights w = LlamaWeights.load(out);
     assertEquals(16, w.layers[0].bk.length);
     assertTrue(w.layers[0].bo == null);
   }
 
   @Test
+  void exportLlmCommandWritesAnOnnxDecoder() {
+    Path model = dir.resolve("m");
+    assertEquals(
+        0,
+        KilnCli.execute(
+            "make-random-model", "--shape", "tiny", "--dtype", "f32", "-o", model.toString()));
+    Path onnx = dir.resolve("onnx");
+    assertEquals(
+        0,
+        KilnCli.execute(
+            "export-llm", "--model", model.toString(), "-o", onnx.toString(), "--external-data"));
+    assertTrue(Files.isRegularFile(onnx.resolve("model.onnx")));
+    assertTrue(Files.isRegularFile(onnx.resolve("model.onnx.data")));
+    assertTrue(Files.isRegularFile(onnx.resolve("config.json")));
+    assertEquals(
+        KilnCli.EXIT_MODEL,
+        KilnCli.execute(
+            "export-llm", "--model", dir.resolve("absent").toString(), "-o", onnx.toString()));
+  }
+
+  @Test
   void unknownShapeIsRejected() {
     assertThrows(InvalidInputException.class, () -> RandomLlamaModel.shape("gpt-5"));
-    CommandLine cli = new CommandLine(new MakeRandomModelCommand());
-    int rc = cli.execute("--shape", "gpt-5", "-o", dir.resolve("x").toString());
-    assertTrue(rc != 0);
+    assertEquals(
+        KilnCli.EXIT_INPUT,
+        KilnCli.execute(
+            "make-random-model", "--shape", "gpt-5", "-o", dir.resolve("x").toString()));
+    assertEquals(
+        KilnCli.EXIT_INPUT,
+        KilnCli.execute(
+            "make-random-model",
+            "--shape",
+            "tiny",
+            "--dtype",
+            "int8",
+            "-o",
+            dir.resolve("y").toString()));
   }
 }
