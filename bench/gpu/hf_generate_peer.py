@@ -90,15 +90,19 @@ def main():
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(
-        args.model, torch_dtype=torch.float16, attn_implementation="sdpa").cuda().eval()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            args.model, dtype=torch.float16, attn_implementation="sdpa")
+    except TypeError:  # transformers before 4.56 names it torch_dtype
+        model = AutoModelForCausalLM.from_pretrained(
+            args.model, torch_dtype=torch.float16, attn_implementation="sdpa")
+    model = model.cuda().eval()
     load_s = time.perf_counter() - t0
     vocab = model.config.vocab_size
     levels = [int(c) for c in args.concurrency.split(",")]
     modes = [("eager", {})]
     if args.compile:
-        modes.append(("static+compile", {"cache_implementation": "static",
-                                         "compile_config": None}))
+        modes.append(("static+compile", {"cache_implementation": "static"}))
     report = {
         "peer": "transformers generate",
         "transformers": transformers.__version__,
@@ -116,7 +120,6 @@ def main():
         for name, kwargs in modes:
             if name != "eager":
                 model.forward = torch.compile(model.forward, mode="reduce-overhead")
-                kwargs = {"cache_implementation": "static"}
             # Untimed warm-up (cuBLAS, allocator, compilation).
             run_level(model, vocab, 1, 1, args.prompt_len, 8, args.seed + 1, kwargs)
             rows = []

@@ -7,6 +7,7 @@ import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
 
 /**
@@ -80,9 +81,12 @@ final class Cuda {
   static void checkDriver(int result, String what) {
     if (result != cudart.CUDA_SUCCESS) {
       String text = "";
-      try (BytePointer msg = new BytePointer((Pointer) null)) {
-        if (cudart.cuGetErrorString(result, msg) == cudart.CUDA_SUCCESS && !msg.isNull()) {
-          text = " (" + msg.getString() + ")";
+      try (PointerPointer<BytePointer> msg = new PointerPointer<>(1)) {
+        if (cudart.cuGetErrorString(result, msg) == cudart.CUDA_SUCCESS) {
+          BytePointer s = msg.get(BytePointer.class, 0);
+          if (s != null && !s.isNull()) {
+            text = " (" + s.getString() + ")";
+          }
         }
       }
       throw new BackendException(what + " failed: CUDA driver error " + result + text);
