@@ -53,6 +53,25 @@ __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, fl
   for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
 }
 
+// Fused residual step: x += delta, then out = rmsnorm(x) (one block per row). Saves a pass over
+// x and a launch per norm; the arithmetic is that of residual_add followed by rmsnorm.
+template <typename T>
+__device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weight, int dim, float eps) {
+  __shared__ float scratch[32];
+  float* row = x + (long)blockIdx.x * dim;
+  const T* d = delta + (long)blockIdx.x * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float v = row[i] + to_float(d[i]);
+    row[i] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss, scratch);
+  float scale = 1.0f / sqrtf(ss / dim + eps);
+  T* o = out + (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
+}
+
 template <typename T>
 __device__ void add_bias(T* y, const T* bias, int n, int cols) {
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -93,6 +112,45 @@ __device__ void kv_write(T* key_cache, T* value_cache, const T* qkv, const int* 
   const T* row = qkv + (long)t * row_stride;
   key_cache[(long)slot * kv_dim + e] = row[k_offset + e];
   value_cache[(long)slot * kv_dim + e] = row[v_offset + e];
+}
+
+// rope and kv_write in one pass: q and k heads rotate in place, the rotated k and the v heads go
+// to the pool slot slot_mapping[t] (negative: not stored).
+template <typename T>
+__device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_table,
+                              const float* sin_table, T* key_cache, T* value_cache,
+                              const int* slot_mapping, int n, int num_heads, int num_kv_heads,
+                              int head_dim, int row_stride) {
+  int half = head_dim / 2;
+  int heads = num_heads + 2 * num_kv_heads;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * heads * half) return;
+  int d = (int)(i % half);
+  int h = (int)((i / half) % heads);
+  int t = (int)(i / ((long)half * heads));
+  T* v = qkv + (long)t * row_stride + (long)h * head_dim;
+  int slot = slot_mapping[t];
+  long kv_dim = (long)num_kv_heads * head_dim;
+  if (h >= num_heads + num_kv_heads) {  // a v head: copy only
+    if (slot >= 0) {
+      T* dst = value_cache + slot * kv_dim + (long)(h - num_heads - num_kv_heads) * head_dim;
+      dst[d] = v[d];
+      dst[d + half] = v[d + half];
+    }
+    return;
+  }
+  long at = (long)positions[t] * half + d;
+  float co = cos_table[at], si = sin_table[at];
+  float a = to_float(v[d]), b = to_float(v[d + half]);
+  T ra = from_float<T>(a * co - b * si);
+  T rb = from_float<T>(b * co + a * si);
+  v[d] = ra;
+  v[d + half] = rb;
+  if (h >= num_heads && slot >= 0) {
+    T* dst = key_cache + slot * kv_dim + (long)(h - num_heads) * head_dim;
+    dst[d] = ra;
+    dst[d + half] = rb;
+  }
 }
 
 // gate_up rows hold [gate | up]; out = silu(gate) * up.
@@ -435,6 +493,17 @@ __device__ void sample_row(const float* logits, int vocab, const float* temperat
   extern "C" __global__ void rmsnorm_##SUFFIX(T* out, const float* x, const float* weight, int dim,  \
                                               float eps) {                                           \
     rmsnorm<T>(out, x, weight, dim, eps);                                                            \
+  }                                                                                                  \
+  extern "C" __global__ void add_rmsnorm_##SUFFIX(float* x, const T* delta, T* out,                \
+                                                  const float* weight, int dim, float eps) {         \
+    add_rmsnorm<T>(x, delta, out, weight, dim, eps);                                                 \
+  }                                                                                                  \
+  extern "C" __global__ void rope_kv_write_##SUFFIX(                                                 \
+      T* qkv, const int* positions, const float* cos_table, const float* sin_table, T* key_cache,   \
+      T* value_cache, const int* slot_mapping, int n, int num_heads, int num_kv_heads,              \
+      int head_dim, int row_stride) {                                                                \
+    rope_kv_write<T>(qkv, positions, cos_table, sin_table, key_cache, value_cache, slot_mapping, n,  \
+                     num_heads, num_kv_heads, head_dim, row_stride);                                 \
   }                                                                                                  \
   extern "C" __global__ void add_bias_##SUFFIX(T* y, const T* bias, int n, int cols) {               \
     add_bias<T>(y, bias, n, cols);                                                                   \

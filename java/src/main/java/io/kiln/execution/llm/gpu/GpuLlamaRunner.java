@@ -607,23 +607,24 @@ public final class GpuLlamaRunner implements ModelRunner {
 
     k.embedding.launch1d(
         stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), embedding.address(), tokens, n, h);
+    k.rmsnorm.launch(
+        stream,
+        n,
+        1,
+        1,
+        NORM_THREADS,
+        0,
+        xb.address(),
+        x.address(),
+        layers[0].attentionNorm.address(),
+        h,
+        eps);
     for (int i = 0; i < layers.length; i++) {
       Layer l = layers[i];
       long kc = keyCache.address(i * layerKvBytes);
       long vc = valueCache.address(i * layerKvBytes);
 
-      k.rmsnorm.launch(
-          stream,
-          n,
-          1,
-          1,
-          NORM_THREADS,
-          0,
-          xb.address(),
-          x.address(),
-          l.attentionNorm.address(),
-          h,
-          eps);
+      // Attention block; xb holds rmsnorm(x) on entry.
       blas.linear(
           qkv.address(), st.cudaType, xb.address(), l.wqkv.address(), st.cudaType, n, h, qkvDim);
       if (l.bqkv != null) {
@@ -636,32 +637,22 @@ public final class GpuLlamaRunner implements ModelRunner {
             n,
             qkvDim);
       }
-      k.rope.launch1d(
+      k.ropeKvWrite.launch1d(
           stream,
-          (long) n * (c.numHeads() + c.numKvHeads()) * (hd / 2),
+          (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
           ELEMENTWISE_THREADS,
           qkv.address(),
           positions,
           ropeCos.address(),
           ropeSin.address(),
+          kc,
+          vc,
+          slots,
           n,
           c.numHeads(),
           c.numKvHeads(),
           hd,
           qkvDim);
-      k.kvWrite.launch1d(
-          stream,
-          (long) n * kvDim,
-          ELEMENTWISE_THREADS,
-          kc,
-          vc,
-          qkv.address(),
-          slots,
-          n,
-          kvDim,
-          qkvDim,
-          qDim,
-          qDim + kvDim);
       k.attention.launch(
           stream,
           c.numKvHeads(),
@@ -709,11 +700,21 @@ public final class GpuLlamaRunner implements ModelRunner {
         k.addBias.launch1d(
             stream, (long) n * h, ELEMENTWISE_THREADS, proj.address(), l.bo.address(), n, h);
       }
-      k.residualAdd.launch1d(
-          stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
+      // x += attention output; xb = rmsnorm(x) for the MLP.
+      k.addRmsnorm.launch(
+          stream,
+          n,
+          1,
+          1,
+          NORM_THREADS,
+          0,
+          x.address(),
+          proj.address(),
+          xb.address(),
+          l.mlpNorm.address(),
+          h,
+          eps);
 
-      k.rmsnorm.launch(
-          stream, n, 1, 1, NORM_THREADS, 0, xb.address(), x.address(), l.mlpNorm.address(), h, eps);
       blas.linear(
           gateUp.address(),
           st.cudaType,
@@ -741,8 +742,25 @@ public final class GpuLlamaRunner implements ModelRunner {
         k.addBias.launch1d(
             stream, (long) n * h, ELEMENTWISE_THREADS, proj.address(), l.bDown.address(), n, h);
       }
-      k.residualAdd.launch1d(
-          stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
+      // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
+      if (i + 1 < layers.length) {
+        k.addRmsnorm.launch(
+            stream,
+            n,
+            1,
+            1,
+            NORM_THREADS,
+            0,
+            x.address(),
+            proj.address(),
+            xb.address(),
+            layers[i + 1].attentionNorm.address(),
+            h,
+            eps);
+      } else {
+        k.residualAdd.launch1d(
+            stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
+      }
     }
     if (rows == 0) {
       return;

@@ -4,6 +4,8 @@ package io.kiln.execution.llm.gpu;
 final class Kernels {
   final Kernel embedding;
   final Kernel rmsnorm;
+  final Kernel addRmsnorm;
+  final Kernel ropeKvWrite;
   final Kernel addBias;
   final Kernel rope;
   final Kernel kvWrite;
@@ -21,6 +23,8 @@ final class Kernels {
     String s = "_" + st.suffix;
     embedding = m.kernel("embedding_gather" + s, "pppii");
     rmsnorm = m.kernel("rmsnorm" + s, "pppif");
+    addRmsnorm = m.kernel("add_rmsnorm" + s, "ppppif");
+    ropeKvWrite = m.kernel("rope_kv_write" + s, "pppppppiiiii");
     addBias = m.kernel("add_bias" + s, "ppii");
     rope = m.kernel("rope" + s, "ppppiiiii");
     kvWrite = m.kernel("kv_write" + s, "ppppiiiii");

@@ -290,6 +290,131 @@ class GpuKernelsTest {
     }
   }
 
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void fusedRopeKvWriteEqualsRopeThenKvWrite(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(8);
+    int n = 5;
+    int heads = 8;
+    int kvHeads = 2;
+    int hd = 64;
+    int half = hd / 2;
+    int qDim = heads * hd;
+    int kvDim = kvHeads * hd;
+    int stride = qDim + 2 * kvDim;
+    int slots = 32;
+    float[] cos = random(rnd, 50 * half, 1);
+    float[] sin = random(rnd, 50 * half, 1);
+    float[] input = random(rnd, n * stride, 2);
+    int[] positions = {0, 3, 49, 7, 7};
+    int[] mapping = {31, 0, 5, -1, 6};
+    try (GpuTests.Stored a = store(k, st, input);
+        GpuTests.Stored b = store(k, st, input);
+        DeviceBuffer dp = ints(positions);
+        DeviceBuffer dm = ints(mapping);
+        DeviceBuffer dc = floats(cos);
+        DeviceBuffer ds = floats(sin);
+        DeviceBuffer kc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
+      k.rope.launch1d(
+          null,
+          (long) n * (heads + kvHeads) * half,
+          256,
+          a.buffer().address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          n,
+          heads,
+          kvHeads,
+          hd,
+          stride);
+      k.kvWrite.launch1d(
+          null,
+          (long) n * kvDim,
+          256,
+          kc1.address(),
+          vc1.address(),
+          a.buffer().address(),
+          dm.address(),
+          n,
+          kvDim,
+          stride,
+          qDim,
+          qDim + kvDim);
+      k.ropeKvWrite.launch1d(
+          null,
+          (long) n * (heads + 2 * kvHeads) * half,
+          256,
+          b.buffer().address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          kc2.address(),
+          vc2.address(),
+          dm.address(),
+          n,
+          heads,
+          kvHeads,
+          hd,
+          stride);
+      assertArrayEquals(read(k, st, a.buffer(), n * stride), read(k, st, b.buffer(), n * stride));
+      float[] k1 = read(k, st, kc1, slots * kvDim);
+      float[] k2 = read(k, st, kc2, slots * kvDim);
+      float[] v1 = read(k, st, vc1, slots * kvDim);
+      float[] v2 = read(k, st, vc2, slots * kvDim);
+      for (int i = 0; i < k1.length; i++) {
+        // NaN == NaN for the untouched slots: compare bit patterns.
+        assertEquals(Float.floatToIntBits(k1[i]), Float.floatToIntBits(k2[i]), "key " + i);
+        assertEquals(Float.floatToIntBits(v1[i]), Float.floatToIntBits(v2[i]), "value " + i);
+      }
+      assertFalse(Float.isNaN(k2[31 * kvDim]), "slot 31 written");
+      assertTrue(Float.isNaN(k2[1 * kvDim]), "slot 1 untouched");
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void fusedAddRmsnormEqualsResidualAddThenRmsnorm(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(9);
+    int rows = 4;
+    int dim = 520;
+    float[] x = random(rnd, rows * dim, 2);
+    float[] w = random(rnd, dim, 1);
+    try (GpuTests.Stored delta = store(k, st, random(rnd, rows * dim, 2));
+        DeviceBuffer x1 = floats(x);
+        DeviceBuffer x2 = floats(x);
+        DeviceBuffer dw = floats(w);
+        DeviceBuffer out1 = poisoned(st, rows * dim);
+        DeviceBuffer out2 = poisoned(st, rows * dim)) {
+      k.residualAdd.launch1d(
+          null, (long) rows * dim, 256, x1.address(), delta.buffer().address(), (long) rows * dim);
+      k.rmsnorm.launch(
+          null, rows, 1, 1, 256, 0, out1.address(), x1.address(), dw.address(), dim, 1e-6f);
+      k.addRmsnorm.launch(
+          null,
+          rows,
+          1,
+          1,
+          256,
+          0,
+          x2.address(),
+          delta.buffer().address(),
+          out2.address(),
+          dw.address(),
+          dim,
+          1e-6f);
+      assertArrayEquals(
+          read(k, StorageType.F32, x1, rows * dim), read(k, StorageType.F32, x2, rows * dim));
+      float[] o1 = read(k, st, out1, rows * dim);
+      assertClose(o1, read(k, st, out2, rows * dim), 1e-6, "add_rmsnorm " + st);
+    }
+  }
+
   /**
    * Paged attention over a shuffled pool: rows of several sequences (decode rows and prefill rows
    * of one sequence at increasing positions), with and without splits, sliding window, GQA.
@@ -455,7 +580,7 @@ class GpuKernelsTest {
     Kernels k = kernels(StorageType.F32, 64);
     SplittableRandom rnd = new SplittableRandom(7);
     int vocab = 1000;
-    int draws = 4000;
+    int draws = 8000;
     float temperature = 0.8f;
     int topK = 40;
     float topP = 0.7f;
