@@ -20,7 +20,7 @@ public final class DecodeRoofline {
   private DecodeRoofline() {}
 
   /**
-   * @param stepMillis wall time of one decode step through {@code forward} (logits copied back)
+   * @param stepMillis wall time of one greedy decode step through {@code forwardGreedy}
    * @param replayMillis device time of one decode graph replay, back to back
    * @param copyBytesPerSecond device-to-device copy, bytes read plus written per second
    */
@@ -85,12 +85,12 @@ public final class DecodeRoofline {
       prompt[i] = rnd.nextInt(runner.spec().vocabSize());
     }
     int chunkTokens = runner.maxTokensPerStep();
-    float[] logits = null;
+    int token = 0;
     for (int start = 0; start < promptLength; start += chunkTokens) {
       int end = Math.min(promptLength, start + chunkTokens);
-      logits =
+      token =
           runner
-              .forward(
+              .forwardGreedy(
                   List.of(
                       new SequenceChunk(
                           1,
@@ -99,15 +99,16 @@ public final class DecodeRoofline {
                           table,
                           end == promptLength)))[0];
     }
+    // Steps as the engine runs greedy decoding: graph replay, argmax on the device, one int back.
     int position = promptLength;
     for (int i = 0; i < 8; i++) {
-      logits = decode(runner, table, argmax(logits), position++);
+      token = decode(runner, table, token, position++);
     }
     long t0 = System.nanoTime();
     long kvRead = 0;
     for (int i = 0; i < steps; i++) {
       kvRead += (long) (position + 1) * runner.kvBytesPerPosition();
-      logits = decode(runner, table, argmax(logits), position++);
+      token = decode(runner, table, token, position++);
     }
     double stepMillis = (System.nanoTime() - t0) / 1e6 / steps;
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
@@ -116,19 +117,9 @@ public final class DecodeRoofline {
         bytesPerToken, stepMillis, replayMillis, copyBandwidth(), promptLength, steps);
   }
 
-  private static float[] decode(GpuLlamaRunner runner, int[] table, int token, int position) {
+  private static int decode(GpuLlamaRunner runner, int[] table, int token, int position) {
     return runner
-        .forward(List.of(new SequenceChunk(1, new int[] {token}, position, table, true)))[0];
-  }
-
-  private static int argmax(float[] logits) {
-    int best = 0;
-    for (int i = 1; i < logits.length; i++) {
-      if (logits[i] > logits[best]) {
-        best = i;
-      }
-    }
-    return best;
+        .forwardGreedy(List.of(new SequenceChunk(1, new int[] {token}, position, table, true)))[0];
   }
 
   /** Device-to-device copy of up to 1 GiB, bytes read plus written per second. */
