@@ -236,8 +236,10 @@ class GpuLlamaRunnerTest {
 
   @Test
   void closingReturnsDeviceMemoryToTheBaselineAndTheStartupReportAddsUp() {
-    // A first open loads cuBLAS and the module once; the baseline is taken after it.
-    GpuLlamaRunner.open(model, options(StorageType.F16, 16)).close();
+    // A first open (and step) loads cuBLAS and its kernels once; the baseline is taken after it.
+    try (GpuLlamaRunner warm = GpuLlamaRunner.open(model, options(StorageType.F16, 16))) {
+      warm.forward(List.of(new SequenceChunk(1, cases.get(0).prompt(), 0, table(1, 20, 16), true)));
+    }
     long baseline = Cuda.memInfo()[0];
     for (int round = 0; round < 2; round++) {
       GpuRunnerOptions auto = options(StorageType.F16, 0).withKvUtilization(0.05);
