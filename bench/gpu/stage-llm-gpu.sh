@@ -15,10 +15,11 @@ SHARED=$(cd "$ROOT/.." && pwd)/shared
 rm -rf .work/gpu-app .work/models/public/llama
 mkdir -p .work/gpu-app/lib .work/gpu-app/test-lib .work/models/public
 cp -r "$SHARED/models/public/llama" .work/models/public/
-# Only what the CUDA path and the CLI load: no ONNX Runtime/DNNL natives, no embedded MiniLM.
+# Everything the CLI loads (bench reports name the ONNX Runtime version, so its natives come
+# along) except the embedded MiniLM model, which no GPU LLM run uses.
 for j in java/target/lib/*.jar; do
   case $(basename "$j") in
-    langchain4j-embeddings-all-minilm*|dnnl-*linux*|onnxruntime-*linux*|onnx-*linux*|opencl-*linux*) ;;
+    langchain4j-embeddings-all-minilm*) ;;
     *) cp "$j" .work/gpu-app/lib/ ;;
   esac
 done
