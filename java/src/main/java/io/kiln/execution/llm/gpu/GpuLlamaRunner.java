@@ -95,6 +95,7 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   private final GpuStartupReport.Builder report = new GpuStartupReport.Builder();
   private GpuStartupReport startup;
+  private String graphFailure;
   private boolean closed;
 
   private static final class Layer {
@@ -389,15 +390,12 @@ public final class GpuLlamaRunner implements ModelRunner {
     allocateKv(blocks);
     long t0 = System.nanoTime();
     long before = Cuda.memInfo()[0];
-    if (options.cudaGraphs()) {
+    if (options.cudaGraphs() && graphFailure == null) {
       captureGraphs();
     }
     long measured = Math.max(0, before - Cuda.memInfo()[0]);
     report.kv(blocks, options.blockSize(), perBlock * blocks);
-    report.graphs(
-        options.cudaGraphs() ? buckets.length : 0,
-        Math.max(graphBytes, measured),
-        (System.nanoTime() - t0) / 1e6);
+    report.graphs(graphs.size(), Math.max(graphBytes, measured), (System.nanoTime() - t0) / 1e6);
   }
 
   private void allocateKv(int blocks) {
@@ -417,6 +415,10 @@ public final class GpuLlamaRunner implements ModelRunner {
     valueCache = null;
   }
 
+  /**
+   * Captures one decode graph per bucket. If the driver refuses a capture, the runner keeps going
+   * eagerly and the start-up report says why (zero graphs), rather than not starting at all.
+   */
   private void captureGraphs() {
     for (int bucket : buckets) {
       layout.fillDecode(List.of(), bucket);
@@ -424,23 +426,44 @@ public final class GpuLlamaRunner implements ModelRunner {
       // An eager run first: cuBLAS picks and loads its kernels outside the capture.
       compute(bucket, bucket, splitsFor(bucket));
       sync();
-      Cuda.check(
-          cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
-          "cudaStreamBeginCapture");
-      CUgraph_st graph = new CUgraph_st();
       try {
-        compute(bucket, bucket, splitsFor(bucket));
-      } finally {
-        Cuda.check(cudart.cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
+        graphs.put(bucket, capture(bucket));
+      } catch (RuntimeException e) {
+        destroyGraphs();
+        graphFailure = "decode graph capture failed at batch " + bucket + ": " + e.getMessage();
+        System.err.println("[kiln] " + graphFailure + "; decoding eagerly");
+        sync();
+        return;
       }
-      CUgraphExec_st exec = new CUgraphExec_st();
-      try {
-        Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
-      } finally {
-        Cuda.check(cudart.cudaGraphDestroy(graph), "cudaGraphDestroy");
-      }
-      graphs.put(bucket, exec);
     }
+  }
+
+  private CUgraphExec_st capture(int bucket) {
+    Cuda.check(
+        cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
+        "cudaStreamBeginCapture");
+    CUgraph_st graph = new CUgraph_st();
+    RuntimeException failure = null;
+    try {
+      compute(bucket, bucket, splitsFor(bucket));
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    int ended = cudart.cudaStreamEndCapture(stream, graph);
+    if (failure != null) {
+      if (ended == cudart.cudaSuccess && !graph.isNull()) {
+        cudart.cudaGraphDestroy(graph);
+      }
+      throw failure;
+    }
+    Cuda.check(ended, "cudaStreamEndCapture");
+    CUgraphExec_st exec = new CUgraphExec_st();
+    try {
+      Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
+    } finally {
+      Cuda.check(cudart.cudaGraphDestroy(graph), "cudaGraphDestroy");
+    }
+    return exec;
   }
 
   private void destroyGraphs() {
