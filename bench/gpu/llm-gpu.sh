@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the device machine (through .gpu/bin/run.sh, from the unpacked app): the GPU tests of the
 # CUDA Llama runner, then Kiln vs Hugging Face transformers generate on a random
-# Llama-3.2-1B-shaped fp16 model made here. Everything lands in $OUT (8 files at most).
+# Llama-3.2-1B-shaped fp16 model made here, and a logits/tokens cross-check against HF on that
+# shape. Everything lands in $OUT (8 files at most).
 # Budget: about 9 minutes in all; each stage has its own timeout so a hang cannot eat the rest.
 set -uo pipefail
 OUT=${OUT:-/tmp/llm-gpu-out}
@@ -42,8 +43,17 @@ PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/hf_generate_peer.py --model "$M
   --concurrency "$CONC" --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-hf.json" 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
+stage "cross-check on the 1B shape: Kiln fp16 prompt logits and greedy tokens vs HF"
+PROMPT=$(python3 -c 'import random; r = random.Random(5); print(",".join(str(r.randrange(128256)) for _ in range(64)))')
+timeout 60 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LogitsDump "$MODEL" f16 \
+  "$PROMPT" /tmp/kiln-logits.bin 16 2>&1 | tee -a "$LOG"
+PYTHONUNBUFFERED=1 timeout 90 python3 bench/gpu/hf_logits_check.py --model "$MODEL" \
+  --prompt "$PROMPT" --kiln /tmp/kiln-logits.bin --out /tmp/llm-gpu-crosscheck.json 2>&1 \
+  | grep -v -i warn | tee -a "$LOG"
+
 stage "report"
 python3 bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
-  --tests "$OUT/llm-gpu-tests.log" --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
+  --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
+  --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"
 ls -la "$OUT" | tee -a "$LOG"
