@@ -21,17 +21,17 @@ java -version 2>&1 | head -1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tee -a "$LOG"
 
 stage "gpu tests (kernels, tiny Llama exactness, tiny pool, graphs vs eager, memory)"
-timeout 170 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LlmGpuTestMain \
+timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LlmGpuTestMain \
   io.kiln.execution.llm.gpu io.kiln.cli > "$OUT/llm-gpu-tests.log" 2>&1
 echo "gpu tests exit code $?" | tee -a "$LOG"
 grep -E '^\[gpu-test\]' "$OUT/llm-gpu-tests.log" | tail -40 | tee -a "$LOG"
 
 stage "make-random-model llama-3.2-1b f16"
-timeout 60 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
+timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
   --shape llama-3.2-1b --dtype f16 --seed 1 -o "$MODEL" 2>&1 | tr '\r' '\n' | tail -2 | tee -a "$LOG"
 
 stage "kiln bench-llm --device cuda"
-timeout 170 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
   --device cuda --dtype f16 --concurrency "$CONC" --prompt-len 128 --gen-len 128 \
   --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
   --json "$OUT/llm-gpu-kiln.json" --plot "$OUT/llm-gpu-kiln.png" 2>&1 | tr '\r' '\n' \
@@ -39,15 +39,15 @@ timeout 170 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "
 echo "kiln exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 
 stage "hugging face generate (eager, sdpa, fp16)"
-PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu/hf_generate_peer.py --model "$MODEL" \
+PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/hf_generate_peer.py --model "$MODEL" \
   --concurrency "$CONC" --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-hf.json" 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
 stage "cross-check on the 1B shape: Kiln fp16 prompt logits and greedy tokens vs HF"
 PROMPT=$(python3 -c 'import random; r = random.Random(5); print(",".join(str(r.randrange(128256)) for _ in range(64)))')
-timeout 60 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LogitsDump "$MODEL" f16 \
+timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LogitsDump "$MODEL" f16 \
   "$PROMPT" /tmp/kiln-logits.bin 16 2>&1 | tee -a "$LOG"
-PYTHONUNBUFFERED=1 timeout 90 python3 bench/gpu/hf_logits_check.py --model "$MODEL" \
+PYTHONUNBUFFERED=1 timeout 60 python3 bench/gpu/hf_logits_check.py --model "$MODEL" \
   --prompt "$PROMPT" --kiln /tmp/kiln-logits.bin --out /tmp/llm-gpu-crosscheck.json 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
