@@ -6,8 +6,10 @@ import io.kiln.bench.LlmBenchRow;
 import io.kiln.bench.LlmBenchmark;
 import io.kiln.bench.MachineInfo;
 import io.kiln.bench.ProgressBar;
-import io.kiln.execution.llm.CpuLlamaRunner;
+import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.gpu.DecodeRoofline;
+import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import io.kiln.model.llama.LlamaConfig;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -25,7 +27,7 @@ import picocli.CommandLine.Option;
 @Command(
     name = "bench-llm",
     description = {
-      "Benchmark LLM serving on the CPU: output tokens/s, TTFT and inter-token latency"
+      "Benchmark LLM serving (CPU or CUDA): output tokens/s, TTFT and inter-token latency"
           + " percentiles, KV block usage and preemptions per concurrency level.",
       "Each level keeps that many random-prompt requests in flight (continuous batching)."
     })
@@ -68,6 +70,13 @@ final class BenchLlmCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "42", description = "prompt seed (default: 42)")
   long seed;
 
+  @Option(
+      names = "--roofline",
+      description =
+          "cuda: also time batch-1 decode and report it as a share of the copy bandwidth measured"
+              + " in the same run")
+  boolean roofline;
+
   @Option(names = "--json", paramLabel = "FILE", description = "write the report as JSON")
   Path json;
 
@@ -102,7 +111,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     header.put(
         "command", "kiln " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
     header.put("model", modelOptions.model.toString());
-    header.put("backend", "cpu (float32)");
+    header.put("backend", modelOptions.backend());
     header.put("prompt_len", promptLength);
     header.put("gen_len", generateLength);
     header.put("kv_blocks", blocks);
@@ -115,14 +124,31 @@ final class BenchLlmCommand implements Callable<Integer> {
             ? modelOptions.threads
             : Runtime.getRuntime().availableProcessors());
     header.put("machine", MachineInfo.describe());
-    LlmBenchReport report = new LlmBenchReport(header);
+    LlmBenchReport report;
 
     long totalTokens = 0;
     for (int c : concurrency) {
       totalTokens += (long) requestsAt(c) * generateLength;
     }
     ProgressBar progress = new ProgressBar(System.err, totalTokens);
-    try (CpuLlamaRunner runner = modelOptions.openRunner(blocks)) {
+    try (ModelRunner runner =
+        modelOptions.openRunner(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens)) {
+      if (runner instanceof GpuLlamaRunner gpu) {
+        header.put("kv_blocks", gpu.kvPool().numBlocks() - 1);
+        header.put("startup", gpu.startupReport().toMap());
+        if (roofline) {
+          try {
+            DecodeRoofline.Result r = DecodeRoofline.measure(gpu, promptLength, generateLength);
+            header.put("batch1_roofline", r.toMap());
+            System.err.println("[kiln] " + r.line());
+          } catch (io.kiln.KilnException e) {
+            // The serving levels still run; the report says why the roofline is missing.
+            header.put("batch1_roofline_error", e.getMessage());
+            System.err.println("[kiln] roofline not measured: " + e.getMessage());
+          }
+        }
+      }
+      report = new LlmBenchReport(header);
       // Untimed: let the JIT compile the forward pass before the first level.
       LlmBenchmark.run(
           runner, scheduler, 1, 2, promptLength, Math.min(generateLength, 8), seed + 1, () -> {});

@@ -5,9 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
-import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.LlmEngine;
+import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RequestMetrics;
 import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
@@ -29,7 +29,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code kiln generate}: continue one prompt with a Llama-family model on the CPU. */
+/** {@code kiln generate}: continue one prompt with a Llama-family model (CPU or CUDA). */
 @Command(
     name = "generate",
     description = {
@@ -109,8 +109,14 @@ final class GenerateCommand implements Callable<Integer> {
                 + config.maxPositions());
       }
       int tokens = Math.min(ids.length + maxNewTokens, config.maxPositions());
-      try (CpuLlamaRunner runner = modelOptions.openRunner(modelOptions.blocksFor(tokens));
-          LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
+      SchedulerConfig scheduler = SchedulerConfig.defaults();
+      try (ModelRunner runner =
+              modelOptions.openRunner(
+                  modelOptions.blocksFor(tokens),
+                  false,
+                  scheduler.maxNumSeqs(),
+                  scheduler.maxNumBatchedTokens());
+          LlmEngine engine = new LlmEngine(runner, scheduler)) {
         GenerationResult result = run(engine, ids, params, tokenizer, out);
         if (json) {
           out.println(toJson(result, tokenizer));

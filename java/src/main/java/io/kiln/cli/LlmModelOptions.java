@@ -4,13 +4,17 @@ import io.kiln.ModelException;
 import io.kiln.execution.kv.KvBlockManager;
 import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
+import io.kiln.execution.llm.ModelRunner;
+import io.kiln.execution.llm.gpu.GpuLlamaRunner;
+import io.kiln.execution.llm.gpu.GpuRunnerOptions;
+import io.kiln.execution.llm.gpu.StorageType;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.LlamaWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** Options shared by the LLM commands: which model, and how to run it on the CPU. */
+/** Options shared by the LLM commands: which model, and on which device to run it. */
 final class LlmModelOptions {
   @Option(
       names = "--model",
@@ -27,6 +31,86 @@ final class LlmModelOptions {
       defaultValue = "" + KvBlockManager.DEFAULT_BLOCK_SIZE,
       description = "KV cache block size in tokens (default: 16)")
   int blockSize;
+
+  @Option(
+      names = "--device",
+      defaultValue = "cpu",
+      description = "cpu (float32) or cuda (paged KV cache in device memory; default: cpu)")
+  String device;
+
+  @Option(
+      names = "--dtype",
+      defaultValue = "f16",
+      description = "cuda storage type: f16 or f32 (default: f16; math is fp32 either way)")
+  String dtype;
+
+  @Option(
+      names = "--kv-utilization",
+      defaultValue = "0.9",
+      description = "cuda: share of the free device memory for the KV cache (default: 0.9)")
+  double kvUtilization;
+
+  @Option(
+      names = "--max-model-len",
+      defaultValue = "0",
+      description = "cuda: longest sequence served (default: min(context, 4096))")
+  int maxModelLen;
+
+  @Option(names = "--no-cuda-graphs", description = "cuda: launch decode steps eagerly")
+  boolean noCudaGraphs;
+
+  boolean cuda() {
+    return switch (device.toLowerCase(java.util.Locale.ROOT)) {
+      case "cpu" -> false;
+      case "cuda", "gpu" -> true;
+      default ->
+          throw new io.kiln.InvalidInputException(
+              "--device must be cpu or cuda, got '" + device + "'");
+    };
+  }
+
+  /** A short description of the backend for reports. */
+  String backend() {
+    return cuda()
+        ? "cuda (" + dtype + " storage, fp32 math, cuBLAS + Kiln kernels)"
+        : "cpu (float32)";
+  }
+
+  /**
+   * The runner for the chosen device. On the CPU its pool holds {@code blocks} blocks besides the
+   * null block; on CUDA the pool fills the free device memory unless {@code fixedBlocks} is set.
+   */
+  ModelRunner openRunner(int blocks, boolean fixedBlocks, int maxNumSeqs, int maxBatchedTokens) {
+    if (!cuda()) {
+      return openRunner(blocks);
+    }
+    StorageType storage =
+        switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+          case "f16", "fp16", "float16" -> StorageType.F16;
+          case "f32", "fp32", "float32" -> StorageType.F32;
+          default ->
+              throw new io.kiln.InvalidInputException(
+                  "--dtype must be f16 or f32, got '" + dtype + "'");
+        };
+    GpuRunnerOptions o =
+        GpuRunnerOptions.defaults()
+            .withStorage(storage)
+            .withKvUtilization(kvUtilization)
+            .withKvBlocks(fixedBlocks ? blocks + 1 : 0)
+            .withBlockSize(blockSize)
+            .withMaxNumSeqs(maxNumSeqs)
+            .withMaxBatchedTokens(maxBatchedTokens)
+            .withMaxModelLen(maxModelLen)
+            .withCudaGraphs(!noCudaGraphs);
+    GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
+    System.err.println("[kiln] " + runner.startupReport().line());
+    return runner;
+  }
+
+  private Path checkedModel() {
+    config();
+    return model;
+  }
 
   LlamaConfig config() {
     if (!Files.isDirectory(model)) {

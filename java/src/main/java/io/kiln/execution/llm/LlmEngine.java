@@ -222,10 +222,17 @@ public final class LlmEngine implements AutoCloseable {
     if (step.isEmpty()) {
       throw new IllegalStateException("scheduler stalled with work queued");
     }
-    float[][] logits;
+    float[][] logits = null;
+    int[] greedyTokens = null;
     try {
-      logits = runner.forward(step.chunks);
-      checkLogits(step, logits);
+      if (allGreedy(step)) {
+        greedyTokens = runner.forwardGreedy(step.chunks);
+        checkTokens(step, greedyTokens);
+      }
+      if (greedyTokens == null) {
+        logits = runner.forward(step.chunks);
+        checkLogits(step, logits);
+      }
     } catch (RuntimeException e) {
       scheduler.abort(step);
       for (LlmRequest r : step.requests) {
@@ -237,7 +244,7 @@ public final class LlmEngine implements AutoCloseable {
       return;
     }
     long now = System.nanoTime();
-    List<TokenEvent> events = scheduler.complete(step, logits, now);
+    List<TokenEvent> events = scheduler.complete(step, logits, greedyTokens, now);
     steps++;
     generatedTokens += events.size();
     publishStats();
@@ -259,6 +266,32 @@ public final class LlmEngine implements AutoCloseable {
         } catch (RuntimeException ignored) {
           // The request is over either way.
         }
+      }
+    }
+  }
+
+  /** Every request that samples this step picks the top logit with no penalty. */
+  private static boolean allGreedy(ScheduledStep step) {
+    for (int i = 0; i < step.chunks.size(); i++) {
+      SamplingParams p = step.requests.get(i).params;
+      if (step.chunks.get(i).wantLogits() && (!p.isGreedy() || p.repetitionPenalty() != 1)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private void checkTokens(ScheduledStep step, int[] tokens) {
+    if (tokens == null) {
+      return;
+    }
+    if (tokens.length != step.chunks.size()) {
+      throw new BackendException(
+          "runner returned " + tokens.length + " tokens for " + step.chunks.size() + " chunks");
+    }
+    for (int i = 0; i < tokens.length; i++) {
+      if (step.chunks.get(i).wantLogits() && (tokens[i] < 0 || tokens[i] >= spec.vocabSize())) {
+        throw new BackendException("runner returned token " + tokens[i] + " for chunk " + i);
       }
     }
   }

@@ -17,6 +17,15 @@ public interface ModelRunner extends AutoCloseable {
    */
   float[][] forward(List<SequenceChunk> batch);
 
+  /**
+   * Optionally, the same step but returning only the greedy next token of each chunk with {@code
+   * wantLogits} (ties to the lower id; -1 for the other chunks), chosen where the logits are
+   * computed so that they need not travel. Null when the runner has no such path.
+   */
+  default int[] forwardGreedy(List<SequenceChunk> batch) {
+    return null;
+  }
+
   @Override
   void close();
 }

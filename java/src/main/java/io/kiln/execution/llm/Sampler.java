@@ -19,6 +19,9 @@ public final class Sampler {
    * @param history the prompt and the tokens generated so far (for the repetition penalty)
    */
   public int sample(float[] logits, int[] history, int historyLength) {
+    if (params.isGreedy() && params.repetitionPenalty() == 1) {
+      return argmax(logits);
+    }
     double[] scores = new double[logits.length];
     for (int i = 0; i < logits.length; i++) {
       scores[i] = logits[i];
@@ -93,6 +96,17 @@ public final class Sampler {
         scores[t] = scores[t] > 0 ? scores[t] / penalty : scores[t] * penalty;
       }
     }
+  }
+
+  /** First index of the largest value (the float order equals the order of its doubles). */
+  static int argmax(float[] scores) {
+    int best = 0;
+    for (int i = 1; i < scores.length; i++) {
+      if (scores[i] > scores[best]) {
+        best = i;
+      }
+    }
+    return best;
   }
 
   static int argmax(double[] scores) {

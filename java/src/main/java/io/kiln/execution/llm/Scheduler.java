@@ -165,9 +165,11 @@ final class Scheduler {
 
   /**
    * Applies a step's logits: advances each request, samples where the chunk reached the end of its
-   * known tokens, and removes finished requests at once. Returns the new tokens in step order.
+   * known tokens, and removes finished requests at once. Returns the new tokens in step order. With
+   * {@code greedyTokens} (from {@link ModelRunner#forwardGreedy}) those are taken instead.
    */
-  List<TokenEvent> complete(ScheduledStep step, float[][] logits, long nowNanos) {
+  List<TokenEvent> complete(
+      ScheduledStep step, float[][] logits, int[] greedyTokens, long nowNanos) {
     List<TokenEvent> events = new ArrayList<>();
     for (int i = 0; i < step.chunks.size(); i++) {
       SequenceChunk chunk = step.chunks.get(i);
@@ -177,7 +179,10 @@ final class Scheduler {
       if (!chunk.wantLogits()) {
         continue;
       }
-      int token = r.sampler.sample(logits[i], r.tokens, r.numTokens);
+      int token =
+          greedyTokens != null
+              ? greedyTokens[i]
+              : r.sampler.sample(logits[i], r.tokens, r.numTokens);
       int index = r.numGenerated();
       FinishReason finish = r.append(token, nowNanos);
       if (finish != null) {

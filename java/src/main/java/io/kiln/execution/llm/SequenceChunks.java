@@ -6,10 +6,10 @@ import java.util.List;
 import java.util.Set;
 
 /** Checks a step's chunks against the model and the KV pool before any compute. */
-final class SequenceChunks {
+public final class SequenceChunks {
   private SequenceChunks() {}
 
-  static void validate(List<SequenceChunk> batch, ModelSpec spec, KvPoolSpec pool) {
+  public static void validate(List<SequenceChunk> batch, ModelSpec spec, KvPoolSpec pool) {
     if (batch == null || batch.isEmpty()) {
       throw new InvalidInputException("forward needs at least one sequence chunk");
     }

@@ -100,8 +100,12 @@ final class TokenPublisher implements Flow.Publisher<TokenEvent> {
 
     @Override
     public void onError(Throwable e) {
-      error = e;
-      done = true;
+      // A bad request(n) already failed the subscription; the cancellation it caused must not
+      // replace that error.
+      if (!done) {
+        error = e;
+        done = true;
+      }
       drain();
     }
 

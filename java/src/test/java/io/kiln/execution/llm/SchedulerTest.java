@@ -58,7 +58,7 @@ class SchedulerTest {
         assertTrue(ids.add(c.requestId()), "request twice in a step");
       }
       steps.add(step);
-      events.add(scheduler.complete(step, runner.forward(step.chunks), System.nanoTime()));
+      events.add(scheduler.complete(step, runner.forward(step.chunks), null, System.nanoTime()));
       return true;
     }
 

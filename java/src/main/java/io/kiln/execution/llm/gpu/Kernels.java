@@ -1,0 +1,41 @@
+package io.kiln.execution.llm.gpu;
+
+/** The runner's kernels for one storage type and head size, with their argument signatures. */
+final class Kernels {
+  final Kernel embedding;
+  final Kernel rmsnorm;
+  final Kernel addRmsnorm;
+  final Kernel ropeKvWrite;
+  final Kernel addBias;
+  final Kernel rope;
+  final Kernel kvWrite;
+  final Kernel siluMul;
+  final Kernel residualAdd;
+  final Kernel attention;
+  final Kernel combine;
+  final Kernel castToHalf;
+  final Kernel castToFloat;
+  final Kernel gatherRows;
+  final Kernel argmax;
+  final Kernel sample;
+
+  Kernels(CudaModule m, StorageType st, int headDim) {
+    String s = "_" + st.suffix;
+    embedding = m.kernel("embedding_gather" + s, "pppii");
+    rmsnorm = m.kernel("rmsnorm" + s, "pppif");
+    addRmsnorm = m.kernel("add_rmsnorm" + s, "ppppif");
+    ropeKvWrite = m.kernel("rope_kv_write" + s, "pppppppiiiii");
+    addBias = m.kernel("add_bias" + s, "ppii");
+    rope = m.kernel("rope" + s, "ppppiiiii");
+    kvWrite = m.kernel("kv_write" + s, "ppppiiiii");
+    siluMul = m.kernel("silu_mul" + s, "ppii");
+    residualAdd = m.kernel("residual_add" + s, "ppl");
+    attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppi");
+    combine = m.kernel("attention_combine" + s, "pppiiii");
+    castToHalf = m.kernel("cast_f32_to_f16", "ppl");
+    castToFloat = m.kernel("cast_f16_to_f32", "ppl");
+    gatherRows = m.kernel("gather_rows_f32", "pppii");
+    argmax = m.kernel("argmax_f32", "pip");
+    sample = m.kernel("sample_f32", "pipppppp");
+  }
+}

@@ -1,0 +1,709 @@
+package io.kiln.execution.llm.gpu;
+
+import static io.kiln.execution.llm.gpu.GpuTests.floats;
+import static io.kiln.execution.llm.gpu.GpuTests.ints;
+import static io.kiln.execution.llm.gpu.GpuTests.poisoned;
+import static io.kiln.execution.llm.gpu.GpuTests.random;
+import static io.kiln.execution.llm.gpu.GpuTests.read;
+import static io.kiln.execution.llm.gpu.GpuTests.store;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kiln.BackendException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every kernel against a plain Java reference on fresh random inputs, fp32 and fp16, with the
+ * outputs poisoned (NaN) first so that an element the kernel forgot fails the comparison.
+ */
+@Tag("gpu")
+class GpuKernelsTest {
+  private static CudaModule module;
+
+  @BeforeAll
+  static void load() {
+    GpuTests.assumeGpu();
+    module = CudaModule.load();
+  }
+
+  @AfterAll
+  static void unload() {
+    if (module != null) {
+      module.close();
+    }
+  }
+
+  private static Kernels kernels(StorageType st, int headDim) {
+    return new Kernels(module, st, headDim);
+  }
+
+  private static double tolerance(StorageType st) {
+    return st == StorageType.F32 ? 1e-5 : 2e-3;
+  }
+
+  private static void assertClose(float[] expected, float[] actual, double tol, String what) {
+    assertEquals(expected.length, actual.length, what + ": length");
+    for (int i = 0; i < expected.length; i++) {
+      assertFalse(Float.isNaN(actual[i]), what + ": element " + i + " never written");
+      double err = Math.abs(expected[i] - actual[i]);
+      assertTrue(
+          err <= tol * (1 + Math.abs(expected[i])),
+          what + ": element " + i + " expected " + expected[i] + " got " + actual[i]);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void rmsnormMatchesJava(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(1);
+    int rows = 5;
+    int dim = 300;
+    float[] x = random(rnd, rows * dim, 3);
+    float[] w = random(rnd, dim, 1);
+    float[] expected = new float[rows * dim];
+    for (int r = 0; r < rows; r++) {
+      double ss = 0;
+      for (int i = 0; i < dim; i++) {
+        ss += (double) x[r * dim + i] * x[r * dim + i];
+      }
+      float scale = (float) (1.0 / Math.sqrt(ss / dim + 1e-5));
+      for (int i = 0; i < dim; i++) {
+        expected[r * dim + i] = w[i] * (x[r * dim + i] * scale);
+      }
+    }
+    try (DeviceBuffer dx = floats(x);
+        DeviceBuffer dw = floats(w);
+        DeviceBuffer out = poisoned(st, rows * dim)) {
+      k.rmsnorm.launch(
+          null, rows, 1, 1, 256, 0, out.address(), dx.address(), dw.address(), dim, 1e-5f);
+      assertClose(expected, read(k, st, out, rows * dim), tolerance(st), "rmsnorm " + st);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void embeddingGatherCopiesRows(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(2);
+    int vocab = 50;
+    int dim = 72;
+    int[] tokens = {3, 49, 0, 3, 17};
+    try (GpuTests.Stored table = store(k, st, random(rnd, vocab * dim, 1));
+        DeviceBuffer dt = ints(tokens);
+        DeviceBuffer out = poisoned(StorageType.F32, tokens.length * dim)) {
+      k.embedding.launch1d(
+          null,
+          (long) tokens.length * dim,
+          256,
+          out.address(),
+          table.buffer().address(),
+          dt.address(),
+          tokens.length,
+          dim);
+      float[] expected = new float[tokens.length * dim];
+      for (int t = 0; t < tokens.length; t++) {
+        System.arraycopy(table.values(), tokens[t] * dim, expected, t * dim, dim);
+      }
+      assertClose(expected, read(k, StorageType.F32, out, expected.length), 0, "embedding");
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void ropeRotatesQueryAndKeyHeads(StorageType st) {
+    Kernels k = kernels(st, 32);
+    SplittableRandom rnd = new SplittableRandom(3);
+    int n = 6;
+    int heads = 4;
+    int kvHeads = 2;
+    int hd = 32;
+    int half = hd / 2;
+    int stride = (heads + 2 * kvHeads) * hd;
+    int maxPos = 40;
+    float[] cos = random(rnd, maxPos * half, 1);
+    float[] sin = random(rnd, maxPos * half, 1);
+    int[] positions = {0, 5, 39, 12, 12, 1};
+    try (GpuTests.Stored qkv = store(k, st, random(rnd, n * stride, 2));
+        DeviceBuffer dp = ints(positions);
+        DeviceBuffer dc = floats(cos);
+        DeviceBuffer ds = floats(sin)) {
+      float[] expected = qkv.values().clone();
+      for (int t = 0; t < n; t++) {
+        for (int h = 0; h < heads + kvHeads; h++) {
+          int at = t * stride + h * hd;
+          for (int i = 0; i < half; i++) {
+            float a = expected[at + i];
+            float b = expected[at + half + i];
+            float co = cos[positions[t] * half + i];
+            float si = sin[positions[t] * half + i];
+            expected[at + i] = a * co - b * si;
+            expected[at + half + i] = b * co + a * si;
+          }
+        }
+      }
+      k.rope.launch1d(
+          null,
+          (long) n * (heads + kvHeads) * half,
+          256,
+          qkv.buffer().address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          n,
+          heads,
+          kvHeads,
+          hd,
+          stride);
+      float[] got = read(k, st, qkv.buffer(), n * stride);
+      // The v heads (last kvHeads of each row) must be untouched.
+      assertClose(expected, got, tolerance(st), "rope " + st);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void kvWriteFillsMappedSlotsOnly(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(4);
+    int n = 5;
+    int kvDim = 48;
+    int qDim = 96;
+    int stride = qDim + 2 * kvDim;
+    int slots = 40;
+    int[] mapping = {17, 3, -1, 39, 16};
+    try (GpuTests.Stored qkv = store(k, st, random(rnd, n * stride, 1));
+        DeviceBuffer dm = ints(mapping);
+        DeviceBuffer kc = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc = poisoned(st, (long) slots * kvDim)) {
+      k.kvWrite.launch1d(
+          null,
+          (long) n * kvDim,
+          256,
+          kc.address(),
+          vc.address(),
+          qkv.buffer().address(),
+          dm.address(),
+          n,
+          kvDim,
+          stride,
+          qDim,
+          qDim + kvDim);
+      float[] keys = read(k, st, kc, slots * kvDim);
+      float[] values = read(k, st, vc, slots * kvDim);
+      Set<Integer> written = new HashSet<>();
+      for (int t = 0; t < n; t++) {
+        if (mapping[t] < 0) {
+          continue;
+        }
+        written.add(mapping[t]);
+        for (int e = 0; e < kvDim; e++) {
+          assertEquals(qkv.values()[t * stride + qDim + e], keys[mapping[t] * kvDim + e], 0);
+          assertEquals(
+              qkv.values()[t * stride + qDim + kvDim + e], values[mapping[t] * kvDim + e], 0);
+        }
+      }
+      for (int s = 0; s < slots; s++) {
+        if (!written.contains(s)) {
+          assertTrue(Float.isNaN(keys[s * kvDim]), "slot " + s + " must stay untouched");
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void siluMulBiasResidualGatherAndCasts(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(5);
+    int n = 3;
+    int ff = 130;
+    try (GpuTests.Stored gu = store(k, st, random(rnd, n * 2 * ff, 4));
+        DeviceBuffer out = poisoned(st, n * ff)) {
+      k.siluMul.launch1d(null, (long) n * ff, 256, out.address(), gu.buffer().address(), n, ff);
+      float[] expected = new float[n * ff];
+      for (int t = 0; t < n; t++) {
+        for (int j = 0; j < ff; j++) {
+          double g = gu.values()[t * 2 * ff + j];
+          expected[t * ff + j] =
+              (float) (g / (1 + Math.exp(-g))) * gu.values()[t * 2 * ff + ff + j];
+        }
+      }
+      assertClose(expected, read(k, st, out, n * ff), tolerance(st), "silu_mul " + st);
+    }
+    int cols = 70;
+    try (GpuTests.Stored y = store(k, st, random(rnd, n * cols, 1));
+        GpuTests.Stored bias = store(k, st, random(rnd, cols, 1))) {
+      float[] expected = y.values().clone();
+      for (int i = 0; i < expected.length; i++) {
+        expected[i] += bias.values()[i % cols];
+      }
+      k.addBias.launch1d(
+          null, (long) n * cols, 256, y.buffer().address(), bias.buffer().address(), n, cols);
+      assertClose(expected, read(k, st, y.buffer(), n * cols), tolerance(st), "add_bias " + st);
+    }
+    float[] x = random(rnd, n * cols, 1);
+    try (DeviceBuffer dx = floats(x);
+        GpuTests.Stored delta = store(k, st, random(rnd, n * cols, 1))) {
+      k.residualAdd.launch1d(
+          null, (long) n * cols, 256, dx.address(), delta.buffer().address(), (long) n * cols);
+      float[] expected = x.clone();
+      for (int i = 0; i < expected.length; i++) {
+        expected[i] += delta.values()[i];
+      }
+      assertClose(expected, read(k, StorageType.F32, dx, n * cols), 1e-6, "residual_add " + st);
+    }
+    int[] rows = {2, 0};
+    try (DeviceBuffer dx = floats(x);
+        DeviceBuffer dr = ints(rows);
+        DeviceBuffer out = poisoned(StorageType.F32, rows.length * cols)) {
+      k.gatherRows.launch1d(
+          null,
+          (long) rows.length * cols,
+          256,
+          out.address(),
+          dx.address(),
+          dr.address(),
+          rows.length,
+          cols);
+      float[] expected = new float[rows.length * cols];
+      for (int r = 0; r < rows.length; r++) {
+        System.arraycopy(x, rows[r] * cols, expected, r * cols, cols);
+      }
+      assertClose(expected, read(k, StorageType.F32, out, expected.length), 0, "gather_rows");
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void fusedRopeKvWriteEqualsRopeThenKvWrite(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(8);
+    int n = 5;
+    int heads = 8;
+    int kvHeads = 2;
+    int hd = 64;
+    int half = hd / 2;
+    int qDim = heads * hd;
+    int kvDim = kvHeads * hd;
+    int stride = qDim + 2 * kvDim;
+    int slots = 32;
+    float[] cos = random(rnd, 50 * half, 1);
+    float[] sin = random(rnd, 50 * half, 1);
+    float[] input = random(rnd, n * stride, 2);
+    int[] positions = {0, 3, 49, 7, 7};
+    int[] mapping = {31, 0, 5, -1, 6};
+    try (GpuTests.Stored a = store(k, st, input);
+        GpuTests.Stored b = store(k, st, input);
+        DeviceBuffer dp = ints(positions);
+        DeviceBuffer dm = ints(mapping);
+        DeviceBuffer dc = floats(cos);
+        DeviceBuffer ds = floats(sin);
+        DeviceBuffer kc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
+      k.rope.launch1d(
+          null,
+          (long) n * (heads + kvHeads) * half,
+          256,
+          a.buffer().address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          n,
+          heads,
+          kvHeads,
+          hd,
+          stride);
+      k.kvWrite.launch1d(
+          null,
+          (long) n * kvDim,
+          256,
+          kc1.address(),
+          vc1.address(),
+          a.buffer().address(),
+          dm.address(),
+          n,
+          kvDim,
+          stride,
+          qDim,
+          qDim + kvDim);
+      k.ropeKvWrite.launch1d(
+          null,
+          (long) n * (heads + 2 * kvHeads) * half,
+          256,
+          b.buffer().address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          kc2.address(),
+          vc2.address(),
+          dm.address(),
+          n,
+          heads,
+          kvHeads,
+          hd,
+          stride);
+      assertArrayEquals(read(k, st, a.buffer(), n * stride), read(k, st, b.buffer(), n * stride));
+      float[] k1 = read(k, st, kc1, slots * kvDim);
+      float[] k2 = read(k, st, kc2, slots * kvDim);
+      float[] v1 = read(k, st, vc1, slots * kvDim);
+      float[] v2 = read(k, st, vc2, slots * kvDim);
+      for (int i = 0; i < k1.length; i++) {
+        // NaN == NaN for the untouched slots: compare bit patterns.
+        assertEquals(Float.floatToIntBits(k1[i]), Float.floatToIntBits(k2[i]), "key " + i);
+        assertEquals(Float.floatToIntBits(v1[i]), Float.floatToIntBits(v2[i]), "value " + i);
+      }
+      assertFalse(Float.isNaN(k2[31 * kvDim]), "slot 31 written");
+      assertTrue(Float.isNaN(k2[1 * kvDim]), "slot 1 untouched");
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void fusedAddRmsnormEqualsResidualAddThenRmsnorm(StorageType st) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(9);
+    int rows = 4;
+    int dim = 520;
+    float[] x = random(rnd, rows * dim, 2);
+    float[] w = random(rnd, dim, 1);
+    try (GpuTests.Stored delta = store(k, st, random(rnd, rows * dim, 2));
+        DeviceBuffer x1 = floats(x);
+        DeviceBuffer x2 = floats(x);
+        DeviceBuffer dw = floats(w);
+        DeviceBuffer out1 = poisoned(st, rows * dim);
+        DeviceBuffer out2 = poisoned(st, rows * dim)) {
+      k.residualAdd.launch1d(
+          null, (long) rows * dim, 256, x1.address(), delta.buffer().address(), (long) rows * dim);
+      k.rmsnorm.launch(
+          null, rows, 1, 1, 256, 0, out1.address(), x1.address(), dw.address(), dim, 1e-6f);
+      k.addRmsnorm.launch(
+          null,
+          rows,
+          1,
+          1,
+          256,
+          0,
+          x2.address(),
+          delta.buffer().address(),
+          out2.address(),
+          dw.address(),
+          dim,
+          1e-6f);
+      assertArrayEquals(
+          read(k, StorageType.F32, x1, rows * dim), read(k, StorageType.F32, x2, rows * dim));
+      float[] o1 = read(k, st, out1, rows * dim);
+      assertClose(o1, read(k, st, out2, rows * dim), 1e-6, "add_rmsnorm " + st);
+    }
+  }
+
+  /**
+   * Paged attention over a shuffled pool: rows of several sequences (decode rows and prefill rows
+   * of one sequence at increasing positions), with and without splits, sliding window, GQA.
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "F32, 32, 4, 2, 1, 0",
+    "F32, 32, 4, 2, 5, 0",
+    "F16, 32, 4, 2, 16, 0",
+    "F32, 64, 32, 8, 1, 0",
+    "F16, 64, 32, 8, 7, 0",
+    "F32, 128, 8, 1, 3, 0",
+    "F16, 128, 8, 8, 1, 0",
+    "F32, 64, 8, 2, 4, 37",
+  })
+  void pagedAttentionMatchesJava(
+      StorageType st, int hd, int heads, int kvHeads, int splits, int window) {
+    Kernels k = kernels(st, hd);
+    SplittableRandom rnd = new SplittableRandom(hd * 31L + heads + splits);
+    int bs = 16;
+    int numBlocks = 64;
+    int kvDim = kvHeads * hd;
+    int qDim = heads * hd;
+    int maxBlocks = 20;
+    // Three sequences: lengths 1, 150 and 300 positions.
+    int[] seqLen = {1, 150, 300};
+    List<Integer> free = new ArrayList<>();
+    for (int b = 1; b < numBlocks; b++) {
+      free.add(b);
+    }
+    Collections.shuffle(free, new java.util.Random(hd + splits));
+    int[] tables = new int[seqLen.length * maxBlocks];
+    int next = 0;
+    for (int s = 0; s < seqLen.length; s++) {
+      for (int b = 0; b < (seqLen[s] + bs - 1) / bs; b++) {
+        tables[s * maxBlocks + b] = free.get(next++);
+      }
+    }
+    // Rows: decode rows of every sequence, plus prefill-like rows of sequence 1.
+    int[] rowSeq = {0, 1, 2, 1, 1, 1};
+    int[] ctx = {1, 150, 300, 1, 17, 64};
+    int rows = rowSeq.length;
+    try (GpuTests.Stored q = store(k, st, random(rnd, rows * qDim, 1));
+        GpuTests.Stored kc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
+        GpuTests.Stored vc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
+        DeviceBuffer dt = ints(tables);
+        DeviceBuffer dr = ints(rowSeq);
+        DeviceBuffer dc = ints(ctx);
+        DeviceBuffer acc = new DeviceBuffer(4L * rows * heads * splits * hd);
+        DeviceBuffer ml = new DeviceBuffer(4L * rows * heads * splits * 2);
+        DeviceBuffer out = poisoned(st, (long) rows * qDim)) {
+      float scale = (float) (1 / Math.sqrt(hd));
+      k.attention.launch(
+          null,
+          kvHeads,
+          rows,
+          splits,
+          128,
+          0,
+          q.buffer().address(),
+          qDim,
+          kc.buffer().address(),
+          vc.buffer().address(),
+          dt.address(),
+          maxBlocks,
+          dr.address(),
+          dc.address(),
+          heads,
+          kvHeads,
+          bs,
+          scale,
+          window,
+          splits,
+          acc.address(),
+          ml.address(),
+          out.address(),
+          qDim);
+      if (splits > 1) {
+        k.combine.launch(
+            null,
+            heads,
+            rows,
+            1,
+            hd,
+            0,
+            acc.address(),
+            ml.address(),
+            out.address(),
+            heads,
+            hd,
+            splits,
+            qDim);
+      }
+      float[] got = read(k, st, out, rows * qDim);
+      float[] expected = new float[rows * qDim];
+      int group = heads / kvHeads;
+      for (int r = 0; r < rows; r++) {
+        for (int h = 0; h < heads; h++) {
+          int kvh = h / group;
+          int first = window > 0 ? Math.max(0, ctx[r] - window) : 0;
+          double[] scores = new double[ctx[r]];
+          double max = Double.NEGATIVE_INFINITY;
+          for (int p = first; p < ctx[r]; p++) {
+            int slot = tables[rowSeq[r] * maxBlocks + p / bs] * bs + p % bs;
+            double s = 0;
+            for (int d = 0; d < hd; d++) {
+              s += q.values()[r * qDim + h * hd + d] * kc.values()[slot * kvDim + kvh * hd + d];
+            }
+            scores[p] = s * scale;
+            max = Math.max(max, scores[p]);
+          }
+          double sum = 0;
+          for (int p = first; p < ctx[r]; p++) {
+            scores[p] = Math.exp(scores[p] - max);
+            sum += scores[p];
+          }
+          for (int d = 0; d < hd; d++) {
+            double o = 0;
+            for (int p = first; p < ctx[r]; p++) {
+              int slot = tables[rowSeq[r] * maxBlocks + p / bs] * bs + p % bs;
+              o += scores[p] * vc.values()[slot * kvDim + kvh * hd + d];
+            }
+            expected[r * qDim + h * hd + d] = (float) (o / sum);
+          }
+        }
+      }
+      assertClose(
+          expected, got, st == StorageType.F32 ? 1e-5 : 3e-3, "attention " + st + " hd " + hd);
+    }
+  }
+
+  @Test
+  void argmaxPicksTheFirstLargest() {
+    Kernels k = kernels(StorageType.F32, 64);
+    SplittableRandom rnd = new SplittableRandom(6);
+    int vocab = 128256;
+    int rows = 3;
+    float[] logits = random(rnd, rows * vocab, 10);
+    logits[0 * vocab + 777] = 50;
+    logits[1 * vocab + 5] = 50;
+    logits[1 * vocab + 100000] = 50; // a tie: the lower id wins
+    try (DeviceBuffer dl = floats(logits);
+        DeviceBuffer out = ints(new int[] {-1, -1, -1})) {
+      k.argmax.launch(null, rows, 1, 1, 1024, 0, dl.address(), vocab, out.address());
+      GpuTests.sync();
+      int[] got = out.downloadInts(rows);
+      int best2 = 0;
+      for (int i = 1; i < vocab; i++) {
+        if (logits[2 * vocab + i] > logits[2 * vocab + best2]) {
+          best2 = i;
+        }
+      }
+      assertArrayEquals(new int[] {777, 5, best2}, got);
+    }
+  }
+
+  /**
+   * Top-k/top-p sampling with Philox: every draw inside the allowed set, the same (seed, offset)
+   * gives the same token, and the empirical distribution follows the renormalized probabilities.
+   */
+  @Test
+  void seededTopKTopPSamplingDrawsFromTheRightSet() {
+    Kernels k = kernels(StorageType.F32, 64);
+    SplittableRandom rnd = new SplittableRandom(7);
+    int vocab = 1000;
+    int draws = 8000;
+    float temperature = 0.8f;
+    int topK = 40;
+    float topP = 0.7f;
+    float[] row = random(rnd, vocab, 4);
+    float[] logits = new float[draws * vocab];
+    for (int d = 0; d < draws; d++) {
+      System.arraycopy(row, 0, logits, d * vocab, vocab);
+    }
+    float[] temps = new float[draws];
+    int[] ks = new int[draws];
+    float[] ps = new float[draws];
+    Arrays.fill(temps, temperature);
+    Arrays.fill(ks, topK);
+    Arrays.fill(ps, topP);
+    temps[0] = 0; // greedy row
+    // seeds and offsets as two 32-bit ints per 64-bit value (little endian)
+    int[] seeds = new int[2 * draws];
+    int[] offsets = new int[2 * draws];
+    for (int d = 0; d < draws; d++) {
+      seeds[2 * d] = 1234;
+      offsets[2 * d] = d;
+    }
+    // Reference: sorted order, top-k, then the smallest prefix reaching top-p.
+    Integer[] order = new Integer[vocab];
+    for (int i = 0; i < vocab; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Float.compare(row[b], row[a]));
+    double[] probs = new double[topK];
+    double sum = 0;
+    for (int i = 0; i < topK; i++) {
+      probs[i] = Math.exp((row[order[i]] - row[order[0]]) / temperature);
+      sum += probs[i];
+    }
+    int keep = topK;
+    double cumulative = 0;
+    for (int i = 0; i < topK; i++) {
+      cumulative += probs[i] / sum;
+      if (cumulative >= topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+    double kept = 0;
+    for (int i = 0; i < keep; i++) {
+      kept += probs[i];
+    }
+    int[] first;
+    try (DeviceBuffer dl = floats(logits);
+        DeviceBuffer dt = floats(temps);
+        DeviceBuffer dk = ints(ks);
+        DeviceBuffer dp = floats(ps);
+        DeviceBuffer ds = ints(seeds);
+        DeviceBuffer doff = ints(offsets);
+        DeviceBuffer out = ints(new int[draws])) {
+      out.fill(0xFF);
+      k.sample.launch(
+          null,
+          draws,
+          1,
+          1,
+          1024,
+          0,
+          dl.address(),
+          vocab,
+          dt.address(),
+          dk.address(),
+          dp.address(),
+          ds.address(),
+          doff.address(),
+          out.address());
+      GpuTests.sync();
+      first = out.downloadInts(draws);
+      out.fill(0xFF);
+      k.sample.launch(
+          null,
+          draws,
+          1,
+          1,
+          1024,
+          0,
+          dl.address(),
+          vocab,
+          dt.address(),
+          dk.address(),
+          dp.address(),
+          ds.address(),
+          doff.address(),
+          out.address());
+      GpuTests.sync();
+      assertArrayEquals(first, out.downloadInts(draws), "same seed and offset, same token");
+    }
+    assertEquals((int) order[0], first[0], "temperature 0 is greedy");
+    int[] counts = new int[vocab];
+    for (int d = 1; d < draws; d++) {
+      counts[first[d]]++;
+    }
+    Set<Integer> allowed = new HashSet<>();
+    for (int i = 0; i < keep; i++) {
+      allowed.add(order[i]);
+    }
+    double tv = 0;
+    for (int t = 0; t < vocab; t++) {
+      if (counts[t] > 0) {
+        assertTrue(allowed.contains(t), "token " + t + " is outside the top-k/top-p set");
+      }
+    }
+    for (int i = 0; i < keep; i++) {
+      tv += Math.abs(counts[order[i]] / (double) (draws - 1) - probs[i] / kept);
+    }
+    assertTrue(tv / 2 < 0.05, "total variation " + tv / 2 + " from the expected distribution");
+    assertTrue(
+        new HashSet<>(Arrays.asList(Arrays.stream(first).boxed().toArray(Integer[]::new))).size()
+            > 1);
+  }
+
+  @Test
+  void badLaunchArgumentsAreTypedErrors() {
+    Kernels k = kernels(StorageType.F32, 64);
+    assertThrows(
+        BackendException.class, () -> k.rmsnorm.launch(null, 1, 1, 1, 256, 0, 0L, 0L, 0L, 1, 1f));
+    assertThrows(
+        BackendException.class, () -> k.rmsnorm.launch(null, 1, 1, 1, 2048, 0, 1L, 1L, 1L, 1, 1f));
+    assertThrows(BackendException.class, () -> k.argmax.launch(null, 1, 1, 1, 1024, 0, 1L, 1L, 1L));
+  }
+}

@@ -1,0 +1,144 @@
+package io.kiln.execution.llm.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kiln.BackendException;
+import io.kiln.InvalidInputException;
+import io.kiln.execution.llm.SequenceChunk;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The host-side parts of the CUDA runner, which need no device: buckets, step layout, checks. */
+class GpuLayoutTest {
+  @Test
+  void decodeBucketsArePowersOfTwoThenStepsOfEight() {
+    assertArrayEquals(new int[] {1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64}, DecodeBuckets.upTo(64));
+    assertArrayEquals(new int[] {1, 2, 4, 5}, DecodeBuckets.upTo(5));
+    assertArrayEquals(new int[] {1, 2, 4, 8, 12}, DecodeBuckets.upTo(12));
+    assertArrayEquals(new int[] {1}, DecodeBuckets.upTo(1));
+    int[] b = DecodeBuckets.upTo(64);
+    assertEquals(1, DecodeBuckets.bucketFor(b, 1));
+    assertEquals(4, DecodeBuckets.bucketFor(b, 3));
+    assertEquals(24, DecodeBuckets.bucketFor(b, 17));
+    assertEquals(64, DecodeBuckets.bucketFor(b, 64));
+    assertEquals(-1, DecodeBuckets.bucketFor(b, 65));
+  }
+
+  @Test
+  void splitsFillTheMultiprocessorsAndShrinkWithTheBatch() {
+    assertEquals(16, DecodeBuckets.splitsFor(1, 8, 132, 16));
+    assertEquals(9, DecodeBuckets.splitsFor(4, 8, 132, 16));
+    assertEquals(1, DecodeBuckets.splitsFor(64, 8, 132, 16));
+    assertEquals(1, DecodeBuckets.splitsFor(256, 8, 132, 16));
+  }
+
+  @Test
+  void decodeLayoutPadsThroughTheNullBlock() {
+    StepLayout l = new StepLayout(8, 4, 3, 16);
+    List<SequenceChunk> batch =
+        List.of(
+            new SequenceChunk(1, new int[] {7}, 20, new int[] {5, 9, 2}, true),
+            new SequenceChunk(2, new int[] {3}, 0, new int[] {4}, true));
+    l.fillDecode(batch, 4);
+    assertEquals(4, l.numTokens);
+    assertEquals(4, l.numLogitRows);
+    int[] d = l.data;
+    assertArrayEquals(new int[] {7, 3, 0, 0}, Arrays.copyOfRange(d, l.tokens(), l.tokens() + 4));
+    assertArrayEquals(
+        new int[] {20, 0, 0, 0}, Arrays.copyOfRange(d, l.positions(), l.positions() + 4));
+    // position 20 lives in logical block 1 (physical 9), offset 4
+    assertArrayEquals(
+        new int[] {9 * 16 + 4, 4 * 16, 0, 0}, Arrays.copyOfRange(d, l.slots(), l.slots() + 4));
+    assertArrayEquals(new int[] {0, 1, 2, 3}, Arrays.copyOfRange(d, l.rowSeq(), l.rowSeq() + 4));
+    assertArrayEquals(
+        new int[] {21, 1, 1, 1}, Arrays.copyOfRange(d, l.contextLens(), l.contextLens() + 4));
+    assertArrayEquals(
+        new int[] {5, 9, 0}, Arrays.copyOfRange(d, l.blockTables(), l.blockTables() + 3));
+    assertArrayEquals(
+        new int[] {4, 0, 0}, Arrays.copyOfRange(d, l.blockTables() + 3, l.blockTables() + 6));
+    assertEquals(0, d[l.blockTables() + 6]);
+    assertEquals(0, d[l.blockTables() + 9]);
+  }
+
+  @Test
+  void eagerLayoutHasOneAttentionRowPerTokenAndLogitsForTheLastOnes() {
+    StepLayout l = new StepLayout(16, 4, 4, 4);
+    List<SequenceChunk> batch =
+        List.of(
+            // a chunked prefill continuing at position 6 (earlier blocks already in the pool)
+            new SequenceChunk(1, new int[] {11, 12, 13}, 6, new int[] {3, 8, 1}, false),
+            new SequenceChunk(2, new int[] {21}, 2, new int[] {6}, true),
+            new SequenceChunk(3, new int[] {31, 32}, 0, new int[] {2}, true));
+    l.fillEager(batch);
+    int[] d = l.data;
+    assertEquals(6, l.numTokens);
+    assertEquals(2, l.numLogitRows);
+    assertArrayEquals(
+        new int[] {11, 12, 13, 21, 31, 32}, Arrays.copyOfRange(d, l.tokens(), l.tokens() + 6));
+    assertArrayEquals(
+        new int[] {6, 7, 8, 2, 0, 1}, Arrays.copyOfRange(d, l.positions(), l.positions() + 6));
+    assertArrayEquals(
+        new int[] {8 * 4 + 2, 8 * 4 + 3, 1 * 4, 6 * 4 + 2, 2 * 4, 2 * 4 + 1},
+        Arrays.copyOfRange(d, l.slots(), l.slots() + 6));
+    assertArrayEquals(
+        new int[] {0, 0, 0, 1, 2, 2}, Arrays.copyOfRange(d, l.rowSeq(), l.rowSeq() + 6));
+    assertArrayEquals(
+        new int[] {7, 8, 9, 3, 1, 2}, Arrays.copyOfRange(d, l.contextLens(), l.contextLens() + 6));
+    assertArrayEquals(new int[] {3, 5}, Arrays.copyOfRange(d, l.logitRows(), l.logitRows() + 2));
+    assertArrayEquals(new int[] {1, 2}, Arrays.copyOf(l.logitChunk, 2));
+    assertArrayEquals(
+        new int[] {3, 8, 1, 0}, Arrays.copyOfRange(d, l.blockTables(), l.blockTables() + 4));
+  }
+
+  @Test
+  void layoutRefusesStepsLargerThanItsBuffers() {
+    StepLayout l = new StepLayout(4, 2, 2, 16);
+    assertThrows(
+        InvalidInputException.class,
+        () -> l.fillEager(List.of(new SequenceChunk(1, new int[5], 0, new int[] {1}, true))));
+    assertThrows(
+        InvalidInputException.class,
+        () ->
+            l.fillEager(List.of(new SequenceChunk(1, new int[1], 40, new int[] {1, 2, 3}, true))));
+    assertThrows(
+        InvalidInputException.class,
+        () ->
+            l.fillDecode(
+                List.of(
+                    new SequenceChunk(1, new int[1], 0, new int[] {1}, true),
+                    new SequenceChunk(2, new int[1], 0, new int[] {2}, true),
+                    new SequenceChunk(3, new int[1], 0, new int[] {3}, true)),
+                2));
+  }
+
+  @Test
+  void kernelArgumentsAreCheckedAgainstTheSignature() {
+    Kernel.checkArguments("k", "pilf", 5L, 3, 7L, 1.5f);
+    BackendException count =
+        assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "pi", 5L));
+    assertTrue(count.getMessage().contains("takes 2 arguments"), count.getMessage());
+    BackendException nullPointer =
+        assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "p", 0L));
+    assertTrue(nullPointer.getMessage().contains("device pointer"), nullPointer.getMessage());
+    assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "i", 5L));
+    assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "f", Float.NaN));
+    assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "f", 1.0));
+    assertThrows(BackendException.class, () -> Kernel.checkArguments("k", "p", (Object) null));
+  }
+
+  @Test
+  void optionsRejectNonsense() {
+    assertThrows(
+        InvalidInputException.class, () -> GpuRunnerOptions.defaults().withKvUtilization(0));
+    assertThrows(
+        InvalidInputException.class, () -> GpuRunnerOptions.defaults().withKvUtilization(1.5));
+    assertThrows(InvalidInputException.class, () -> GpuRunnerOptions.defaults().withKvBlocks(1));
+    assertThrows(InvalidInputException.class, () -> GpuRunnerOptions.defaults().withMaxNumSeqs(0));
+    assertEquals(StorageType.F16, GpuRunnerOptions.defaults().storage());
+    assertEquals(0.90, GpuRunnerOptions.defaults().kvUtilization());
+  }
+}

@@ -1,0 +1,584 @@
+// Kernels of the GPU Llama runner. Every kernel comes in an fp32 and an fp16 storage flavour
+// (suffix _f32 / _f16); arithmetic is always fp32. Loaded through the driver API by name, so all
+// entry points are extern "C" with plain pointer/int/float arguments.
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace {
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the whole block; every thread gets the result. blockDim.x is a multiple of 32.
+__device__ float block_sum(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = 0.f;
+  for (int w = 0; w < warps; ++w) total += scratch[w];
+  return total;
+}
+
+// ---- element-wise and row kernels ----------------------------------------------------------
+
+template <typename T>
+__device__ void embedding_gather(float* x, const T* table, const int* tokens, int n, int dim) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * dim) return;
+  int t = (int)(i / dim), e = (int)(i % dim);
+  x[i] = to_float(table[(long)tokens[t] * dim + e]);
+}
+
+// One block per row: out = weight * (x / sqrt(mean(x^2) + eps)).
+template <typename T>
+__device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, float eps) {
+  __shared__ float scratch[32];
+  const float* row = x + (long)blockIdx.x * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += row[i] * row[i];
+  ss = block_sum(ss, scratch);
+  float scale = 1.0f / sqrtf(ss / dim + eps);
+  T* o = out + (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
+}
+
+// Fused residual step: x += delta, then out = rmsnorm(x) (one block per row). Saves a pass over
+// x and a launch per norm; the arithmetic is that of residual_add followed by rmsnorm.
+template <typename T>
+__device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weight, int dim, float eps) {
+  __shared__ float scratch[32];
+  float* row = x + (long)blockIdx.x * dim;
+  const T* d = delta + (long)blockIdx.x * dim;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float v = row[i] + to_float(d[i]);
+    row[i] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss, scratch);
+  float scale = 1.0f / sqrtf(ss / dim + eps);
+  T* o = out + (long)blockIdx.x * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
+}
+
+template <typename T>
+__device__ void add_bias(T* y, const T* bias, int n, int cols) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * cols) return;
+  y[i] = from_float<T>(to_float(y[i]) + to_float(bias[i % cols]));
+}
+
+// Rotates the two halves of every q and k head in place (the rotate_half layout). cos/sin are
+// tables [position][headDim/2] computed on the host in double precision.
+template <typename T>
+__device__ void rope(T* qkv, const int* positions, const float* cos_table, const float* sin_table,
+                     int n, int num_heads, int num_kv_heads, int head_dim, int row_stride) {
+  int half = head_dim / 2;
+  int heads = num_heads + num_kv_heads;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * heads * half) return;
+  int d = (int)(i % half);
+  int h = (int)((i / half) % heads);
+  int t = (int)(i / ((long)half * heads));
+  // k heads follow the q heads in a row, so one column formula covers both.
+  T* v = qkv + (long)t * row_stride + (long)h * head_dim;
+  long at = (long)positions[t] * half + d;
+  float co = cos_table[at], si = sin_table[at];
+  float a = to_float(v[d]), b = to_float(v[d + half]);
+  v[d] = from_float<T>(a * co - b * si);
+  v[d + half] = from_float<T>(b * co + a * si);
+}
+
+// Copies each token's k and v rows into the pool slot slot_mapping[t] (negative: skip).
+template <typename T>
+__device__ void kv_write(T* key_cache, T* value_cache, const T* qkv, const int* slot_mapping, int n,
+                         int kv_dim, int row_stride, int k_offset, int v_offset) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * kv_dim) return;
+  int t = (int)(i / kv_dim), e = (int)(i % kv_dim);
+  int slot = slot_mapping[t];
+  if (slot < 0) return;
+  const T* row = qkv + (long)t * row_stride;
+  key_cache[(long)slot * kv_dim + e] = row[k_offset + e];
+  value_cache[(long)slot * kv_dim + e] = row[v_offset + e];
+}
+
+// rope and kv_write in one pass: q and k heads rotate in place, the rotated k and the v heads go
+// to the pool slot slot_mapping[t] (negative: not stored).
+template <typename T>
+__device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_table,
+                              const float* sin_table, T* key_cache, T* value_cache,
+                              const int* slot_mapping, int n, int num_heads, int num_kv_heads,
+                              int head_dim, int row_stride) {
+  int half = head_dim / 2;
+  int heads = num_heads + 2 * num_kv_heads;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * heads * half) return;
+  int d = (int)(i % half);
+  int h = (int)((i / half) % heads);
+  int t = (int)(i / ((long)half * heads));
+  T* v = qkv + (long)t * row_stride + (long)h * head_dim;
+  int slot = slot_mapping[t];
+  long kv_dim = (long)num_kv_heads * head_dim;
+  if (h >= num_heads + num_kv_heads) {  // a v head: copy only
+    if (slot >= 0) {
+      T* dst = value_cache + slot * kv_dim + (long)(h - num_heads - num_kv_heads) * head_dim;
+      dst[d] = v[d];
+      dst[d + half] = v[d + half];
+    }
+    return;
+  }
+  long at = (long)positions[t] * half + d;
+  float co = cos_table[at], si = sin_table[at];
+  float a = to_float(v[d]), b = to_float(v[d + half]);
+  T ra = from_float<T>(a * co - b * si);
+  T rb = from_float<T>(b * co + a * si);
+  v[d] = ra;
+  v[d + half] = rb;
+  if (h >= num_heads && slot >= 0) {
+    T* dst = key_cache + slot * kv_dim + (long)(h - num_heads) * head_dim;
+    dst[d] = ra;
+    dst[d + half] = rb;
+  }
+}
+
+// gate_up rows hold [gate | up]; out = silu(gate) * up.
+template <typename T>
+__device__ void silu_mul(T* out, const T* gate_up, int n, int ff) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * ff) return;
+  int t = (int)(i / ff), j = (int)(i % ff);
+  float g = to_float(gate_up[(long)t * 2 * ff + j]);
+  float u = to_float(gate_up[(long)t * 2 * ff + ff + j]);
+  out[i] = from_float<T>(g / (1.0f + expf(-g)) * u);
+}
+
+template <typename T>
+__device__ void residual_add(float* x, const T* delta, long count) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) x[i] += to_float(delta[i]);
+}
+
+// ---- paged attention -------------------------------------------------------------------------
+
+template <typename T, int EPT> struct Vec;
+template <> struct Vec<float, 1> {
+  static __device__ void load(const float* p, float* o) { o[0] = p[0]; }
+};
+template <> struct Vec<float, 2> {
+  static __device__ void load(const float* p, float* o) {
+    float2 v = *reinterpret_cast<const float2*>(p);
+    o[0] = v.x; o[1] = v.y;
+  }
+};
+template <> struct Vec<float, 4> {
+  static __device__ void load(const float* p, float* o) {
+    float4 v = *reinterpret_cast<const float4*>(p);
+    o[0] = v.x; o[1] = v.y; o[2] = v.z; o[3] = v.w;
+  }
+};
+template <> struct Vec<__half, 1> {
+  static __device__ void load(const __half* p, float* o) { o[0] = __half2float(p[0]); }
+};
+template <> struct Vec<__half, 2> {
+  static __device__ void load(const __half* p, float* o) {
+    float2 v = __half22float2(*reinterpret_cast<const __half2*>(p));
+    o[0] = v.x; o[1] = v.y;
+  }
+};
+template <> struct Vec<__half, 4> {
+  static __device__ void load(const __half* p, float* o) {
+    uint2 raw = *reinterpret_cast<const uint2*>(p);
+    float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
+    float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+    o[0] = a.x; o[1] = a.y; o[2] = b.x; o[3] = b.y;
+  }
+};
+
+constexpr int kAttnWarps = 4;
+constexpr int kMaxGroup = 8;
+
+// One block per (kv head, query row, split). A query row is a decode sequence or one prefill
+// token; it attends to positions [start, context_len) of sequence row_seq[row] through that
+// sequence's block table, which already holds the row's own K/V (written before this kernel).
+// The split's positions go round-robin to the warps; each warp keeps an online softmax for the
+// query heads of its group, lanes holding head_dim/32 elements each. With one split the result
+// is written to out; otherwise unnormalized partials go to part_acc/part_ml for the combine.
+template <typename T, int HD>
+__device__ void paged_attention(const T* q, int q_stride, const T* key_cache, const T* value_cache,
+                                const int* block_tables, int table_stride, const int* row_seq,
+                                const int* context_lens, int num_heads, int num_kv_heads,
+                                int block_size, float scale, int window, int num_splits,
+                                float* part_acc, float* part_ml, T* out, int out_stride) {
+  constexpr int EPT = HD / 32;
+  __shared__ float sm_m[kAttnWarps][kMaxGroup];
+  __shared__ float sm_l[kAttnWarps][kMaxGroup];
+  __shared__ float sm_acc[kAttnWarps][kMaxGroup][HD];
+
+  int kvh = blockIdx.x, row = blockIdx.y, split = blockIdx.z;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int group = num_heads / num_kv_heads;
+  int seq = row_seq[row];
+  int ctx = context_lens[row];
+  int start = window > 0 ? max(0, ctx - window) : 0;
+  int per = (ctx - start + num_splits - 1) / num_splits;
+  int s0 = start + split * per;
+  int s1 = min(ctx, s0 + per);
+
+  float qr[kMaxGroup][EPT];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < group) {
+      Vec<T, EPT>::load(q + (long)row * q_stride + (long)(kvh * group + g) * HD + lane * EPT, qr[g]);
+#pragma unroll
+      for (int e = 0; e < EPT; ++e) qr[g][e] *= scale;
+    }
+  }
+  float m[kMaxGroup], l[kMaxGroup], acc[kMaxGroup][EPT];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.f;
+#pragma unroll
+    for (int e = 0; e < EPT; ++e) acc[g][e] = 0.f;
+  }
+
+  const int* table = block_tables + (long)seq * table_stride;
+  for (int t = s0 + warp; t < s1; t += kAttnWarps) {
+    int block = table[t / block_size];
+    long base = (((long)block * block_size + t % block_size) * num_kv_heads + kvh) * HD + lane * EPT;
+    float k[EPT], v[EPT];
+    Vec<T, EPT>::load(key_cache + base, k);
+    Vec<T, EPT>::load(value_cache + base, v);
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) {
+        float s = 0.f;
+#pragma unroll
+        for (int e = 0; e < EPT; ++e) s += qr[g][e] * k[e];
+        s = warp_sum(s);
+        float m_new = fmaxf(m[g], s);
+        float correction = expf(m[g] - m_new);
+        float p = expf(s - m_new);
+        l[g] = l[g] * correction + p;
+#pragma unroll
+        for (int e = 0; e < EPT; ++e) acc[g][e] = acc[g][e] * correction + p * v[e];
+        m[g] = m_new;
+      }
+    }
+  }
+
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < group) {
+      if (lane == 0) {
+        sm_m[warp][g] = m[g];
+        sm_l[warp][g] = l[g];
+      }
+#pragma unroll
+      for (int e = 0; e < EPT; ++e) sm_acc[warp][g][lane * EPT + e] = acc[g][e];
+    }
+  }
+  __syncthreads();
+
+  for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
+    int g = i / HD, d = i % HD;
+    float mx = -INFINITY;
+    for (int w = 0; w < kAttnWarps; ++w) mx = fmaxf(mx, sm_m[w][g]);
+    float sum_l = 0.f, sum_a = 0.f;
+    if (mx != -INFINITY) {
+      for (int w = 0; w < kAttnWarps; ++w) {
+        float f = expf(sm_m[w][g] - mx);
+        sum_l += sm_l[w][g] * f;
+        sum_a += sm_acc[w][g][d] * f;
+      }
+    }
+    int head = kvh * group + g;
+    if (num_splits == 1) {
+      out[(long)row * out_stride + (long)head * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
+    } else {
+      long at = ((long)row * num_heads + head) * num_splits + split;
+      part_acc[at * HD + d] = sum_a;
+      if (d == 0) {
+        part_ml[at * 2] = mx;
+        part_ml[at * 2 + 1] = sum_l;
+      }
+    }
+  }
+}
+
+// Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads.
+template <typename T>
+__device__ void attention_combine(const float* part_acc, const float* part_ml, T* out, int num_heads,
+                                  int head_dim, int num_splits, int out_stride) {
+  int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
+  if (d >= head_dim) return;
+  long base = ((long)row * num_heads + head) * num_splits;
+  float mx = -INFINITY;
+  for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+  float sum_l = 0.f, sum_a = 0.f;
+  if (mx != -INFINITY) {
+    for (int s = 0; s < num_splits; ++s) {
+      float f = expf(part_ml[(base + s) * 2] - mx);
+      sum_l += part_ml[(base + s) * 2 + 1] * f;
+      sum_a += part_acc[(base + s) * head_dim + d] * f;
+    }
+  }
+  out[(long)row * out_stride + (long)head * head_dim + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
+}
+
+// ---- sampling --------------------------------------------------------------------------------
+
+// Philox4x32-10 (Salmon et al., SC'11): counter-based, so a (seed, step) pair always gives the
+// same draw, whatever else shares the batch.
+__device__ uint4 philox(uint2 key, uint4 ctr) {
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    uint32_t hi0 = __umulhi(M0, ctr.x), lo0 = M0 * ctr.x;
+    uint32_t hi1 = __umulhi(M1, ctr.z), lo1 = M1 * ctr.z;
+    ctr = make_uint4(hi1 ^ ctr.y ^ key.x, lo1, hi0 ^ ctr.w ^ key.y, lo0);
+    key.x += W0;
+    key.y += W1;
+  }
+  return ctr;
+}
+
+// Float keys whose unsigned order is the float order.
+__device__ __forceinline__ uint32_t ordered(float f) {
+  uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+__device__ int block_argmax(const float* row, int vocab, float* s_val, int* s_idx) {
+  float best = -INFINITY;
+  int best_i = 0x7fffffff;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+    float v = row[i];
+    if (v > best || (v == best && i < best_i)) { best = v; best_i = i; }
+  }
+  s_val[threadIdx.x] = best;
+  s_idx[threadIdx.x] = best_i;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if (threadIdx.x < stride) {
+      float ov = s_val[threadIdx.x + stride];
+      int oi = s_idx[threadIdx.x + stride];
+      if (ov > s_val[threadIdx.x] || (ov == s_val[threadIdx.x] && oi < s_idx[threadIdx.x])) {
+        s_val[threadIdx.x] = ov;
+        s_idx[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  int result = s_idx[0] == 0x7fffffff ? 0 : s_idx[0];
+  __syncthreads();
+  return result;
+}
+
+constexpr int kSampleThreads = 1024;
+
+// Largest key threshold t with mass(ordered(logit) >= t) >= target, where mass counts 1 per
+// token (top-k) or exp((logit - max) / temperature) (top-p). 32 rounds of bisection over keys.
+__device__ uint32_t key_threshold(const float* row, int vocab, bool by_count, float target, float max,
+                                  float inv_temp, uint32_t floor_key, float* scratch) {
+  uint32_t lo = floor_key, hi = 0xffffffffu;
+  while (lo < hi) {
+    uint32_t mid = lo + (uint32_t)(((uint64_t)hi - lo + 1) / 2);
+    float mass = 0.f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      uint32_t k = ordered(row[i]);
+      if (k >= mid) mass += by_count ? 1.f : expf((row[i] - max) * inv_temp);
+    }
+    mass = block_sum(mass, scratch);
+    if (mass >= target) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+// One block per row. temperature <= 0 is greedy. Otherwise keep the top_k largest logits
+// (0 = all), then the smallest set of largest probabilities whose mass reaches top_p, and draw
+// from it with Philox(seed, offset) in token-id order. Ties at a threshold are all kept.
+__device__ void sample_row(const float* logits, int vocab, const float* temperatures, const int* top_ks,
+                           const float* top_ps, const unsigned long long* seeds,
+                           const unsigned long long* offsets, int* out) {
+  __shared__ float scratch[32];
+  __shared__ float s_val[kSampleThreads];
+  __shared__ int s_idx[kSampleThreads];
+  int r = blockIdx.x;
+  const float* row = logits + (long)r * vocab;
+  int greedy = block_argmax(row, vocab, s_val, s_idx);
+  float temp = temperatures[r];
+  if (!(temp > 0.f)) {
+    if (threadIdx.x == 0) out[r] = greedy;
+    return;
+  }
+  float inv_temp = 1.0f / temp;
+  float max = row[greedy];
+  int k = top_ks[r];
+  uint32_t key_floor = 0;
+  if (k > 0 && k < vocab) key_floor = key_threshold(row, vocab, true, (float)k, max, inv_temp, 0, scratch);
+  float mass = 0.f;
+  for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+    if (ordered(row[i]) >= key_floor) mass += expf((row[i] - max) * inv_temp);
+  mass = block_sum(mass, scratch);
+  float p = top_ps[r];
+  if (p < 1.f) {
+    key_floor = key_threshold(row, vocab, false, p * mass, max, inv_temp, key_floor, scratch);
+    mass = 0.f;
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
+      if (ordered(row[i]) >= key_floor) mass += expf((row[i] - max) * inv_temp);
+    mass = block_sum(mass, scratch);
+  }
+  unsigned long long seed = seeds[r], offset = offsets[r];
+  uint4 bits = philox(make_uint2((uint32_t)seed, (uint32_t)(seed >> 32)),
+                      make_uint4((uint32_t)offset, (uint32_t)(offset >> 32), 0u, 0u));
+  float u = (bits.x >> 8) * (1.0f / 16777216.0f) * mass;
+
+  // Contiguous ranges per thread so a prefix sum over threads walks token ids in order.
+  int chunk = (vocab + blockDim.x - 1) / blockDim.x;
+  int from = threadIdx.x * chunk, to = min(vocab, from + chunk);
+  float local = 0.f;
+  for (int i = from; i < to; ++i)
+    if (ordered(row[i]) >= key_floor) local += expf((row[i] - max) * inv_temp);
+  __syncthreads();
+  s_val[threadIdx.x] = local;
+  __syncthreads();
+  for (int stride = 1; stride < blockDim.x; stride <<= 1) {
+    float add = threadIdx.x >= stride ? s_val[threadIdx.x - stride] : 0.f;
+    __syncthreads();
+    s_val[threadIdx.x] += add;
+    __syncthreads();
+  }
+  float before = s_val[threadIdx.x] - local;
+  __shared__ int chosen;
+  if (threadIdx.x == 0) chosen = greedy;  // rounding past the end falls back to the top token
+  __syncthreads();
+  if (local > 0.f && u >= before && u < before + local) {
+    float c = before;
+    int pick = -1;
+    for (int i = from; i < to; ++i) {
+      if (ordered(row[i]) >= key_floor) {
+        pick = i;
+        c += expf((row[i] - max) * inv_temp);
+        if (u < c) break;
+      }
+    }
+    chosen = pick;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) out[r] = chosen;
+}
+
+}  // namespace
+
+// ---- entry points ----------------------------------------------------------------------------
+
+#define KILN_ELEMENTWISE(SUFFIX, T)                                                                  \
+  extern "C" __global__ void embedding_gather_##SUFFIX(float* x, const T* table, const int* tokens,  \
+                                                       int n, int dim) {                             \
+    embedding_gather<T>(x, table, tokens, n, dim);                                                   \
+  }                                                                                                  \
+  extern "C" __global__ void rmsnorm_##SUFFIX(T* out, const float* x, const float* weight, int dim,  \
+                                              float eps) {                                           \
+    rmsnorm<T>(out, x, weight, dim, eps);                                                            \
+  }                                                                                                  \
+  extern "C" __global__ void add_rmsnorm_##SUFFIX(float* x, const T* delta, T* out,                \
+                                                  const float* weight, int dim, float eps) {         \
+    add_rmsnorm<T>(x, delta, out, weight, dim, eps);                                                 \
+  }                                                                                                  \
+  extern "C" __global__ void rope_kv_write_##SUFFIX(                                                 \
+      T* qkv, const int* positions, const float* cos_table, const float* sin_table, T* key_cache,   \
+      T* value_cache, const int* slot_mapping, int n, int num_heads, int num_kv_heads,              \
+      int head_dim, int row_stride) {                                                                \
+    rope_kv_write<T>(qkv, positions, cos_table, sin_table, key_cache, value_cache, slot_mapping, n,  \
+                     num_heads, num_kv_heads, head_dim, row_stride);                                 \
+  }                                                                                                  \
+  extern "C" __global__ void add_bias_##SUFFIX(T* y, const T* bias, int n, int cols) {               \
+    add_bias<T>(y, bias, n, cols);                                                                   \
+  }                                                                                                  \
+  extern "C" __global__ void rope_##SUFFIX(T* qkv, const int* positions, const float* cos_table,     \
+                                           const float* sin_table, int n, int num_heads,             \
+                                           int num_kv_heads, int head_dim, int row_stride) {         \
+    rope<T>(qkv, positions, cos_table, sin_table, n, num_heads, num_kv_heads, head_dim, row_stride); \
+  }                                                                                                  \
+  extern "C" __global__ void kv_write_##SUFFIX(T* key_cache, T* value_cache, const T* qkv,           \
+                                               const int* slot_mapping, int n, int kv_dim,           \
+                                               int row_stride, int k_offset, int v_offset) {         \
+    kv_write<T>(key_cache, value_cache, qkv, slot_mapping, n, kv_dim, row_stride, k_offset,          \
+                v_offset);                                                                           \
+  }                                                                                                  \
+  extern "C" __global__ void silu_mul_##SUFFIX(T* out, const T* gate_up, int n, int ff) {            \
+    silu_mul<T>(out, gate_up, n, ff);                                                                \
+  }                                                                                                  \
+  extern "C" __global__ void residual_add_##SUFFIX(float* x, const T* delta, long long count) {      \
+    residual_add<T>(x, delta, (long)count);                                                          \
+  }                                                                                                  \
+  extern "C" __global__ void attention_combine_##SUFFIX(const float* part_acc, const float* part_ml, \
+                                                        T* out, int num_heads, int head_dim,         \
+                                                        int num_splits, int out_stride) {            \
+    attention_combine<T>(part_acc, part_ml, out, num_heads, head_dim, num_splits, out_stride);       \
+  }
+
+#define KILN_ATTENTION(SUFFIX, T, HD)                                                                 \
+  extern "C" __global__ void __launch_bounds__(kAttnWarps * 32) paged_attention_##SUFFIX##_hd##HD(   \
+      const T* q, int q_stride, const T* key_cache, const T* value_cache, const int* block_tables,   \
+      int table_stride, const int* row_seq, const int* context_lens, int num_heads,                  \
+      int num_kv_heads, int block_size, float scale, int window, int num_splits, float* part_acc,    \
+      float* part_ml, T* out, int out_stride) {                                                      \
+    paged_attention<T, HD>(q, q_stride, key_cache, value_cache, block_tables, table_stride, row_seq, \
+                           context_lens, num_heads, num_kv_heads, block_size, scale, window,         \
+                           num_splits, part_acc, part_ml, out, out_stride);                          \
+  }
+
+KILN_ELEMENTWISE(f32, float)
+KILN_ELEMENTWISE(f16, __half)
+KILN_ATTENTION(f32, float, 32)
+KILN_ATTENTION(f32, float, 64)
+KILN_ATTENTION(f32, float, 128)
+KILN_ATTENTION(f16, __half, 32)
+KILN_ATTENTION(f16, __half, 64)
+KILN_ATTENTION(f16, __half, 128)
+
+extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = __float2half_rn(in[i]);
+}
+
+extern "C" __global__ void cast_f16_to_f32(float* out, const __half* in, long long count) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < count) out[i] = __half2float(in[i]);
+}
+
+// out[r] = x[rows[r]]: the last token of each chunk that wants logits.
+extern "C" __global__ void gather_rows_f32(float* out, const float* x, const int* rows, int n, int dim) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)n * dim) return;
+  int r = (int)(i / dim), e = (int)(i % dim);
+  out[i] = x[(long)rows[r] * dim + e];
+}
+
+// One block of kSampleThreads per row; ties go to the lower token id.
+extern "C" __global__ void __launch_bounds__(kSampleThreads) argmax_f32(const float* logits, int vocab, int* out) {
+  __shared__ float s_val[kSampleThreads];
+  __shared__ int s_idx[kSampleThreads];
+  int best = block_argmax(logits + (long)blockIdx.x * vocab, vocab, s_val, s_idx);
+  if (threadIdx.x == 0) out[blockIdx.x] = best;
+}
+
+extern "C" __global__ void __launch_bounds__(kSampleThreads) sample_f32(
+    const float* logits, int vocab, const float* temperatures, const int* top_ks, const float* top_ps,
+    const unsigned long long* seeds, const unsigned long long* offsets, int* out) {
+  sample_row(logits, vocab, temperatures, top_ks, top_ps, seeds, offsets, out);
+}
