@@ -5,9 +5,9 @@ import io.kiln.engine.Engine;
 import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
 import io.kiln.engine.ModelSource;
-import io.kiln.execution.batch.BatchPlan;
-import io.kiln.execution.batch.ListBatcher;
-import io.kiln.execution.batch.RowOps;
+import io.kiln.execution.batching.BatchPlan;
+import io.kiln.execution.batching.ListBatcher;
+import io.kiln.execution.batching.RowTensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -159,7 +159,7 @@ public final class Session implements AutoCloseable {
           parts.add(requests.get(i).get(info.name()));
         }
         boolean pad = info.rank() >= 2 && info.isDynamic(1);
-        stacked.put(info.name(), RowOps.stack(parts, pad ? plan.paddedLength() : -1));
+        stacked.put(info.name(), RowTensors.concat(parts, pad ? plan.paddedLength() : -1));
       }
       Map<String, Tensor> outputs = engine.run(stacked);
       try {
@@ -176,7 +176,7 @@ public final class Session implements AutoCloseable {
                     && full.rank() >= 2
                     && full.dim(1) == plan.paddedLength()
                     && length != plan.paddedLength();
-            mine.put(out.name(), RowOps.slice(full, row, rows, trim ? length : -1));
+            mine.put(out.name(), RowTensors.slice(full, row, rows, trim ? length : -1));
           }
           results[i] = new Result(mine);
           row += rows;

@@ -199,9 +199,8 @@ public final class DynamicBatcher implements AutoCloseable {
           }
           parts.add(t);
         }
-        merged.put(
-            name,
-            RowTensors.concat(parts, hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1));
+        boolean pad = hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1;
+        merged.put(name, RowTensors.concat(parts, pad ? longest(parts) : -1));
       }
       outputs = engine.run(merged);
       long seqMerged = -1;
@@ -233,6 +232,14 @@ public final class DynamicBatcher implements AutoCloseable {
         outputs.values().forEach(Tensor::close);
       }
     }
+  }
+
+  private static long longest(List<Tensor> parts) {
+    long n = 0;
+    for (Tensor t : parts) {
+      n = Math.max(n, t.dim(1));
+    }
+    return n;
   }
 
   private static boolean hasSeqAxis(TensorInfo info) {

@@ -181,7 +181,7 @@ class DynamicBatcherTest {
   void rowTensorsPadAndCutBack() {
     Tensor a = Tensor.of(new long[] {1, 2, 3, 4, 5, 6}, 2, 3);
     Tensor b = Tensor.of(new long[] {7, 8, 9, 10, 11}, 1, 5);
-    Tensor m = RowTensors.concat(List.of(a, b), true);
+    Tensor m = RowTensors.concat(List.of(a, b), 5);
     assertArrayEquals(new long[] {3, 5}, m.shape());
     assertArrayEquals(new long[] {1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11}, m.toLongArray());
     assertArrayEquals(new long[] {4, 5, 6}, RowTensors.slice(m, 1, 1, 3).toLongArray());
