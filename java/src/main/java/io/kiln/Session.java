@@ -6,6 +6,8 @@ import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
 import io.kiln.engine.ModelSource;
 import io.kiln.execution.batching.BatchPlan;
+import io.kiln.execution.batching.BatcherStats;
+import io.kiln.execution.batching.DynamicBatcher;
 import io.kiln.execution.batching.ListBatcher;
 import io.kiln.execution.batching.RowTensors;
 import java.io.IOException;
@@ -56,6 +58,7 @@ public final class Session implements AutoCloseable {
   private final Engine engine;
   private final InputValidator validator;
   private final ListBatcher batcher;
+  private final DynamicBatcher concurrentBatcher; // null when dynamic batching is off
   private volatile boolean closed;
 
   private Session(Builder options, ModelSource model, Engine engine) {
@@ -64,6 +67,10 @@ public final class Session implements AutoCloseable {
     this.engine = engine;
     this.validator = new InputValidator(engine.inputs(), options.checkFinite);
     this.batcher = new ListBatcher(engine.inputs(), options.maxBatchSize, options.sequenceBucket);
+    this.concurrentBatcher =
+        options.dynamicBatching
+            ? new DynamicBatcher(engine, options.maxBatchSize, options.maxWaitMicros)
+            : null;
   }
 
   public static Builder builder(Path onnxFile) {
@@ -108,11 +115,21 @@ public final class Session implements AutoCloseable {
     return options.maxBatchSize;
   }
 
-  /** Runs the model once on inputs that already carry their batch axis. */
+  /**
+   * Runs the model once on inputs that already carry their batch axis. With dynamic batching on,
+   * calls from other threads that overlap this one may share its engine run; each caller gets only
+   * its own rows back.
+   */
   public Result infer(Map<String, Tensor> inputs) {
     checkOpen();
     validator.validate(inputs);
-    return new Result(engine.run(orderedInputs(inputs)));
+    Map<String, Tensor> feed = orderedInputs(inputs);
+    return new Result(concurrentBatcher != null ? concurrentBatcher.infer(feed) : engine.run(feed));
+  }
+
+  /** Counters of the batcher that merges concurrent {@link #infer} calls (zeros when off). */
+  public BatcherStats concurrentBatchingStats() {
+    return concurrentBatcher != null ? concurrentBatcher.stats() : new BatcherStats(0, 0, 0, 0);
   }
 
   /**
@@ -239,6 +256,9 @@ public final class Session implements AutoCloseable {
   public void close() {
     if (!closed) {
       closed = true;
+      if (concurrentBatcher != null) {
+        concurrentBatcher.close();
+      }
       engine.close();
     }
   }
@@ -306,6 +326,7 @@ public final class Session implements AutoCloseable {
     private int batchSize = 1;
     private int maxBatchSize = 32;
     private boolean dynamicBatching = true;
+    private long maxWaitMicros = 1000;
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int sequenceBucket = 32;
     private boolean checkFinite = true;
@@ -354,9 +375,25 @@ public final class Session implements AutoCloseable {
       return this;
     }
 
-    /** Whether {@link Session#inferBatch} merges requests into shared runs. */
+    /**
+     * Whether {@link Session#inferBatch} and concurrent {@link Session#infer} calls merge requests
+     * into shared runs (default on).
+     */
     public Builder dynamicBatching(boolean on) {
       this.dynamicBatching = on;
+      return this;
+    }
+
+    /**
+     * How long a merged run may wait for more concurrent {@link Session#infer} calls after the
+     * first arrives (default 1000 µs). It only waits while other callers are inside infer, so a
+     * lone caller never waits.
+     */
+    public Builder maxWaitMicros(long micros) {
+      if (micros < 0) {
+        throw new InvalidInputException("maxWaitMicros must be >= 0, got " + micros);
+      }
+      this.maxWaitMicros = micros;
       return this;
     }
 

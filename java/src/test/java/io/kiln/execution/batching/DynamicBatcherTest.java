@@ -187,4 +187,61 @@ class DynamicBatcherTest {
     assertArrayEquals(new long[] {4, 5, 6}, RowTensors.slice(m, 1, 1, 3).toLongArray());
     assertArrayEquals(new long[] {7, 8, 9, 10, 11}, RowTensors.slice(m, 2, 1, -1).toLongArray());
   }
+
+  @Test
+  void withoutAMaskOnlyEqualShapesShareARun() throws Exception {
+    // The same engine with its mask input renamed: padding would change its results.
+    java.util.concurrent.atomic.AtomicInteger paddedRuns =
+        new java.util.concurrent.atomic.AtomicInteger();
+    FakeEngine engine =
+        new FakeEngine(1000) {
+          @Override
+          public List<TensorInfo> inputs() {
+            return List.of(
+                new TensorInfo("ids", DType.I64, new long[] {-1, -1}, null),
+                new TensorInfo("weights", DType.I64, new long[] {-1, -1}, null));
+          }
+
+          @Override
+          public Map<String, Tensor> run(Map<String, Tensor> inputs) {
+            if (Arrays.stream(inputs.get("ids").toLongArray()).anyMatch(id -> id == 0)) {
+              paddedRuns.incrementAndGet(); // request ids are never 0: this run was padded
+            }
+            return super.run(Map.of("ids", inputs.get("ids"), "mask", inputs.get("weights")));
+          }
+        };
+    int threads = 8;
+    try (DynamicBatcher batcher = new DynamicBatcher(engine, 16, 20_000)) {
+      ExecutorService pool = Executors.newFixedThreadPool(threads);
+      List<Future<?>> futures = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        int seq = 3 + t % 2; // two shapes interleaved in the queue
+        int seed = t;
+        futures.add(
+            pool.submit(
+                () -> {
+                  Random rnd = new Random(seed);
+                  for (int i = 0; i < 10; i++) {
+                    Map<String, Tensor> r = request(rnd, 1, seq);
+                    Map<String, Tensor> in = Map.of("ids", r.get("ids"), "weights", r.get("mask"));
+                    Tensor o = batcher.infer(in).get("out");
+                    assertArrayEquals(new long[] {1, seq, 2}, o.shape());
+                    long[] ids = in.get("ids").toLongArray();
+                    float[] v = o.toFloatArray();
+                    for (int k = 0; k < ids.length; k++) {
+                      assertEquals(ids[k] * 2f, v[2 * k], "row data routed to the wrong caller");
+                    }
+                    o.close();
+                  }
+                  return null;
+                }));
+      }
+      for (Future<?> f : futures) {
+        f.get();
+      }
+      pool.shutdown();
+      assertEquals(threads * 10, batcher.stats().requests());
+      assertEquals(0, paddedRuns.get(), "requests of different lengths were padded together");
+    }
+  }
 }
