@@ -10,9 +10,11 @@ import io.kiln.execution.batching.BatcherStats;
 import io.kiln.execution.batching.DynamicBatcher;
 import io.kiln.execution.batching.ListBatcher;
 import io.kiln.execution.batching.RowTensors;
+import io.kiln.model.onnx.OnnxModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -233,14 +235,24 @@ public final class Session implements AutoCloseable {
     return new BenchmarkResult((int) batch, Arrays.copyOf(samples, done));
   }
 
-  /** Writes the ONNX model exactly as this session runs it (after any precision conversion). */
+  /**
+   * Writes the ONNX model exactly as this session runs it (after any precision conversion). A model
+   * stored with external data gets its data files copied beside {@code file}, at the same relative
+   * locations, so the export is complete.
+   */
   public void exportOnnx(Path file) {
     try {
-      Path parent = file.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
+      Path target = file.toAbsolutePath();
+      Files.createDirectories(target.getParent());
+      Files.write(target, model.bytes());
+      if (model.path().isPresent()) {
+        Path sourceDir = model.path().get().toAbsolutePath().getParent();
+        for (String location : OnnxModel.externalDataLocations(model.bytes())) {
+          Path copy = target.resolveSibling(location);
+          Files.createDirectories(copy.getParent());
+          Files.copy(sourceDir.resolve(location), copy, StandardCopyOption.REPLACE_EXISTING);
+        }
       }
-      Files.write(file, model.bytes());
     } catch (IOException e) {
       throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
     }
