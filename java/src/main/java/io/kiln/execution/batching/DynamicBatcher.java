@@ -21,11 +21,11 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Merges concurrent requests into one engine run. A worker takes the first waiting request, then
  * adds more that can share its run (same shape past the batch axis; a model with a rank-2 attention
- * mask also accepts other lengths on axis 1, padded with zeros) until {@code maxBatch} rows, until
- * every caller currently inside {@link #infer} is in the batch, or until {@code maxWaitMicros} have
- * passed since the first arrived. A lone caller therefore never waits: its latency is the engine's.
- * Rows are stacked along axis 0 and the outputs are cut back per caller. A request that cannot join
- * the open batch starts the next one.
+ * mask, and outputs dynamic only in axes 0 and 1, also accepts other lengths on axis 1, padded with
+ * zeros) until {@code maxBatch} rows, until every caller currently inside {@link #infer} is in the
+ * batch, or until {@code maxWaitMicros} have passed since the first arrived. A lone caller
+ * therefore never waits: its latency is the engine's. Rows are stacked along axis 0 and the outputs
+ * are cut back per caller. A request that cannot join the open batch starts the next one.
  *
  * <p>The batcher does not own the engine. Callers own the tensors they get back.
  */
@@ -65,9 +65,11 @@ public final class DynamicBatcher implements AutoCloseable {
     for (TensorInfo t : engine.outputs()) {
       outputInfo.put(t.name(), t);
     }
+    // Padding needs a mask to hide it, and outputs whose padded axis is axis 1 to cut it back.
     this.canPad =
         engine.inputs().stream()
-            .anyMatch(i -> i.rank() == 2 && i.name().toLowerCase(Locale.ROOT).contains("mask"));
+                .anyMatch(i -> i.rank() == 2 && i.name().toLowerCase(Locale.ROOT).contains("mask"))
+            && engine.outputs().stream().allMatch(DynamicBatcher::onlyLeadingAxesDynamic);
     worker = new Thread(this::loop, "kiln-batcher");
     worker.setDaemon(true);
     worker.start();
@@ -266,6 +268,15 @@ public final class DynamicBatcher implements AutoCloseable {
       n = Math.max(n, t.dim(1));
     }
     return n;
+  }
+
+  private static boolean onlyLeadingAxesDynamic(TensorInfo info) {
+    for (int a = 2; a < info.rank(); a++) {
+      if (info.isDynamic(a)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static boolean hasSeqAxis(TensorInfo info) {
