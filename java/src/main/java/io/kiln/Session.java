@@ -61,6 +61,8 @@ public final class Session implements AutoCloseable {
   private final InputValidator validator;
   private final ListBatcher batcher;
   private final DynamicBatcher concurrentBatcher; // null when dynamic batching is off
+  private final java.util.concurrent.atomic.AtomicInteger inFlight =
+      new java.util.concurrent.atomic.AtomicInteger();
   private volatile boolean closed;
 
   private Session(Builder options, ModelSource model, Engine engine) {
@@ -126,7 +128,17 @@ public final class Session implements AutoCloseable {
     checkOpen();
     validator.validate(inputs);
     Map<String, Tensor> feed = orderedInputs(inputs);
-    return new Result(concurrentBatcher != null ? concurrentBatcher.infer(feed) : engine.run(feed));
+    if (concurrentBatcher == null) {
+      return new Result(engine.run(feed));
+    }
+    // A call with no other in flight runs on its own thread, at the unbatched latency; calls that
+    // overlap running ones go to the batcher, which merges them.
+    try {
+      return new Result(
+          inFlight.incrementAndGet() == 1 ? engine.run(feed) : concurrentBatcher.infer(feed));
+    } finally {
+      inFlight.decrementAndGet();
+    }
   }
 
   /** Counters of the batcher that merges concurrent {@link #infer} calls (zeros when off). */

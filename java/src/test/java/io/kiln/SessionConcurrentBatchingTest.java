@@ -131,7 +131,8 @@ class SessionConcurrentBatchingTest {
     } finally {
       requests.forEach(l -> l.forEach(m -> m.values().forEach(Tensor::close)));
     }
-    assertEquals(THREADS * ROUNDS, stats.requests());
+    // Calls that found no other in flight ran directly; the overlapping rest went to the batcher.
+    assertTrue(stats.requests() > 0 && stats.requests() < THREADS * ROUNDS, stats.toString());
     assertTrue(stats.largestBatch() > 2, "no merged run: " + stats);
     assertTrue(stats.batches() < stats.requests(), "requests were not merged: " + stats);
   }
@@ -156,9 +157,9 @@ class SessionConcurrentBatchingTest {
         long elapsedMillis = (System.nanoTime() - t0) / 1_000_000;
         // Waiting for maxWait on each call would take at least calls * 50 ms = 500 ms.
         assertTrue(elapsedMillis < calls * maxWaitMicros / 1000 / 2, elapsedMillis + " ms");
-        BatcherStats s = session.concurrentBatchingStats();
-        assertEquals(calls + 1, s.requests());
-        assertEquals(2, s.largestBatch());
+        // With nobody else in flight, a call runs the engine on its own thread: the batcher never
+        // sees it.
+        assertEquals(0, session.concurrentBatchingStats().requests());
       } finally {
         in.values().forEach(Tensor::close);
       }
