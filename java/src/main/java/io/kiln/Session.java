@@ -115,6 +115,11 @@ public final class Session implements AutoCloseable {
     return options.precision;
   }
 
+  /** Whether this session was built as a KV-cache decoder. */
+  public boolean kvCache() {
+    return options.kvCache;
+  }
+
   public int maxBatchSize() {
     return options.maxBatchSize;
   }
@@ -382,7 +387,10 @@ public final class Session implements AutoCloseable {
       return this;
     }
 
-    /** Keeps a KV cache between decode steps (decoder models). */
+    /**
+     * Declares a decoder that keeps a KV cache between steps: the model must take {@code
+     * past_key_values.N.key/value} and return {@code present.N.key/value}, checked at build.
+     */
     public Builder kvCache(boolean on) {
       this.kvCache = on;
       return this;
@@ -469,7 +477,30 @@ public final class Session implements AutoCloseable {
               maxBatchSize,
               intraOpThreads,
               cacheDir);
-      return new Session(this, source, provider.open(source, engineOptions));
+      Engine engine = provider.open(source, engineOptions);
+      if (kvCache) {
+        try {
+          checkKvCacheInterface(engine, source.name());
+        } catch (ModelException e) {
+          engine.close();
+          throw e;
+        }
+      }
+      return new Session(this, source, engine);
+    }
+
+    /** A KV-cache decoder takes the past keys and values in and gives the present ones out. */
+    private static void checkKvCacheInterface(Engine engine, String model) {
+      boolean past =
+          engine.inputs().stream().anyMatch(i -> i.name().startsWith("past_key_values."));
+      boolean present = engine.outputs().stream().anyMatch(o -> o.name().startsWith("present."));
+      if (!past || !present) {
+        throw new ModelException(
+            model
+                + " is not a decoder with a KV cache: kvCache(true) needs past_key_values.N.key/value"
+                + " inputs and present.N.key/value outputs, and it has "
+                + (past ? "no present.* outputs" : "no past_key_values.* inputs"));
+      }
     }
 
     private static String lower(String s) {

@@ -137,6 +137,16 @@ class SessionTest {
   }
 
   @Test
+  void kvCacheNeedsADecoderWithPastAndPresent() {
+    ModelException e =
+        assertThrows(
+            ModelException.class,
+            () -> Session.builder(ref.model()).device(Session.Device.CPU).kvCache(true).build());
+    assertTrue(e.getMessage().contains("no past_key_values.* inputs"), e.getMessage());
+    assertFalse(session.kvCache());
+  }
+
+  @Test
   void closedSessionRefusesWork() {
     Session s = Session.builder(ref.model()).device(Session.Device.CPU).build();
     s.close();

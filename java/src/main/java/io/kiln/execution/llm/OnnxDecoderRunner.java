@@ -55,6 +55,7 @@ public final class OnnxDecoderRunner implements ModelRunner {
             .intraOpThreads(Math.max(1, threads))
             .checkFinite(false) // past K/V come from this runner's own pool
             .dynamicBatching(false) // this runner forms its own batches
+            .kvCache(true)
             .build();
     try {
       ModelSpec spec = inspect(session, file);
