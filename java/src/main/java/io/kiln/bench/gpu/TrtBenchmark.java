@@ -71,7 +71,7 @@ public final class TrtBenchmark {
     Path work = Path.of(a.getOrDefault("work", "/tmp/kb"));
     REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
     if (a.containsKey("report")) {
-      BenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
+      TrtBenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
       return;
     }
     int[] batches =
