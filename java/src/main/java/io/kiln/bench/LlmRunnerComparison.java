@@ -1,7 +1,5 @@
 package io.kiln.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
 import io.kiln.execution.llm.ModelRunner;
@@ -17,7 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 
@@ -105,22 +102,20 @@ public final class LlmRunnerComparison {
         String.format(
             "%nload average after the run: %s%n",
             Files.readString(Path.of("/proc/loadavg")).trim()));
-    Files.writeString(Path.of(out + ".md"), md);
+    ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("model", model.toString());
     root.put("prompt_len", promptLen);
     root.put("decode_steps", steps);
     root.put("machine", MachineInfo.describe());
     root.put("rows", json);
-    new ObjectMapper()
-        .enable(SerializationFeature.INDENT_OUTPUT)
-        .writeValue(Path.of(out + ".json").toFile(), root);
+    ReportFiles.writeJson(Path.of(out + ".json"), root);
     plot(rows, Path.of(out + ".png"));
     System.out.print(md);
   }
 
   /** Prefill and decode throughput of both runners per batch size, side by side. */
-  private static void plot(List<Row> rows, Path png) throws IOException {
+  private static void plot(List<Row> rows, Path png) {
     List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
     for (String phase : List.of("prefill", "decode")) {
       CategoryChart chart =
@@ -145,9 +140,7 @@ public final class LlmRunnerComparison {
       }
       charts.add(chart);
     }
-    String name = png.toString();
-    BitmapEncoder.saveBitmap(
-        charts, 1, 2, name.substring(0, name.length() - 4), BitmapEncoder.BitmapFormat.PNG);
+    Charts.savePng(png, charts);
   }
 
   private static Row time(
