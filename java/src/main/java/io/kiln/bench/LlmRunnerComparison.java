@@ -6,6 +6,7 @@ import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.OnnxDecoderRunner;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.model.llama.LlamaOnnxExporter;
+import io.kiln.util.ProgressBar;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -164,6 +165,7 @@ public final class LlmRunnerComparison {
     double prefillSeconds = (System.nanoTime() - start) / 1e9;
     int[] tokens = new int[batch * steps];
     start = System.nanoTime();
+    ProgressBar progress = new ProgressBar(System.err, steps);
     for (int step = 0; step < steps; step++) {
       List<SequenceChunk> decode = new ArrayList<>();
       for (int s = 0; s < batch; s++) {
@@ -173,11 +175,10 @@ public final class LlmRunnerComparison {
             new SequenceChunk(
                 s, new int[] {next}, promptLen + step, prefill.get(s).blockTable(), true));
       }
-      System.err.printf("\r%s batch %d: decode step %d/%d", name, batch, step + 1, steps);
+      progress.step(name + " batch " + batch + ": decode step " + (step + 1) + "/" + steps);
       logits = runner.forward(decode);
     }
     double decodeSeconds = (System.nanoTime() - start) / 1e9;
-    System.err.println();
     return new Row(
         name, batch, batch * promptLen / prefillSeconds, batch * steps / decodeSeconds, tokens);
   }
