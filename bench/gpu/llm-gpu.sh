@@ -21,7 +21,7 @@ java -version 2>&1 | head -1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tee -a "$LOG"
 
 stage "gpu tests (kernels, tiny Llama exactness, tiny pool, graphs vs eager, memory)"
-timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LlmGpuTestMain \
+timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.gpu.GpuTestMain \
   io.kiln.execution.llm.gpu io.kiln.cli > "$OUT/llm-gpu-tests.log" 2>&1
 echo "gpu tests exit code $?" | tee -a "$LOG"
 grep -E '^\[gpu-test\]' "$OUT/llm-gpu-tests.log" | tail -40 | tee -a "$LOG"

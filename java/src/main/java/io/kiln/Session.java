@@ -5,12 +5,16 @@ import io.kiln.engine.Engine;
 import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
 import io.kiln.engine.ModelSource;
-import io.kiln.execution.batch.BatchPlan;
-import io.kiln.execution.batch.ListBatcher;
-import io.kiln.execution.batch.RowOps;
+import io.kiln.execution.batching.BatchPlan;
+import io.kiln.execution.batching.BatcherStats;
+import io.kiln.execution.batching.DynamicBatcher;
+import io.kiln.execution.batching.ListBatcher;
+import io.kiln.execution.batching.RowTensors;
+import io.kiln.model.onnx.OnnxModel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -56,6 +60,9 @@ public final class Session implements AutoCloseable {
   private final Engine engine;
   private final InputValidator validator;
   private final ListBatcher batcher;
+  private final DynamicBatcher concurrentBatcher; // null when dynamic batching is off
+  private final java.util.concurrent.atomic.AtomicInteger inFlight =
+      new java.util.concurrent.atomic.AtomicInteger();
   private volatile boolean closed;
 
   private Session(Builder options, ModelSource model, Engine engine) {
@@ -64,6 +71,10 @@ public final class Session implements AutoCloseable {
     this.engine = engine;
     this.validator = new InputValidator(engine.inputs(), options.checkFinite);
     this.batcher = new ListBatcher(engine.inputs(), options.maxBatchSize, options.sequenceBucket);
+    this.concurrentBatcher =
+        options.dynamicBatching
+            ? new DynamicBatcher(engine, options.maxBatchSize, options.maxWaitMicros)
+            : null;
   }
 
   public static Builder builder(Path onnxFile) {
@@ -108,11 +119,31 @@ public final class Session implements AutoCloseable {
     return options.maxBatchSize;
   }
 
-  /** Runs the model once on inputs that already carry their batch axis. */
+  /**
+   * Runs the model once on inputs that already carry their batch axis. With dynamic batching on,
+   * calls from other threads that overlap this one may share its engine run; each caller gets only
+   * its own rows back.
+   */
   public Result infer(Map<String, Tensor> inputs) {
     checkOpen();
     validator.validate(inputs);
-    return new Result(engine.run(orderedInputs(inputs)));
+    Map<String, Tensor> feed = orderedInputs(inputs);
+    if (concurrentBatcher == null) {
+      return new Result(engine.run(feed));
+    }
+    // A call with no other in flight runs on its own thread, at the unbatched latency; calls that
+    // overlap running ones go to the batcher, which merges them.
+    try {
+      return new Result(
+          inFlight.incrementAndGet() == 1 ? engine.run(feed) : concurrentBatcher.infer(feed));
+    } finally {
+      inFlight.decrementAndGet();
+    }
+  }
+
+  /** Counters of the batcher that merges concurrent {@link #infer} calls (zeros when off). */
+  public BatcherStats concurrentBatchingStats() {
+    return concurrentBatcher != null ? concurrentBatcher.stats() : new BatcherStats(0, 0, 0, 0);
   }
 
   /**
@@ -159,7 +190,7 @@ public final class Session implements AutoCloseable {
           parts.add(requests.get(i).get(info.name()));
         }
         boolean pad = info.rank() >= 2 && info.isDynamic(1);
-        stacked.put(info.name(), RowOps.stack(parts, pad ? plan.paddedLength() : -1));
+        stacked.put(info.name(), RowTensors.concat(parts, pad ? plan.paddedLength() : -1));
       }
       Map<String, Tensor> outputs = engine.run(stacked);
       try {
@@ -176,7 +207,7 @@ public final class Session implements AutoCloseable {
                     && full.rank() >= 2
                     && full.dim(1) == plan.paddedLength()
                     && length != plan.paddedLength();
-            mine.put(out.name(), RowOps.slice(full, row, rows, trim ? length : -1));
+            mine.put(out.name(), RowTensors.slice(full, row, rows, trim ? length : -1));
           }
           results[i] = new Result(mine);
           row += rows;
@@ -216,14 +247,24 @@ public final class Session implements AutoCloseable {
     return new BenchmarkResult((int) batch, Arrays.copyOf(samples, done));
   }
 
-  /** Writes the ONNX model exactly as this session runs it (after any precision conversion). */
+  /**
+   * Writes the ONNX model exactly as this session runs it (after any precision conversion). A model
+   * stored with external data gets its data files copied beside {@code file}, at the same relative
+   * locations, so the export is complete.
+   */
   public void exportOnnx(Path file) {
     try {
-      Path parent = file.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
+      Path target = file.toAbsolutePath();
+      Files.createDirectories(target.getParent());
+      Files.write(target, model.bytes());
+      if (model.path().isPresent()) {
+        Path sourceDir = model.path().get().toAbsolutePath().getParent();
+        for (String location : OnnxModel.externalDataLocations(model.bytes())) {
+          Path copy = target.resolveSibling(location);
+          Files.createDirectories(copy.getParent());
+          Files.copy(sourceDir.resolve(location), copy, StandardCopyOption.REPLACE_EXISTING);
+        }
       }
-      Files.write(file, model.bytes());
     } catch (IOException e) {
       throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
     }
@@ -239,6 +280,9 @@ public final class Session implements AutoCloseable {
   public void close() {
     if (!closed) {
       closed = true;
+      if (concurrentBatcher != null) {
+        concurrentBatcher.close();
+      }
       engine.close();
     }
   }
@@ -306,6 +350,7 @@ public final class Session implements AutoCloseable {
     private int batchSize = 1;
     private int maxBatchSize = 32;
     private boolean dynamicBatching = true;
+    private long maxWaitMicros = 1000;
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int sequenceBucket = 32;
     private boolean checkFinite = true;
@@ -354,9 +399,25 @@ public final class Session implements AutoCloseable {
       return this;
     }
 
-    /** Whether {@link Session#inferBatch} merges requests into shared runs. */
+    /**
+     * Whether {@link Session#inferBatch} and concurrent {@link Session#infer} calls merge requests
+     * into shared runs (default on).
+     */
     public Builder dynamicBatching(boolean on) {
       this.dynamicBatching = on;
+      return this;
+    }
+
+    /**
+     * How long a merged run may wait for more concurrent {@link Session#infer} calls after the
+     * first arrives (default 1000 µs). It only waits while other callers are inside infer, so a
+     * lone caller never waits.
+     */
+    public Builder maxWaitMicros(long micros) {
+      if (micros < 0) {
+        throw new InvalidInputException("maxWaitMicros must be >= 0, got " + micros);
+      }
+      this.maxWaitMicros = micros;
       return this;
     }
 

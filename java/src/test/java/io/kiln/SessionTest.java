@@ -114,6 +114,29 @@ class SessionTest {
   }
 
   @Test
+  void exportOfAModelWithExternalDataIsComplete(@TempDir Path dir) throws Exception {
+    Path stored = dir.resolve("stored/model.onnx");
+    io.kiln.model.onnx.OnnxModel.load(ref.model()).save(stored, true);
+    Path data = dir.resolve("stored/model.onnx.data");
+    assertTrue(Files.size(data) > Files.size(stored), "weights should live in the data file");
+    Path out = dir.resolve("exported/bert.onnx");
+    Map<String, Tensor> in = ref.batch();
+    try (Session s = Session.builder(stored).device(Session.Device.CPU).build()) {
+      s.exportOnnx(out);
+      assertArrayEquals(Files.readAllBytes(stored), Files.readAllBytes(out));
+      assertArrayEquals(
+          Files.readAllBytes(data), Files.readAllBytes(dir.resolve("exported/model.onnx.data")));
+      try (Session again = Session.builder(out).device(Session.Device.CPU).build();
+          Session.Result a = s.infer(in);
+          Session.Result b = again.infer(in)) {
+        assertArrayEquals(a.first().toFloatArray(), b.first().toFloatArray());
+      }
+    } finally {
+      in.values().forEach(Tensor::close);
+    }
+  }
+
+  @Test
   void closedSessionRefusesWork() {
     Session s = Session.builder(ref.model()).device(Session.Device.CPU).build();
     s.close();

@@ -2,7 +2,6 @@ package io.kiln.execution.batching;
 
 import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
-import io.kiln.KilnException;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
 import io.kiln.engine.Engine;
@@ -10,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -20,10 +20,12 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Merges concurrent requests into one engine run. A worker takes the first waiting request, then
- * adds more until {@code maxBatch} rows, until every caller currently inside {@link #infer} is in
- * the batch, or until {@code maxWaitMicros} have passed since the first arrived. A lone caller
- * therefore never waits: its latency is the engine's. Rows are stacked along axis 0 (inputs with a
- * dynamic axis 1 are zero-padded to the longest request) and the outputs are cut back per caller.
+ * adds more that can share its run (same shape past the batch axis; a model with a rank-2 attention
+ * mask, and outputs dynamic only in axes 0 and 1, also accepts other lengths on axis 1, padded with
+ * zeros) until {@code maxBatch} rows, until every caller currently inside {@link #infer} is in the
+ * batch, or until {@code maxWaitMicros} have passed since the first arrived. A lone caller
+ * therefore never waits: its latency is the engine's. Rows are stacked along axis 0 and the outputs
+ * are cut back per caller. A request that cannot join the open batch starts the next one.
  *
  * <p>The batcher does not own the engine. Callers own the tensors they get back.
  */
@@ -40,12 +42,14 @@ public final class DynamicBatcher implements AutoCloseable {
   private final AtomicLong batches = new AtomicLong();
   private final AtomicLong rows = new AtomicLong();
   private final AtomicLong largest = new AtomicLong();
+  private final boolean canPad;
   private volatile boolean closed;
 
   private record Request(
       Map<String, Tensor> inputs,
       long rows,
       long seq,
+      String shapeKey,
       CompletableFuture<Map<String, Tensor>> result) {}
 
   public DynamicBatcher(Engine engine, int maxBatch, long maxWaitMicros) {
@@ -61,6 +65,11 @@ public final class DynamicBatcher implements AutoCloseable {
     for (TensorInfo t : engine.outputs()) {
       outputInfo.put(t.name(), t);
     }
+    // Padding needs a mask to hide it, and outputs whose padded axis is axis 1 to cut it back.
+    this.canPad =
+        engine.inputs().stream()
+                .anyMatch(i -> i.rank() == 2 && i.name().toLowerCase(Locale.ROOT).contains("mask"))
+            && engine.outputs().stream().allMatch(DynamicBatcher::onlyLeadingAxesDynamic);
     worker = new Thread(this::loop, "kiln-batcher");
     worker.setDaemon(true);
     worker.start();
@@ -75,8 +84,8 @@ public final class DynamicBatcher implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new BackendException("interrupted while waiting for a batched result");
     } catch (ExecutionException e) {
-      if (e.getCause() instanceof KilnException k) {
-        throw k;
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r; // the engine's own exception type, as an unbatched run would throw
       }
       throw new BackendException("batched run failed: " + e.getCause(), e.getCause());
     } finally {
@@ -94,6 +103,7 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     long n = -1;
     long seq = -1;
+    StringBuilder key = new StringBuilder();
     for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
       Tensor t = e.getValue();
       if (t.rank() == 0) {
@@ -103,12 +113,18 @@ public final class DynamicBatcher implements AutoCloseable {
         throw new InvalidInputException("inputs disagree on the batch size");
       }
       n = t.dim(0);
-      if (hasSeqAxis(inputInfo.get(e.getKey())) && t.rank() > 1) {
-        seq = t.dim(1);
+      boolean padded = canPad && hasSeqAxis(inputInfo.get(e.getKey())) && t.rank() > 1;
+      if (padded) {
+        seq = Math.max(seq, t.dim(1));
       }
+      key.append(e.getKey()).append(':').append(t.dtype()).append('[');
+      for (int a = 1; a < t.rank(); a++) {
+        key.append(a == 1 && padded ? "*" : Long.toString(t.dim(a))).append(',');
+      }
+      key.append(']');
     }
     CompletableFuture<Map<String, Tensor>> f = new CompletableFuture<>();
-    queue.add(new Request(inputs, n, seq, f));
+    queue.add(new Request(inputs, n, seq, key.toString(), f));
     return f;
   }
 
@@ -117,15 +133,19 @@ public final class DynamicBatcher implements AutoCloseable {
   }
 
   private void loop() {
+    Request held = null; // a request that could not join the previous batch
     while (!closed) {
-      Request first;
-      try {
-        first = queue.poll(100, TimeUnit.MILLISECONDS);
-      } catch (InterruptedException e) {
-        return;
-      }
+      Request first = held;
+      held = null;
       if (first == null) {
-        continue;
+        try {
+          first = queue.poll(100, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+          return;
+        }
+        if (first == null) {
+          continue;
+        }
       }
       List<Request> batch = new ArrayList<>();
       batch.add(first);
@@ -134,8 +154,8 @@ public final class DynamicBatcher implements AutoCloseable {
       while (total < maxBatch) {
         Request next = queue.peek();
         if (next != null) {
-          if (total + next.rows() > maxBatch) {
-            break;
+          if (!fits(next, first, total)) {
+            break; // it stays first in the queue and opens the next batch
           }
           queue.poll();
           batch.add(next);
@@ -153,9 +173,9 @@ public final class DynamicBatcher implements AutoCloseable {
         try {
           Request r = queue.poll(Math.min(left, 50_000), TimeUnit.NANOSECONDS);
           if (r != null) {
-            if (total + r.rows() > maxBatch) {
-              runBatch(List.of(r)); // too big to join: run it on its own after this batch
-              continue;
+            if (!fits(r, first, total)) {
+              held = r;
+              break;
             }
             batch.add(r);
             total += r.rows();
@@ -167,6 +187,14 @@ public final class DynamicBatcher implements AutoCloseable {
       }
       runBatch(batch);
     }
+    if (held != null) {
+      held.result().completeExceptionally(new IllegalStateException("batcher closed"));
+    }
+  }
+
+  /** Whether {@code r} may join a batch opened by {@code first} that holds {@code total} rows. */
+  private boolean fits(Request r, Request first, long total) {
+    return total + r.rows() <= maxBatch && r.shapeKey().equals(first.shapeKey());
   }
 
   private void runBatch(List<Request> batch) {
@@ -199,9 +227,8 @@ public final class DynamicBatcher implements AutoCloseable {
           }
           parts.add(t);
         }
-        merged.put(
-            name,
-            RowTensors.concat(parts, hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1));
+        boolean pad = canPad && hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1;
+        merged.put(name, RowTensors.concat(parts, pad ? longest(parts) : -1));
       }
       outputs = engine.run(merged);
       long seqMerged = -1;
@@ -233,6 +260,23 @@ public final class DynamicBatcher implements AutoCloseable {
         outputs.values().forEach(Tensor::close);
       }
     }
+  }
+
+  private static long longest(List<Tensor> parts) {
+    long n = 0;
+    for (Tensor t : parts) {
+      n = Math.max(n, t.dim(1));
+    }
+    return n;
+  }
+
+  private static boolean onlyLeadingAxesDynamic(TensorInfo info) {
+    for (int a = 2; a < info.rank(); a++) {
+      if (info.isDynamic(a)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static boolean hasSeqAxis(TensorInfo info) {

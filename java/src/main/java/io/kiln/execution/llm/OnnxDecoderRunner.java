@@ -54,6 +54,7 @@ public final class OnnxDecoderRunner implements ModelRunner {
             .device(Session.Device.CPU)
             .intraOpThreads(Math.max(1, threads))
             .checkFinite(false) // past K/V come from this runner's own pool
+            .dynamicBatching(false) // this runner forms its own batches
             .build();
     try {
       ModelSpec spec = inspect(session, file);

@@ -141,16 +141,10 @@ public final class OnnxModel {
         throw new ModelException(
             "tensor " + name + " uses external data; load the model from its file");
       }
-      Map<String, String> entries = new LinkedHashMap<>();
-      for (Proto e : t.getMessages(TensorProtos.EXTERNAL_DATA)) {
-        entries.put(e.getString(1), e.getString(2));
-      }
-      String location = entries.get("location");
-      if (location == null || location.isEmpty()) {
-        throw new ModelException("tensor " + name + ": external data without a location");
-      }
+      Map<String, String> entries = externalEntries(t);
+      String location = checkedLocation(t, entries);
       Path file = baseDir.resolve(location).normalize();
-      if (Path.of(location).isAbsolute() || !file.startsWith(baseDir.normalize())) {
+      if (!file.startsWith(baseDir.normalize())) {
         throw new ModelException("tensor " + name + ": external data outside the model directory");
       }
       long offset = parseLong(entries.getOrDefault("offset", "0"), name);
@@ -182,6 +176,50 @@ public final class OnnxModel {
       t.clear(TensorProtos.EXTERNAL_DATA);
       t.clear(TensorProtos.DATA_LOCATION);
     }
+  }
+
+  /**
+   * The external data files that the initializers of a model file refer to, as written in it
+   * (relative to the model's directory), each once. Reads no tensor data.
+   */
+  public static List<String> externalDataLocations(byte[] modelBytes) {
+    Proto p;
+    try {
+      p = Proto.parse(modelBytes);
+    } catch (ModelException e) {
+      throw new ModelException("not a valid ONNX model: " + e.getMessage(), e);
+    }
+    OnnxModel m = new OnnxModel(p);
+    m.validate();
+    java.util.Set<String> locations = new java.util.LinkedHashSet<>();
+    for (Proto t : m.graph().getMessages(G_INITIALIZER)) {
+      if (TensorProtos.isExternal(t)) {
+        locations.add(checkedLocation(t, externalEntries(t)));
+      }
+    }
+    return List.copyOf(locations);
+  }
+
+  private static Map<String, String> externalEntries(Proto tensor) {
+    Map<String, String> entries = new LinkedHashMap<>();
+    for (Proto e : tensor.getMessages(TensorProtos.EXTERNAL_DATA)) {
+      entries.put(e.getString(1), e.getString(2));
+    }
+    return entries;
+  }
+
+  /** The location entry, which must be a relative path that stays inside the model directory. */
+  private static String checkedLocation(Proto tensor, Map<String, String> entries) {
+    String name = TensorProtos.name(tensor);
+    String location = entries.get("location");
+    if (location == null || location.isEmpty()) {
+      throw new ModelException("tensor " + name + ": external data without a location");
+    }
+    Path rel = Path.of(location);
+    if (rel.isAbsolute() || rel.normalize().startsWith("..")) {
+      throw new ModelException("tensor " + name + ": external data outside the model directory");
+    }
+    return location;
   }
 
   private static long parseLong(String s, String tensor) {

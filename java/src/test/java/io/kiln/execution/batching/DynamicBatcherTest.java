@@ -181,10 +181,92 @@ class DynamicBatcherTest {
   void rowTensorsPadAndCutBack() {
     Tensor a = Tensor.of(new long[] {1, 2, 3, 4, 5, 6}, 2, 3);
     Tensor b = Tensor.of(new long[] {7, 8, 9, 10, 11}, 1, 5);
-    Tensor m = RowTensors.concat(List.of(a, b), true);
+    Tensor m = RowTensors.concat(List.of(a, b), 5);
     assertArrayEquals(new long[] {3, 5}, m.shape());
     assertArrayEquals(new long[] {1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11}, m.toLongArray());
     assertArrayEquals(new long[] {4, 5, 6}, RowTensors.slice(m, 1, 1, 3).toLongArray());
     assertArrayEquals(new long[] {7, 8, 9, 10, 11}, RowTensors.slice(m, 2, 1, -1).toLongArray());
+  }
+
+  /** FakeEngine with its mask input renamed, or its output declared dynamic past axis 1. */
+  static class UnpaddableEngine extends FakeEngine {
+    final boolean hasMask;
+    final java.util.concurrent.atomic.AtomicInteger paddedRuns =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    UnpaddableEngine(boolean hasMask) {
+      super(1000);
+      this.hasMask = hasMask;
+    }
+
+    @Override
+    public List<TensorInfo> inputs() {
+      return List.of(
+          new TensorInfo("ids", DType.I64, new long[] {-1, -1}, null),
+          new TensorInfo(hasMask ? "mask" : "weights", DType.I64, new long[] {-1, -1}, null));
+    }
+
+    @Override
+    public List<TensorInfo> outputs() {
+      long last = hasMask ? -1 : 2; // with a mask, an output axis 2 that a pad could change
+      return List.of(new TensorInfo("out", DType.F32, new long[] {-1, -1, last}, null));
+    }
+
+    @Override
+    public Map<String, Tensor> run(Map<String, Tensor> inputs) {
+      if (Arrays.stream(inputs.get("ids").toLongArray()).anyMatch(id -> id == 0)) {
+        paddedRuns.incrementAndGet(); // request ids are never 0: this run was padded
+      }
+      String second = hasMask ? "mask" : "weights";
+      return super.run(Map.of("ids", inputs.get("ids"), "mask", inputs.get(second)));
+    }
+  }
+
+  @Test
+  void withoutAMaskOnlyEqualShapesShareARun() throws Exception {
+    assertNoPaddedRun(new UnpaddableEngine(false));
+  }
+
+  @Test
+  void outputsDynamicPastAxisOneAreNeverPadded() throws Exception {
+    assertNoPaddedRun(new UnpaddableEngine(true));
+  }
+
+  private static void assertNoPaddedRun(UnpaddableEngine engine) throws Exception {
+    String second = engine.inputs().get(1).name();
+    int threads = 8;
+    try (DynamicBatcher batcher = new DynamicBatcher(engine, 16, 20_000)) {
+      ExecutorService pool = Executors.newFixedThreadPool(threads);
+      List<Future<?>> futures = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        int seq = 3 + t % 2; // two shapes interleaved in the queue
+        int seed = t;
+        futures.add(
+            pool.submit(
+                () -> {
+                  Random rnd = new Random(seed);
+                  for (int i = 0; i < 10; i++) {
+                    Map<String, Tensor> r = request(rnd, 1, seq);
+                    Map<String, Tensor> in = Map.of("ids", r.get("ids"), second, r.get("mask"));
+                    Tensor o = batcher.infer(in).get("out");
+                    assertArrayEquals(new long[] {1, seq, 2}, o.shape());
+                    long[] ids = in.get("ids").toLongArray();
+                    float[] v = o.toFloatArray();
+                    for (int k = 0; k < ids.length; k++) {
+                      assertEquals(ids[k] * 2f, v[2 * k], "row data routed to the wrong caller");
+                    }
+                    o.close();
+                  }
+                  return null;
+                }));
+      }
+      for (Future<?> f : futures) {
+        f.get();
+      }
+      pool.shutdown();
+      assertEquals(threads * 10, batcher.stats().requests());
+      assertEquals(
+          0, engine.paddedRuns.get(), "requests of different lengths were padded together");
+    }
   }
 }

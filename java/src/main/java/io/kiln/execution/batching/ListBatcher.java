@@ -1,4 +1,4 @@
-package io.kiln.execution.batch;
+package io.kiln.execution.batching;
 
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
