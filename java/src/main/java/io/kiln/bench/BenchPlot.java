@@ -1,14 +1,8 @@
 package io.kiln.bench;
 
-import io.kiln.KilnException;
-import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
 
 /** Draws throughput and per-item latency against batch size as one PNG. */
@@ -39,17 +33,7 @@ public final class BenchPlot {
           batches,
           rows.stream().mapToDouble(r -> r.peer().perItemMillis(0.5)));
     }
-    try {
-      BenchReport.createParent(png);
-      List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
-      charts.add(throughput);
-      charts.add(latency);
-      String name = png.toString();
-      String base = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
-      BitmapEncoder.saveBitmap(charts, 1, 2, base, BitmapEncoder.BitmapFormat.PNG);
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + png + ": " + e.getMessage(), e);
-    }
+    Charts.savePng(png, List.of(throughput, latency));
   }
 
   private static String peerName(List<BatchRow> rows) {
@@ -57,22 +41,13 @@ public final class BenchPlot {
   }
 
   private static XYChart chart(String title, String yTitle) {
-    XYChart c =
-        new XYChartBuilder()
-            .width(640)
-            .height(420)
-            .title(title)
-            .xAxisTitle("batch size")
-            .yAxisTitle(yTitle)
-            .build();
+    XYChart c = Charts.lines(640, 420, title, "batch size", yTitle);
     c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
     c.getStyler().setXAxisLogarithmic(true);
-    c.getStyler().setMarkerSize(6);
     return c;
   }
 
   private static void add(XYChart c, String name, double[] x, java.util.stream.DoubleStream y) {
-    XYSeries s = c.addSeries(name, x, y.toArray());
-    s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+    Charts.addLine(c, name, x, y.toArray());
   }
 }

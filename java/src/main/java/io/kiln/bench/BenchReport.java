@@ -1,10 +1,5 @@
 package io.kiln.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import io.kiln.KilnException;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -141,29 +136,10 @@ public final class BenchReport {
   }
 
   public void writeJson(Path file) {
-    try {
-      createParent(file);
-      new ObjectMapper()
-          .enable(SerializationFeature.INDENT_OUTPUT)
-          .writeValue(file.toFile(), toJsonTree());
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
-    }
+    ReportFiles.writeJson(file, toJsonTree());
   }
 
   public void writeMarkdown(Path file) {
-    try {
-      createParent(file);
-      Files.writeString(file, markdown());
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
-    }
-  }
-
-  static void createParent(Path file) throws IOException {
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
+    ReportFiles.writeText(file, markdown());
   }
 }

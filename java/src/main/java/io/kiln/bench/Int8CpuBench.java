@@ -1,9 +1,6 @@
 package io.kiln.bench;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import io.kiln.KilnException;
 import io.kiln.Session;
 import io.kiln.Tensor;
 import io.kiln.engine.ModelSource;
@@ -26,9 +23,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
 
 /**
  * INT8 against FP32 all-MiniLM-L6-v2 on ONNX Runtime CPU, both through Kiln sessions in the same
@@ -183,10 +178,8 @@ public final class Int8CpuBench {
     }
     json.put("graphs", rows);
     json.put("held_out", heldOut.toString());
-    new ObjectMapper()
-        .enable(SerializationFeature.INDENT_OUTPUT)
-        .writeValue(Path.of(out + ".json").toFile(), json);
-    Files.writeString(Path.of(out + ".md"), markdown(json, rows, roundMedians));
+    ReportFiles.writeJson(Path.of(out + ".json"), json);
+    ReportFiles.writeText(Path.of(out + ".md"), markdown(json, rows, roundMedians));
     plot(roundMedians, rounds, out + ".png");
     Map<String, Object> top = rows.get(0);
     System.out.printf(
@@ -309,21 +302,9 @@ public final class Int8CpuBench {
       x[i] = i + 1;
     }
     XYChart lat =
-        new XYChartBuilder()
-            .width(640)
-            .height(420)
-            .title("MiniLM batch 8 x 128: median latency per round")
-            .xAxisTitle("round")
-            .yAxisTitle("ms")
-            .build();
+        Charts.lines(640, 420, "MiniLM batch 8 x 128: median latency per round", "round", "ms");
     XYChart sp =
-        new XYChartBuilder()
-            .width(640)
-            .height(420)
-            .title("speedup over FP32 per round")
-            .xAxisTitle("round")
-            .yAxisTitle("FP32 ms / INT8 ms")
-            .build();
+        Charts.lines(640, 420, "speedup over FP32 per round", "round", "FP32 ms / INT8 ms");
     double[] fp32 = rounds.get("FP32");
     java.awt.Color[] palette = {
       new java.awt.Color(0x1f77b4),
@@ -351,12 +332,6 @@ public final class Int8CpuBench {
     }
     lat.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideNE);
     sp.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
-    try {
-      String base = png.endsWith(".png") ? png.substring(0, png.length() - 4) : png;
-      List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = List.of(lat, sp);
-      BitmapEncoder.saveBitmap(charts, 1, 2, base, BitmapEncoder.BitmapFormat.PNG);
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + png + ": " + e.getMessage(), e);
-    }
+    Charts.savePng(Path.of(png), List.of(lat, sp));
   }
 }

@@ -1,18 +1,11 @@
 package io.kiln.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import io.kiln.KilnException;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
-import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
 
 /** The rows of an LLM serving benchmark as a table, JSON and a PNG plot. */
@@ -74,21 +67,11 @@ public final class LlmBenchReport {
       out.add(r.toJson());
     }
     root.put("rows", out);
-    try {
-      BenchReport.createParent(file);
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), root);
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
-    }
+    ReportFiles.writeJson(file, root);
   }
 
   public void writeMarkdown(Path file) {
-    try {
-      BenchReport.createParent(file);
-      java.nio.file.Files.writeString(file, markdown());
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + file + ": " + e.getMessage(), e);
-    }
+    ReportFiles.writeText(file, markdown());
   }
 
   /** Output tokens/s, and TTFT / ITL percentiles, against concurrency. */
@@ -107,36 +90,17 @@ public final class LlmBenchReport {
     add(latency, "ITL p50", x, rows.stream().mapToDouble(LlmBenchRow::itlP50Millis).toArray());
     add(latency, "ITL p99", x, rows.stream().mapToDouble(LlmBenchRow::itlP99Millis).toArray());
     latency.getStyler().setYAxisLogarithmic(true);
-    try {
-      BenchReport.createParent(png);
-      List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
-      charts.add(throughput);
-      charts.add(latency);
-      String name = png.toString();
-      String base = name.endsWith(".png") ? name.substring(0, name.length() - 4) : name;
-      BitmapEncoder.saveBitmap(charts, 1, 2, base, BitmapEncoder.BitmapFormat.PNG);
-    } catch (IOException e) {
-      throw new KilnException("cannot write " + png + ": " + e.getMessage(), e);
-    }
+    Charts.savePng(png, List.of(throughput, latency));
   }
 
   private static XYChart chart(String title, String yTitle) {
-    XYChart c =
-        new XYChartBuilder()
-            .width(640)
-            .height(420)
-            .title(title)
-            .xAxisTitle("concurrent requests")
-            .yAxisTitle(yTitle)
-            .build();
+    XYChart c = Charts.lines(640, 420, title, "concurrent requests", yTitle);
     c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
     c.getStyler().setYAxisDecimalPattern("#,##0.#");
-    c.getStyler().setMarkerSize(6);
     return c;
   }
 
   private static void add(XYChart c, String name, double[] x, double[] y) {
-    XYSeries s = c.addSeries(name, x, y);
-    s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+    Charts.addLine(c, name, x, y);
   }
 }

@@ -1,13 +1,12 @@
 package io.kiln.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.OnnxDecoderRunner;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.model.llama.LlamaOnnxExporter;
+import io.kiln.util.ProgressBar;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 
@@ -105,22 +103,20 @@ public final class LlmRunnerComparison {
         String.format(
             "%nload average after the run: %s%n",
             Files.readString(Path.of("/proc/loadavg")).trim()));
-    Files.writeString(Path.of(out + ".md"), md);
+    ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("model", model.toString());
     root.put("prompt_len", promptLen);
     root.put("decode_steps", steps);
     root.put("machine", MachineInfo.describe());
     root.put("rows", json);
-    new ObjectMapper()
-        .enable(SerializationFeature.INDENT_OUTPUT)
-        .writeValue(Path.of(out + ".json").toFile(), root);
+    ReportFiles.writeJson(Path.of(out + ".json"), root);
     plot(rows, Path.of(out + ".png"));
     System.out.print(md);
   }
 
   /** Prefill and decode throughput of both runners per batch size, side by side. */
-  private static void plot(List<Row> rows, Path png) throws IOException {
+  private static void plot(List<Row> rows, Path png) {
     List<org.knowm.xchart.internal.chartpart.Chart<?, ?>> charts = new ArrayList<>();
     for (String phase : List.of("prefill", "decode")) {
       CategoryChart chart =
@@ -145,9 +141,7 @@ public final class LlmRunnerComparison {
       }
       charts.add(chart);
     }
-    String name = png.toString();
-    BitmapEncoder.saveBitmap(
-        charts, 1, 2, name.substring(0, name.length() - 4), BitmapEncoder.BitmapFormat.PNG);
+    Charts.savePng(png, charts);
   }
 
   private static Row time(
@@ -171,6 +165,7 @@ public final class LlmRunnerComparison {
     double prefillSeconds = (System.nanoTime() - start) / 1e9;
     int[] tokens = new int[batch * steps];
     start = System.nanoTime();
+    ProgressBar progress = new ProgressBar(System.err, steps);
     for (int step = 0; step < steps; step++) {
       List<SequenceChunk> decode = new ArrayList<>();
       for (int s = 0; s < batch; s++) {
@@ -180,11 +175,10 @@ public final class LlmRunnerComparison {
             new SequenceChunk(
                 s, new int[] {next}, promptLen + step, prefill.get(s).blockTable(), true));
       }
-      System.err.printf("\r%s batch %d: decode step %d/%d", name, batch, step + 1, steps);
+      progress.step(name + " batch " + batch + ": decode step " + (step + 1) + "/" + steps);
       logits = runner.forward(decode);
     }
     double decodeSeconds = (System.nanoTime() - start) / 1e9;
-    System.err.println();
     return new Row(
         name, batch, batch * promptLen / prefillSeconds, batch * steps / decodeSeconds, tokens);
   }

@@ -3,6 +3,7 @@ package io.kiln.bench;
 import io.kiln.BenchmarkResult;
 import io.kiln.Session;
 import io.kiln.Tensor;
+import io.kiln.util.ProgressBar;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.Arrays;

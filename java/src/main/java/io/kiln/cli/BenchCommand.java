@@ -5,7 +5,6 @@ import io.kiln.Session;
 import io.kiln.bench.BenchMode;
 import io.kiln.bench.BenchPlot;
 import io.kiln.bench.BenchReport;
-import io.kiln.bench.MachineInfo;
 import io.kiln.bench.ModelBenchmark;
 import io.kiln.bench.RawOrtPeer;
 import io.kiln.engine.ModelSource;
@@ -13,13 +12,12 @@ import io.kiln.model.TextEmbedder;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -87,14 +85,7 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--no-peer", description = "skip the raw ONNX Runtime comparison")
   boolean noPeer;
 
-  @Option(names = "--json", paramLabel = "FILE", description = "write the report as JSON")
-  Path json;
-
-  @Option(names = "--markdown", paramLabel = "FILE", description = "write the report as Markdown")
-  Path markdown;
-
-  @Option(names = "--plot", paramLabel = "FILE.png", description = "draw throughput and latency")
-  Path plot;
+  @Mixin ReportOptions reportOptions;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -117,13 +108,9 @@ final class BenchCommand implements Callable<Integer> {
             .intraOpThreads(cpuThreads)
             .maxBatchSize(Math.max(largest, 1));
     try (Session session = builder.build()) {
-      Map<String, Object> header = new LinkedHashMap<>();
-      header.put(
-          "title", "kiln bench " + (model == null ? "all-MiniLM-L6-v2" : model.getFileName()));
-      header.put("date", Instant.now().toString());
-      header.put(
-          "command",
-          "kiln " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+      Map<String, Object> header =
+          reportOptions.header(
+              "kiln bench " + (model == null ? "all-MiniLM-L6-v2" : model.getFileName()));
       header.put("model", source.name());
       header.put("model_sha256", source.sha256());
       header.put("mode", preset.name().toLowerCase(java.util.Locale.ROOT));
@@ -131,7 +118,7 @@ final class BenchCommand implements Callable<Integer> {
       header.put("precision", session.precision().name().toLowerCase(java.util.Locale.ROOT));
       header.put("seq", seq);
       header.put("threads", cpuThreads);
-      header.put("machine", MachineInfo.describe());
+      ReportOptions.machine(header);
       String fallback = fallbackNote(preset, session);
       if (fallback != null) {
         header.put("note", fallback);
@@ -155,14 +142,14 @@ final class BenchCommand implements Callable<Integer> {
       }
       out.println(report.markdown());
       out.flush();
-      if (json != null) {
-        report.writeJson(json);
+      if (reportOptions.json != null) {
+        report.writeJson(reportOptions.json);
       }
-      if (markdown != null) {
-        report.writeMarkdown(markdown);
+      if (reportOptions.markdown != null) {
+        report.writeMarkdown(reportOptions.markdown);
       }
-      if (plot != null) {
-        BenchPlot.write(report, plot);
+      if (reportOptions.plot != null) {
+        BenchPlot.write(report, reportOptions.plot);
       }
     }
     return KilnCli.EXIT_OK;

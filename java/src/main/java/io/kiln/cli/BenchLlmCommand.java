@@ -4,17 +4,13 @@ import io.kiln.InvalidInputException;
 import io.kiln.bench.LlmBenchReport;
 import io.kiln.bench.LlmBenchRow;
 import io.kiln.bench.LlmBenchmark;
-import io.kiln.bench.MachineInfo;
-import io.kiln.bench.ProgressBar;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.SchedulerConfig;
 import io.kiln.execution.llm.gpu.DecodeRoofline;
 import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import io.kiln.model.llama.LlamaConfig;
+import io.kiln.util.ProgressBar;
 import java.io.PrintWriter;
-import java.nio.file.Path;
-import java.time.Instant;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -77,14 +73,7 @@ final class BenchLlmCommand implements Callable<Integer> {
               + " in the same run")
   boolean roofline;
 
-  @Option(names = "--json", paramLabel = "FILE", description = "write the report as JSON")
-  Path json;
-
-  @Option(names = "--markdown", paramLabel = "FILE", description = "write the report as Markdown")
-  Path markdown;
-
-  @Option(names = "--plot", paramLabel = "FILE.png", description = "draw throughput and latency")
-  Path plot;
+  @Mixin ReportOptions reportOptions;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -105,11 +94,8 @@ final class BenchLlmCommand implements Callable<Integer> {
     SchedulerConfig scheduler = new SchedulerConfig(maxNumSeqs, maxBatchedTokens, 0, true);
     PrintWriter out = spec.commandLine().getOut();
 
-    Map<String, Object> header = new LinkedHashMap<>();
-    header.put("title", "kiln bench-llm " + modelOptions.model.getFileName());
-    header.put("date", Instant.now().toString());
-    header.put(
-        "command", "kiln " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+    Map<String, Object> header =
+        reportOptions.header("kiln bench-llm " + modelOptions.model.getFileName());
     header.put("model", modelOptions.model.toString());
     header.put("backend", modelOptions.backend());
     header.put("prompt_len", promptLength);
@@ -123,7 +109,7 @@ final class BenchLlmCommand implements Callable<Integer> {
         modelOptions.threads != null
             ? modelOptions.threads
             : Runtime.getRuntime().availableProcessors());
-    header.put("machine", MachineInfo.describe());
+    ReportOptions.machine(header);
     LlmBenchReport report;
 
     long totalTokens = 0;
@@ -169,14 +155,14 @@ final class BenchLlmCommand implements Callable<Integer> {
     }
     out.println(report.markdown());
     out.flush();
-    if (json != null) {
-      report.writeJson(json);
+    if (reportOptions.json != null) {
+      report.writeJson(reportOptions.json);
     }
-    if (markdown != null) {
-      report.writeMarkdown(markdown);
+    if (reportOptions.markdown != null) {
+      report.writeMarkdown(reportOptions.markdown);
     }
-    if (plot != null) {
-      report.writePlot(plot);
+    if (reportOptions.plot != null) {
+      report.writePlot(reportOptions.plot);
     }
     return KilnCli.EXIT_OK;
   }

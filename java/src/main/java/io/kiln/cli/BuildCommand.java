@@ -3,12 +3,14 @@ package io.kiln.cli;
 import io.kiln.KilnException;
 import io.kiln.engine.ModelSource;
 import io.kiln.engine.trt.BuildOptions;
-import io.kiln.engine.trt.CalibrationFiles;
+import io.kiln.engine.trt.CalibrationBatches;
 import io.kiln.engine.trt.DimRange;
 import io.kiln.engine.trt.EngineMetadata;
 import io.kiln.engine.trt.Precision;
 import io.kiln.engine.trt.ShapeProfile;
 import io.kiln.engine.trt.TrtEngineBuilder;
+import io.kiln.model.onnx.OnnxModel;
+import io.kiln.precision.CalibrationData;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,9 +46,11 @@ public final class BuildCommand implements Callable<Integer> {
 
   @Option(
       names = "--calibration",
-      paramLabel = "FILE|DIR",
-      description = "JSON calibration batches for the implicit INT8 path (entropy calibrator)")
-  Path calibration;
+      paramLabel = "DIR|random:N",
+      description =
+          "calibration data for the implicit INT8 path (entropy calibrator), as for kiln quantize;"
+              + " every sample must have the same shape")
+  String calibration;
 
   @Option(
       names = "--calibration-cache",
@@ -107,20 +111,17 @@ public final class BuildCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    try {
-      BuildOptions.Builder o =
+    try (CalibrationBatches batches = calibration == null ? null : readCalibration()) {
+      BuildOptions options =
           BuildOptions.builder()
               .precision(Precision.parse(precision))
               .stronglyTyped(stronglyTyped)
               .profiles(profiles(batch, seq))
               .optLevel(optLevel)
               .workspaceMiB(workspaceMiB)
-              .timingCache(timingCache);
-      if (calibration != null) {
-        Path cache = calibrationCache != null ? calibrationCache : Path.of(output + ".calib");
-        o.calibration(CalibrationFiles.read(calibration, cache));
-      }
-      BuildOptions options = o.build();
+              .timingCache(timingCache)
+              .calibration(batches)
+              .build();
       long t0 = System.nanoTime();
       TrtEngineBuilder.Result r =
           new TrtEngineBuilder(System.err::println).buildTo(ModelSource.of(model), options, output);
@@ -143,5 +144,12 @@ public final class BuildCommand implements Callable<Integer> {
       System.err.println("kiln build: " + e.getMessage());
       return 1;
     }
+  }
+
+  private CalibrationBatches readCalibration() {
+    Path cache = calibrationCache != null ? calibrationCache : Path.of(output + ".calib");
+    // Only random:N needs the graph (for its input shapes); a large model is not parsed otherwise.
+    OnnxModel graph = calibration.startsWith("random:") ? OnnxModel.load(model) : null;
+    return CalibrationBatches.collect(CalibrationData.parse(calibration, graph, null), cache);
   }
 }

@@ -1,5 +1,6 @@
 package io.kiln.precision;
 
+import io.kiln.util.ProgressBar;
 import java.io.PrintStream;
 
 /** Reports calibration progress: which pass, how many batches and samples so far. */
@@ -9,9 +10,10 @@ public interface Progress {
 
   Progress NONE = (pass, batches, samples) -> {};
 
-  /** One carriage-returned line on a stream, such as stderr. */
+  /** One line redrawn in place on a stream, such as stderr; the caller ends the line. */
   static Progress to(PrintStream out) {
+    ProgressBar bar = ProgressBar.unbounded(out);
     return (pass, batches, samples) ->
-        out.printf("\r  calibration %-9s batch %5d  samples %7d", pass, batches, samples);
+        bar.show(String.format("calibration %-9s batch %5d  samples %7d", pass, batches, samples));
   }
 }

@@ -40,6 +40,8 @@ class BenchLlmCommandTest {
     assertTrue(run.out().contains("| concurrency |"), run.out());
     JsonNode root = new ObjectMapper().readTree(json.toFile());
     assertEquals(14, root.get("prompt_len").asInt());
+    assertTrue(root.get("command").asText().startsWith("kiln bench-llm "), root.toString());
+    assertTrue(root.get("machine").get("cores").asInt() >= 1);
     JsonNode rows = root.get("rows");
     assertEquals(2, rows.size());
     for (int i = 0; i < 2; i++) {

@@ -57,6 +57,32 @@ class BuildCommandTest {
   }
 
   @Test
+  void calibrationDataIsReadLikeQuantizeBeforeAnyNativeCall() throws Exception {
+    int rc =
+        run(
+            "build",
+            "m.onnx",
+            "--precision",
+            "int8",
+            "--calibration",
+            dir.resolve("none").toString(),
+            "-o",
+            dir.resolve("x.plan").toString());
+    assertEquals(1, rc);
+    assertTrue(lastErr.contains("calibration directory not found"), lastErr);
+    Path samples = dir.resolve("samples");
+    try (io.kiln.Tensor a = io.kiln.Tensor.of(new long[] {1, 2, 3, 4}, 1, 4);
+        io.kiln.Tensor b = io.kiln.Tensor.of(new long[] {1, 2, 3}, 1, 3)) {
+      java.nio.file.Files.createDirectories(samples);
+      io.kiln.model.TensorJson.write(java.util.Map.of("input_ids", a), samples.resolve("a.json"));
+      io.kiln.model.TensorJson.write(java.util.Map.of("input_ids", b), samples.resolve("b.json"));
+    }
+    rc = run("build", "m.onnx", "--calibration", samples.toString(), "-o", "x.plan");
+    assertEquals(1, rc);
+    assertTrue(lastErr.contains("the INT8 calibrator needs one shape"), lastErr);
+  }
+
+  @Test
   void withoutAGpuTheBuildSaysSo() throws Exception {
     Assumptions.assumeFalse(Cuda.isAvailable(), "a GPU is present");
     Path model = dir.resolve("m.onnx");

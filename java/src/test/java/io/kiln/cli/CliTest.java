@@ -169,6 +169,8 @@ class CliTest {
     // Kiln and raw ONNX Runtime computed the same outputs.
     assertTrue(row.get("max_abs_diff_vs_peer").asDouble() < 1e-4, row.toString());
     assertTrue(report.get("machine").get("cores").asInt() >= 1);
+    assertTrue(report.get("command").asText().startsWith("kiln bench "), report.toString());
+    assertTrue(report.has("date"));
     byte[] header = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
     assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, header);
     assertTrue(Files.readString(md).contains("| 2 |"));

@@ -2,16 +2,17 @@ package io.kiln.bench.gpu;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
+import io.kiln.bench.ReportFiles;
 import io.kiln.cli.BuildCommand;
 import io.kiln.engine.trt.Cuda;
 import io.kiln.engine.trt.RuntimeOptions;
 import io.kiln.engine.trt.TrtEngine;
 import io.kiln.engine.trt.TrtLibrary;
+import io.kiln.model.TensorJson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,8 +37,7 @@ import picocli.CommandLine;
  * </pre>
  */
 public final class TrtBenchmark {
-  private static final ObjectMapper JSON =
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  private static final ObjectMapper JSON = ReportFiles.JSON;
 
   private TrtBenchmark() {}
 
@@ -71,7 +71,7 @@ public final class TrtBenchmark {
     Path work = Path.of(a.getOrDefault("work", "/tmp/kb"));
     REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
     if (a.containsKey("report")) {
-      BenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
+      TrtBenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
       return;
     }
     int[] batches =
@@ -328,23 +328,27 @@ public final class TrtBenchmark {
     return m;
   }
 
-  private static void writeCalibration(Path dir, int seq) throws IOException {
+  /** Eight random batches of 8 x seq token ids and masks, in the kiln run input format. */
+  static void writeCalibration(Path dir, int seq) throws IOException {
     Files.createDirectories(dir);
     Random rnd = new Random(7);
     for (int f = 0; f < 8; f++) {
-      ObjectNode root = JSON.createObjectNode();
-      ArrayNode ids = root.putArray("input_ids");
-      ArrayNode mask = root.putArray("attention_mask");
+      long[] ids = new long[8 * seq];
+      long[] mask = new long[8 * seq];
       for (int r = 0; r < 8; r++) {
-        ArrayNode ir = ids.addArray();
-        ArrayNode mr = mask.addArray();
         int len = 16 + rnd.nextInt(seq - 15);
         for (int t = 0; t < seq; t++) {
-          ir.add(1 + rnd.nextInt(30000));
-          mr.add(t < len ? 1 : 0);
+          ids[r * seq + t] = 1 + rnd.nextInt(30000);
+          mask[r * seq + t] = t < len ? 1 : 0;
         }
       }
-      JSON.writeValue(dir.resolve(String.format("batch%02d.json", f)).toFile(), root);
+      try (Tensor idsTensor = Tensor.of(ids, 8, seq);
+          Tensor maskTensor = Tensor.of(mask, 8, seq)) {
+        Map<String, Tensor> batch = new LinkedHashMap<>();
+        batch.put("input_ids", idsTensor);
+        batch.put("attention_mask", maskTensor);
+        TensorJson.write(batch, dir.resolve(String.format("batch%02d.json", f)));
+      }
     }
   }
 

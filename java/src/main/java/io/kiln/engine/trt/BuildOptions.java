@@ -24,7 +24,7 @@ public record BuildOptions(
     int optLevel,
     long workspaceMiB,
     Path timingCache,
-    CalibrationData calibration) {
+    CalibrationBatches calibration) {
 
   public BuildOptions {
     profiles = List.copyOf(profiles);
@@ -76,7 +76,7 @@ public record BuildOptions(
     private int optLevel = 3;
     private long workspaceMiB;
     private Path timingCache;
-    private CalibrationData calibration;
+    private CalibrationBatches calibration;
 
     public Builder precision(Precision p) {
       this.precision = p;
@@ -113,7 +113,7 @@ public record BuildOptions(
       return this;
     }
 
-    public Builder calibration(CalibrationData c) {
+    public Builder calibration(CalibrationBatches c) {
       this.calibration = c;
       return this;
     }

@@ -24,12 +24,12 @@ import org.slf4j.LoggerFactory;
 @SuppressWarnings("deprecation") // TensorRT 10 deprecates calibrators; kept as a baseline
 final class EntropyCalibrator extends IInt8EntropyCalibrator2 implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EntropyCalibrator.class);
-  private final CalibrationData data;
+  private final CalibrationBatches data;
   private final Map<String, Pointer> device = new HashMap<>();
   private int next;
   private BytePointer cache;
 
-  EntropyCalibrator(CalibrationData data) {
+  EntropyCalibrator(CalibrationBatches data) {
     this.data = data;
     for (Map.Entry<String, Tensor> e : data.batches().get(0).entrySet()) {
       Pointer p = new Pointer();

@@ -198,7 +198,7 @@ public final class TrtEngineBuilder {
   }
 
   private static IOptimizationProfile calibrationProfile(
-      IBuilder builder, INetworkDefinition network, CalibrationData data) {
+      IBuilder builder, INetworkDefinition network, CalibrationBatches data) {
     IOptimizationProfile profile = builder.createOptimizationProfile();
     var first = data.batches().get(0);
     for (int i = 0; i < network.getNbInputs(); i++) {

@@ -2,9 +2,10 @@ package io.kiln.bench.gpu;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kiln.bench.Charts;
+import io.kiln.bench.ReportFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,16 +15,16 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYChartBuilder;
 
-/** Merges the Kiln rows and the Python peers' rows into gpu-bert-base.{md,json,png}. */
-final class BenchReport {
-  private static final ObjectMapper JSON =
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+/**
+ * The TensorRT device bench report: merges the Kiln rows and the Python peers' rows into
+ * gpu-bert-base.{md,json,png}.
+ */
+final class TrtBenchReport {
+  private static final ObjectMapper JSON = ReportFiles.JSON;
 
-  private BenchReport() {}
+  private TrtBenchReport() {}
 
   static void write(Path work, Path outDir, String command) throws IOException {
     ObjectNode root = (ObjectNode) JSON.readTree(work.resolve("results.json").toFile());
@@ -43,9 +44,8 @@ final class BenchReport {
     Map<String, Double> acceptance = acceptance(rows, root.get("builds"));
     ObjectNode acc = root.putObject("acceptance");
     acceptance.forEach(acc::put);
-    Files.createDirectories(outDir);
-    JSON.writeValue(outDir.resolve("gpu-bert-base.json").toFile(), root);
-    Files.writeString(outDir.resolve("gpu-bert-base.md"), markdown(root, rows, acceptance));
+    ReportFiles.writeJson(outDir.resolve("gpu-bert-base.json"), root);
+    ReportFiles.writeText(outDir.resolve("gpu-bert-base.md"), markdown(root, rows, acceptance));
     chart(rows, outDir.resolve("gpu-bert-base.png"));
     System.out.println(Files.readString(outDir.resolve("gpu-bert-base.md")));
   }
@@ -296,15 +296,10 @@ final class BenchReport {
     md.append('\n');
   }
 
-  private static void chart(ArrayNode rows, Path png) throws IOException {
+  private static void chart(ArrayNode rows, Path png) {
     XYChart chart =
-        new XYChartBuilder()
-            .width(1100)
-            .height(600)
-            .title("BERT-base shape, seq 128: items/s, host to host")
-            .xAxisTitle("batch")
-            .yAxisTitle("items/s")
-            .build();
+        Charts.lines(
+            1100, 600, "BERT-base shape, seq 128: items/s, host to host", "batch", "items/s");
     chart.getStyler().setYAxisLogarithmic(true);
     chart.getStyler().setXAxisLogarithmic(true);
     chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
@@ -318,16 +313,10 @@ final class BenchReport {
       }
     }
     for (var e : series.entrySet()) {
-      List<Double> xs = new ArrayList<>();
-      List<Double> ys = new ArrayList<>();
-      e.getValue()
-          .forEach(
-              (b, v) -> {
-                xs.add((double) b);
-                ys.add(v);
-              });
-      chart.addSeries(e.getKey(), xs, ys);
+      double[] xs = e.getValue().keySet().stream().mapToDouble(Integer::doubleValue).toArray();
+      double[] ys = e.getValue().values().stream().mapToDouble(Double::doubleValue).toArray();
+      Charts.addLine(chart, e.getKey(), xs, ys);
     }
-    BitmapEncoder.saveBitmap(chart, png.toString(), BitmapEncoder.BitmapFormat.PNG);
+    Charts.savePng(png, List.of(chart));
   }
 }

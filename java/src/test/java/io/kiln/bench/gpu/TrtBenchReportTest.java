@@ -1,0 +1,46 @@
+package io.kiln.bench.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The device report is plain JSON merging; it is checked here on rows written by hand. */
+class TrtBenchReportTest {
+  @Test
+  void mergesPeersAndComputesAcceptanceRatios(@TempDir Path dir) throws Exception {
+    Path work = Files.createDirectories(dir.resolve("work"));
+    Files.writeString(
+        work.resolve("results.json"),
+        "{\"device\": \"Test GPU\", \"rows\": ["
+            + "{\"variant\": \"trt-fp16\", \"graphs\": true, \"batch\": 8, \"items_per_s\": 3000, \"device_only_items_per_s\": 3200,"
+            + " \"p50_us\": 2600, \"p99_us\": 2900, \"mean_us\": 2650}]}");
+    Files.writeString(
+        work.resolve("peers.json"),
+        "{\"environment\": {\"torch\": \"x\"}, \"rows\": ["
+            + "{\"variant\": \"torch-cudagraph-fp16\", \"graphs\": true, \"batch\": 8,"
+            + " \"items_per_s\": 2000, \"device_only_items_per_s\": 2000, \"p50_us\": 4000, \"p99_us\": 4100, \"mean_us\": 4050}]}");
+    Path out = dir.resolve("out");
+
+    TrtBenchReport.write(work, out, "bench/gpu/run-trt-bench.sh");
+
+    JsonNode json = new ObjectMapper().readTree(out.resolve("gpu-bert-base.json").toFile());
+    assertEquals(2, json.get("rows").size());
+    assertEquals(
+        1.5,
+        json.get("acceptance")
+            .get("b8 FP16+graphs / torch CUDA graph FP16 (items/s, host to host)")
+            .asDouble(),
+        1e-9);
+    String md = Files.readString(out.resolve("gpu-bert-base.md"));
+    assertTrue(md.contains("| trt-fp16 +graphs | 3000 |"), md);
+    assertTrue(md.contains("| torch-cudagraph-fp16 | 2000 |"), md);
+    assertTrue(md.contains("1.50×"), md);
+    assertTrue(Files.size(out.resolve("gpu-bert-base.png")) > 1000);
+  }
+}
