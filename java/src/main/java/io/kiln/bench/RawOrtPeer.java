@@ -20,13 +20,14 @@ public final class RawOrtPeer implements AutoCloseable {
   private final OrtSession session;
   private Map<String, OnnxTensor> prepared = Map.of();
 
-  public RawOrtPeer(byte[] model, int threads) {
+  /** Loads {@code model} from its file, so that external data beside it resolves as usual. */
+  public RawOrtPeer(java.nio.file.Path model, int threads) {
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
       options.setIntraOpNumThreads(threads);
       options.setInterOpNumThreads(1);
       options.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
-      session = env.createSession(model, options);
+      session = env.createSession(model.toString(), options);
     } catch (OrtException e) {
       throw new BackendException("ONNX Runtime (Java API) cannot load the model: " + e, e);
     }

@@ -137,7 +137,7 @@ final class BenchCommand implements Callable<Integer> {
               rounds,
               vocabulary,
               42);
-      try (RawOrtPeer peer = !noPeer && onCpu ? new RawOrtPeer(source.bytes(), cpuThreads) : null) {
+      try (RawOrtPeer peer = !noPeer && onCpu ? peerOf(session, cpuThreads) : null) {
         ModelBenchmark.run(session, peer, plan, report, System.err);
       }
       out.println(report.markdown());
@@ -153,6 +153,25 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     return KilnCli.EXIT_OK;
+  }
+
+  /** Raw ONNX Runtime on exactly the graph the session runs (after any precision conversion). */
+  private static RawOrtPeer peerOf(Session session, int threads) {
+    try {
+      java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("kiln-bench-peer");
+      java.nio.file.Path file = dir.resolve("model.onnx");
+      session.exportOnnx(file);
+      try {
+        return new RawOrtPeer(file, threads);
+      } finally {
+        // ONNX Runtime has read the model (and any external data) into its session.
+        try (var files = java.nio.file.Files.walk(dir)) {
+          files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+      }
+    } catch (java.io.IOException e) {
+      throw new io.kiln.KilnException("cannot stage the peer's model: " + e.getMessage(), e);
+    }
   }
 
   private static BenchMode parseMode(String name) {

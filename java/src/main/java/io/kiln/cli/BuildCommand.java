@@ -1,6 +1,5 @@
 package io.kiln.cli;
 
-import io.kiln.KilnException;
 import io.kiln.engine.ModelSource;
 import io.kiln.engine.trt.BuildOptions;
 import io.kiln.engine.trt.CalibrationBatches;
@@ -139,10 +138,7 @@ public final class BuildCommand implements Callable<Integer> {
           m.cudaVersion(),
           m.profiles().size(),
           m.buildSeconds());
-      return 0;
-    } catch (KilnException e) {
-      System.err.println("kiln build: " + e.getMessage());
-      return 1;
+      return KilnCli.EXIT_OK;
     }
   }
 

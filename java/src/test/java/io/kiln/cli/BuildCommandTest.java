@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.kiln.engine.trt.Cuda;
 import io.kiln.engine.trt.ShapeProfile;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
@@ -28,15 +26,12 @@ class BuildCommandTest {
   }
 
   private int run(String... args) {
-    PrintStream err = System.err;
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    System.setErr(new PrintStream(buf, true));
-    try {
-      return new CommandLine(new KilnCli()).execute(args);
-    } finally {
-      System.setErr(err);
-      lastErr = buf.toString();
-    }
+    java.io.StringWriter buf = new java.io.StringWriter();
+    CommandLine cli = KilnCli.newCommandLine();
+    cli.setErr(new java.io.PrintWriter(buf, true));
+    int rc = cli.execute(args);
+    lastErr = buf.toString();
+    return rc;
   }
 
   private String lastErr = "";
@@ -45,14 +40,14 @@ class BuildCommandTest {
   void missingModelIsAnErrorMessageNotACrash() {
     int rc =
         run("build", dir.resolve("none.onnx").toString(), "-o", dir.resolve("x.plan").toString());
-    assertEquals(1, rc);
+    assertEquals(KilnCli.EXIT_MODEL, rc);
     assertTrue(lastErr.contains("not found"), lastErr);
   }
 
   @Test
   void badRangeIsRejectedBeforeAnyNativeCall() {
     int rc = run("build", "m.onnx", "--batch", "8:1:4", "-o", dir.resolve("x.plan").toString());
-    assertEquals(1, rc);
+    assertEquals(KilnCli.EXIT_INPUT, rc);
     assertTrue(lastErr.contains("min <= opt <= max"), lastErr);
   }
 
@@ -68,7 +63,7 @@ class BuildCommandTest {
             dir.resolve("none").toString(),
             "-o",
             dir.resolve("x.plan").toString());
-    assertEquals(1, rc);
+    assertEquals(KilnCli.EXIT_INPUT, rc);
     assertTrue(lastErr.contains("calibration directory not found"), lastErr);
     Path samples = dir.resolve("samples");
     try (io.kiln.Tensor a = io.kiln.Tensor.of(new long[] {1, 2, 3, 4}, 1, 4);
@@ -78,7 +73,7 @@ class BuildCommandTest {
       io.kiln.model.TensorJson.write(java.util.Map.of("input_ids", b), samples.resolve("b.json"));
     }
     rc = run("build", "m.onnx", "--calibration", samples.toString(), "-o", "x.plan");
-    assertEquals(1, rc);
+    assertEquals(KilnCli.EXIT_INPUT, rc);
     assertTrue(lastErr.contains("the INT8 calibrator needs one shape"), lastErr);
   }
 
@@ -88,7 +83,7 @@ class BuildCommandTest {
     Path model = dir.resolve("m.onnx");
     java.nio.file.Files.write(model, new byte[] {8, 7});
     int rc = run("build", model.toString(), "-o", dir.resolve("x.plan").toString());
-    assertEquals(1, rc);
+    assertEquals(KilnCli.EXIT_BACKEND, rc);
     assertTrue(lastErr.contains("CUDA"), lastErr);
   }
 }
