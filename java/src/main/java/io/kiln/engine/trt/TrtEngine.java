@@ -207,15 +207,17 @@ public final class TrtEngine implements Engine {
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
       Padding.pack(inputs, ctx, bs[0], bs[1]);
-      if (useGraph) {
-        ctx.execute(() -> slot.graphs.run(bucket, ctx::capture, ctx::enqueue));
-      } else {
-        ctx.execute(ctx::enqueue);
-      }
+      ctx.execute(computeStep(slot, ctx, bucket, useGraph));
       return Padding.unpack(ctx, bs[0], bs[1]);
     } finally {
       free.add(slot);
     }
+  }
+
+  /** The model's compute for one bucket: a graph replay (captured on first use) or an enqueue. */
+  private static Runnable computeStep(
+      ExecutionSlot slot, BucketContext ctx, Bucket bucket, boolean useGraph) {
+    return useGraph ? () -> slot.graphs.run(bucket, ctx::capture, ctx::enqueue) : ctx::enqueue;
   }
 
   /**
@@ -230,8 +232,7 @@ public final class TrtEngine implements Engine {
     ExecutionSlot slot = acquire();
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
-      Runnable once =
-          useGraph ? () -> slot.graphs.run(bucket, ctx::capture, ctx::enqueue) : ctx::enqueue;
+      Runnable once = computeStep(slot, ctx, bucket, useGraph);
       once.run();
       Cuda.check(org.bytedeco.cuda.global.cudart.cudaStreamSynchronize(slot.stream), "sync");
       long t0 = System.nanoTime();

@@ -84,14 +84,7 @@ public final class CpuLlamaRunner implements ModelRunner {
       layers[i] = t;
     }
     this.lmHead = pack(weights.lmHead, c.vocabSize(), dim, threads);
-    this.spec =
-        new ModelSpec(
-            c.numLayers(),
-            c.numKvHeads(),
-            c.headDim(),
-            c.vocabSize(),
-            c.maxPositions(),
-            c.eosTokenId());
+    this.spec = ModelSpec.of(c);
     this.kv = new HostKvPool(kvPool, c.numLayers(), c.kvDim());
     this.inverseFrequencies = c.inverseFrequencies();
     this.pool = new ForkJoinPool(Math.max(1, threads));
@@ -110,15 +103,7 @@ public final class CpuLlamaRunner implements ModelRunner {
 
   /** A pool of about {@code bytes} of host memory for this model's K and V. */
   public static KvPoolSpec poolFor(LlamaConfig c, long bytes, int blockSize) {
-    ModelSpec m =
-        new ModelSpec(
-            c.numLayers(),
-            c.numKvHeads(),
-            c.headDim(),
-            c.vocabSize(),
-            c.maxPositions(),
-            c.eosTokenId());
-    return HostKvPool.sizedFor(m, bytes, blockSize);
+    return HostKvPool.sizedFor(ModelSpec.of(c), bytes, blockSize);
   }
 
   private static PackedMatrix pack(float[] w, int out, int in, int threads) {

@@ -140,9 +140,7 @@ public final class GpuLlamaRunner implements ModelRunner {
               + " is longer than the model context of "
               + config.maxPositions());
     }
-    this.spec =
-        new ModelSpec(
-            c.numLayers(), c.numKvHeads(), c.headDim(), c.vocabSize(), modelLen, c.eosTokenId());
+    this.spec = ModelSpec.of(c, modelLen);
     this.maxRows = options.maxNumSeqs();
     this.maxTokens = Math.max(options.maxBatchedTokens(), maxRows);
     this.maxBlocks = (modelLen + options.blockSize() - 1) / options.blockSize();
@@ -615,6 +613,41 @@ public final class GpuLlamaRunner implements ModelRunner {
     return meta.address(4L * intOffset);
   }
 
+  /** out[n, outDim] = in[n, inDim] times the weight (+ bias, where the model has one). */
+  private void project(
+      DeviceBuffer out,
+      DeviceBuffer in,
+      DeviceBuffer w,
+      DeviceBuffer bias,
+      int n,
+      int inDim,
+      int outDim) {
+    blas.linear(
+        out.address(), st.cudaType, in.address(), w.address(), st.cudaType, n, inDim, outDim);
+    if (bias != null) {
+      k.addBias.launch1d(
+          stream, (long) n * outDim, ELEMENTWISE_THREADS, out.address(), bias.address(), n, outDim);
+    }
+  }
+
+  /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
+  private void addThenNorm(int n, DeviceBuffer weight, float eps) {
+    int h = c.hiddenSize();
+    k.addRmsnorm.launch(
+        stream,
+        n,
+        1,
+        1,
+        NORM_THREADS,
+        0,
+        x.address(),
+        proj.address(),
+        xb.address(),
+        weight.address(),
+        h,
+        eps);
+  }
+
   /** Enqueues the whole forward pass for {@code n} attention rows and {@code rows} logits rows. */
   private void compute(int n, int rows, int splits) {
     int h = c.hiddenSize();
@@ -648,18 +681,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       long vc = valueCache.address(i * layerKvBytes);
 
       // Attention block; xb holds rmsnorm(x) on entry.
-      blas.linear(
-          qkv.address(), st.cudaType, xb.address(), l.wqkv.address(), st.cudaType, n, h, qkvDim);
-      if (l.bqkv != null) {
-        k.addBias.launch1d(
-            stream,
-            (long) n * qkvDim,
-            ELEMENTWISE_THREADS,
-            qkv.address(),
-            l.bqkv.address(),
-            n,
-            qkvDim);
-      }
+      project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
       k.ropeKvWrite.launch1d(
           stream,
           (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
@@ -717,69 +739,17 @@ public final class GpuLlamaRunner implements ModelRunner {
             splits,
             qDim);
       }
-      blas.linear(
-          proj.address(), st.cudaType, att.address(), l.wo.address(), st.cudaType, n, qDim, h);
-      if (l.bo != null) {
-        k.addBias.launch1d(
-            stream, (long) n * h, ELEMENTWISE_THREADS, proj.address(), l.bo.address(), n, h);
-      }
+      project(proj, att, l.wo, l.bo, n, qDim, h);
       // x += attention output; xb = rmsnorm(x) for the MLP.
-      k.addRmsnorm.launch(
-          stream,
-          n,
-          1,
-          1,
-          NORM_THREADS,
-          0,
-          x.address(),
-          proj.address(),
-          xb.address(),
-          l.mlpNorm.address(),
-          h,
-          eps);
+      addThenNorm(n, l.mlpNorm, eps);
 
-      blas.linear(
-          gateUp.address(),
-          st.cudaType,
-          xb.address(),
-          l.wGateUp.address(),
-          st.cudaType,
-          n,
-          h,
-          2 * ff);
-      if (l.bGateUp != null) {
-        k.addBias.launch1d(
-            stream,
-            (long) n * 2 * ff,
-            ELEMENTWISE_THREADS,
-            gateUp.address(),
-            l.bGateUp.address(),
-            n,
-            2 * ff);
-      }
+      project(gateUp, xb, l.wGateUp, l.bGateUp, n, h, 2 * ff);
       k.siluMul.launch1d(
           stream, (long) n * ff, ELEMENTWISE_THREADS, mlp.address(), gateUp.address(), n, ff);
-      blas.linear(
-          proj.address(), st.cudaType, mlp.address(), l.wDown.address(), st.cudaType, n, ff, h);
-      if (l.bDown != null) {
-        k.addBias.launch1d(
-            stream, (long) n * h, ELEMENTWISE_THREADS, proj.address(), l.bDown.address(), n, h);
-      }
+      project(proj, mlp, l.wDown, l.bDown, n, ff, h);
       // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
       if (i + 1 < layers.length) {
-        k.addRmsnorm.launch(
-            stream,
-            n,
-            1,
-            1,
-            NORM_THREADS,
-            0,
-            x.address(),
-            proj.address(),
-            xb.address(),
-            layers[i + 1].attentionNorm.address(),
-            h,
-            eps);
+        addThenNorm(n, layers[i + 1].attentionNorm, eps);
       } else {
         k.residualAdd.launch1d(
             stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
