@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -123,7 +122,8 @@ public final class Int8CpuBench {
         for (int k = 0; k < order.size(); k++) {
           // Rotate which model goes first so drifts in machine load fall on all of them.
           String name = order.get((k + r) % order.size());
-          roundMedians.get(name)[r] = median(time(sessions.get(name), feed, iterations));
+          roundMedians.get(name)[r] =
+              ModelBenchmark.median(time(sessions.get(name), feed, iterations));
         }
         System.err.printf(
             Locale.ROOT,
@@ -167,7 +167,7 @@ public final class Int8CpuBench {
       EmbeddingComparison.Result acc = accuracy.get(name);
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("graph", name);
-      row.put("median_speedup", median(ratios));
+      row.put("median_speedup", ModelBenchmark.median(ratios));
       row.put("round_speedups", ratios);
       row.put("round_median_ms", roundMedians.get(name));
       row.put("held_out_sentences", acc.sentences());
@@ -209,13 +209,6 @@ public final class Int8CpuBench {
       r.close();
     }
     return ms;
-  }
-
-  static double median(double[] v) {
-    double[] s = v.clone();
-    Arrays.sort(s);
-    int n = s.length;
-    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   }
 
   private static String loadAverage() {

@@ -4,6 +4,7 @@ import io.kiln.BenchmarkResult;
 import io.kiln.Session;
 import io.kiln.Tensor;
 import io.kiln.util.ProgressBar;
+import io.kiln.util.Stopwatch;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.Arrays;
@@ -131,17 +132,10 @@ public final class ModelBenchmark {
   }
 
   private static long[] timePeer(RawOrtPeer peer, int runs, Duration cap, ProcessMonitor cpu) {
-    long[] samples = new long[runs];
-    long deadline = System.nanoTime() + cap.toNanos();
-    int done = 0;
     cpu.start();
-    while (done < runs && (done == 0 || System.nanoTime() < deadline)) {
-      long t0 = System.nanoTime();
-      peer.run();
-      samples[done++] = System.nanoTime() - t0;
-    }
+    long[] samples = Stopwatch.sample(peer::run, runs, cap);
     cpu.stop();
-    return Arrays.copyOf(samples, done);
+    return samples;
   }
 
   private static double maxAbsDiff(Session session, RawOrtPeer peer, Map<String, Tensor> feed) {
