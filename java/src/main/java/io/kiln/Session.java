@@ -5,11 +5,10 @@ import io.kiln.engine.Engine;
 import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
 import io.kiln.engine.ModelSource;
-import io.kiln.execution.batching.BatchPlan;
 import io.kiln.execution.batching.BatcherStats;
 import io.kiln.execution.batching.DynamicBatcher;
 import io.kiln.execution.batching.ListBatcher;
-import io.kiln.execution.batching.RowTensors;
+import io.kiln.execution.batching.MergedRun;
 import io.kiln.model.onnx.OnnxModel;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -70,7 +69,9 @@ public final class Session implements AutoCloseable {
     this.model = model;
     this.engine = engine;
     this.validator = new InputValidator(engine.inputs(), options.checkFinite);
-    this.batcher = new ListBatcher(engine.inputs(), options.maxBatchSize, options.sequenceBucket);
+    this.batcher =
+        new ListBatcher(
+            engine.inputs(), engine.outputs(), options.maxBatchSize, options.sequenceBucket);
     this.concurrentBatcher =
         options.dynamicBatching
             ? new DynamicBatcher(engine, options.maxBatchSize, options.maxWaitMicros)
@@ -175,54 +176,17 @@ public final class Session implements AutoCloseable {
       return out;
     }
     Result[] results = new Result[requests.size()];
-    for (BatchPlan plan : batcher.plan(requests)) {
-      runPlan(plan, requests, results);
+    for (List<Integer> group : batcher.plan(requests)) {
+      List<Map<String, Tensor>> feeds = new ArrayList<>();
+      for (int i : group) {
+        feeds.add(orderedInputs(requests.get(i)));
+      }
+      List<Map<String, Tensor>> outputs = MergedRun.run(engine, feeds, batcher.canPad());
+      for (int k = 0; k < group.size(); k++) {
+        results[group.get(k)] = new Result(outputs.get(k));
+      }
     }
     return Arrays.asList(results);
-  }
-
-  private void runPlan(BatchPlan plan, List<Map<String, Tensor>> requests, Result[] results) {
-    List<Integer> members = plan.requests();
-    if (members.size() == 1) {
-      results[members.get(0)] = new Result(engine.run(orderedInputs(requests.get(members.get(0)))));
-      return;
-    }
-    Map<String, Tensor> stacked = new LinkedHashMap<>();
-    try {
-      for (TensorInfo info : engine.inputs()) {
-        List<Tensor> parts = new ArrayList<>();
-        for (int i : members) {
-          parts.add(requests.get(i).get(info.name()));
-        }
-        boolean pad = info.rank() >= 2 && info.isDynamic(1);
-        stacked.put(info.name(), RowTensors.concat(parts, pad ? plan.paddedLength() : -1));
-      }
-      Map<String, Tensor> outputs = engine.run(stacked);
-      try {
-        long row = 0;
-        for (int i : members) {
-          Map<String, Tensor> request = requests.get(i);
-          long rows = request.get(engine.inputs().get(0).name()).dim(0);
-          long length = batcher.sequenceLength(request);
-          Map<String, Tensor> mine = new LinkedHashMap<>();
-          for (TensorInfo out : engine.outputs()) {
-            Tensor full = outputs.get(out.name());
-            boolean trim =
-                plan.paddedLength() >= 0
-                    && full.rank() >= 2
-                    && full.dim(1) == plan.paddedLength()
-                    && length != plan.paddedLength();
-            mine.put(out.name(), RowTensors.slice(full, row, rows, trim ? length : -1));
-          }
-          results[i] = new Result(mine);
-          row += rows;
-        }
-      } finally {
-        outputs.values().forEach(Tensor::close);
-      }
-    } finally {
-      stacked.values().forEach(Tensor::close);
-    }
   }
 
   /**
@@ -241,15 +205,10 @@ public final class Session implements AutoCloseable {
       engine.run(feed).values().forEach(Tensor::close);
     }
     long batch = inputs.get(engine.inputs().get(0).name()).dim(0);
-    long deadline = System.nanoTime() + maxTime.toNanos();
-    long[] samples = new long[iterations];
-    int done = 0;
-    while (done < iterations && (done == 0 || System.nanoTime() < deadline)) {
-      long t0 = System.nanoTime();
-      engine.run(feed).values().forEach(Tensor::close);
-      samples[done++] = System.nanoTime() - t0;
-    }
-    return new BenchmarkResult((int) batch, Arrays.copyOf(samples, done));
+    long[] samples =
+        io.kiln.util.Stopwatch.sample(
+            () -> engine.run(feed).values().forEach(Tensor::close), iterations, maxTime);
+    return new BenchmarkResult((int) batch, samples);
   }
 
   /**

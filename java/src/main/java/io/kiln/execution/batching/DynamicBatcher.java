@@ -7,9 +7,7 @@ import io.kiln.TensorInfo;
 import io.kiln.engine.Engine;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -37,7 +35,6 @@ public final class DynamicBatcher implements AutoCloseable {
   private final AtomicInteger callers = new AtomicInteger();
   private final Thread worker;
   private final Map<String, TensorInfo> inputInfo = new HashMap<>();
-  private final Map<String, TensorInfo> outputInfo = new HashMap<>();
   private final AtomicLong requests = new AtomicLong();
   private final AtomicLong batches = new AtomicLong();
   private final AtomicLong rows = new AtomicLong();
@@ -48,7 +45,6 @@ public final class DynamicBatcher implements AutoCloseable {
   private record Request(
       Map<String, Tensor> inputs,
       long rows,
-      long seq,
       String shapeKey,
       CompletableFuture<Map<String, Tensor>> result) {}
 
@@ -62,14 +58,7 @@ public final class DynamicBatcher implements AutoCloseable {
     for (TensorInfo t : engine.inputs()) {
       inputInfo.put(t.name(), t);
     }
-    for (TensorInfo t : engine.outputs()) {
-      outputInfo.put(t.name(), t);
-    }
-    // Padding needs a mask to hide it, and outputs whose padded axis is axis 1 to cut it back.
-    this.canPad =
-        engine.inputs().stream()
-                .anyMatch(i -> i.rank() == 2 && i.name().toLowerCase(Locale.ROOT).contains("mask"))
-            && engine.outputs().stream().allMatch(DynamicBatcher::onlyLeadingAxesDynamic);
+    this.canPad = MergedRun.canPad(engine.inputs(), engine.outputs());
     worker = new Thread(this::loop, "kiln-batcher");
     worker.setDaemon(true);
     worker.start();
@@ -102,7 +91,6 @@ public final class DynamicBatcher implements AutoCloseable {
       throw new InvalidInputException("no inputs");
     }
     long n = -1;
-    long seq = -1;
     StringBuilder key = new StringBuilder();
     for (Map.Entry<String, Tensor> e : inputs.entrySet()) {
       Tensor t = e.getValue();
@@ -114,9 +102,6 @@ public final class DynamicBatcher implements AutoCloseable {
       }
       n = t.dim(0);
       boolean padded = canPad && hasSeqAxis(inputInfo.get(e.getKey())) && t.rank() > 1;
-      if (padded) {
-        seq = Math.max(seq, t.dim(1));
-      }
       key.append(e.getKey()).append(':').append(t.dtype()).append('[');
       for (int a = 1; a < t.rank(); a++) {
         key.append(a == 1 && padded ? "*" : Long.toString(t.dim(a))).append(',');
@@ -124,7 +109,7 @@ public final class DynamicBatcher implements AutoCloseable {
       key.append(']');
     }
     CompletableFuture<Map<String, Tensor>> f = new CompletableFuture<>();
-    queue.add(new Request(inputs, n, seq, key.toString(), f));
+    queue.add(new Request(inputs, n, key.toString(), f));
     return f;
   }
 
@@ -206,77 +191,20 @@ public final class DynamicBatcher implements AutoCloseable {
     batches.incrementAndGet();
     rows.addAndGet(total);
     largest.accumulateAndGet(total, Math::max);
-    if (batch.size() == 1) {
-      Request r = batch.get(0);
-      try {
-        r.result().complete(engine.run(r.inputs()));
-      } catch (RuntimeException e) {
-        r.result().completeExceptionally(e);
-      }
-      return;
-    }
-    Map<String, Tensor> merged = new LinkedHashMap<>();
-    Map<String, Tensor> outputs = null;
     try {
-      for (String name : batch.get(0).inputs().keySet()) {
-        List<Tensor> parts = new ArrayList<>();
-        for (Request r : batch) {
-          Tensor t = r.inputs().get(name);
-          if (t == null) {
-            throw new InvalidInputException("input '" + name + "' missing from a batched request");
-          }
-          parts.add(t);
-        }
-        boolean pad = canPad && hasSeqAxis(inputInfo.get(name)) && parts.get(0).rank() > 1;
-        merged.put(name, RowTensors.concat(parts, pad ? longest(parts) : -1));
-      }
-      outputs = engine.run(merged);
-      long seqMerged = -1;
+      List<Map<String, Tensor>> feeds = new ArrayList<>();
       for (Request r : batch) {
-        seqMerged = Math.max(seqMerged, r.seq());
+        feeds.add(r.inputs());
       }
-      long row = 0;
-      for (Request r : batch) {
-        Map<String, Tensor> mine = new LinkedHashMap<>();
-        for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
-          Tensor o = e.getValue();
-          boolean cut =
-              hasSeqAxis(outputInfo.get(e.getKey()))
-                  && o.rank() > 1
-                  && o.dim(1) == seqMerged
-                  && r.seq() >= 0;
-          mine.put(e.getKey(), RowTensors.slice(o, row, r.rows(), cut ? r.seq() : -1));
-        }
-        row += r.rows();
-        r.result().complete(mine);
+      List<Map<String, Tensor>> outputs = MergedRun.run(engine, feeds, canPad);
+      for (int i = 0; i < batch.size(); i++) {
+        batch.get(i).result().complete(outputs.get(i));
       }
     } catch (RuntimeException e) {
       for (Request r : batch) {
         r.result().completeExceptionally(e);
       }
-    } finally {
-      merged.values().forEach(Tensor::close);
-      if (outputs != null) {
-        outputs.values().forEach(Tensor::close);
-      }
     }
-  }
-
-  private static long longest(List<Tensor> parts) {
-    long n = 0;
-    for (Tensor t : parts) {
-      n = Math.max(n, t.dim(1));
-    }
-    return n;
-  }
-
-  private static boolean onlyLeadingAxesDynamic(TensorInfo info) {
-    for (int a = 2; a < info.rank(); a++) {
-      if (info.isDynamic(a)) {
-        return false;
-      }
-    }
-    return true;
   }
 
   private static boolean hasSeqAxis(TensorInfo info) {
