@@ -3,6 +3,7 @@ package io.kiln.engine.trt;
 import static org.bytedeco.cuda.global.cudart.*;
 
 import io.kiln.BackendException;
+import io.kiln.Tensor;
 import io.kiln.execution.graph.Bucket;
 import io.kiln.execution.graph.CudaGraph;
 import java.util.LinkedHashMap;
@@ -16,8 +17,8 @@ import org.bytedeco.tensorrt.nvinfer.IExecutionContext;
 
 /**
  * One execution context fixed to one bucket shape: its input shapes and tensor addresses are set
- * once, so a graph captured from it stays valid for as long as it lives. Device buffers and pinned
- * host staging for every input and output are allocated here, once.
+ * once, so a graph captured from it stays valid for as long as it lives. Device buffers for every
+ * input and output, and pinned host staging for the inputs, are allocated here, once.
  */
 final class BucketContext implements AutoCloseable {
   final Bucket bucket;
@@ -26,7 +27,7 @@ final class BucketContext implements AutoCloseable {
   private final CUstream_st stream;
   final Map<String, Buffer> buffers = new LinkedHashMap<>();
 
-  /** Device buffer and pinned host staging of one tensor at this bucket's shape. */
+  /** Device buffer of one tensor at this bucket's shape, and pinned host staging for inputs. */
   static final class Buffer {
     final IoTensor io;
     final long[] shape;
@@ -102,7 +103,9 @@ final class BucketContext implements AutoCloseable {
         Cuda.check(
             cudaMalloc(b.device, b.bytes),
             "cudaMalloc (" + b.io.name() + ", bucket " + bucket + ")");
-        Cuda.check(cudaMallocHost(b.host, b.bytes), "cudaMallocHost (" + b.io.name() + ")");
+        if (b.io.input()) {
+          Cuda.check(cudaMallocHost(b.host, b.bytes), "cudaMallocHost (" + b.io.name() + ")");
+        }
         if (!context.setTensorAddress(b.io.name(), b.device)) {
           throw new BackendException("cannot bind tensor " + b.io.name());
         }
@@ -114,9 +117,10 @@ final class BucketContext implements AutoCloseable {
   }
 
   /**
-   * Inputs to device, run (graph or enqueue), outputs to host; returns after the stream is done.
+   * Inputs to device, run (graph or enqueue), outputs straight into pooled pinned buffers cut to
+   * the request's {@code batch} rows and {@code seq} length; returns after the stream is done.
    */
-  void execute(Runnable run) {
+  Map<String, Tensor> execute(Runnable run, long batch, long seq, PinnedPool pool) {
     for (Buffer b : buffers.values()) {
       if (b.io.input()) {
         Cuda.check(
@@ -125,14 +129,39 @@ final class BucketContext implements AutoCloseable {
       }
     }
     run.run();
-    for (Buffer b : buffers.values()) {
-      if (!b.io.input()) {
-        Cuda.check(
-            cudaMemcpyAsync(b.host, b.device, b.bytes, cudaMemcpyDeviceToHost, stream),
-            "cudaMemcpyAsync D2H");
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    try {
+      for (Buffer b : buffers.values()) {
+        if (b.io.input()) {
+          continue;
+        }
+        Padding.OutputCut cut = Padding.cut(b, bucket.batch(), bucket.seq(), batch, seq);
+        // Sized for the whole bucket, so every request of this bucket reuses the same buffers.
+        Pointer dst = pool.acquire(b.bytes);
+        out.put(
+            b.io.name(),
+            Tensor.wrapNative(dst, b.io.dtype(), cut.shape(), () -> pool.release(dst, b.bytes)));
+        int rc =
+            cut.seqCut()
+                ? cudaMemcpy2DAsync(
+                    dst,
+                    cut.rowPitch(),
+                    b.device,
+                    cut.srcRowPitch(),
+                    cut.rowPitch(),
+                    batch,
+                    cudaMemcpyDeviceToHost,
+                    stream)
+                : cudaMemcpyAsync(dst, b.device, cut.bytes(), cudaMemcpyDeviceToHost, stream);
+        Cuda.check(rc, "D2H copy of " + b.io.name());
       }
+      Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+      return out;
+    } catch (RuntimeException e) {
+      cudaStreamSynchronize(stream);
+      out.values().forEach(Tensor::close);
+      throw e;
     }
-    Cuda.check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
   }
 
   void enqueue() {

@@ -1,15 +1,14 @@
 package io.kiln.engine.trt;
 
 import io.kiln.Tensor;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
  * Copies a request of {@code batch} rows and {@code seq} tokens into a bucket's larger staging
- * buffers (the padding is zero: token 0, mask 0) and cuts the outputs back to the request's rows
- * and, on outputs with a dynamic sequence axis, its length.
+ * buffers (the padding is zero: token 0, mask 0) and says how the outputs are cut back to the
+ * request's rows and, on outputs with a dynamic sequence axis, its length.
  */
 final class Padding {
   private Padding() {}
@@ -47,33 +46,32 @@ final class Padding {
     return out;
   }
 
-  static Map<String, Tensor> unpack(BucketContext ctx, long batch, long seq) {
-    Map<String, Tensor> out = new LinkedHashMap<>();
-    for (BucketContext.Buffer b : ctx.buffers.values()) {
-      if (b.io.input()) {
-        continue;
-      }
-      long[] shape = b.shape.clone();
-      boolean rows = shape.length > 0 && shape[0] == ctx.bucket.batch();
-      if (rows) {
-        shape[0] = batch;
-      }
-      boolean cutSeq = b.io.hasSeqAxis() && shape[1] == ctx.bucket.seq();
-      if (cutSeq) {
-        shape[1] = seq;
-      }
-      long bytes = b.io.dtype().byteSize() * BucketContext.elements(shape);
-      BytePointer mem = new BytePointer(Math.max(1, bytes)); // filled below: no zeroing pass
-      Tensor t = Tensor.wrapNative(mem, b.io.dtype(), shape, mem::deallocate);
-      if (rows) {
-        copyRows(
-            b.host, b.shape, t.pointer(), shape, batch, cutSeq ? seq : -1, b.io.dtype().byteSize());
-      } else {
-        Pointer.memcpy(t.pointer(), b.host, t.byteSize());
-      }
-      out.put(b.io.name(), t);
+  /**
+   * What a caller gets of one output: the bucket's shape cut to the request's rows (when axis 0 is
+   * the batch) and length (when axis 1 is a dynamic sequence axis of the bucket's length).
+   */
+  record OutputCut(long[] shape, boolean seqCut, long bytes, long rowPitch, long srcRowPitch) {}
+
+  static OutputCut cut(
+      BucketContext.Buffer b, long bucketBatch, long bucketSeq, long batch, long seq) {
+    long[] shape = b.shape.clone();
+    boolean rows = shape.length > 0 && shape[0] == bucketBatch;
+    if (rows) {
+      shape[0] = batch;
     }
-    return out;
+    boolean seqCut = rows && b.io.hasSeqAxis() && shape[1] == bucketSeq && seq != bucketSeq;
+    if (seqCut) {
+      shape[1] = seq;
+    }
+    int elem = b.io.dtype().byteSize();
+    long inner = 1;
+    for (int a = 2; a < shape.length; a++) {
+      inner *= shape[a];
+    }
+    long bytes = elem * BucketContext.elements(shape);
+    return seqCut
+        ? new OutputCut(shape, true, bytes, seq * inner * elem, bucketSeq * inner * elem)
+        : new OutputCut(shape, false, bytes, 0, 0);
   }
 
   /**

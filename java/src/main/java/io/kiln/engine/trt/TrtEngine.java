@@ -45,6 +45,7 @@ public final class TrtEngine implements Engine {
   private final List<ExecutionSlot> slots = new ArrayList<>();
   private final BlockingQueue<ExecutionSlot> free;
   private final String device;
+  private final PinnedPool outputs;
   private final EngineMetadata metadata;
   private volatile boolean closed;
 
@@ -52,6 +53,8 @@ public final class TrtEngine implements Engine {
     Cuda.requireAvailable();
     this.options = options;
     this.metadata = metadata;
+    // Enough idle output buffers per bucket for every slot's caller to hold one result.
+    this.outputs = PinnedPool.cudaHost(2 * options.streams() + 2, 2L << 30);
     this.device = Cuda.deviceName() + " (sm " + Cuda.computeCapability() + ")";
     try {
       runtime = NativeDelete.own(createInferRuntime(TrtLogger.get()), IRuntime::new);
@@ -207,8 +210,7 @@ public final class TrtEngine implements Engine {
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
       Padding.pack(inputs, ctx, bs[0], bs[1]);
-      ctx.execute(computeStep(slot, ctx, bucket, useGraph));
-      return Padding.unpack(ctx, bs[0], bs[1]);
+      return ctx.execute(computeStep(slot, ctx, bucket, useGraph), bs[0], bs[1], outputs);
     } finally {
       free.add(slot);
     }
@@ -378,6 +380,7 @@ public final class TrtEngine implements Engine {
       s.close();
     }
     slots.clear();
+    outputs.close();
     NativeDelete.delete(engine);
     NativeDelete.delete(runtime);
     LOG.debug("TensorRT engine closed");
