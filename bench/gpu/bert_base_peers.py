@@ -1,8 +1,8 @@
 """Device-side half of the TensorRT benchmark.
 
 Builds a BERT-base-shaped encoder (12 layers, hidden 768, 12 heads) with random weights, exports
-it to ONNX (FP32, FP16, INT8 Q/DQ and FP16 + INT8 Q/DQ), writes a fixed batch-8 input with its
-FP32 reference output, and measures the peers on the same GPU: PyTorch eager and PyTorch CUDA
+it to ONNX (FP32 and FP16), writes a fixed batch-8 input with its FP32 reference output, and
+measures the peers on the same GPU: PyTorch eager and PyTorch CUDA
 graphs (FP16, same weights) and ONNX Runtime on the CPU (FP32). Rows go to WORK/peers.json in
 the schema the Java report reads.
 
@@ -108,73 +108,6 @@ with torch.no_grad():
 m = ref_mask.bool().unsqueeze(-1).expand_as(ref_out)
 torch_fp16_err = float(torch.linalg.norm((out16 - ref_out)[m]) / torch.linalg.norm(ref_out[m]))
 log(f"torch fp16 vs fp32 rel err (valid tokens) {torch_fp16_err:.3g}")
-
-# ---------------------------------------------------------------- INT8 Q/DQ
-def quantize():
-    import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            gg = torch.Generator().manual_seed(7)
-            self.items = []
-            for _ in range(4):
-                ids = torch.randint(1, 30000, (8, SEQ), generator=gg, dtype=torch.long).numpy()
-                self.items.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
-            self.i = 0
-
-        def get_next(self):
-            if self.i >= len(self.items):
-                return None
-            self.i += 1
-            return self.items[self.i - 1]
-
-    src = f"{WORK}/bert_base_fp32.onnx"
-    dst = f"{WORK}/bert_base_qdq.onnx"
-    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
-    log(f"quantized {dst} ({os.path.getsize(dst) / 2**20:.0f} MiB)")
-    to_fp16(onnx.load(dst), f"{WORK}/bert_base_qdq_fp16.onnx")
-
-
-def to_fp16(m, path):
-    """FP16 everywhere except int8 weights: float initializers, constants, casts and the output."""
-    import onnx
-    from onnx import TensorProto, numpy_helper
-
-    F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
-
-    def half(arr):
-        return np.clip(arr, -65504, 65504).astype(np.float16)
-
-    g = m.graph
-    for i, init in enumerate(list(g.initializer)):
-        if init.data_type == F32:
-            g.initializer[i].CopyFrom(numpy_helper.from_array(half(numpy_helper.to_array(init)), init.name))
-    for node in g.node:
-        for a in node.attribute:
-            if node.op_type == "Cast" and a.name == "to" and a.i == F32:
-                a.i = F16
-            if a.name == "value" and a.t.data_type == F32:
-                a.t.CopyFrom(numpy_helper.from_array(half(numpy_helper.to_array(a.t)), a.t.name))
-            if node.op_type == "ConstantOfShape" and a.name == "value" and a.t.data_type == F32:
-                a.t.CopyFrom(numpy_helper.from_array(half(numpy_helper.to_array(a.t)), a.t.name))
-    for o in g.output:
-        if o.type.tensor_type.elem_type == F32:
-            o.type.tensor_type.elem_type = F16
-    del g.value_info[:]
-    for op in m.opset_import:
-        if op.domain in ("", "ai.onnx") and op.version < 19:
-            op.version = 19  # float16 Q/DQ scales
-    onnx.save(m, path)
-    log(f"wrote {path}")
-
-
-try:
-    quantize()
-except Exception as e:
-    log("quantization failed:", repr(e)[:500])
 
 # ---------------------------------------------------------------- measurement helpers
 try:

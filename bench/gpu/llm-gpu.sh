@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# On the device machine (through .gpu/bin/run.sh, from the unpacked app): the GPU tests of the
-# CUDA Llama runner, then Kiln vs Hugging Face transformers generate on a random
+# On the device machine (through .gpu/bin/run.sh, from the app that stage-devrun.sh packed): the
+# GPU tests of the CUDA Llama runner, then Kiln vs Hugging Face transformers generate on a random
 # Llama-3.2-1B-shaped fp16 model made here, and a logits/tokens cross-check against HF on that
 # shape. Everything lands in $OUT (8 files at most).
+#   bash .devrun/bench/gpu/llm-gpu.sh [all|tests|bench]
 # Budget: about 9 minutes in all; each stage has its own timeout so a hang cannot eat the rest.
 set -uo pipefail
+D=.devrun
+PHASE=${1:-all}
 OUT=${OUT:-/tmp/llm-gpu-out}
 mkdir -p "$OUT"
 LOG=$OUT/llm-gpu-run.log
-CP='java/target/classes:java/target/test-classes:.work/gpu-app/lib/*:.work/gpu-app/test-lib/*'
+CP="$D/classes:$D/test-classes:$D/lib/*"
+# The JavaCPP cuda preset links cuDNN 9 into its JNI glue; stubs stand in where none is installed.
+ldconfig -p | grep -q 'libcudnn_cnn.so.9 ' || export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$PWD/$D/stubs
 JOPTS=(-Xmx24g -Djava.awt.headless=true -Dorg.bytedeco.javacpp.maxPhysicalBytes=0
-  -Dorg.bytedeco.javacpp.maxBytes=0 -Dkiln.shared="$PWD/.work")
+  -Dorg.bytedeco.javacpp.maxBytes=0 -Dkiln.shared="$PWD/$D/shared")
 MODEL=/tmp/llama-3.2-1b-random
 CONC=${LLM_GPU_CONCURRENCY:-1,8,32,64}
 stage() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$LOG"; }
+PY=(env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3)  # torch brings its own CUDA libraries
 
 stage "device"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader | tee -a "$LOG"
 java -version 2>&1 | head -1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tee -a "$LOG"
 
-stage "gpu tests (kernels, tiny Llama exactness, tiny pool, graphs vs eager, memory)"
-timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.gpu.GpuTestMain \
-  io.kiln.execution.llm.gpu io.kiln.cli > "$OUT/llm-gpu-tests.log" 2>&1
-echo "gpu tests exit code $?" | tee -a "$LOG"
-grep -E '^\[gpu-test\]' "$OUT/llm-gpu-tests.log" | tail -40 | tee -a "$LOG"
+if [ "$PHASE" != bench ]; then
+  stage "gpu tests (kernels, tiny Llama exactness, tiny pool, graphs vs eager, memory)"
+  timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.gpu.GpuTestMain \
+    io.kiln.execution.llm.gpu io.kiln.cli > "$OUT/llm-gpu-tests.log" 2>&1
+  echo "gpu tests exit code $?" | tee -a "$LOG"
+  grep -E '^\[gpu-test\]' "$OUT/llm-gpu-tests.log" | tail -40 | tee -a "$LOG"
+fi
+[ "$PHASE" = tests ] && exit 0
 
 stage "make-random-model llama-3.2-1b f16"
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
@@ -39,7 +48,7 @@ timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "
 echo "kiln exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 
 stage "hugging face generate (eager, sdpa, fp16)"
-PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/hf_generate_peer.py --model "$MODEL" \
+timeout 120 "${PY[@]}" $D/bench/gpu/hf_generate_peer.py --model "$MODEL" \
   --concurrency "$CONC" --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-hf.json" 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
@@ -47,12 +56,12 @@ stage "cross-check on the 1B shape: Kiln fp16 prompt logits and greedy tokens vs
 PROMPT=$(python3 -c 'import random; r = random.Random(5); print(",".join(str(r.randrange(128256)) for _ in range(64)))')
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LogitsDump "$MODEL" f16 \
   "$PROMPT" /tmp/kiln-logits.bin 16 2>&1 | tee -a "$LOG"
-PYTHONUNBUFFERED=1 timeout 60 python3 bench/gpu/hf_logits_check.py --model "$MODEL" \
+timeout 60 "${PY[@]}" $D/bench/gpu/hf_logits_check.py --model "$MODEL" \
   --prompt "$PROMPT" --kiln /tmp/kiln-logits.bin --out /tmp/llm-gpu-crosscheck.json 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
 stage "report"
-python3 bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
+"${PY[@]}" $D/bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
   --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
   --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"

@@ -3,6 +3,7 @@
 # (.gpu/bin/run.sh puts JAVA_HOME and the TensorRT/CUDA 12 libraries on the paths).
 #   bash .devrun/bench/gpu/run-trt-bench.sh tests          # gpu-tagged JUnit tests
 #   bash .devrun/bench/gpu/run-trt-bench.sh peers          # export BERT-base ONNX + PyTorch/ORT peers
+#   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: the INT8 Q/DQ graphs
 #   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
 #   bash .devrun/bench/gpu/run-trt-bench.sh report "CMD"   # md/json/png into $OUT
 set -uo pipefail
@@ -31,6 +32,10 @@ case "$phase" in
   peers)
     pyrun $D/bench/gpu/bert_base_peers.py "$WORK" "$@" 2>&1 | tee "$OUT/peers.log"
     cp "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
+  quantize)
+    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" 2>&1 \
+      | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$OUT/quantize.log"
+    pyrun $D/bench/gpu/qdq_to_fp16.py "$WORK/bert_base_qdq.onnx" "$WORK/bert_base_qdq_fp16.onnx" ;;
   bench)
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
     cp "$WORK/results.json" "$OUT/" 2>/dev/null ;;
@@ -39,6 +44,7 @@ case "$phase" in
     cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   all)  # everything after the tests, for one background job: peers, variants, report into $WORK/out
     OUT=$WORK/out bash "$0" peers --seconds 1.0
+    OUT=$WORK/out bash "$0" quantize percentile
     OUT=$WORK/out bash "$0" bench "$1" --seconds 0.8 --reuse true
     [ -n "${KILN_WITH_TESTS:-}" ] && OUT=$WORK/out timeout 300 bash "$0" tests
     OUT=$WORK/out bash "$0" report "$2"

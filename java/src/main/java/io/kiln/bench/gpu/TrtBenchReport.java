@@ -214,6 +214,15 @@ final class TrtBenchReport {
       }
       md.append('\n');
     }
+    for (JsonNode q : root.path("quantize")) {
+      md.append(
+          String.format(
+              Locale.ROOT,
+              "INT8 Q/DQ graph (both INT8 Q/DQ variants; the strongly typed one after"
+                  + " `bench/gpu/qdq_to_fp16.py`): `%s` (%.1f s on the device's CPU).%n%n",
+              q.get("command").asText(),
+              q.get("seconds").asDouble()));
+    }
     if (root.has("accuracy")) {
       md.append(
           "## Accuracy: relative error vs PyTorch FP32 (fixed batch 8, valid tokens)\n\n| variant | rel err |\n|---|---|\n");

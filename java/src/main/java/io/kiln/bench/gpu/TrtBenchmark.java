@@ -32,6 +32,7 @@ import picocli.CommandLine;
  * and PNG.
  *
  * <pre>
+ * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --report OUT --command "..."
  * </pre>
@@ -72,6 +73,10 @@ public final class TrtBenchmark {
     REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
     if (a.containsKey("report")) {
       TrtBenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
+      return;
+    }
+    if (a.containsKey("quantize")) {
+      quantize(work, Integer.parseInt(a.getOrDefault("seq", "128")), a.get("quantize"));
       return;
     }
     int[] batches =
@@ -129,7 +134,9 @@ public final class TrtBenchmark {
     }
     if (v.calibrate()) {
       Path calib = work.resolve("calibration");
-      writeCalibration(calib, seq);
+      if (!Files.isDirectory(calib)) {
+        writeCalibration(calib, work.resolve(v.modelFile()), seq);
+      }
       build.addAll(
           List.of(
               "--calibration",
@@ -258,6 +265,37 @@ public final class TrtBenchmark {
     return v;
   }
 
+  /**
+   * The INT8 Q/DQ graph of the benchmark: {@code kiln quantize} of the FP32 export with {@code
+   * method}, calibrated on the same batches that the implicit calibrator variant gets.
+   */
+  static void quantize(Path work, int seq, String method) throws IOException {
+    Path calib = work.resolve("calibration");
+    writeCalibration(calib, work.resolve("bert_base_fp32.onnx"), seq);
+    List<String> args =
+        List.of(
+            "quantize",
+            work.resolve("bert_base_fp32.onnx").toString(),
+            "--precision",
+            "int8",
+            "--calibration",
+            calib.toString(),
+            "--method",
+            method,
+            "-o",
+            work.resolve("bert_base_qdq.onnx").toString());
+    long t0 = System.nanoTime();
+    int rc = io.kiln.cli.KilnCli.execute(args.toArray(String[]::new));
+    double s = (System.nanoTime() - t0) / 1e9;
+    if (rc != 0) {
+      throw new IllegalStateException("kiln quantize failed (exit " + rc + ")");
+    }
+    appendRow(
+        work,
+        "quantize",
+        JSON.createObjectNode().put("command", "kiln " + String.join(" ", args)).put("seconds", s));
+  }
+
   private static double kilnBuild(List<String> args) {
     BuildCommand cmd = new BuildCommand();
     long t0 = System.nanoTime();
@@ -328,9 +366,13 @@ public final class TrtBenchmark {
     return m;
   }
 
-  /** Eight random batches of 8 x seq token ids and masks, in the kiln run input format. */
-  static void writeCalibration(Path dir, int seq) throws IOException {
+  /**
+   * Eight random batches of 8 x seq rows of varied length for each input of {@code model} (token
+   * ids, a mask of ones then zeros, token types zero), in the kiln run input format.
+   */
+  static void writeCalibration(Path dir, Path model, int seq) throws IOException {
     Files.createDirectories(dir);
+    List<String> names = io.kiln.model.onnx.OnnxModel.load(model).inputNames();
     Random rnd = new Random(7);
     for (int f = 0; f < 8; f++) {
       long[] ids = new long[8 * seq];
@@ -342,12 +384,16 @@ public final class TrtBenchmark {
           mask[r * seq + t] = t < len ? 1 : 0;
         }
       }
-      try (Tensor idsTensor = Tensor.of(ids, 8, seq);
-          Tensor maskTensor = Tensor.of(mask, 8, seq)) {
-        Map<String, Tensor> batch = new LinkedHashMap<>();
-        batch.put("input_ids", idsTensor);
-        batch.put("attention_mask", maskTensor);
+      Map<String, Tensor> batch = new LinkedHashMap<>();
+      for (String name : names) {
+        String n = name.toLowerCase(java.util.Locale.ROOT);
+        long[] v = n.contains("mask") ? mask : n.contains("type") ? new long[8 * seq] : ids;
+        batch.put(name, Tensor.of(v, 8, seq));
+      }
+      try {
         TensorJson.write(batch, dir.resolve(String.format("batch%02d.json", f)));
+      } finally {
+        batch.values().forEach(Tensor::close);
       }
     }
   }

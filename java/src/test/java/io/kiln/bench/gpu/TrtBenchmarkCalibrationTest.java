@@ -18,14 +18,17 @@ class TrtBenchmarkCalibrationTest {
   @Test
   void writtenBatchesReadBackForTheImplicitCalibrator(@TempDir Path dir) throws Exception {
     Path calibration = dir.resolve("calibration");
-    TrtBenchmark.writeCalibration(calibration, 128);
+    // The public BERT has a third input, token_type_ids: every model input gets a tensor.
+    Path model = io.kiln.SharedModels.require("public/bert/model.onnx");
+    TrtBenchmark.writeCalibration(calibration, model, 128);
     try (CalibrationBatches c =
         CalibrationBatches.collect(
             CalibrationData.parse(calibration.toString(), null, null), dir.resolve("x.calib"))) {
       assertEquals(8, c.batches().size());
       assertEquals(8, c.batchSize());
       for (Map<String, Tensor> b : c.batches()) {
-        assertEquals(java.util.Set.of("input_ids", "attention_mask"), b.keySet());
+        assertEquals(java.util.Set.of("input_ids", "attention_mask", "token_type_ids"), b.keySet());
+        assertTrue(Arrays.stream(b.get("token_type_ids").toLongArray()).allMatch(v -> v == 0));
         assertArrayEquals(new long[] {8, 128}, b.get("input_ids").shape());
         long[] ids = b.get("input_ids").toLongArray();
         long[] mask = b.get("attention_mask").toLongArray();
