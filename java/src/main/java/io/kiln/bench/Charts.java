@@ -42,6 +42,10 @@ public final class Charts {
           List.copyOf(charts), 1, charts.size(), base, BitmapEncoder.BitmapFormat.PNG);
     } catch (IOException e) {
       throw ReportFiles.cannotWrite(png, e);
+    } catch (UnsatisfiedLinkError | InternalError e) {
+      // A runtime without the system's font libraries (a bare device machine) cannot draw text:
+      // the tables and JSON are written already, so the plot is skipped, not the report.
+      System.err.println("kiln: plot " + png + " skipped: no font support here (" + e + ")");
     }
   }
 }

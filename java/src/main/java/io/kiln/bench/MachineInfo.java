@@ -36,11 +36,17 @@ public final class MachineInfo {
     return System.getProperty("os.arch");
   }
 
+  /** From /proc/meminfo: the jdk.management module is absent from small runtimes. */
   private static double totalMemoryGiB() {
-    java.lang.management.OperatingSystemMXBean os =
-        java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-    if (os instanceof com.sun.management.OperatingSystemMXBean sun) {
-      return sun.getTotalMemorySize() / (1024.0 * 1024 * 1024);
+    try {
+      for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/meminfo"))) {
+        if (line.startsWith("MemTotal:")) {
+          String kib = line.replaceAll("[^0-9]", "");
+          return Long.parseLong(kib) / (1024.0 * 1024);
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      return 0;
     }
     return 0;
   }

@@ -91,6 +91,12 @@ final class QuantizeCommand implements Callable<Integer> {
   boolean residualAdd;
 
   @Option(
+      names = "--weighted-only",
+      description =
+          "quantize only MatMul/Gemm/Conv with a constant weight (TensorRT keeps fused attention)")
+  boolean weightedOnly;
+
+  @Option(
       names = "--activations",
       description =
           "int8 (zero point 0; TensorRT) or uint8 (zero point 128, the same grid; fastest on"
@@ -165,6 +171,7 @@ final class QuantizeCommand implements Callable<Integer> {
                   .withExcluded(excluded, excluded)
                   .withKeepFirstAndLast(keepFirstLast)
                   .withResidualAdd(residualAdd)
+                  .withWeightedOnly(weightedOnly)
                   .withActivationType(activations)
                   .withSmoothing(smoothing));
       CalibrationCache c;

@@ -74,7 +74,10 @@ public final class QdqPlacement {
         continue;
       }
       String op = n.opType();
-      if (isComputeOp(op)) {
+      boolean weighted =
+          isComputeOp(op)
+              && (initializers.contains(n.input(0)) || initializers.contains(n.input(1)));
+      if (isComputeOp(op) && (weighted || !options.weightedOnly())) {
         for (int k = 0; k < 2; k++) {
           String t = n.input(k);
           if (initializers.contains(t)) {

@@ -40,7 +40,8 @@ public final class Quantizer {
       boolean keepFirstAndLast,
       boolean quantizeResidualAdd,
       ActivationType activationType,
-      double smoothing) {
+      double smoothing,
+      boolean weightedOnly) {
     public Options {
       excludeNodes = Set.copyOf(excludeNodes);
       excludeOpTypes = Set.copyOf(excludeOpTypes);
@@ -65,7 +66,8 @@ public final class Quantizer {
           false,
           false,
           ActivationType.INT8,
-          0.7);
+          0.7,
+          false);
     }
 
     public Options withMethod(CalibrationMethod m) {
@@ -77,7 +79,25 @@ public final class Quantizer {
           keepFirstAndLast,
           quantizeResidualAdd,
           activationType,
-          smoothing);
+          smoothing,
+          weightedOnly);
+    }
+
+    /**
+     * Quantize only MatMul/Gemm/Conv with a constant weight, leaving products of two activations
+     * (attention scores, attention-weighted values) in float so TensorRT keeps its fused attention.
+     */
+    public Options withWeightedOnly(boolean only) {
+      return new Options(
+          method,
+          percentile,
+          excludeNodes,
+          excludeOpTypes,
+          keepFirstAndLast,
+          quantizeResidualAdd,
+          activationType,
+          smoothing,
+          only);
     }
 
     public Options withPercentile(double p) {
@@ -89,7 +109,8 @@ public final class Quantizer {
           keepFirstAndLast,
           quantizeResidualAdd,
           activationType,
-          smoothing);
+          smoothing,
+          weightedOnly);
     }
 
     /** Excludes nodes whose name or op type is listed. */
@@ -102,7 +123,8 @@ public final class Quantizer {
           keepFirstAndLast,
           quantizeResidualAdd,
           activationType,
-          smoothing);
+          smoothing,
+          weightedOnly);
     }
 
     /** Keeps the first and the last MatMul/Gemm/Conv in float. */
@@ -115,7 +137,8 @@ public final class Quantizer {
           keep,
           quantizeResidualAdd,
           activationType,
-          smoothing);
+          smoothing,
+          weightedOnly);
     }
 
     /** Also quantizes both inputs of residual Adds (the TensorRT fusion pattern). */
@@ -128,7 +151,8 @@ public final class Quantizer {
           keepFirstAndLast,
           quantize,
           activationType,
-          smoothing);
+          smoothing,
+          weightedOnly);
     }
 
     public Options withActivationType(ActivationType type) {
@@ -140,7 +164,8 @@ public final class Quantizer {
           keepFirstAndLast,
           quantizeResidualAdd,
           type,
-          smoothing);
+          smoothing,
+          weightedOnly);
     }
 
     /** Smoothing strength alpha in [0, 1); 0 turns smoothing off. */
@@ -153,7 +178,8 @@ public final class Quantizer {
           keepFirstAndLast,
           quantizeResidualAdd,
           activationType,
-          alpha);
+          alpha,
+          weightedOnly);
     }
 
     /** A stable text of every setting, for cache keys. */

@@ -123,6 +123,24 @@ final class TrtBenchReport {
         "device_only_items_per_s");
     ratio(
         out,
+        "b32 INT8 Q/DQ weighted-only typed+graphs / FP16+graphs (items/s)",
+        find(rows, "trt-int8-qdq-w-typed", true, 32),
+        fp16g32,
+        "items_per_s");
+    ratio(
+        out,
+        "b32 INT8 Q/DQ weighted-only typed+graphs / FP16+graphs (device only)",
+        find(rows, "trt-int8-qdq-w-typed", true, 32),
+        fp16g32,
+        "device_only_items_per_s");
+    ratio(
+        out,
+        "b8 FP16 (Kiln FP16 graph) strongly typed+graphs / torch CUDA graph FP16 (items/s)",
+        find(rows, "trt-fp16-kiln-typed", true, 8),
+        find(rows, "torch-cudagraph-fp16", true, 8),
+        "items_per_s");
+    ratio(
+        out,
         "b32 INT8 Q/DQ (flags)+graphs / FP16+graphs (items/s)",
         find(rows, "trt-int8-qdq", true, 32),
         fp16g32,

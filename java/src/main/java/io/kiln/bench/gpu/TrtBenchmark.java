@@ -57,8 +57,10 @@ public final class TrtBenchmark {
             new Variant("trt-fp32", "bert_base_fp32.onnx", "fp32", false, false),
             new Variant("trt-fp16", "bert_base_fp32.onnx", "fp16", false, false),
             new Variant("trt-fp16-typed", "bert_base_fp16.onnx", "fp16", true, false),
+            new Variant("trt-fp16-kiln-typed", "bert_base_fp16_kiln.onnx", "fp16", true, false),
             new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
             new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-qdq-w-typed", "bert_base_qdq_w_fp16.onnx", "int8", true, false),
             new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true))) {
       VARIANTS.put(v.name(), v);
     }
@@ -76,7 +78,11 @@ public final class TrtBenchmark {
       return;
     }
     if (a.containsKey("quantize")) {
-      quantize(work, Integer.parseInt(a.getOrDefault("seq", "128")), a.get("quantize"));
+      quantize(
+          work,
+          Integer.parseInt(a.getOrDefault("seq", "128")),
+          a.get("quantize"),
+          Boolean.parseBoolean(a.getOrDefault("weighted-only", "false")));
       return;
     }
     int[] batches =
@@ -269,21 +275,28 @@ public final class TrtBenchmark {
    * The INT8 Q/DQ graph of the benchmark: {@code kiln quantize} of the FP32 export with {@code
    * method}, calibrated on the same batches that the implicit calibrator variant gets.
    */
-  static void quantize(Path work, int seq, String method) throws IOException {
+  static void quantize(Path work, int seq, String method, boolean weightedOnly) throws IOException {
     Path calib = work.resolve("calibration");
-    writeCalibration(calib, work.resolve("bert_base_fp32.onnx"), seq);
+    if (!Files.isDirectory(calib)) {
+      writeCalibration(calib, work.resolve("bert_base_fp32.onnx"), seq);
+    }
     List<String> args =
-        List.of(
-            "quantize",
-            work.resolve("bert_base_fp32.onnx").toString(),
-            "--precision",
-            "int8",
-            "--calibration",
-            calib.toString(),
-            "--method",
-            method,
-            "-o",
-            work.resolve("bert_base_qdq.onnx").toString());
+        new ArrayList<>(
+            List.of(
+                "quantize",
+                work.resolve("bert_base_fp32.onnx").toString(),
+                "--precision",
+                "int8",
+                "--calibration",
+                calib.toString(),
+                "--method",
+                method,
+                "-o",
+                work.resolve(weightedOnly ? "bert_base_qdq_w.onnx" : "bert_base_qdq.onnx")
+                    .toString()));
+    if (weightedOnly) {
+      args.add("--weighted-only");
+    }
     long t0 = System.nanoTime();
     int rc = io.kiln.cli.KilnCli.execute(args.toArray(String[]::new));
     double s = (System.nanoTime() - t0) / 1e9;
