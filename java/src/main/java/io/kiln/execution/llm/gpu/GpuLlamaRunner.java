@@ -168,7 +168,12 @@ public final class GpuLlamaRunner implements ModelRunner {
       sizeAndCapture();
       this.startup = report.build();
     } catch (RuntimeException | Error e) {
-      close();
+      // After a device fault every later CUDA call fails too: keep the first error on top.
+      try {
+        close();
+      } catch (RuntimeException closing) {
+        e.addSuppressed(closing);
+      }
       throw e;
     }
   }
