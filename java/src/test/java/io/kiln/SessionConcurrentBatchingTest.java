@@ -69,9 +69,27 @@ class SessionConcurrentBatchingTest {
 
   @Test
   void concurrentCallersAreMergedAndEachGetsItsOwnRows() throws Exception {
-    // requests[thread][round], of different row counts and lengths.
+    // Whether callers overlap depends on the scheduler: on a loaded machine one session's calls
+    // can all run alone. Each attempt checks every row; attempts repeat until one merged.
+    BatcherStats stats = null;
+    for (int attempt = 0; attempt < 10 && !merged(stats); attempt++) {
+      stats = concurrentRounds(new Random(System.nanoTime()));
+    }
+    assertTrue(stats.requests() > 0 && stats.requests() < THREADS * ROUNDS, stats.toString());
+    assertTrue(merged(stats), "no merged run in 10 sessions: " + stats);
+  }
+
+  private static boolean merged(BatcherStats s) {
+    return s != null && s.largestBatch() > 2 && s.batches() < s.requests();
+  }
+
+  /**
+   * THREADS callers meet at a barrier before each of ROUNDS calls of different row counts and
+   * lengths; every result must equal the unbatched run of the same request. Returns the batcher's
+   * counters: calls that found no other in flight ran directly, the overlapping rest were batched.
+   */
+  private static BatcherStats concurrentRounds(Random rnd) throws Exception {
     List<List<Map<String, Tensor>>> requests = new ArrayList<>();
-    Random rnd = new Random(System.nanoTime());
     for (int t = 0; t < THREADS; t++) {
       List<Map<String, Tensor>> mine = new ArrayList<>();
       for (int r = 0; r < ROUNDS; r++) {
@@ -131,10 +149,7 @@ class SessionConcurrentBatchingTest {
     } finally {
       requests.forEach(l -> l.forEach(m -> m.values().forEach(Tensor::close)));
     }
-    // Calls that found no other in flight ran directly; the overlapping rest went to the batcher.
-    assertTrue(stats.requests() > 0 && stats.requests() < THREADS * ROUNDS, stats.toString());
-    assertTrue(stats.largestBatch() > 2, "no merged run: " + stats);
-    assertTrue(stats.batches() < stats.requests(), "requests were not merged: " + stats);
+    return stats;
   }
 
   @Test
