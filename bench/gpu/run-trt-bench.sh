@@ -3,7 +3,7 @@
 # (.gpu/bin/run.sh puts JAVA_HOME and the TensorRT/CUDA 12 libraries on the paths).
 #   bash .devrun/bench/gpu/run-trt-bench.sh tests          # gpu-tagged JUnit tests
 #   bash .devrun/bench/gpu/run-trt-bench.sh peers          # export BERT-base ONNX + PyTorch/ORT peers
-#   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: the INT8 Q/DQ graphs
+#   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: FP16 and INT8 Q/DQ graphs
 #   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
 #   bash .devrun/bench/gpu/run-trt-bench.sh report "CMD"   # md/json/png into $OUT
 set -uo pipefail
@@ -32,10 +32,13 @@ case "$phase" in
   peers)
     pyrun $D/bench/gpu/bert_base_peers.py "$WORK" "$@" 2>&1 | tee "$OUT/peers.log"
     cp "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
-  quantize)
-    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" 2>&1 \
-      | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$OUT/quantize.log"
-    pyrun $D/bench/gpu/qdq_to_fp16.py "$WORK/bert_base_qdq.onnx" "$WORK/bert_base_qdq_fp16.onnx" ;;
+  quantize)  # quantize [METHOD [PLACEMENTS]]: Kiln's FP16 graph and one Q/DQ graph per placement
+    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" \
+      --placements "${2:-full,w,r,wr}" 2>&1 | tr '\r' '\n' | grep -v 'calibration' | tee -a "$OUT/quantize.log"
+    for q in "$WORK"/bert_base_qdq.onnx "$WORK"/bert_base_qdq_*.onnx; do
+      case "$q" in *_fp16.onnx) continue ;; esac
+      [ -f "$q" ] && pyrun $D/bench/gpu/qdq_to_fp16.py "$q" "${q%.onnx}_fp16.onnx"
+    done ;;
   bench)
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
     cp "$WORK/results.json" "$OUT/" 2>/dev/null ;;

@@ -128,5 +128,15 @@ class MiniLmInt8Test {
             .size();
     int all = QdqPlacement.plan(prepared, q.options().withResidualAdd(false)).edges().size();
     assertEquals(all - 4, keepEnds, "first and last MatMul lose both their Q/DQ inputs");
+    List<QdqPlacement.Edge> weighted =
+        QdqPlacement.plan(prepared, q.options().withResidualAdd(false).withWeightedOnly(true))
+            .edges();
+    assertEquals(all - 12 * 2, weighted.size(), "6 layers x 2 attention products leave float");
+    for (QdqPlacement.Edge e : weighted) {
+      Node n = nodes.get(e.node());
+      assertTrue(
+          inits.contains(n.input(0)) || inits.contains(n.input(1)),
+          n.name() + " multiplies two activations");
+    }
   }
 }

@@ -109,54 +109,25 @@ final class TrtBenchReport {
         find(rows, "torch-cudagraph-fp16", true, 8),
         "items_per_s");
     JsonNode fp16g32 = find(rows, "trt-fp16", true, 32);
-    ratio(
-        out,
-        "b32 INT8 Q/DQ typed+graphs / FP16+graphs (items/s)",
-        find(rows, "trt-int8-qdq-typed", true, 32),
-        fp16g32,
-        "items_per_s");
-    ratio(
-        out,
-        "b32 INT8 Q/DQ typed+graphs / FP16+graphs (device only)",
-        find(rows, "trt-int8-qdq-typed", true, 32),
-        fp16g32,
-        "device_only_items_per_s");
-    ratio(
-        out,
-        "b32 INT8 Q/DQ weighted-only typed+graphs / FP16+graphs (items/s)",
-        find(rows, "trt-int8-qdq-w-typed", true, 32),
-        fp16g32,
-        "items_per_s");
-    ratio(
-        out,
-        "b32 INT8 Q/DQ weighted-only typed+graphs / FP16+graphs (device only)",
-        find(rows, "trt-int8-qdq-w-typed", true, 32),
-        fp16g32,
-        "device_only_items_per_s");
-    ratio(
-        out,
-        "b8 FP16 (Kiln FP16 graph) strongly typed+graphs / torch CUDA graph FP16 (items/s)",
-        find(rows, "trt-fp16-kiln-typed", true, 8),
-        find(rows, "torch-cudagraph-fp16", true, 8),
-        "items_per_s");
-    ratio(
-        out,
-        "b32 INT8 Q/DQ (flags)+graphs / FP16+graphs (items/s)",
-        find(rows, "trt-int8-qdq", true, 32),
-        fp16g32,
-        "items_per_s");
-    ratio(
-        out,
-        "b32 INT8 Q/DQ (flags)+graphs / FP16+graphs (device only)",
-        find(rows, "trt-int8-qdq", true, 32),
-        fp16g32,
-        "device_only_items_per_s");
-    ratio(
-        out,
-        "b32 INT8 calibrator+graphs / FP16+graphs (items/s)",
-        find(rows, "trt-int8-calib", true, 32),
-        fp16g32,
-        "items_per_s");
+    Map<String, String> int8 = new LinkedHashMap<>();
+    int8.put("trt-int8-qdq-typed", "INT8 Q/DQ typed");
+    int8.put("trt-int8-qdq-w-typed", "INT8 Q/DQ weighted-only typed");
+    int8.put("trt-int8-qdq-r-typed", "INT8 Q/DQ + residual typed");
+    int8.put("trt-int8-qdq-wr-typed", "INT8 Q/DQ weighted-only + residual typed");
+    int8.put("trt-int8-qdq", "INT8 Q/DQ (flags)");
+    int8.put("trt-int8-calib", "INT8 calibrator");
+    int8.forEach(
+        (variant, label) -> {
+          JsonNode row = find(rows, variant, true, 32);
+          ratio(
+              out, "b32 " + label + "+graphs / FP16+graphs (items/s)", row, fp16g32, "items_per_s");
+          ratio(
+              out,
+              "b32 " + label + "+graphs / FP16+graphs (device only)",
+              row,
+              fp16g32,
+              "device_only_items_per_s");
+        });
     if (builds != null) {
       for (JsonNode b : builds) {
         if (b.has("speedup")) {

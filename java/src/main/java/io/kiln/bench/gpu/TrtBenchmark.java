@@ -32,7 +32,7 @@ import picocli.CommandLine;
  * and PNG.
  *
  * <pre>
- * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile
+ * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile [--placements full,w,r,wr]
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --report OUT --command "..."
  * </pre>
@@ -56,11 +56,12 @@ public final class TrtBenchmark {
         List.of(
             new Variant("trt-fp32", "bert_base_fp32.onnx", "fp32", false, false),
             new Variant("trt-fp16", "bert_base_fp32.onnx", "fp16", false, false),
-            new Variant("trt-fp16-typed", "bert_base_fp16.onnx", "fp16", true, false),
-            new Variant("trt-fp16-kiln-typed", "bert_base_fp16_kiln.onnx", "fp16", true, false),
+            new Variant("trt-fp16-typed", "bert_base_fp16_kiln.onnx", "fp16", true, false),
             new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
             new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
             new Variant("trt-int8-qdq-w-typed", "bert_base_qdq_w_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-qdq-r-typed", "bert_base_qdq_r_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-qdq-wr-typed", "bert_base_qdq_wr_fp16.onnx", "int8", true, false),
             new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true))) {
       VARIANTS.put(v.name(), v);
     }
@@ -82,7 +83,7 @@ public final class TrtBenchmark {
           work,
           Integer.parseInt(a.getOrDefault("seq", "128")),
           a.get("quantize"),
-          Boolean.parseBoolean(a.getOrDefault("weighted-only", "false")));
+          List.of(a.getOrDefault("placements", "full,w,r,wr").split(",")));
       return;
     }
     int[] batches =
@@ -271,32 +272,63 @@ public final class TrtBenchmark {
     return v;
   }
 
+  /** Q/DQ placements: their file suffix and {@code kiln quantize} flags. */
+  static final Map<String, List<String>> PLACEMENTS =
+      Map.of(
+          "full", List.of(),
+          "w", List.of("--weighted-only"),
+          "r", List.of("--residual-add"),
+          "wr", List.of("--weighted-only", "--residual-add"));
+
   /**
-   * The INT8 Q/DQ graph of the benchmark: {@code kiln quantize} of the FP32 export with {@code
-   * method}, calibrated on the same batches that the implicit calibrator variant gets.
+   * The bench's precision graphs, all by {@code kiln quantize} of the FP32 export: the FP16 graph
+   * ({@code bert_base_fp16_kiln.onnx}) and one INT8 Q/DQ graph per placement ({@code
+   * bert_base_qdq[_P].onnx}: full = every MatMul, w = weighted MatMuls only, r and wr = the same
+   * plus residual Adds), calibrated with {@code method} on the implicit calibrator's batches.
    */
-  static void quantize(Path work, int seq, String method, boolean weightedOnly) throws IOException {
+  static void quantize(Path work, int seq, String method, List<String> placements)
+      throws IOException {
+    Path fp32 = work.resolve("bert_base_fp32.onnx");
     Path calib = work.resolve("calibration");
     if (!Files.isDirectory(calib)) {
-      writeCalibration(calib, work.resolve("bert_base_fp32.onnx"), seq);
+      writeCalibration(calib, fp32, seq);
     }
-    List<String> args =
-        new ArrayList<>(
-            List.of(
-                "quantize",
-                work.resolve("bert_base_fp32.onnx").toString(),
-                "--precision",
-                "int8",
-                "--calibration",
-                calib.toString(),
-                "--method",
-                method,
-                "-o",
-                work.resolve(weightedOnly ? "bert_base_qdq_w.onnx" : "bert_base_qdq.onnx")
-                    .toString()));
-    if (weightedOnly) {
-      args.add("--weighted-only");
+    runQuantize(
+        work,
+        "fp16",
+        List.of(
+            "quantize",
+            fp32.toString(),
+            "--precision",
+            "fp16",
+            "-o",
+            work.resolve("bert_base_fp16_kiln.onnx").toString()));
+    for (String p : placements) {
+      List<String> flags = PLACEMENTS.get(p.trim());
+      if (flags == null) {
+        throw new IllegalArgumentException(
+            "unknown placement " + p + "; known: " + PLACEMENTS.keySet());
+      }
+      String file = p.trim().equals("full") ? "bert_base_qdq.onnx" : "bert_base_qdq_" + p + ".onnx";
+      List<String> args =
+          new ArrayList<>(
+              List.of(
+                  "quantize",
+                  fp32.toString(),
+                  "--precision",
+                  "int8",
+                  "--calibration",
+                  calib.toString(),
+                  "--method",
+                  method,
+                  "-o",
+                  work.resolve(file).toString()));
+      args.addAll(flags);
+      runQuantize(work, p.trim(), args);
     }
+  }
+
+  private static void runQuantize(Path work, String name, List<String> args) throws IOException {
     long t0 = System.nanoTime();
     int rc = io.kiln.cli.KilnCli.execute(args.toArray(String[]::new));
     double s = (System.nanoTime() - t0) / 1e9;
@@ -306,7 +338,10 @@ public final class TrtBenchmark {
     appendRow(
         work,
         "quantize",
-        JSON.createObjectNode().put("command", "kiln " + String.join(" ", args)).put("seconds", s));
+        JSON.createObjectNode()
+            .put("graph", name)
+            .put("command", "kiln " + String.join(" ", args))
+            .put("seconds", s));
   }
 
   private static double kilnBuild(List<String> args) {
@@ -385,7 +420,18 @@ public final class TrtBenchmark {
    */
   static void writeCalibration(Path dir, Path model, int seq) throws IOException {
     Files.createDirectories(dir);
-    List<String> names = io.kiln.model.onnx.OnnxModel.load(model).inputNames();
+    io.kiln.model.onnx.OnnxModel onnx = io.kiln.model.onnx.OnnxModel.load(model);
+    List<String> names = onnx.inputNames();
+    // BERT-base's ids; a smaller word embedding (the public test BERT) bounds them lower.
+    long vocab = 30001;
+    for (io.kiln.model.onnx.Node n : onnx.nodes()) {
+      if (n.opType().equals("Gather") && n.input(1).equals("input_ids")) {
+        io.kiln.model.onnx.Proto table = onnx.initializers().get(n.input(0));
+        if (table != null) {
+          vocab = Math.min(vocab, io.kiln.model.onnx.TensorProtos.dims(table)[0]);
+        }
+      }
+    }
     Random rnd = new Random(7);
     for (int f = 0; f < 8; f++) {
       long[] ids = new long[8 * seq];
@@ -393,7 +439,7 @@ public final class TrtBenchmark {
       for (int r = 0; r < 8; r++) {
         int len = 16 + rnd.nextInt(seq - 15);
         for (int t = 0; t < seq; t++) {
-          ids[r * seq + t] = 1 + rnd.nextInt(30000);
+          ids[r * seq + t] = 1 + rnd.nextInt((int) vocab - 1);
           mask[r * seq + t] = t < len ? 1 : 0;
         }
       }
@@ -415,7 +461,8 @@ public final class TrtBenchmark {
     Path file = work.resolve("results.json");
     ObjectNode root =
         Files.exists(file) ? (ObjectNode) JSON.readTree(file.toFile()) : JSON.createObjectNode();
-    if (!root.has("device")) {
+    // The quantize phase also runs on machines without a GPU.
+    if (!root.has("device") && Cuda.isAvailable()) {
       root.put("device", Cuda.deviceName())
           .put("compute_capability", Cuda.computeCapability())
           .put("cuda_runtime", Cuda.runtimeVersion())
