@@ -5,6 +5,7 @@
 #   bash .devrun/bench/gpu/run-trt-bench.sh peers          # export BERT-base ONNX + PyTorch/ORT peers
 #   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: FP16 and INT8 Q/DQ graphs
 #   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
+#   bash .devrun/bench/gpu/run-trt-bench.sh segments       # LLM dense segments: cuBLAS vs TensorRT
 #   bash .devrun/bench/gpu/run-trt-bench.sh report "CMD"   # md/json/png into $OUT
 set -uo pipefail
 D=.devrun
@@ -39,6 +40,10 @@ case "$phase" in
       case "$q" in *_fp16.onnx) continue ;; esac
       [ -f "$q" ] && pyrun $D/bench/gpu/qdq_to_fp16.py "$q" "${q%.onnx}_fp16.onnx"
     done ;;
+  segments)  # the CUDA Llama runner's dense segments: cuBLAS + Kiln kernels vs TensorRT engines
+    jrun io.kiln.execution.llm.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
+      --json "$OUT/dense-segments.json" --markdown "$OUT/dense-segments.md" 2>&1 \
+      | grep -v '^\[#* *\] ' | tee "$OUT/dense-segments.log" ;;
   bench)
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
     cp "$WORK/results.json" "$OUT/" 2>/dev/null ;;
