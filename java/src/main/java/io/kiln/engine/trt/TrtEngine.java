@@ -201,7 +201,10 @@ public final class TrtEngine implements Engine {
     return run(inputs, options.cudaGraphs());
   }
 
-  /** Runs once, with graphs on or off for this call (the bench and tests compare the two). */
+  /**
+   * Runs once, with graphs on or off for this call (the bench and tests compare the two). The
+   * outputs live in the engine's pinned buffers: closing them gives the buffers back.
+   */
   public Map<String, Tensor> run(Map<String, Tensor> inputs, boolean useGraph) {
     checkOpen();
     long[] bs = validate(inputs);
