@@ -47,8 +47,11 @@ timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "
   | grep -v '^\[#* *\] ' | tee -a "$LOG"
 echo "kiln exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 
-stage "hugging face generate (eager, sdpa, fp16)"
-timeout 120 "${PY[@]}" $D/bench/gpu/hf_generate_peer.py --model "$MODEL" \
+stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"
+# LLM_GPU_HF_COMPILE=1 adds HF's static cache + torch.compile pass (minutes of compiling).
+HF_COMPILE=(); HF_TIMEOUT=120
+[ -n "${LLM_GPU_HF_COMPILE:-}" ] && { HF_COMPILE=(--compile); HF_TIMEOUT=420; }
+timeout $HF_TIMEOUT "${PY[@]}" $D/bench/gpu/hf_generate_peer.py --model "$MODEL" "${HF_COMPILE[@]}" \
   --concurrency "$CONC" --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-hf.json" 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
