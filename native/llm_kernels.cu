@@ -481,6 +481,95 @@ __device__ void sample_row(const float* logits, int vocab, const float* temperat
   if (threadIdx.x == 0) out[r] = chosen;
 }
 
+// ---- skinny GEMM ------------------------------------------------------------------------------
+
+// Decode steps multiply a handful of activation rows by whole weight matrices: a GEMV-like,
+// bandwidth-bound product that cuBLAS serves poorly at such small M.
+constexpr int kSkinnyMaxRows = 8;
+constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
+constexpr int kSkinnyUnroll = 8;  // weight loads in flight per lane
+
+template <int BYTES> struct Bits;
+template <> struct Bits<16> { using type = uint4; };
+template <> struct Bits<8> { using type = uint2; };
+template <> struct Bits<4> { using type = unsigned int; };
+template <> struct Bits<2> { using type = unsigned short; };
+
+template <typename T, int VEC>
+__device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::type& bits, float* out) {
+  T v[VEC];
+  memcpy(v, &bits, sizeof bits);
+#pragma unroll
+  for (int e = 0; e < VEC; ++e) out[e] = to_float(v[e]);
+}
+
+// One warp per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8 rows of x.
+// Lanes take the row's VEC-element vectors in turn, kSkinnyUnroll loads in flight each, and use
+// every weight vector for all m activation rows. Weights stream through once (evict-first);
+// activations are reread by every warp and stay in L1/L2. Each output is written once.
+template <typename T, int VEC, typename TOut, bool BIAS>
+__device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
+  using B = typename Bits<VEC * sizeof(T)>::type;
+  int lane = threadIdx.x & 31;
+  int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= out) return;  // whole warps only, so the shuffles below see every lane
+  const B* wr = reinterpret_cast<const B*>(w + (long)row * in);
+  int vectors = in / VEC;
+  float acc[kSkinnyMaxRows];
+#pragma unroll
+  for (int t = 0; t < kSkinnyMaxRows; ++t) acc[t] = 0.f;
+  for (int base = lane; base < vectors; base += 32 * kSkinnyUnroll) {
+    B raw[kSkinnyUnroll] = {};
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      int v = base + u * 32;
+      if (v < vectors) raw[u] = __ldcs(wr + v);
+    }
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      int v = base + u * 32;
+      if (v < vectors) {
+        float wf[VEC];
+        unpack<T, VEC>(raw[u], wf);
+#pragma unroll
+        for (int t = 0; t < kSkinnyMaxRows; ++t) {
+          if (t < m) {
+            float xf[VEC];
+            unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) acc[t] = fmaf(wf[e], xf[e], acc[t]);
+          }
+        }
+      }
+    }
+  }
+  float b = 0.f;
+  if constexpr (BIAS) b = to_float(bias[row]);
+#pragma unroll
+  for (int t = 0; t < kSkinnyMaxRows; ++t) {
+    if (t < m) {
+      float sum = warp_sum(acc[t]);
+      if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
+    }
+  }
+}
+
+// The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
+// that is not a multiple of the 16-byte vector narrows the loads (no tail is left over).
+template <typename T, typename TOut, bool BIAS>
+__device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
+  uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
+  if (starts % 16 == 0) {
+    skinny_rows<T, 16 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+  } else if (starts % 8 == 0) {
+    skinny_rows<T, 8 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+  } else if (starts % 4 == 0) {
+    skinny_rows<T, 4 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+  } else {
+    skinny_rows<T, 1, TOut, BIAS>(y, x, w, bias, m, in, out);
+  }
+}
+
 }  // namespace
 
 // ---- entry points ----------------------------------------------------------------------------
@@ -542,6 +631,21 @@ __device__ void sample_row(const float* logits, int vocab, const float* temperat
                            num_splits, part_acc, part_ml, out, out_stride);                          \
   }
 
+// At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.
+#define KILN_SKINNY_GEMM(SUFFIX, T)                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_##SUFFIX(          \
+      T* y, const T* x, const T* w, int m, int in, int out) {                                       \
+    skinny_gemm<T, T, false>(y, x, w, nullptr, m, in, out);                                          \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_bias_##SUFFIX(     \
+      T* y, const T* x, const T* w, const T* bias, int m, int in, int out) {                        \
+    skinny_gemm<T, T, true>(y, x, w, bias, m, in, out);                                              \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_to_f32_##SUFFIX(   \
+      float* y, const T* x, const T* w, int m, int in, int out) {                                   \
+    skinny_gemm<T, float, false>(y, x, w, nullptr, m, in, out);                                      \
+  }
+
 KILN_ELEMENTWISE(f32, float)
 KILN_ELEMENTWISE(f16, __half)
 KILN_ATTENTION(f32, float, 32)
@@ -550,6 +654,8 @@ KILN_ATTENTION(f32, float, 128)
 KILN_ATTENTION(f16, __half, 32)
 KILN_ATTENTION(f16, __half, 64)
 KILN_ATTENTION(f16, __half, 128)
+KILN_SKINNY_GEMM(f32, float)
+KILN_SKINNY_GEMM(f16, __half)
 
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -18,6 +18,9 @@ final class Kernels {
   final Kernel gatherRows;
   final Kernel argmax;
   final Kernel sample;
+  final Kernel skinnyGemm;
+  final Kernel skinnyGemmBias;
+  final Kernel skinnyGemmToFloat;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     String s = "_" + st.suffix;
@@ -37,5 +40,8 @@ final class Kernels {
     gatherRows = m.kernel("gather_rows_f32", "pppii");
     argmax = m.kernel("argmax_f32", "pip");
     sample = m.kernel("sample_f32", "pipppppp");
+    skinnyGemm = m.kernel("skinny_gemm" + s, "pppiii");
+    skinnyGemmBias = m.kernel("skinny_gemm_bias" + s, "ppppiii");
+    skinnyGemmToFloat = m.kernel("skinny_gemm_to_f32" + s, "pppiii");
   }
 }

@@ -20,13 +20,16 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every kernel against a plain Java reference on fresh random inputs, fp32 and fp16, with the
@@ -697,6 +700,106 @@ class GpuKernelsTest {
             > 1);
   }
 
+  /** The skinny GEMM's three entry points: output in the storage type, with bias, or fp32. */
+  enum SkinnyOutput {
+    STORAGE,
+    STORAGE_WITH_BIAS,
+    FLOAT
+  }
+
+  static Stream<Arguments> skinnyGemmShapes() {
+    Stream.Builder<Arguments> shapes = Stream.builder();
+    for (StorageType st : StorageType.values()) {
+      for (SkinnyOutput output : SkinnyOutput.values()) {
+        for (int m : new int[] {1, 3, 8}) {
+          // 2050 and 2051 put rows off the 16-byte grid: loads of 2 elements, then of 1.
+          for (int in : new int[] {64, 2048, 2050, 2051}) {
+            for (int out : new int[] {1, 7, 3072}) {
+              shapes.add(Arguments.of(st, output, m, in, out));
+            }
+          }
+        }
+      }
+    }
+    return shapes.build();
+  }
+
+  @ParameterizedTest(name = "{0} {1} m={2} in={3} out={4}")
+  @MethodSource("skinnyGemmShapes")
+  void skinnyGemmMatchesJava(StorageType st, SkinnyOutput output, int m, int in, int out) {
+    // m = 3 launches as if on one multiprocessor: four-warp blocks, the last one partly idle.
+    int sms = m == 3 ? 1 : Cuda.multiprocessors();
+    long seed = ((st.ordinal() * 3L + output.ordinal()) * 16 + m) * 1_000_003L + in * 4099L + out;
+    checkSkinnyGemm(st, output, m, in, out, 0, sms, new SplittableRandom(seed));
+  }
+
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void skinnyGemmReadsActivationsOffTheVectorGrid(StorageType st) {
+    checkSkinnyGemm(
+        st, SkinnyOutput.STORAGE, 3, 2048, 7, 1, Cuda.multiprocessors(), new SplittableRandom(10));
+  }
+
+  /**
+   * y = x . w^T (+ bias) against a double-precision reference. x starts {@code xOffset} elements
+   * into its buffer; y has one poisoned row more than the kernel may write, which must stay NaN.
+   */
+  private static void checkSkinnyGemm(
+      StorageType st,
+      SkinnyOutput output,
+      int m,
+      int in,
+      int out,
+      int xOffset,
+      int sms,
+      SplittableRandom rnd) {
+    Kernels k = kernels(st, 64);
+    StorageType yType = output == SkinnyOutput.FLOAT ? StorageType.F32 : st;
+    boolean withBias = output == SkinnyOutput.STORAGE_WITH_BIAS;
+    try (GpuTests.Stored x = store(k, st, random(rnd, xOffset + m * in, 1));
+        GpuTests.Stored w = store(k, st, random(rnd, out * in, 1));
+        GpuTests.Stored bias = store(k, st, random(rnd, out, 1));
+        DeviceBuffer y = poisoned(yType, (long) (m + 1) * out)) {
+      long xAt = x.buffer().address((long) xOffset * st.bytes);
+      switch (output) {
+        case STORAGE ->
+            SkinnyGemm.launch(
+                k.skinnyGemm, null, sms, m, in, out, y.address(), xAt, w.buffer().address());
+        case STORAGE_WITH_BIAS ->
+            SkinnyGemm.launch(
+                k.skinnyGemmBias,
+                null,
+                sms,
+                m,
+                in,
+                out,
+                y.address(),
+                xAt,
+                w.buffer().address(),
+                bias.buffer().address());
+        case FLOAT ->
+            SkinnyGemm.launch(
+                k.skinnyGemmToFloat, null, sms, m, in, out, y.address(), xAt, w.buffer().address());
+      }
+      float[] expected = new float[m * out];
+      for (int t = 0; t < m; t++) {
+        for (int r = 0; r < out; r++) {
+          double sum = withBias ? bias.values()[r] : 0;
+          for (int i = 0; i < in; i++) {
+            sum += (double) x.values()[xOffset + t * in + i] * w.values()[r * in + i];
+          }
+          expected[t * out + r] = (float) sum;
+        }
+      }
+      float[] got = read(k, yType, y, (m + 1) * out);
+      String what = "skinny gemm " + st + " " + output + " " + m + "x" + in + "x" + out;
+      assertClose(expected, Arrays.copyOf(got, m * out), tolerance(yType), what);
+      for (int i = m * out; i < got.length; i++) {
+        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
+      }
+    }
+  }
+
   @Test
   void badLaunchArgumentsAreTypedErrors() {
     Kernels k = kernels(StorageType.F32, 64);
@@ -705,5 +808,13 @@ class GpuKernelsTest {
     assertThrows(
         BackendException.class, () -> k.rmsnorm.launch(null, 1, 1, 1, 2048, 0, 1L, 1L, 1L, 1, 1f));
     assertThrows(BackendException.class, () -> k.argmax.launch(null, 1, 1, 1, 1024, 0, 1L, 1L, 1L));
+    assertThrows(
+        BackendException.class,
+        () -> SkinnyGemm.launch(k.skinnyGemm, null, 132, 9, 64, 64, 1L, 1L, 1L),
+        "more rows than the kernel holds");
+    assertThrows(
+        BackendException.class,
+        () -> SkinnyGemm.launch(k.skinnyGemmBias, null, 132, 1, 64, 64, 1L, 1L, 1L),
+        "the bias kernel without a bias");
   }
 }

@@ -1,0 +1,82 @@
+package io.kiln.execution.llm.gpu;
+
+import io.kiln.BackendException;
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+/**
+ * The skinny GEMM kernels ({@code skinny_gemm*} in llm_kernels.cu): {@code y[m][out] = x[m][in] .
+ * w[out][in]^T} for steps of at most {@link #MAX_TOKENS} rows, one warp per output row. The
+ * geometry and checks are plain Java so that they can be tested without a device.
+ */
+final class SkinnyGemm {
+  /** Most activation rows the kernel handles (its register tile). */
+  static final int MAX_TOKENS = 8;
+
+  /** Most warps per block, the kernel's launch bound. */
+  static final int MAX_WARPS_PER_BLOCK = 4;
+
+  /** Blocks per multiprocessor below which a launch uses smaller blocks to reach more of them. */
+  static final int MIN_BLOCKS_PER_SM = 2;
+
+  private SkinnyGemm() {}
+
+  static boolean handles(int tokens) {
+    return tokens >= 1 && tokens <= MAX_TOKENS;
+  }
+
+  /**
+   * Warps per block for {@code out} rows: the largest block that still gives every multiprocessor
+   * {@link #MIN_BLOCKS_PER_SM} blocks, so that narrow layers spread over the whole device.
+   */
+  static int warpsPerBlock(int out, int multiprocessors) {
+    for (int warps = MAX_WARPS_PER_BLOCK; warps > 1; warps /= 2) {
+      if (blocks(out, warps) >= (long) MIN_BLOCKS_PER_SM * multiprocessors) {
+        return warps;
+      }
+    }
+    return 1;
+  }
+
+  static long blocks(int out, int warpsPerBlock) {
+    return ((long) out + warpsPerBlock - 1) / warpsPerBlock;
+  }
+
+  static void checkShape(int m, int in, int out) {
+    if (!handles(m) || in < 1 || out < 1) {
+      throw new BackendException(
+          "skinny gemm with shape "
+              + m
+              + "x"
+              + in
+              + "x"
+              + out
+              + ": needs 1 to "
+              + MAX_TOKENS
+              + " rows and positive sizes");
+    }
+  }
+
+  /**
+   * Enqueues {@code kernel} (one of the three skinny GEMM entry points) with its pointers first (y,
+   * x, w and, for the bias kernel, the bias), then m, in and out.
+   */
+  static void launch(
+      Kernel kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long... pointers) {
+    checkShape(m, in, out);
+    int warps = warpsPerBlock(out, multiprocessors);
+    Object[] args = new Object[pointers.length + 3];
+    for (int i = 0; i < pointers.length; i++) {
+      args[i] = pointers[i];
+    }
+    args[pointers.length] = m;
+    args[pointers.length + 1] = in;
+    args[pointers.length + 2] = out;
+    kernel.launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
+  }
+}

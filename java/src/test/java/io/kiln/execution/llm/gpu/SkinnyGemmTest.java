@@ -1,0 +1,51 @@
+package io.kiln.execution.llm.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kiln.BackendException;
+import org.junit.jupiter.api.Test;
+
+/** The skinny GEMM's host side, which needs no device: which steps it takes, geometry, checks. */
+class SkinnyGemmTest {
+  @Test
+  void takesStepsOfOneToEightTokens() {
+    assertFalse(SkinnyGemm.handles(0));
+    assertTrue(SkinnyGemm.handles(1));
+    assertTrue(SkinnyGemm.handles(8));
+    assertFalse(SkinnyGemm.handles(9));
+  }
+
+  @Test
+  void blocksShrinkUntilEveryMultiprocessorHasTwo() {
+    // Llama-3.2-1B on 132 SMs: o/down 2048, qkv 3072, lm_head 128256 rows: full blocks.
+    assertEquals(4, SkinnyGemm.warpsPerBlock(2048, 132));
+    assertEquals(4, SkinnyGemm.warpsPerBlock(3072, 132));
+    assertEquals(4, SkinnyGemm.warpsPerBlock(128256, 132));
+    assertEquals(2, SkinnyGemm.warpsPerBlock(1000, 132));
+    assertEquals(1, SkinnyGemm.warpsPerBlock(512, 132));
+    assertEquals(1, SkinnyGemm.warpsPerBlock(7, 132));
+    assertEquals(4, SkinnyGemm.warpsPerBlock(7, 1));
+    assertEquals(1, SkinnyGemm.warpsPerBlock(1, 1));
+  }
+
+  @Test
+  void blocksCoverEveryRow() {
+    assertEquals(32064, SkinnyGemm.blocks(128256, 4));
+    assertEquals(2, SkinnyGemm.blocks(7, 4));
+    assertEquals(1, SkinnyGemm.blocks(1, 4));
+    assertEquals(Integer.MAX_VALUE, SkinnyGemm.blocks(Integer.MAX_VALUE, 1));
+  }
+
+  @Test
+  void badShapesAreTypedErrors() {
+    assertDoesNotThrow(() -> SkinnyGemm.checkShape(8, 1, 1));
+    assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(0, 64, 64));
+    assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(9, 64, 64));
+    assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 0, 64));
+    assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 64, 0));
+  }
+}
