@@ -20,11 +20,13 @@ public final class DecodeRoofline {
   private DecodeRoofline() {}
 
   /**
+   * @param gemm the dense layers' path in these steps, "skinny" or "cublas"
    * @param stepMillis wall time of one greedy decode step through {@code forwardGreedy}
    * @param replayMillis device time of one decode graph replay, back to back
    * @param copyBytesPerSecond device-to-device copy, bytes read plus written per second
    */
   public record Result(
+      String gemm,
       long bytesPerToken,
       double stepMillis,
       double replayMillis,
@@ -44,8 +46,9 @@ public final class DecodeRoofline {
     public String line() {
       return String.format(
           Locale.ROOT,
-          "batch-1 decode: %.1f MB/token, step %.3f ms (%.0f%% of roofline), graph replay %.3f ms"
-              + " (%.0f%%), copy bandwidth %.0f GB/s",
+          "batch-1 decode (%s GEMM): %.1f MB/token, step %.3f ms (%.0f%% of roofline),"
+              + " graph replay %.3f ms (%.0f%%), copy bandwidth %.0f GB/s",
+          gemm,
           bytesPerToken / 1e6,
           stepMillis,
           100 * stepFraction(),
@@ -56,6 +59,7 @@ public final class DecodeRoofline {
 
     public Map<String, Object> toMap() {
       Map<String, Object> m = new LinkedHashMap<>();
+      m.put("gemm", gemm);
       m.put("bytes_per_token", bytesPerToken);
       m.put("prompt_len", promptLength);
       m.put("decode_steps", steps);
@@ -114,7 +118,13 @@ public final class DecodeRoofline {
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
     double replayMillis = runner.timeLastDecodeReplay(steps);
     return new Result(
-        bytesPerToken, stepMillis, replayMillis, copyBandwidth(), promptLength, steps);
+        runner.gemmPath(1),
+        bytesPerToken,
+        stepMillis,
+        replayMillis,
+        copyBandwidth(),
+        promptLength,
+        steps);
   }
 
   private static int decode(GpuLlamaRunner runner, int[] table, int token, int position) {

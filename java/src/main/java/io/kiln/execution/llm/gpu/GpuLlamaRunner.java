@@ -25,10 +25,11 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * The Llama-family forward pass on a CUDA device: cuBLAS for the dense layers, Kiln's kernels for
- * the rest, a paged KV pool in device memory, and decode steps replayed as CUDA graphs (one per
- * batch bucket). Owns every device allocation it makes; {@link #close()} frees them all.
- * Thread-confined like every {@link ModelRunner}, though it may be opened on another thread.
+ * The Llama-family forward pass on a CUDA device: cuBLAS for the dense layers (or, as an option,
+ * Kiln's skinny GEMM for steps of few tokens), Kiln's kernels for the rest, a paged KV pool in
+ * device memory, and decode steps replayed as CUDA graphs (one per batch bucket). Owns every device
+ * allocation it makes; {@link #close()} frees them all. Thread-confined like every {@link
+ * ModelRunner}, though it may be opened on another thread.
  */
 public final class GpuLlamaRunner implements ModelRunner {
   private static final int ELEMENTWISE_THREADS = 256;
@@ -618,6 +619,16 @@ public final class GpuLlamaRunner implements ModelRunner {
     return meta.address(4L * intOffset);
   }
 
+  /** Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM. */
+  private boolean skinny(int tokens) {
+    return options.skinnyGemm() && SkinnyGemm.handles(tokens);
+  }
+
+  /** Which GEMM a step of {@code tokens} rows uses: "skinny" or "cublas" (for reports). */
+  public String gemmPath(int tokens) {
+    return skinny(tokens) ? "skinny" : "cublas";
+  }
+
   /** out[n, outDim] = in[n, inDim] times the weight (+ bias, where the model has one). */
   private void project(
       DeviceBuffer out,
@@ -627,6 +638,26 @@ public final class GpuLlamaRunner implements ModelRunner {
       int n,
       int inDim,
       int outDim) {
+    if (skinny(n)) {
+      int sms = Cuda.multiprocessors();
+      if (bias != null) {
+        SkinnyGemm.launch(
+            k.skinnyGemmBias,
+            stream,
+            sms,
+            n,
+            inDim,
+            outDim,
+            out.address(),
+            in.address(),
+            w.address(),
+            bias.address());
+      } else {
+        SkinnyGemm.launch(
+            k.skinnyGemm, stream, sms, n, inDim, outDim, out.address(), in.address(), w.address());
+      }
+      return;
+    }
     blas.linear(
         out.address(), st.cudaType, in.address(), w.address(), st.cudaType, n, inDim, outDim);
     if (bias != null) {
@@ -784,15 +815,28 @@ public final class GpuLlamaRunner implements ModelRunner {
         finalNorm.address(),
         h,
         eps);
-    blas.linear(
-        logits.address(),
-        StorageType.F32.cudaType,
-        lastNormed.address(),
-        lmHead.address(),
-        st.cudaType,
-        rows,
-        h,
-        c.vocabSize());
+    if (skinny(rows)) {
+      SkinnyGemm.launch(
+          k.skinnyGemmToFloat,
+          stream,
+          Cuda.multiprocessors(),
+          rows,
+          h,
+          c.vocabSize(),
+          logits.address(),
+          lastNormed.address(),
+          lmHead.address());
+    } else {
+      blas.linear(
+          logits.address(),
+          StorageType.F32.cudaType,
+          lastNormed.address(),
+          lmHead.address(),
+          st.cudaType,
+          rows,
+          h,
+          c.vocabSize());
+    }
   }
 
   /** Most tokens one step may carry. */

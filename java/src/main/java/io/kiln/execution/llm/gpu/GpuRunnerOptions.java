@@ -13,6 +13,8 @@ import io.kiln.InvalidInputException;
  * @param maxBatchedTokens most tokens in one step (activation buffers are sized for it)
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
+ * @param skinnyGemm dense layers of steps with at most 8 tokens through Kiln's skinny GEMM kernel
+ *     instead of cuBLAS; off by default until measured against cuBLAS on a device
  */
 public record GpuRunnerOptions(
     StorageType storage,
@@ -22,7 +24,8 @@ public record GpuRunnerOptions(
     int maxNumSeqs,
     int maxBatchedTokens,
     int maxModelLen,
-    boolean cudaGraphs) {
+    boolean cudaGraphs,
+    boolean skinnyGemm) {
 
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
 
@@ -43,7 +46,7 @@ public record GpuRunnerOptions(
   }
 
   public static GpuRunnerOptions defaults() {
-    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true);
+    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, false);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {
@@ -55,12 +58,21 @@ public record GpuRunnerOptions(
         maxNumSeqs,
         maxBatchedTokens,
         maxModelLen,
-        cudaGraphs);
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withKvUtilization(double u) {
     return new GpuRunnerOptions(
-        storage, u, kvBlocks, blockSize, maxNumSeqs, maxBatchedTokens, maxModelLen, cudaGraphs);
+        storage,
+        u,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        maxBatchedTokens,
+        maxModelLen,
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withKvBlocks(int blocks) {
@@ -72,7 +84,8 @@ public record GpuRunnerOptions(
         maxNumSeqs,
         maxBatchedTokens,
         maxModelLen,
-        cudaGraphs);
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withBlockSize(int size) {
@@ -84,26 +97,72 @@ public record GpuRunnerOptions(
         maxNumSeqs,
         maxBatchedTokens,
         maxModelLen,
-        cudaGraphs);
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withMaxNumSeqs(int n) {
     return new GpuRunnerOptions(
-        storage, kvUtilization, kvBlocks, blockSize, n, maxBatchedTokens, maxModelLen, cudaGraphs);
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        n,
+        maxBatchedTokens,
+        maxModelLen,
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withMaxBatchedTokens(int n) {
     return new GpuRunnerOptions(
-        storage, kvUtilization, kvBlocks, blockSize, maxNumSeqs, n, maxModelLen, cudaGraphs);
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        n,
+        maxModelLen,
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withMaxModelLen(int n) {
     return new GpuRunnerOptions(
-        storage, kvUtilization, kvBlocks, blockSize, maxNumSeqs, maxBatchedTokens, n, cudaGraphs);
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        maxBatchedTokens,
+        n,
+        cudaGraphs,
+        skinnyGemm);
   }
 
   public GpuRunnerOptions withCudaGraphs(boolean on) {
     return new GpuRunnerOptions(
-        storage, kvUtilization, kvBlocks, blockSize, maxNumSeqs, maxBatchedTokens, maxModelLen, on);
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        maxBatchedTokens,
+        maxModelLen,
+        on,
+        skinnyGemm);
+  }
+
+  public GpuRunnerOptions withSkinnyGemm(boolean on) {
+    return new GpuRunnerOptions(
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        maxBatchedTokens,
+        maxModelLen,
+        cudaGraphs,
+        on);
   }
 }

@@ -2,6 +2,7 @@ package io.kiln.execution.llm.gpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -140,5 +141,8 @@ class GpuLayoutTest {
     assertThrows(InvalidInputException.class, () -> GpuRunnerOptions.defaults().withMaxNumSeqs(0));
     assertEquals(StorageType.F16, GpuRunnerOptions.defaults().storage());
     assertEquals(0.90, GpuRunnerOptions.defaults().kvUtilization());
+    assertFalse(GpuRunnerOptions.defaults().skinnyGemm());
+    GpuRunnerOptions skinny = GpuRunnerOptions.defaults().withSkinnyGemm(true);
+    assertTrue(skinny.withStorage(StorageType.F32).withCudaGraphs(false).skinnyGemm());
   }
 }

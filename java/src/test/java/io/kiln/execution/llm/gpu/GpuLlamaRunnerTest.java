@@ -25,6 +25,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The CUDA runner on the public tiny Llama against the Hugging Face references. */
 @Tag("gpu")
@@ -109,9 +111,14 @@ class GpuLlamaRunnerTest {
     return new Object[] {promptLogits, tokens};
   }
 
-  @Test
-  void fp32GreedyTokensEqualTheReferenceExactly() {
-    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F32, 64))) {
+  /** With {@code skinny}, decode steps and prefill chunks of up to 8 tokens use the skinny GEMM. */
+  @ParameterizedTest(name = "skinny GEMM {0}")
+  @ValueSource(booleans = {false, true})
+  void fp32GreedyTokensEqualTheReferenceExactly(boolean skinny) {
+    GpuRunnerOptions o = options(StorageType.F32, 64).withSkinnyGemm(skinny);
+    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
+      assertEquals(skinny ? "skinny" : "cublas", runner.gemmPath(1));
+      assertEquals("cublas", runner.gemmPath(9));
       for (int i = 0; i < cases.size(); i++) {
         PublicLlama.Case c = cases.get(i);
         Object[] r = greedy(runner, c.prompt(), 1000);
@@ -129,9 +136,11 @@ class GpuLlamaRunnerTest {
     }
   }
 
-  @Test
-  void fp16LogitsWithinOnePercentAndTokensEqualUpToTheFirstNearTie() {
-    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F16, 64))) {
+  @ParameterizedTest(name = "skinny GEMM {0}")
+  @ValueSource(booleans = {false, true})
+  void fp16LogitsWithinOnePercentAndTokensEqualUpToTheFirstNearTie(boolean skinny) {
+    GpuRunnerOptions o = options(StorageType.F16, 64).withSkinnyGemm(skinny);
+    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
       for (int i = 0; i < cases.size(); i++) {
         PublicLlama.Case c = cases.get(i);
         Object[] r = greedy(runner, c.prompt(), 1000);
@@ -156,9 +165,11 @@ class GpuLlamaRunnerTest {
     }
   }
 
-  @Test
-  void graphReplayAndEagerDecodeGiveIdenticalLogits() {
-    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F16, 64))) {
+  @ParameterizedTest(name = "skinny GEMM {0}")
+  @ValueSource(booleans = {false, true})
+  void graphReplayAndEagerDecodeGiveIdenticalLogits(boolean skinny) {
+    GpuRunnerOptions o = options(StorageType.F16, 64).withSkinnyGemm(skinny);
+    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
       int n = cases.size();
       int[][] tables = new int[n][];
       int[] next = new int[n];
