@@ -59,6 +59,13 @@ final class LlmModelOptions {
   @Option(names = "--no-cuda-graphs", description = "cuda: launch decode steps eagerly")
   boolean noCudaGraphs;
 
+  @Option(
+      names = "--skinny-gemm",
+      description =
+          "cuda: dense layers of steps with at most 8 tokens through Kiln's skinny GEMM kernel"
+              + " instead of cuBLAS (default: off)")
+  boolean skinnyGemm;
+
   boolean cuda() {
     return switch (device.toLowerCase(java.util.Locale.ROOT)) {
       case "cpu" -> false;
@@ -71,9 +78,11 @@ final class LlmModelOptions {
 
   /** A short description of the backend for reports. */
   String backend() {
-    return cuda()
-        ? "cuda (" + dtype + " storage, fp32 math, cuBLAS + Kiln kernels)"
-        : "cpu (float32)";
+    if (!cuda()) {
+      return "cpu (float32)";
+    }
+    String gemm = skinnyGemm ? "Kiln skinny GEMM up to 8 tokens, cuBLAS above" : "cuBLAS";
+    return "cuda (" + dtype + " storage, fp32 math, " + gemm + " + Kiln kernels)";
   }
 
   /**
@@ -101,7 +110,8 @@ final class LlmModelOptions {
             .withMaxNumSeqs(maxNumSeqs)
             .withMaxBatchedTokens(maxBatchedTokens)
             .withMaxModelLen(maxModelLen)
-            .withCudaGraphs(!noCudaGraphs);
+            .withCudaGraphs(!noCudaGraphs)
+            .withSkinnyGemm(skinnyGemm);
     GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
     System.err.println("[kiln] " + runner.startupReport().line());
     return runner;

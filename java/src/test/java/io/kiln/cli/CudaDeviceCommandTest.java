@@ -100,12 +100,15 @@ class CudaDeviceCommandTest {
             "--kv-utilization",
             "0.05",
             "--roofline",
+            "--skinny-gemm",
             "--json",
             json.toString());
     assertEquals(KilnCli.EXIT_OK, bench.exit(), bench.err());
     JsonNode report = new ObjectMapper().readTree(Files.readString(json));
     assertTrue(report.get("startup").get("kv_blocks").asInt() > 1, report.toString());
     assertTrue(report.get("batch1_roofline").get("step_ms").asDouble() > 0, report.toString());
+    assertEquals("skinny", report.get("batch1_roofline").get("gemm").asText(), report.toString());
+    assertTrue(report.get("backend").asText().contains("skinny GEMM"), report.toString());
     assertEquals(2, report.get("rows").size());
   }
 }
