@@ -43,9 +43,17 @@ stage "kiln bench-llm --device cuda"
 timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
   --device cuda --dtype f16 --concurrency "$CONC" --prompt-len 128 --gen-len 128 \
   --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-  --json "$OUT/llm-gpu-kiln.json" --plot "$OUT/llm-gpu-kiln.png" 2>&1 | tr '\r' '\n' \
+  --json "$OUT/llm-gpu-kiln.json" 2>&1 | tr '\r' '\n' \
   | grep -v '^\[#* *\] ' | tee -a "$LOG"
 echo "kiln exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
+
+stage "kiln bench-llm --device cuda --skinny-gemm (steps of up to 8 tokens)"
+timeout 120 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+  --device cuda --dtype f16 --skinny-gemm --concurrency 1,8 --prompt-len 128 --gen-len 128 \
+  --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
+  --json "$OUT/llm-gpu-kiln-skinny.json" 2>&1 | tr '\r' '\n' \
+  | grep -v '^\[#* *\] ' | tee -a "$LOG"
+echo "kiln (skinny GEMM) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 
 stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"
 # LLM_GPU_HF_COMPILE=1 adds HF's static cache + torch.compile pass (minutes of compiling).
@@ -65,6 +73,7 @@ timeout 60 "${PY[@]}" $D/bench/gpu/hf_logits_check.py --model "$MODEL" \
 
 stage "report"
 "${PY[@]}" $D/bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
+  --kiln-skinny "$OUT/llm-gpu-kiln-skinny.json" \
   --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
   --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"
