@@ -3,6 +3,9 @@ package io.kiln.execution.llm.gpu;
 import io.kiln.BackendException;
 import io.kiln.engine.GpuProbe;
 import org.bytedeco.cuda.cudart.CUctx_st;
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
@@ -101,6 +104,34 @@ final class Cuda {
   private static final class RawPointer extends Pointer {
     RawPointer(long address) {
       this.address = address;
+    }
+  }
+
+  /**
+   * Launches {@code graph} {@code warmup} times, then {@code reps} times back to back between two
+   * events; returns device milliseconds per replay.
+   */
+  static double millisPerReplay(CUgraphExec_st graph, CUstream_st stream, int warmup, int reps) {
+    CUevent_st start = new CUevent_st();
+    CUevent_st stop = new CUevent_st();
+    check(cudart.cudaEventCreate(start), "cudaEventCreate");
+    check(cudart.cudaEventCreate(stop), "cudaEventCreate");
+    try {
+      for (int i = 0; i < warmup; i++) {
+        check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+      }
+      check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
+      for (int i = 0; i < reps; i++) {
+        check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
+      }
+      check(cudart.cudaEventRecord(stop, stream), "cudaEventRecord");
+      check(cudart.cudaEventSynchronize(stop), "cudaEventSynchronize");
+      float[] ms = new float[1];
+      check(cudart.cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
+      return ms[0] / reps;
+    } finally {
+      cudart.cudaEventDestroy(start);
+      cudart.cudaEventDestroy(stop);
     }
   }
 }

@@ -27,7 +27,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -223,27 +222,10 @@ public final class DenseSegmentBench {
       Cuda.check(cudart.cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
     }
     CUgraphExec_st exec = new CUgraphExec_st();
-    CUevent_st start = new CUevent_st();
-    CUevent_st stop = new CUevent_st();
     try {
       Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
-      Cuda.check(cudart.cudaEventCreate(start), "cudaEventCreate");
-      Cuda.check(cudart.cudaEventCreate(stop), "cudaEventCreate");
-      for (int i = 0; i < 10; i++) {
-        Cuda.check(cudart.cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
-      }
-      Cuda.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
-      for (int i = 0; i < iterations; i++) {
-        Cuda.check(cudart.cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
-      }
-      Cuda.check(cudart.cudaEventRecord(stop, stream), "cudaEventRecord");
-      Cuda.check(cudart.cudaEventSynchronize(stop), "cudaEventSynchronize");
-      float[] ms = new float[1];
-      Cuda.check(cudart.cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
-      return ms[0] * 1000.0 / iterations;
+      return Cuda.millisPerReplay(exec, stream, 10, iterations) * 1000.0;
     } finally {
-      cudart.cudaEventDestroy(start);
-      cudart.cudaEventDestroy(stop);
       if (!exec.isNull()) {
         cudart.cudaGraphExecDestroy(exec);
       }

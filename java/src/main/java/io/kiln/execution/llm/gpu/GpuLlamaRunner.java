@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -866,25 +865,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     if (graph == null) {
       return Double.NaN;
     }
-    CUevent_st start = new CUevent_st();
-    CUevent_st stop = new CUevent_st();
-    Cuda.check(cudart.cudaEventCreate(start), "cudaEventCreate");
-    Cuda.check(cudart.cudaEventCreate(stop), "cudaEventCreate");
-    try {
-      Cuda.check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
-      Cuda.check(cudart.cudaEventRecord(start, stream), "cudaEventRecord");
-      for (int i = 0; i < reps; i++) {
-        Cuda.check(cudart.cudaGraphLaunch(graph, stream), "cudaGraphLaunch");
-      }
-      Cuda.check(cudart.cudaEventRecord(stop, stream), "cudaEventRecord");
-      Cuda.check(cudart.cudaEventSynchronize(stop), "cudaEventSynchronize");
-      float[] ms = new float[1];
-      Cuda.check(cudart.cudaEventElapsedTime(ms, start, stop), "cudaEventElapsedTime");
-      return ms[0] / reps;
-    } finally {
-      cudart.cudaEventDestroy(start);
-      cudart.cudaEventDestroy(stop);
-    }
+    return Cuda.millisPerReplay(graph, stream, 1, reps);
   }
 
   @Override
