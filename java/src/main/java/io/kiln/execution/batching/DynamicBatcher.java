@@ -67,9 +67,18 @@ public final class DynamicBatcher implements AutoCloseable {
   /** Runs {@code inputs} as part of a merged batch and waits for its own rows of the outputs. */
   public Map<String, Tensor> infer(Map<String, Tensor> inputs) {
     callers.incrementAndGet();
+    CompletableFuture<Map<String, Tensor>> result = null;
     try {
-      return submit(inputs).get();
+      result = submit(inputs);
+      return result.get();
     } catch (InterruptedException e) {
+      // The worker may be reading this caller's inputs: wait it out, so that the caller can free
+      // them once this throws, and free the outputs nobody will take.
+      try {
+        result.join().values().forEach(Tensor::close);
+      } catch (RuntimeException ignored) {
+        // the run failed; there is nothing to free
+      }
       Thread.currentThread().interrupt();
       throw new BackendException("interrupted while waiting for a batched result");
     } catch (ExecutionException e) {

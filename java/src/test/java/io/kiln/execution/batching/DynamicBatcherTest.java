@@ -161,6 +161,55 @@ class DynamicBatcherTest {
   }
 
   @Test
+  void anInterruptedCallerReturnsOnlyAfterTheRunThatReadsItsInputs() throws Exception {
+    java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean finished =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    List<Tensor> produced = Collections.synchronizedList(new ArrayList<>());
+    FakeEngine slow =
+        new FakeEngine(200_000) {
+          @Override
+          public Map<String, Tensor> run(Map<String, Tensor> inputs) {
+            started.countDown();
+            Map<String, Tensor> out = super.run(inputs);
+            produced.addAll(out.values());
+            finished.set(true);
+            return out;
+          }
+        };
+    try (DynamicBatcher batcher = new DynamicBatcher(slow, 8, 1000)) {
+      Map<String, Tensor> in = request(new Random(3), 2, 4);
+      java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
+          new java.util.concurrent.atomic.AtomicReference<>();
+      java.util.concurrent.atomic.AtomicBoolean runDoneAtThrow =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      java.util.concurrent.atomic.AtomicBoolean stillInterrupted =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      Thread caller =
+          new Thread(
+              () -> {
+                try {
+                  batcher.infer(in);
+                } catch (RuntimeException e) {
+                  runDoneAtThrow.set(finished.get());
+                  stillInterrupted.set(Thread.currentThread().isInterrupted());
+                  thrown.set(e);
+                }
+              });
+      caller.start();
+      assertTrue(started.await(10, java.util.concurrent.TimeUnit.SECONDS));
+      caller.interrupt();
+      caller.join(10_000);
+      assertInstanceOf(io.kiln.BackendException.class, thrown.get());
+      assertTrue(runDoneAtThrow.get(), "the caller may free its inputs only after the run");
+      assertTrue(stillInterrupted.get(), "the interrupt is kept for the caller");
+      assertFalse(produced.isEmpty());
+      assertTrue(produced.stream().allMatch(Tensor::isClosed), "outputs nobody takes are freed");
+      in.values().forEach(Tensor::close);
+    }
+  }
+
+  @Test
   void engineErrorsReachEveryCallerOfTheBatch() {
     Engine failing =
         new FakeEngine(0) {
