@@ -45,11 +45,17 @@ public final class BuildCommand implements Callable<Integer> {
 
   @Option(
       names = "--calibration",
-      paramLabel = "DIR|random:N",
+      paramLabel = "DIR|random:N|texts:FILE",
       description =
           "calibration data for the implicit INT8 path (entropy calibrator), as for kiln quantize;"
               + " every sample must have the same shape")
   String calibration;
+
+  @Option(
+      names = "--tokenizer",
+      paramLabel = "TOKENIZER.json",
+      description = "for texts: data (default: the embedded all-MiniLM-L6-v2 tokenizer)")
+  Path tokenizer;
 
   @Option(
       names = "--calibration-cache",
@@ -144,8 +150,11 @@ public final class BuildCommand implements Callable<Integer> {
 
   private CalibrationBatches readCalibration() {
     Path cache = calibrationCache != null ? calibrationCache : Path.of(output + ".calib");
-    // Only random:N needs the graph (for its input shapes); a large model is not parsed otherwise.
-    OnnxModel graph = calibration.startsWith("random:") ? OnnxModel.load(model) : null;
-    return CalibrationBatches.collect(CalibrationData.parse(calibration, graph, null), cache);
+    // random:N and texts: need the graph (input shapes, names); a large model is not parsed
+    // otherwise.
+    boolean texts = calibration.startsWith("texts:");
+    OnnxModel graph = calibration.startsWith("random:") || texts ? OnnxModel.load(model) : null;
+    Path tok = !texts ? null : tokenizer != null ? tokenizer : QuantizeCommand.defaultTokenizer();
+    return CalibrationBatches.collect(CalibrationData.parse(calibration, graph, tok), cache);
   }
 }

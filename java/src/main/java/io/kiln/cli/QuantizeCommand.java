@@ -214,7 +214,7 @@ final class QuantizeCommand implements Callable<Integer> {
   }
 
   /** The embedded MiniLM tokenizer, written to a temp file for texts: data. */
-  private static Path defaultTokenizer() {
+  static Path defaultTokenizer() {
     String r = TextEmbedder.DEFAULT_TOKENIZER_RESOURCE.substring(1);
     try (InputStream in = QuantizeCommand.class.getClassLoader().getResourceAsStream(r)) {
       if (in == null) {

@@ -86,4 +86,31 @@ class BuildCommandTest {
     assertEquals(KilnCli.EXIT_BACKEND, rc);
     assertTrue(lastErr.contains("CUDA"), lastErr);
   }
+
+  @Test
+  void textCalibrationIsTokenizedBeforeTheBuild() throws Exception {
+    Assumptions.assumeFalse(Cuda.isAvailable(), "a GPU is present");
+    Path model = io.kiln.SharedModels.require("public/bert/model.onnx");
+    Path texts = dir.resolve("sentences.txt");
+    java.nio.file.Files.writeString(texts, "The kiln fires clay.\nA cat sleeps on the sofa.\n");
+    String[] build = {
+      "build",
+      model.toString(),
+      "--precision",
+      "int8",
+      "--calibration",
+      "texts:" + texts,
+      "-o",
+      dir.resolve("x.plan").toString()
+    };
+    // Read and tokenized (the default tokenizer), then the build itself needs the GPU.
+    assertEquals(KilnCli.EXIT_BACKEND, run(build));
+    assertTrue(lastErr.contains("CUDA"), lastErr);
+    String[] badTokenizer = java.util.Arrays.copyOf(build, build.length + 2);
+    badTokenizer[build.length] = "--tokenizer";
+    badTokenizer[build.length + 1] = dir.resolve("missing.json").toString();
+    int rc = run(badTokenizer);
+    assertNotEquals(KilnCli.EXIT_BACKEND, rc, lastErr);
+    assertNotEquals(KilnCli.EXIT_OK, rc, lastErr);
+  }
 }
