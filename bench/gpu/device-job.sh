@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# On the device machine, from the staged app (through .gpu/bin/run.sh): every device measurement
+# in one background job, most needed first, so that a job cut short still leaves the important
+# figures. Results gather in /tmp/kb/out; poll.sh copies them to $OUT.
+#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start [PHASES]
+#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]
+# PHASES (default: tests,llm,trt,segments), comma-separated:
+#   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
+#   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
+#   trt       TensorRT BERT-base: peers, quantize, variants, report, ~16 min
+#   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
+set -uo pipefail
+D=.devrun
+K=/tmp/kb
+mkdir -p $K/out
+case "${1:-}" in
+  start)
+    PHASES=${2:-tests,llm,trt,segments}
+    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-wr-typed,trt-int8-qdq-r-typed,trt-int8-qdq-w-typed,trt-int8-qdq-typed,trt-fp16-typed,trt-int8-qdq,trt-int8-calib,trt-fp32}
+    cat > $K/job.sh <<EOF
+cd $PWD
+for p in ${PHASES//,/ }; do
+  echo "== \$(date -u +%H:%M:%S) phase \$p"
+  case \$p in
+    tests) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh tests > /dev/null 2>&1
+           grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
+    trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
+    segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
+    llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
+         OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
+  esac
+done
+echo "== \$(date -u +%H:%M:%S) ALL-DONE"
+EOF
+    setsid nohup bash $K/job.sh > $K/job.log 2>&1 < /dev/null &
+    sleep 5
+    tail -3 $K/job.log ;;
+  poll)
+    sleep "${2:-90}"
+    # At most 8 files come back from a call: the job log, the summaries and reports.
+    cp $K/job.log ${OUT:-/tmp}/ 2>/dev/null
+    cp $K/results.json $K/peers.json ${OUT:-/tmp}/ 2>/dev/null
+    cp $K/out/gpu-bert-base.md $K/out/dense-segments.json ${OUT:-/tmp}/ 2>/dev/null
+    cp $K/out/llm/llm-gpu-report.json $K/out/llm/llm-gpu-kiln-skinny.json ${OUT:-/tmp}/ 2>/dev/null
+    grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code' $K/job.log \
+      | tail -25 | cut -c1-220 ;;
+  *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS]"; exit 2 ;;
+esac
