@@ -4,19 +4,19 @@
 # figures. Results gather in /tmp/kb/out; poll.sh copies them to $OUT.
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start [PHASES]
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]
-# PHASES (default: tests,llm,trt,segments), comma-separated:
+# PHASES (default: tests,llm,segments,trt), comma-separated:
 #   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
-#   trt       TensorRT BERT-base: peers, quantize, variants, report, ~16 min
 #   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
+#   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
 set -uo pipefail
 D=.devrun
 K=/tmp/kb
 mkdir -p $K/out
 case "${1:-}" in
   start)
-    PHASES=${2:-tests,llm,trt,segments}
-    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-wr-typed,trt-int8-qdq-r-typed,trt-int8-qdq-w-typed,trt-int8-qdq-typed,trt-fp16-typed,trt-int8-qdq,trt-int8-calib,trt-fp32}
+    PHASES=${2:-tests,llm,segments,trt}
+    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-qdq-w-typed,trt-fp16-typed,trt-fp32,trt-int8-calib}
     cat > $K/job.sh <<EOF
 cd $PWD
 for p in ${PHASES//,/ }; do

@@ -112,8 +112,9 @@ final class TrtBenchReport {
     Map<String, String> int8 = new LinkedHashMap<>();
     int8.put("trt-int8-qdq-typed", "INT8 Q/DQ typed");
     int8.put("trt-int8-qdq-w-typed", "INT8 Q/DQ weighted-only typed");
-    int8.put("trt-int8-qdq-r-typed", "INT8 Q/DQ + residual typed");
-    int8.put("trt-int8-qdq-wr-typed", "INT8 Q/DQ weighted-only + residual typed");
+    int8.put("trt-int8-qdq-w0-typed", "INT8 Q/DQ weighted-only, no smoothing, typed");
+    int8.put("trt-int8-qdq-r0-typed", "INT8 Q/DQ + residual, no smoothing, typed");
+    int8.put("trt-int8-qdq-wr0-typed", "INT8 Q/DQ weighted-only + residual, no smoothing, typed");
     int8.put("trt-int8-qdq", "INT8 Q/DQ (flags)");
     int8.put("trt-int8-calib", "INT8 calibrator");
     int8.forEach(

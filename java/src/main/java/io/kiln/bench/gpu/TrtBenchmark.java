@@ -32,7 +32,7 @@ import picocli.CommandLine;
  * and PNG.
  *
  * <pre>
- * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile [--placements full,w,r,wr]
+ * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile [--placements w,w0,r0,wr0]
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
  * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --report OUT --command "..."
  * </pre>
@@ -60,8 +60,10 @@ public final class TrtBenchmark {
             new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
             new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
             new Variant("trt-int8-qdq-w-typed", "bert_base_qdq_w_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-qdq-r-typed", "bert_base_qdq_r_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-qdq-wr-typed", "bert_base_qdq_wr_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-qdq-w0-typed", "bert_base_qdq_w0_fp16.onnx", "int8", true, false),
+            new Variant("trt-int8-qdq-r0-typed", "bert_base_qdq_r0_fp16.onnx", "int8", true, false),
+            new Variant(
+                "trt-int8-qdq-wr0-typed", "bert_base_qdq_wr0_fp16.onnx", "int8", true, false),
             new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true))) {
       VARIANTS.put(v.name(), v);
     }
@@ -83,7 +85,7 @@ public final class TrtBenchmark {
           work,
           Integer.parseInt(a.getOrDefault("seq", "128")),
           a.get("quantize"),
-          List.of(a.getOrDefault("placements", "full,w,r,wr").split(",")));
+          List.of(a.getOrDefault("placements", "w,w0,r0,wr0").split(",")));
       return;
     }
     int[] batches =
@@ -272,19 +274,25 @@ public final class TrtBenchmark {
     return v;
   }
 
-  /** Q/DQ placements: their file suffix and {@code kiln quantize} flags. */
+  /**
+   * Q/DQ placements: their file suffix and {@code kiln quantize} flags. A trailing 0 turns
+   * smoothing off: its per-channel Mul before each quantized MatMul is one more elementwise pass
+   * over the activations that TensorRT may not fuse.
+   */
   static final Map<String, List<String>> PLACEMENTS =
       Map.of(
           "full", List.of(),
           "w", List.of("--weighted-only"),
-          "r", List.of("--residual-add"),
-          "wr", List.of("--weighted-only", "--residual-add"));
+          "w0", List.of("--weighted-only", "--smoothing", "0"),
+          "r0", List.of("--residual-add", "--smoothing", "0"),
+          "wr0", List.of("--weighted-only", "--residual-add", "--smoothing", "0"));
 
   /**
    * The bench's precision graphs, all by {@code kiln quantize} of the FP32 export: the FP16 graph
    * ({@code bert_base_fp16_kiln.onnx}) and one INT8 Q/DQ graph per placement ({@code
-   * bert_base_qdq[_P].onnx}: full = every MatMul, w = weighted MatMuls only, r and wr = the same
-   * plus residual Adds), calibrated with {@code method} on the implicit calibrator's batches.
+   * bert_base_qdq[_P].onnx}: full = every MatMul, w = weighted MatMuls only, r = every MatMul and
+   * the residual Adds, 0 = without smoothing), calibrated with {@code method} on the implicit
+   * calibrator's batches.
    */
   static void quantize(Path work, int seq, String method, List<String> placements)
       throws IOException {
