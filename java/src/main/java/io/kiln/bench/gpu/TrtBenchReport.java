@@ -213,6 +213,28 @@ final class TrtBenchReport {
               q.get("command").asText(),
               q.get("seconds").asDouble()));
     }
+    if (root.has("serving")) {
+      md.append(
+          "## Serving: concurrent callers on one engine with two execution slots (CUDA graphs)\n\n"
+              + "Another mode than the single-caller tables: one request's copies overlap another's"
+              + " compute. The PyTorch peer has no such mode here.\n\n"
+              + "| variant | batch | callers | streams | items/s | p50 latency (µs) | p99 (µs) |\n"
+              + "|---|---:|---:|---:|---:|---:|---:|\n");
+      for (JsonNode r : root.get("serving")) {
+        md.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | %d | %d | %d | %.0f | %.0f | %.0f |%n",
+                r.get("variant").asText(),
+                r.get("batch").asInt(),
+                r.get("callers").asInt(),
+                r.get("streams").asInt(),
+                r.get("items_per_s").asDouble(),
+                r.get("p50_us").asDouble(),
+                r.get("p99_us").asDouble()));
+      }
+      md.append('\n');
+    }
     if (root.has("accuracy")) {
       md.append(
           "## Accuracy: relative error vs PyTorch FP32 (fixed batch 8, valid tokens)\n\n| variant | rel err |\n|---|---|\n");

@@ -223,6 +223,79 @@ public final class TrtBenchmark {
       }
       System.out.println(v.name() + " graph stats: " + engine.graphStats());
     }
+    if (v.name().startsWith("trt-fp16")) {
+      serving(work, v, plan, seq, seconds);
+    }
+  }
+
+  /**
+   * Kiln as a service: {@code CALLERS} threads call one engine that has {@code STREAMS} execution
+   * slots, so one request's copies overlap another's compute. A different mode from the
+   * single-caller rows above, reported apart.
+   */
+  private static void serving(Path work, Variant v, Path plan, int seq, double seconds)
+      throws IOException {
+    final int streams = 2;
+    final int callers = 4;
+    try (TrtEngine engine = TrtEngine.load(plan, RuntimeOptions.defaults().withStreams(streams))) {
+      for (int b : new int[] {8, 32}) {
+        Map<String, Tensor> in = inputs(engine, b, seq, new Random(b * 17L));
+        try {
+          for (int i = 0; i < 20; i++) {
+            engine.run(in, true).values().forEach(Tensor::close);
+          }
+          java.util.concurrent.atomic.AtomicLong runs =
+              new java.util.concurrent.atomic.AtomicLong();
+          List<Long> lat = java.util.Collections.synchronizedList(new ArrayList<>());
+          long end = System.nanoTime() + (long) (seconds * 1e9);
+          List<Thread> threads = new ArrayList<>();
+          long start = System.nanoTime();
+          for (int c = 0; c < callers; c++) {
+            Thread t =
+                new Thread(
+                    () -> {
+                      while (System.nanoTime() < end) {
+                        long t0 = System.nanoTime();
+                        engine.run(in, true).values().forEach(Tensor::close);
+                        lat.add(System.nanoTime() - t0);
+                        runs.incrementAndGet();
+                      }
+                    });
+            threads.add(t);
+            t.start();
+          }
+          for (Thread t : threads) {
+            t.join();
+          }
+          double elapsed = (System.nanoTime() - start) / 1e9;
+          long[] sorted = lat.stream().mapToLong(Long::longValue).sorted().toArray();
+          ObjectNode row =
+              JSON.createObjectNode()
+                  .put("variant", v.name())
+                  .put("batch", b)
+                  .put("seq", seq)
+                  .put("streams", streams)
+                  .put("callers", callers)
+                  .put("items_per_s", b * runs.get() / elapsed)
+                  .put("p50_us", sorted[sorted.length / 2] / 1e3)
+                  .put("p99_us", sorted[(int) Math.ceil(sorted.length * 0.99) - 1] / 1e3);
+          appendRow(work, "serving", row);
+          System.out.printf(
+              "%-20s b=%-3d serving %d callers / %d streams: %9.0f items/s  p50 %8.1f us%n",
+              v.name(),
+              b,
+              callers,
+              streams,
+              row.get("items_per_s").asDouble(),
+              row.get("p50_us").asDouble());
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        } finally {
+          in.values().forEach(Tensor::close);
+        }
+      }
+    }
   }
 
   /**
