@@ -204,14 +204,21 @@ final class TrtBenchReport {
       }
       md.append('\n');
     }
-    for (JsonNode q : root.path("quantize")) {
+    if (root.has("quantize")) {
       md.append(
-          String.format(
-              Locale.ROOT,
-              "INT8 Q/DQ graph (both INT8 Q/DQ variants; the strongly typed one after"
-                  + " `bench/gpu/qdq_to_fp16.py`): `%s` (%.1f s on the device's CPU).%n%n",
-              q.get("command").asText(),
-              q.get("seconds").asDouble()));
+          "## Precision graphs (`kiln quantize` of the FP32 export; strongly typed INT8 builds take"
+              + " them through `bench/gpu/qdq_to_fp16.py`)\n\n| graph | command | seconds on the"
+              + " device's CPU |\n|---|---|---:|\n");
+      for (JsonNode q : root.get("quantize")) {
+        md.append(
+            String.format(
+                Locale.ROOT,
+                "| %s | `%s` | %.1f |%n",
+                q.path("graph").asText("–"),
+                q.get("command").asText(),
+                q.get("seconds").asDouble()));
+      }
+      md.append('\n');
     }
     if (root.has("serving")) {
       md.append(

@@ -278,7 +278,7 @@ public final class TrtBenchmark {
                   .put("callers", callers)
                   .put("items_per_s", b * runs.get() / elapsed)
                   .put("p50_us", sorted[sorted.length / 2] / 1e3)
-                  .put("p99_us", sorted[(int) Math.ceil(sorted.length * 0.99) - 1] / 1e3);
+                  .put("p99_us", percentileMicros(sorted, 0.99));
           appendRow(work, "serving", row);
           System.out.printf(
               "%-20s b=%-3d serving %d callers / %d streams: %9.0f items/s  p50 %8.1f us%n",
@@ -384,13 +384,14 @@ public final class TrtBenchmark {
             "fp16",
             "-o",
             work.resolve("bert_base_fp16_kiln.onnx").toString()));
-    for (String p : placements) {
-      List<String> flags = PLACEMENTS.get(p.trim());
+    for (String placement : placements) {
+      String p = placement.trim();
+      List<String> flags = PLACEMENTS.get(p);
       if (flags == null) {
         throw new IllegalArgumentException(
             "unknown placement " + p + "; known: " + PLACEMENTS.keySet());
       }
-      String file = p.trim().equals("full") ? "bert_base_qdq.onnx" : "bert_base_qdq_" + p + ".onnx";
+      String file = p.equals("full") ? "bert_base_qdq.onnx" : "bert_base_qdq_" + p + ".onnx";
       List<String> args =
           new ArrayList<>(
               List.of(
@@ -405,7 +406,7 @@ public final class TrtBenchmark {
                   "-o",
                   work.resolve(file).toString()));
       args.addAll(flags);
-      runQuantize(work, p.trim(), args);
+      runQuantize(work, p, args);
     }
   }
 
@@ -468,9 +469,7 @@ public final class TrtBenchmark {
         .put("graphs", graphs)
         .put("runs", sorted.length)
         .put("p50_us", sorted[sorted.length / 2] / 1e3)
-        .put(
-            "p99_us",
-            sorted[(int) Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] / 1e3)
+        .put("p99_us", percentileMicros(sorted, 0.99))
         .put("mean_us", Arrays.stream(sorted).average().orElse(0) / 1e3)
         .put("items_per_s", batch * sorted.length / elapsed)
         .put("device_only_us", deviceOnly)
@@ -479,6 +478,12 @@ public final class TrtBenchmark {
         .put("mem_mib", (long) util[1])
         .put("process_device_mib", (mem[1] - mem[0]) >> 20);
     return row;
+  }
+
+  /** The {@code q} quantile (nearest rank) of sorted nanosecond latencies, in microseconds. */
+  static double percentileMicros(long[] sortedNanos, double q) {
+    int rank = (int) Math.ceil(sortedNanos.length * q) - 1;
+    return sortedNanos[Math.max(0, Math.min(sortedNanos.length - 1, rank))] / 1e3;
   }
 
   /** Random token ids (vocabulary of BERT-base), full attention mask, token type 0. */
