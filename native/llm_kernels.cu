@@ -30,10 +30,22 @@ __device__ float block_sum(float v, float* scratch) {
   return total;
 }
 
+// Programmatic dependent launch (sm_90+). A kernel launched with the programmatic-serialization
+// attribute may start while the previous kernel of the stream still runs; it must wait for that
+// kernel (and so, transitively, every earlier one) before it touches activations, then lets the
+// next kernel launch. Without the attribute, or below sm_90, both are no-ops.
+__device__ __forceinline__ void grid_dependency_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // ---- element-wise and row kernels ----------------------------------------------------------
 
 template <typename T>
 __device__ void embedding_gather(float* x, const T* table, const int* tokens, int n, int dim) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)n * dim) return;
   int t = (int)(i / dim), e = (int)(i % dim);
@@ -43,6 +55,7 @@ __device__ void embedding_gather(float* x, const T* table, const int* tokens, in
 // One block per row: out = weight * (x / sqrt(mean(x^2) + eps)).
 template <typename T>
 __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, float eps) {
+  grid_dependency_sync();
   __shared__ float scratch[32];
   const float* row = x + (long)blockIdx.x * dim;
   float ss = 0.f;
@@ -57,6 +70,7 @@ __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, fl
 // x and a launch per norm; the arithmetic is that of residual_add followed by rmsnorm.
 template <typename T>
 __device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weight, int dim, float eps) {
+  grid_dependency_sync();
   __shared__ float scratch[32];
   float* row = x + (long)blockIdx.x * dim;
   const T* d = delta + (long)blockIdx.x * dim;
@@ -74,6 +88,7 @@ __device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weigh
 
 template <typename T>
 __device__ void add_bias(T* y, const T* bias, int n, int cols) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)n * cols) return;
   y[i] = from_float<T>(to_float(y[i]) + to_float(bias[i % cols]));
@@ -84,6 +99,7 @@ __device__ void add_bias(T* y, const T* bias, int n, int cols) {
 template <typename T>
 __device__ void rope(T* qkv, const int* positions, const float* cos_table, const float* sin_table,
                      int n, int num_heads, int num_kv_heads, int head_dim, int row_stride) {
+  grid_dependency_sync();
   int half = head_dim / 2;
   int heads = num_heads + num_kv_heads;
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -104,6 +120,7 @@ __device__ void rope(T* qkv, const int* positions, const float* cos_table, const
 template <typename T>
 __device__ void kv_write(T* key_cache, T* value_cache, const T* qkv, const int* slot_mapping, int n,
                          int kv_dim, int row_stride, int k_offset, int v_offset) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)n * kv_dim) return;
   int t = (int)(i / kv_dim), e = (int)(i % kv_dim);
@@ -121,6 +138,7 @@ __device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_tab
                               const float* sin_table, T* key_cache, T* value_cache,
                               const int* slot_mapping, int n, int num_heads, int num_kv_heads,
                               int head_dim, int row_stride) {
+  grid_dependency_sync();
   int half = head_dim / 2;
   int heads = num_heads + 2 * num_kv_heads;
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -156,6 +174,7 @@ __device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_tab
 // gate_up rows hold [gate | up]; out = silu(gate) * up.
 template <typename T>
 __device__ void silu_mul(T* out, const T* gate_up, int n, int ff) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)n * ff) return;
   int t = (int)(i / ff), j = (int)(i % ff);
@@ -166,6 +185,7 @@ __device__ void silu_mul(T* out, const T* gate_up, int n, int ff) {
 
 template <typename T>
 __device__ void residual_add(float* x, const T* delta, long count) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) x[i] += to_float(delta[i]);
 }
@@ -221,6 +241,7 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
                                 const int* context_lens, int num_heads, int num_kv_heads,
                                 int block_size, float scale, int window, int num_splits,
                                 float* part_acc, float* part_ml, T* out, int out_stride) {
+  grid_dependency_sync();
   constexpr int EPT = HD / 32;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
@@ -322,6 +343,7 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
 template <typename T>
 __device__ void attention_combine(const float* part_acc, const float* part_ml, T* out, int num_heads,
                                   int head_dim, int num_splits, int out_stride) {
+  grid_dependency_sync();
   int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
   if (d >= head_dim) return;
   long base = ((long)row * num_heads + head) * num_splits;
@@ -413,6 +435,7 @@ __device__ uint32_t key_threshold(const float* row, int vocab, bool by_count, fl
 __device__ void sample_row(const float* logits, int vocab, const float* temperatures, const int* top_ks,
                            const float* top_ps, const unsigned long long* seeds,
                            const unsigned long long* offsets, int* out) {
+  grid_dependency_sync();
   __shared__ float scratch[32];
   __shared__ float s_val[kSampleThreads];
   __shared__ int s_idx[kSampleThreads];
@@ -487,7 +510,9 @@ __device__ void sample_row(const float* logits, int vocab, const float* temperat
 // bandwidth-bound product that cuBLAS serves poorly at such small M.
 constexpr int kSkinnyMaxRows = 8;
 constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
-constexpr int kSkinnyUnroll = 8;  // weight loads in flight per lane
+constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
+
+enum SkinnyEpilogue { kPlain, kBias, kSiluGate };
 
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
@@ -504,69 +529,96 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 }
 
 // One warp per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8 rows of x.
-// Lanes take the row's VEC-element vectors in turn, kSkinnyUnroll loads in flight each, and use
-// every weight vector for all m activation rows. Weights stream through once (evict-first);
-// activations are reread by every warp and stay in L1/L2. Each output is written once.
-template <typename T, int VEC, typename TOut, bool BIAS>
+// kSiluGate reads two weight rows, gate `row` and up `row + out`, and writes
+// silu(gate) * up with both products rounded to T first, exactly as silu_mul on the plain
+// product would. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
+// and use every weight vector for all m activation rows. Weights stream through once
+// (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
+// go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
+// programmatic launch they stream while it finishes.
+template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
   using B = typename Bits<VEC * sizeof(T)>::type;
+  constexpr int ROWS = EPI == kSiluGate ? 2 : 1;
+  constexpr int UNROLL = kSkinnyUnroll / ROWS;
   int lane = threadIdx.x & 31;
   int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= out) return;  // whole warps only, so the shuffles below see every lane
-  const B* wr = reinterpret_cast<const B*>(w + (long)row * in);
+  bool active = row < out;
   int vectors = in / VEC;
-  float acc[kSkinnyMaxRows];
+  const B* wr[ROWS];
 #pragma unroll
-  for (int t = 0; t < kSkinnyMaxRows; ++t) acc[t] = 0.f;
-  for (int base = lane; base < vectors; base += 32 * kSkinnyUnroll) {
-    B raw[kSkinnyUnroll] = {};
+  for (int r = 0; r < ROWS; ++r) wr[r] = reinterpret_cast<const B*>(w + ((long)row + (long)r * out) * in);
+  B raw[ROWS][UNROLL];
+  auto load = [&](int base) {
 #pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) {
+    for (int u = 0; u < UNROLL; ++u) {
       int v = base + u * 32;
-      if (v < vectors) raw[u] = __ldcs(wr + v);
-    }
 #pragma unroll
-    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      for (int r = 0; r < ROWS; ++r) raw[r][u] = active && v < vectors ? __ldcs(wr[r] + v) : B{};
+    }
+  };
+  load(lane);
+  grid_dependency_sync();
+  if (!active) return;  // whole warps only, so the shuffles below see every lane
+
+  float acc[ROWS][kSkinnyMaxRows];
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+    for (int t = 0; t < kSkinnyMaxRows; ++t) acc[r][t] = 0.f;
+  for (int base = lane; base < vectors; base += 32 * UNROLL) {
+    if (base != lane) load(base);
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
       int v = base + u * 32;
       if (v < vectors) {
-        float wf[VEC];
-        unpack<T, VEC>(raw[u], wf);
+        float wf[ROWS][VEC];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) unpack<T, VEC>(raw[r][u], wf[r]);
 #pragma unroll
         for (int t = 0; t < kSkinnyMaxRows; ++t) {
           if (t < m) {
             float xf[VEC];
             unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
 #pragma unroll
-            for (int e = 0; e < VEC; ++e) acc[t] = fmaf(wf[e], xf[e], acc[t]);
+            for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+              for (int e = 0; e < VEC; ++e) acc[r][t] = fmaf(wf[r][e], xf[e], acc[r][t]);
           }
         }
       }
     }
   }
   float b = 0.f;
-  if constexpr (BIAS) b = to_float(bias[row]);
+  if constexpr (EPI == kBias) b = to_float(bias[row]);
 #pragma unroll
   for (int t = 0; t < kSkinnyMaxRows; ++t) {
     if (t < m) {
-      float sum = warp_sum(acc[t]);
-      if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
+      float sum = warp_sum(acc[0][t]);
+      if constexpr (EPI == kSiluGate) {
+        float g = to_float(from_float<T>(sum));
+        float u = to_float(from_float<T>(warp_sum(acc[ROWS - 1][t])));
+        if (lane == 0) y[(long)t * out + row] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
+      } else {
+        if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
+      }
     }
   }
 }
 
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
 // that is not a multiple of the 16-byte vector narrows the loads (no tail is left over).
-template <typename T, typename TOut, bool BIAS>
+template <typename T, typename TOut, SkinnyEpilogue EPI>
 __device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
   uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, BIAS>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
   } else {
-    skinny_rows<T, 1, TOut, BIAS>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 1, TOut, EPI>(y, x, w, bias, m, in, out);
   }
 }
 
@@ -635,15 +687,19 @@ __device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int 
 #define KILN_SKINNY_GEMM(SUFFIX, T)                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_##SUFFIX(          \
       T* y, const T* x, const T* w, int m, int in, int out) {                                       \
-    skinny_gemm<T, T, false>(y, x, w, nullptr, m, in, out);                                          \
+    skinny_gemm<T, T, kPlain>(y, x, w, nullptr, m, in, out);                                         \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_bias_##SUFFIX(     \
       T* y, const T* x, const T* w, const T* bias, int m, int in, int out) {                        \
-    skinny_gemm<T, T, true>(y, x, w, bias, m, in, out);                                              \
+    skinny_gemm<T, T, kBias>(y, x, w, bias, m, in, out);                                             \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_to_f32_##SUFFIX(   \
       float* y, const T* x, const T* w, int m, int in, int out) {                                   \
-    skinny_gemm<T, float, false>(y, x, w, nullptr, m, in, out);                                      \
+    skinny_gemm<T, float, kPlain>(y, x, w, nullptr, m, in, out);                                     \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_silu_##SUFFIX(     \
+      T* y, const T* x, const T* w, int m, int in, int out) {                                       \
+    skinny_gemm<T, T, kSiluGate>(y, x, w, nullptr, m, in, out);                                      \
   }
 
 KILN_ELEMENTWISE(f32, float)
@@ -658,17 +714,20 @@ KILN_SKINNY_GEMM(f32, float)
 KILN_SKINNY_GEMM(f16, __half)
 
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) out[i] = __float2half_rn(in[i]);
 }
 
 extern "C" __global__ void cast_f16_to_f32(float* out, const __half* in, long long count) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < count) out[i] = __half2float(in[i]);
 }
 
 // out[r] = x[rows[r]]: the last token of each chunk that wants logits.
 extern "C" __global__ void gather_rows_f32(float* out, const float* x, const int* rows, int n, int dim) {
+  grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)n * dim) return;
   int r = (int)(i / dim), e = (int)(i % dim);
@@ -677,6 +736,7 @@ extern "C" __global__ void gather_rows_f32(float* out, const float* x, const int
 
 // One block of kSampleThreads per row; ties go to the lower token id.
 extern "C" __global__ void __launch_bounds__(kSampleThreads) argmax_f32(const float* logits, int vocab, int* out) {
+  grid_dependency_sync();
   __shared__ float s_val[kSampleThreads];
   __shared__ int s_idx[kSampleThreads];
   int best = block_argmax(logits + (long)blockIdx.x * vocab, vocab, s_val, s_idx);

@@ -66,6 +66,13 @@ final class LlmModelOptions {
               + " instead of cuBLAS (default: off)")
   boolean skinnyGemm;
 
+  @Option(
+      names = "--programmatic-launch",
+      description =
+          "cuda: launch Kiln's kernels with programmatic dependent launch (sm_90+), so each may"
+              + " start while the previous one finishes (default: off)")
+  boolean programmaticLaunch;
+
   boolean cuda() {
     return switch (device.toLowerCase(java.util.Locale.ROOT)) {
       case "cpu" -> false;
@@ -82,7 +89,8 @@ final class LlmModelOptions {
       return "cpu (float32)";
     }
     String gemm = skinnyGemm ? "Kiln skinny GEMM up to 8 tokens, cuBLAS above" : "cuBLAS";
-    return "cuda (" + dtype + " storage, fp32 math, " + gemm + " + Kiln kernels)";
+    String launch = programmaticLaunch ? ", programmatic launch" : "";
+    return "cuda (" + dtype + " storage, fp32 math, " + gemm + " + Kiln kernels" + launch + ")";
   }
 
   /**
@@ -111,7 +119,8 @@ final class LlmModelOptions {
             .withMaxBatchedTokens(maxBatchedTokens)
             .withMaxModelLen(maxModelLen)
             .withCudaGraphs(!noCudaGraphs)
-            .withSkinnyGemm(skinnyGemm);
+            .withSkinnyGemm(skinnyGemm)
+            .withProgrammaticLaunch(programmaticLaunch);
     GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
     System.err.println("[kiln] " + runner.startupReport().line());
     return runner;

@@ -101,14 +101,21 @@ class CudaDeviceCommandTest {
             "0.05",
             "--roofline",
             "--skinny-gemm",
+            "--programmatic-launch",
             "--json",
             json.toString());
     assertEquals(KilnCli.EXIT_OK, bench.exit(), bench.err());
     JsonNode report = new ObjectMapper().readTree(Files.readString(json));
     assertTrue(report.get("startup").get("kv_blocks").asInt() > 1, report.toString());
-    assertTrue(report.get("batch1_roofline").get("step_ms").asDouble() > 0, report.toString());
+    JsonNode roofline = report.get("batch1_roofline");
+    assertTrue(roofline.get("step_ms").asDouble() > 0, report.toString());
+    double dense = roofline.get("dense_replay_ms").asDouble();
+    assertTrue(
+        dense > 0 && dense < roofline.get("graph_replay_ms").asDouble(),
+        "the dense products alone take part of the step: " + roofline);
     assertEquals("skinny", report.get("batch1_roofline").get("gemm").asText(), report.toString());
     assertTrue(report.get("backend").asText().contains("skinny GEMM"), report.toString());
+    assertTrue(report.get("backend").asText().contains("programmatic launch"), report.toString());
     assertEquals(2, report.get("rows").size());
   }
 }

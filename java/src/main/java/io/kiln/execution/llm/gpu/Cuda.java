@@ -21,6 +21,7 @@ final class Cuda {
   private static CUctx_st context;
   private static String deviceName;
   private static int multiprocessors;
+  private static int computeMajor;
 
   private Cuda() {}
 
@@ -47,6 +48,7 @@ final class Cuda {
       check(cudart.cudaGetDeviceProperties(prop, 0), "cudaGetDeviceProperties");
       deviceName = prop.name().getString();
       multiprocessors = prop.multiProcessorCount();
+      computeMajor = prop.major();
     }
     context = ctx;
   }
@@ -62,6 +64,11 @@ final class Cuda {
 
   static int multiprocessors() {
     return multiprocessors;
+  }
+
+  /** Whether kernels may use programmatic dependent launch (compute capability 9.0 and later). */
+  static boolean programmaticLaunchSupported() {
+    return computeMajor >= 9;
   }
 
   /** {free, total} bytes of device memory. */

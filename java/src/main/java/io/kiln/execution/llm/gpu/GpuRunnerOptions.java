@@ -15,6 +15,9 @@ import io.kiln.InvalidInputException;
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
  * @param skinnyGemm dense layers of steps with at most 8 tokens through Kiln's skinny GEMM kernel
  *     instead of cuBLAS; off by default until measured against cuBLAS on a device
+ * @param programmaticLaunch launch Kiln's kernels with programmatic dependent launch (sm_90 and
+ *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
+ *     streams its first weights before it waits; off by default until measured on a device
  */
 public record GpuRunnerOptions(
     StorageType storage,
@@ -25,7 +28,8 @@ public record GpuRunnerOptions(
     int maxBatchedTokens,
     int maxModelLen,
     boolean cudaGraphs,
-    boolean skinnyGemm) {
+    boolean skinnyGemm,
+    boolean programmaticLaunch) {
 
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
 
@@ -46,7 +50,7 @@ public record GpuRunnerOptions(
   }
 
   public static GpuRunnerOptions defaults() {
-    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, false);
+    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, false, false);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {
@@ -59,7 +63,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withKvUtilization(double u) {
@@ -72,7 +77,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withKvBlocks(int blocks) {
@@ -85,7 +91,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withBlockSize(int size) {
@@ -98,7 +105,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withMaxNumSeqs(int n) {
@@ -111,7 +119,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withMaxBatchedTokens(int n) {
@@ -124,7 +133,8 @@ public record GpuRunnerOptions(
         n,
         maxModelLen,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withMaxModelLen(int n) {
@@ -137,7 +147,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         n,
         cudaGraphs,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withCudaGraphs(boolean on) {
@@ -150,7 +161,8 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         on,
-        skinnyGemm);
+        skinnyGemm,
+        programmaticLaunch);
   }
 
   public GpuRunnerOptions withSkinnyGemm(boolean on) {
@@ -163,6 +175,21 @@ public record GpuRunnerOptions(
         maxBatchedTokens,
         maxModelLen,
         cudaGraphs,
+        on,
+        programmaticLaunch);
+  }
+
+  public GpuRunnerOptions withProgrammaticLaunch(boolean on) {
+    return new GpuRunnerOptions(
+        storage,
+        kvUtilization,
+        kvBlocks,
+        blockSize,
+        maxNumSeqs,
+        maxBatchedTokens,
+        maxModelLen,
+        cudaGraphs,
+        skinnyGemm,
         on);
   }
 }

@@ -2,9 +2,12 @@ package io.kiln.execution.llm.gpu;
 
 import io.kiln.BackendException;
 import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUlaunchAttribute;
+import org.bytedeco.cuda.cudart.CUlaunchConfig;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
@@ -12,6 +15,10 @@ import org.bytedeco.javacpp.PointerPointer;
  * One kernel of the module. Every launch checks the arguments against the kernel's signature and
  * the launch shape against the hardware limits before it reaches the driver, so a wrong call is an
  * exception, not a crash. Not thread-safe: the argument slots are reused.
+ *
+ * <p>With {@link #overlapPrevious} on, launches carry the programmatic stream serialization
+ * attribute (sm_90+): the kernel may start while the previous one in the stream finishes, and waits
+ * for it in {@code grid_dependency_sync} before it reads activations.
  */
 final class Kernel implements AutoCloseable {
   private static final int MAX_THREADS = 1024;
@@ -23,6 +30,9 @@ final class Kernel implements AutoCloseable {
   private final String signature;
   private final BytePointer slots;
   private final PointerPointer<Pointer> params;
+  private BytePointer attribute;
+  private CUlaunchAttribute attributeView;
+  private CUlaunchConfig config;
 
   Kernel(String name, CUfunc_st function, String signature) {
     for (char c : signature.toCharArray()) {
@@ -40,6 +50,42 @@ final class Kernel implements AutoCloseable {
       params.put(i, Cuda.at(slots.address() + 8L * i));
     }
   }
+
+  /**
+   * Whether later launches may overlap the previous kernel of their stream. Every kernel in
+   * llm_kernels.cu calls {@code grid_dependency_sync} before it touches activations, so this is
+   * safe for all of them.
+   */
+  void overlapPrevious(boolean on) {
+    if (!on) {
+      return;
+    }
+    if (attribute == null) {
+      long size = Loader.sizeof(CUlaunchAttribute.class);
+      if (size != ATTRIBUTE_BYTES) {
+        throw new BackendException(
+            "CUlaunchAttribute is " + size + " bytes here, " + ATTRIBUTE_BYTES + " expected");
+      }
+      attribute = programmaticSerializationAttribute();
+      attributeView = new CUlaunchAttribute(attribute);
+      config = new CUlaunchConfig();
+    }
+  }
+
+  /**
+   * A {@code CUlaunchAttribute} that allows programmatic stream serialization, written byte by
+   * byte: {@code id} (4 bytes), 4 bytes of padding, then the value union, whose first int is the
+   * flag; 72 bytes in all.
+   */
+  static BytePointer programmaticSerializationAttribute() {
+    BytePointer a = new BytePointer(ATTRIBUTE_BYTES);
+    a.fill(0);
+    a.putInt(0, cudart.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
+    a.putInt(8, 1);
+    return a;
+  }
+
+  static final int ATTRIBUTE_BYTES = 72;
 
   /** Launches on {@code stream} with a 1-D grid covering {@code count} threads. */
   void launch1d(CUstream_st stream, long count, int threads, Object... args) {
@@ -59,6 +105,23 @@ final class Kernel implements AutoCloseable {
       Object... args) {
     checkShape(gridX, gridY, gridZ, blockX);
     pack(args);
+    if (config != null) {
+      config
+          .gridDimX((int) gridX)
+          .gridDimY(gridY)
+          .gridDimZ(gridZ)
+          .blockDimX(blockX)
+          .blockDimY(1)
+          .blockDimZ(1)
+          .sharedMemBytes(sharedBytes)
+          .hStream(stream)
+          .attrs(attributeView)
+          .numAttrs(1);
+      Cuda.checkDriver(
+          cudart.cuLaunchKernelEx(config, function, params, (PointerPointer<?>) null),
+          "programmatic launch of " + name);
+      return;
+    }
     Cuda.checkDriver(
         cudart.cuLaunchKernel(
             function,
@@ -139,5 +202,9 @@ final class Kernel implements AutoCloseable {
   public void close() {
     params.close();
     slots.close();
+    if (config != null) {
+      config.close();
+      attribute.close();
+    }
   }
 }

@@ -21,8 +21,17 @@ final class Kernels {
   final Kernel skinnyGemm;
   final Kernel skinnyGemmBias;
   final Kernel skinnyGemmToFloat;
+  final Kernel skinnyGemmSilu;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
+    this(m, st, headDim, false);
+  }
+
+  /**
+   * @param overlap launch every kernel with programmatic dependent launch (see {@link
+   *     Kernel#overlapPrevious})
+   */
+  Kernels(CudaModule m, StorageType st, int headDim, boolean overlap) {
     String s = "_" + st.suffix;
     embedding = m.kernel("embedding_gather" + s, "pppii");
     rmsnorm = m.kernel("rmsnorm" + s, "pppif");
@@ -43,5 +52,31 @@ final class Kernels {
     skinnyGemm = m.kernel("skinny_gemm" + s, "pppiii");
     skinnyGemmBias = m.kernel("skinny_gemm_bias" + s, "ppppiii");
     skinnyGemmToFloat = m.kernel("skinny_gemm_to_f32" + s, "pppiii");
+    skinnyGemmSilu = m.kernel("skinny_gemm_silu" + s, "pppiii");
+    for (Kernel k :
+        new Kernel[] {
+          embedding,
+          rmsnorm,
+          addRmsnorm,
+          ropeKvWrite,
+          addBias,
+          rope,
+          kvWrite,
+          siluMul,
+          residualAdd,
+          attention,
+          combine,
+          castToHalf,
+          castToFloat,
+          gatherRows,
+          argmax,
+          sample,
+          skinnyGemm,
+          skinnyGemmBias,
+          skinnyGemmToFloat,
+          skinnyGemmSilu
+        }) {
+      k.overlapPrevious(overlap);
+    }
   }
 }

@@ -11,6 +11,7 @@ import io.kiln.InvalidInputException;
 import io.kiln.execution.llm.SequenceChunk;
 import java.util.Arrays;
 import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
 import org.junit.jupiter.api.Test;
 
 /** The host-side parts of the CUDA runner, which need no device: buckets, step layout, checks. */
@@ -132,6 +133,20 @@ class GpuLayoutTest {
   }
 
   @Test
+  void programmaticLaunchAttributeHasTheDriverLayout() {
+    try (BytePointer a = Kernel.programmaticSerializationAttribute()) {
+      assertEquals(Kernel.ATTRIBUTE_BYTES, a.capacity());
+      assertEquals(6, a.getInt(0), "CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION");
+      assertEquals(1, a.getInt(8), "programmaticStreamSerializationAllowed");
+      for (int i = 4; i < Kernel.ATTRIBUTE_BYTES; i++) {
+        if (i < 8 || i >= 12) {
+          assertEquals(0, a.get(i), "byte " + i);
+        }
+      }
+    }
+  }
+
+  @Test
   void optionsRejectNonsense() {
     assertThrows(
         InvalidInputException.class, () -> GpuRunnerOptions.defaults().withKvUtilization(0));
@@ -144,5 +159,9 @@ class GpuLayoutTest {
     assertFalse(GpuRunnerOptions.defaults().skinnyGemm());
     GpuRunnerOptions skinny = GpuRunnerOptions.defaults().withSkinnyGemm(true);
     assertTrue(skinny.withStorage(StorageType.F32).withCudaGraphs(false).skinnyGemm());
+    assertFalse(GpuRunnerOptions.defaults().programmaticLaunch());
+    GpuRunnerOptions overlapped = skinny.withProgrammaticLaunch(true);
+    assertTrue(overlapped.withMaxNumSeqs(8).programmaticLaunch());
+    assertTrue(overlapped.withMaxNumSeqs(8).skinnyGemm());
   }
 }

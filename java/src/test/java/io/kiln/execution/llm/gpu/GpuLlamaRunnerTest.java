@@ -26,7 +26,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The CUDA runner on the public tiny Llama against the Hugging Face references. */
 @Tag("gpu")
@@ -111,13 +111,36 @@ class GpuLlamaRunnerTest {
     return new Object[] {promptLogits, tokens};
   }
 
-  /** With {@code skinny}, decode steps and prefill chunks of up to 8 tokens use the skinny GEMM. */
-  @ParameterizedTest(name = "skinny GEMM {0}")
-  @ValueSource(booleans = {false, true})
-  void fp32GreedyTokensEqualTheReferenceExactly(boolean skinny) {
-    GpuRunnerOptions o = options(StorageType.F32, 64).withSkinnyGemm(skinny);
+  /**
+   * The runner's launch paths. With the skinny GEMM, decode steps and prefill chunks of up to 8
+   * tokens use it (and its fused SiLU gate); programmatic launch lets each kernel overlap the
+   * previous one.
+   */
+  enum LaunchPath {
+    CUBLAS(false, false),
+    SKINNY(true, false),
+    CUBLAS_PROGRAMMATIC(false, true),
+    SKINNY_PROGRAMMATIC(true, true);
+
+    final boolean skinny;
+    final boolean programmatic;
+
+    LaunchPath(boolean skinny, boolean programmatic) {
+      this.skinny = skinny;
+      this.programmatic = programmatic;
+    }
+
+    GpuRunnerOptions apply(GpuRunnerOptions o) {
+      return o.withSkinnyGemm(skinny).withProgrammaticLaunch(programmatic);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(LaunchPath.class)
+  void fp32GreedyTokensEqualTheReferenceExactly(LaunchPath path) {
+    GpuRunnerOptions o = path.apply(options(StorageType.F32, 64));
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
-      assertEquals(skinny ? "skinny" : "cublas", runner.gemmPath(1));
+      assertEquals(path.skinny ? "skinny" : "cublas", runner.gemmPath(1));
       assertEquals("cublas", runner.gemmPath(9));
       for (int i = 0; i < cases.size(); i++) {
         PublicLlama.Case c = cases.get(i);
@@ -136,10 +159,10 @@ class GpuLlamaRunnerTest {
     }
   }
 
-  @ParameterizedTest(name = "skinny GEMM {0}")
-  @ValueSource(booleans = {false, true})
-  void fp16LogitsWithinOnePercentAndTokensEqualUpToTheFirstNearTie(boolean skinny) {
-    GpuRunnerOptions o = options(StorageType.F16, 64).withSkinnyGemm(skinny);
+  @ParameterizedTest
+  @EnumSource(LaunchPath.class)
+  void fp16LogitsWithinOnePercentAndTokensEqualUpToTheFirstNearTie(LaunchPath path) {
+    GpuRunnerOptions o = path.apply(options(StorageType.F16, 64));
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
       for (int i = 0; i < cases.size(); i++) {
         PublicLlama.Case c = cases.get(i);
@@ -165,10 +188,10 @@ class GpuLlamaRunnerTest {
     }
   }
 
-  @ParameterizedTest(name = "skinny GEMM {0}")
-  @ValueSource(booleans = {false, true})
-  void graphReplayAndEagerDecodeGiveIdenticalLogits(boolean skinny) {
-    GpuRunnerOptions o = options(StorageType.F16, 64).withSkinnyGemm(skinny);
+  @ParameterizedTest
+  @EnumSource(LaunchPath.class)
+  void graphReplayAndEagerDecodeGiveIdenticalLogits(LaunchPath path) {
+    GpuRunnerOptions o = path.apply(options(StorageType.F16, 64));
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
       int n = cases.size();
       int[][] tables = new int[n][];
