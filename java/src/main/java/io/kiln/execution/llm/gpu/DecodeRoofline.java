@@ -23,6 +23,8 @@ public final class DecodeRoofline {
    * @param gemm the dense layers' path in these steps, "skinny" or "cublas"
    * @param stepMillis wall time of one greedy decode step through {@code forwardGreedy}
    * @param replayMillis device time of one decode graph replay, back to back
+   * @param denseReplayMillis device time of a replay of the same step's dense products alone (the
+   *     projections, the MLP and the LM head, without norms, attention and the other small kernels)
    * @param copyBytesPerSecond device-to-device copy, bytes read plus written per second
    */
   public record Result(
@@ -30,6 +32,8 @@ public final class DecodeRoofline {
       long bytesPerToken,
       double stepMillis,
       double replayMillis,
+      double denseReplayMillis,
+      long weightBytes,
       double copyBytesPerSecond,
       int promptLength,
       int steps) {
@@ -43,17 +47,25 @@ public final class DecodeRoofline {
       return bytesPerToken / (replayMillis / 1e3) / copyBytesPerSecond;
     }
 
+    /** The dense products' weight bytes over their own replay time, against the copy bandwidth. */
+    public double denseFraction() {
+      return weightBytes / (denseReplayMillis / 1e3) / copyBytesPerSecond;
+    }
+
     public String line() {
       return String.format(
           Locale.ROOT,
           "batch-1 decode (%s GEMM): %.1f MB/token, step %.3f ms (%.0f%% of roofline),"
-              + " graph replay %.3f ms (%.0f%%), copy bandwidth %.0f GB/s",
+              + " graph replay %.3f ms (%.0f%%), of which dense products alone %.3f ms (%.0f%% of"
+              + " the roofline for their weights), copy bandwidth %.0f GB/s",
           gemm,
           bytesPerToken / 1e6,
           stepMillis,
           100 * stepFraction(),
           replayMillis,
           100 * replayFraction(),
+          denseReplayMillis,
+          100 * denseFraction(),
           copyBytesPerSecond / 1e9);
     }
 
@@ -65,6 +77,9 @@ public final class DecodeRoofline {
       m.put("decode_steps", steps);
       m.put("step_ms", stepMillis);
       m.put("graph_replay_ms", replayMillis);
+      m.put("dense_replay_ms", denseReplayMillis);
+      m.put("weight_bytes", weightBytes);
+      m.put("dense_roofline_fraction", denseFraction());
       m.put("copy_bandwidth_bytes_per_s", copyBytesPerSecond);
       m.put("step_roofline_fraction", stepFraction());
       m.put("replay_roofline_fraction", replayFraction());
@@ -117,11 +132,14 @@ public final class DecodeRoofline {
     double stepMillis = (System.nanoTime() - t0) / 1e6 / steps;
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
     double replayMillis = runner.timeLastDecodeReplay(steps);
+    double denseMillis = runner.timeLastDecodeDenseReplay(steps);
     return new Result(
         runner.gemmPath(1),
         bytesPerToken,
         stepMillis,
         replayMillis,
+        denseMillis,
+        runner.weightBytesPerDecodeStep(),
         copyBandwidth(),
         promptLength,
         steps);

@@ -158,7 +158,12 @@ public final class GpuLlamaRunner implements ModelRunner {
       Cuda.check(cudart.cudaStreamCreate(s), "cudaStreamCreate");
       this.stream = s;
       this.blas = new Cublas(stream);
-      this.k = new Kernels(module, st, c.headDim());
+      this.k =
+          new Kernels(
+              module,
+              st,
+              c.headDim(),
+              options.programmaticLaunch() && Cuda.programmaticLaunchSupported());
       long before = Cuda.memInfo()[0];
       loadWeights(weights);
       report.weights(before - Cuda.memInfo()[0], (System.nanoTime() - t0) / 1e6);
@@ -430,7 +435,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       compute(bucket, bucket, splitsFor(bucket));
       sync();
       try {
-        graphs.put(bucket, capture(bucket));
+        graphs.put(bucket, capture(() -> compute(bucket, bucket, splitsFor(bucket))));
       } catch (RuntimeException e) {
         destroyGraphs();
         graphFailure = "decode graph capture failed at batch " + bucket + ": " + e.getMessage();
@@ -441,14 +446,15 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  private CUgraphExec_st capture(int bucket) {
+  /** Captures what {@code step} enqueues on the runner's stream as an instantiated graph. */
+  private CUgraphExec_st capture(Runnable step) {
     Cuda.check(
         cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
         "cudaStreamBeginCapture");
     CUgraph_st graph = new CUgraph_st();
     RuntimeException failure = null;
     try {
-      compute(bucket, bucket, splitsFor(bucket));
+      step.run();
     } catch (RuntimeException e) {
       failure = e;
     }
@@ -665,6 +671,71 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
+  /** mlp = silu(xb . gate^T) * (xb . up^T): one skinny pass over both weights where it applies. */
+  private void gatedProduct(Layer l, int n) {
+    int h = c.hiddenSize();
+    if (skinny(n) && l.bGateUp == null) {
+      SkinnyGemm.launch(
+          k.skinnyGemmSilu,
+          stream,
+          Cuda.multiprocessors(),
+          n,
+          h,
+          ff,
+          mlp.address(),
+          xb.address(),
+          l.wGateUp.address());
+    } else {
+      project(gateUp, xb, l.wGateUp, l.bGateUp, n, h, 2 * ff);
+      k.siluMul.launch1d(
+          stream, (long) n * ff, ELEMENTWISE_THREADS, mlp.address(), gateUp.address(), n, ff);
+    }
+  }
+
+  /** The language-model head on the normed last rows: fp32 logits. */
+  private void projectLogits(int rows) {
+    int h = c.hiddenSize();
+    if (skinny(rows)) {
+      SkinnyGemm.launch(
+          k.skinnyGemmToFloat,
+          stream,
+          Cuda.multiprocessors(),
+          rows,
+          h,
+          c.vocabSize(),
+          logits.address(),
+          lastNormed.address(),
+          lmHead.address());
+    } else {
+      blas.linear(
+          logits.address(),
+          StorageType.F32.cudaType,
+          lastNormed.address(),
+          lmHead.address(),
+          st.cudaType,
+          rows,
+          h,
+          c.vocabSize());
+    }
+  }
+
+  /**
+   * Only the weight-streaming part of {@link #compute}, in the same order: every projection, the
+   * MLP's gated product and the LM head, on whatever the activation buffers hold. Nothing else
+   * runs, so the KV pool is not touched. Timed against the whole step it splits a decode step into
+   * weight streaming and everything else.
+   */
+  private void computeDenseOnly(int n, int rows) {
+    int h = c.hiddenSize();
+    for (Layer l : layers) {
+      project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
+      project(proj, att, l.wo, l.bo, n, qDim, h);
+      gatedProduct(l, n);
+      project(proj, mlp, l.wDown, l.bDown, n, ff, h);
+    }
+    projectLogits(rows);
+  }
+
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
   private void addThenNorm(int n, DeviceBuffer weight, float eps) {
     int h = c.hiddenSize();
@@ -778,9 +849,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       // x += attention output; xb = rmsnorm(x) for the MLP.
       addThenNorm(n, l.mlpNorm, eps);
 
-      project(gateUp, xb, l.wGateUp, l.bGateUp, n, h, 2 * ff);
-      k.siluMul.launch1d(
-          stream, (long) n * ff, ELEMENTWISE_THREADS, mlp.address(), gateUp.address(), n, ff);
+      gatedProduct(l, n);
       project(proj, mlp, l.wDown, l.bDown, n, ff, h);
       // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
       if (i + 1 < layers.length) {
@@ -814,28 +883,7 @@ public final class GpuLlamaRunner implements ModelRunner {
         finalNorm.address(),
         h,
         eps);
-    if (skinny(rows)) {
-      SkinnyGemm.launch(
-          k.skinnyGemmToFloat,
-          stream,
-          Cuda.multiprocessors(),
-          rows,
-          h,
-          c.vocabSize(),
-          logits.address(),
-          lastNormed.address(),
-          lmHead.address());
-    } else {
-      blas.linear(
-          logits.address(),
-          StorageType.F32.cudaType,
-          lastNormed.address(),
-          lmHead.address(),
-          st.cudaType,
-          rows,
-          h,
-          c.vocabSize());
-    }
+    projectLogits(rows);
   }
 
   /** Most tokens one step may carry. */
@@ -866,6 +914,25 @@ public final class GpuLlamaRunner implements ModelRunner {
       return Double.NaN;
     }
     return Cuda.millisPerReplay(graph, stream, 1, reps);
+  }
+
+  /**
+   * Device milliseconds per replay of the last decode step's dense products alone ({@link
+   * #computeDenseOnly}, captured for this call): the weight-streaming share of {@link
+   * #timeLastDecodeReplay}.
+   */
+  double timeLastDecodeDenseReplay(int reps) {
+    Cuda.makeCurrent();
+    int n = layout.numTokens;
+    if (graphs.get(n) == null) {
+      return Double.NaN;
+    }
+    CUgraphExec_st dense = capture(() -> computeDenseOnly(n, n));
+    try {
+      return Cuda.millisPerReplay(dense, stream, 1, reps);
+    } finally {
+      Cuda.check(cudart.cudaGraphExecDestroy(dense), "cudaGraphExecDestroy");
+    }
   }
 
   @Override

@@ -800,6 +800,68 @@ class GpuKernelsTest {
     }
   }
 
+  /**
+   * The gated entry point against its two-kernel definition: the plain skinny GEMM over the stacked
+   * [gate | up] weight, then silu_mul. Same loads in the same order, so bit-for-bit equal; and the
+   * products against a double-precision reference.
+   */
+  @ParameterizedTest(name = "{0} m={1} in={2} ff={3} overlapped={4}")
+  @CsvSource({
+    "F32, 1, 2048, 8192, false",
+    "F16, 1, 2048, 8192, false",
+    "F16, 8, 2048, 513, false",
+    "F32, 3, 2051, 7, false",
+    "F16, 5, 64, 130, false",
+    "F16, 1, 2048, 8192, true",
+    "F32, 8, 2050, 300, true"
+  })
+  void skinnyGemmSiluEqualsGemmThenSiluMul(
+      StorageType st, int m, int in, int ff, boolean overlapped) {
+    Kernels k =
+        overlapped
+            ? new Kernels(module, st, 64, Cuda.programmaticLaunchSupported())
+            : kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(31L * m + in + 7L * ff + st.ordinal());
+    int sms = Cuda.multiprocessors();
+    try (GpuTests.Stored x = store(k, st, random(rnd, m * in, 1));
+        GpuTests.Stored w = store(k, st, random(rnd, 2 * ff * in, 0.05));
+        DeviceBuffer gateUp = poisoned(st, (long) m * 2 * ff);
+        DeviceBuffer twoKernels = poisoned(st, (long) m * ff);
+        DeviceBuffer fused = poisoned(st, (long) (m + 1) * ff)) {
+      long xa = x.buffer().address();
+      long wa = w.buffer().address();
+      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, 2 * ff, gateUp.address(), xa, wa);
+      k.siluMul.launch1d(null, (long) m * ff, 256, twoKernels.address(), gateUp.address(), m, ff);
+      SkinnyGemm.launch(k.skinnyGemmSilu, null, sms, m, in, ff, fused.address(), xa, wa);
+      float[] reference = read(k, st, twoKernels, m * ff);
+      float[] got = read(k, st, fused, (m + 1) * ff);
+      String what = "skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
+      float[] expected = new float[m * ff];
+      for (int t = 0; t < m; t++) {
+        for (int j = 0; j < ff; j++) {
+          double g = 0;
+          double u = 0;
+          for (int i = 0; i < in; i++) {
+            double xv = x.values()[t * in + i];
+            g += xv * w.values()[j * in + i];
+            u += xv * w.values()[(ff + j) * in + i];
+          }
+          expected[t * ff + j] = (float) (g / (1 + Math.exp(-g)) * u);
+        }
+      }
+      assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
+      for (int i = 0; i < m * ff; i++) {
+        assertEquals(
+            Float.floatToIntBits(reference[i]),
+            Float.floatToIntBits(got[i]),
+            what + ": element " + i + " differs from gemm + silu_mul");
+      }
+      for (int i = m * ff; i < got.length; i++) {
+        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
+      }
+    }
+  }
+
   @Test
   void badLaunchArgumentsAreTypedErrors() {
     Kernels k = kernels(StorageType.F32, 64);
