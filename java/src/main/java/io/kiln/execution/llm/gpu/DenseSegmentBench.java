@@ -1,5 +1,6 @@
 package io.kiln.execution.llm.gpu;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.Tensor;
@@ -34,11 +35,12 @@ import org.bytedeco.cuda.global.cudart;
 
 /**
  * The dense segments of one decoder layer (QKV projection, output projection, gated MLP) on the
- * device, at the token counts a step has: as the CUDA runner runs them (cuBLAS GEMMs or, up to 8
- * tokens, Kiln's skinny GEMM, with Kiln's SiLU-mul kernel; fp16 storage, fp32 accumulation) and as
- * FP16 TensorRT engines that Kiln builds from ONNX graphs of the same shapes (strongly typed, one
- * static profile per token count). Both are timed as CUDA-graph replays back to back on one stream,
- * so the figure is device time per segment.
+ * device, at the token counts a step has: as the CUDA runner runs them (cuBLAS GEMMs with Kiln's
+ * SiLU-mul kernel or, up to 8 tokens, Kiln's skinny GEMM with the SiLU gate fused, also with
+ * programmatic launch; fp16 storage, fp32 accumulation) and as FP16 TensorRT engines that Kiln
+ * builds from ONNX graphs of the same shapes (strongly typed, one static profile per token count).
+ * Both are timed as CUDA-graph replays back to back on one stream, so the figure is device time per
+ * segment.
  *
  * <pre>
  * java ... io.kiln.execution.llm.gpu.DenseSegmentBench [--shape llama-3.2-1b] [--tokens 1,8,64,512]
@@ -89,25 +91,30 @@ public final class DenseSegmentBench {
     root.put("device", Cuda.deviceName()).put("shape", shape).put("iterations", iterations);
     ArrayNode rows = root.putArray("rows");
     for (Segment s : segments(config)) {
-      double[] cublasUs = timeRunnerPath(s, tokens, iterations, false);
-      double[] skinnyUs = timeRunnerPath(s, tokens, iterations, true);
+      double[] cublasUs = timeRunnerPath(s, tokens, iterations, false, false);
+      double[] skinnyUs = timeRunnerPath(s, tokens, iterations, true, false);
+      double[] overlappedUs =
+          Cuda.programmaticLaunchSupported()
+              ? timeRunnerPath(s, tokens, iterations, true, true)
+              : nans(tokens.length);
       double[] trtUs = timeTensorRt(s, tokens, iterations);
       for (int t = 0; t < tokens.length; t++) {
         ObjectNode r = rows.addObject();
-        r.put("segment", s.name())
-            .put("tokens", tokens[t])
-            .put("cublas_us", cublasUs[t])
-            .put("skinny_us", skinnyUs[t])
-            .put("tensorrt_us", trtUs[t])
+        r.put("segment", s.name()).put("tokens", tokens[t]).put("cublas_us", cublasUs[t]);
+        putMicros(r, "skinny_us", skinnyUs[t]);
+        putMicros(r, "skinny_programmatic_us", overlappedUs[t]);
+        r.put("tensorrt_us", trtUs[t])
             .put("cublas_over_tensorrt", cublasUs[t] / trtUs[t])
             .put("weight_bytes", s.weightBytes());
         System.out.printf(
             Locale.ROOT,
-            "%-4s tokens %4d: cuBLAS %8.1f us, skinny %8.1f us, TensorRT %8.1f us%n",
+            "%-4s tokens %4d: cuBLAS %8.1f us, skinny %8.1f us, skinny+PDL %8.1f us,"
+                + " TensorRT %8.1f us%n",
             s.name(),
             tokens[t],
             cublasUs[t],
             skinnyUs[t],
+            overlappedUs[t],
             trtUs[t]);
       }
     }
@@ -131,33 +138,64 @@ public final class DenseSegmentBench {
         .append(root.path("device").asText())
         .append(", fp16, CUDA-graph replay, µs per run\n\n")
         .append(
-            "| segment | tokens | cuBLAS | Kiln skinny GEMM | TensorRT | runner's best / TensorRT |\n")
-        .append("|---|---:|---:|---:|---:|---:|\n");
+            "| segment | tokens | cuBLAS | Kiln skinny GEMM | skinny GEMM, programmatic launch"
+                + " | TensorRT | runner's best / TensorRT | runner's best, weight GB/s |\n")
+        .append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (var r : root.path("rows")) {
       double c = r.path("cublas_us").asDouble();
-      double k = r.path("skinny_us").asDouble();
+      double k = micros(r, "skinny_us");
+      double p = micros(r, "skinny_programmatic_us");
       double t = r.path("tensorrt_us").asDouble();
-      double best = Double.isNaN(k) ? c : Math.min(c, k);
+      double best = Math.min(c, Math.min(Double.isNaN(k) ? c : k, Double.isNaN(p) ? c : p));
       md.append(
           String.format(
               Locale.ROOT,
-              "| %s | %d | %.1f | %s | %.1f | %.2f |%n",
+              "| %s | %d | %.1f | %s | %s | %.1f | %.2f | %.0f |%n",
               r.path("segment").asText(),
               r.path("tokens").asInt(),
               c,
-              Double.isNaN(k) ? "–" : String.format(Locale.ROOT, "%.1f", k),
+              cell(k),
+              cell(p),
               t,
-              best / t));
+              best / t,
+              r.path("weight_bytes").asDouble() / (best * 1e3)));
     }
     md.append("\nBelow 1 in the last column: the runner's own path is faster than TensorRT.\n");
     return md.toString();
   }
 
+  private static double[] nans(int n) {
+    double[] a = new double[n];
+    Arrays.fill(a, Double.NaN);
+    return a;
+  }
+
+  /** NaN (a path that does not apply) is written as null: JSON has no NaN. */
+  private static void putMicros(ObjectNode r, String key, double us) {
+    if (Double.isNaN(us)) {
+      r.putNull(key);
+    } else {
+      r.put(key, us);
+    }
+  }
+
+  private static double micros(JsonNode r, String key) {
+    JsonNode v = r.path(key);
+    return v.isNumber() ? v.asDouble() : Double.NaN;
+  }
+
+  private static String cell(double us) {
+    return Double.isNaN(us) ? "–" : String.format(Locale.ROOT, "%.1f", us);
+  }
+
   /**
-   * The runner's way: cuBLAS GemmEx (or the skinny GEMM, NaN where it does not apply) on fp16
-   * storage, Kiln's SiLU-mul between the MLP GEMMs.
+   * The runner's way: cuBLAS GemmEx, or up to 8 tokens Kiln's skinny GEMM (NaN above), on fp16
+   * storage. The MLP runs Kiln's SiLU-mul between cuBLAS GEMMs; the skinny path fuses it into the
+   * gate/up product, as the runner does. {@code programmatic}: every Kiln kernel launched with
+   * programmatic dependent launch.
    */
-  static double[] timeRunnerPath(Segment s, int[] tokens, int iterations, boolean skinny) {
+  static double[] timeRunnerPath(
+      Segment s, int[] tokens, int iterations, boolean skinny, boolean programmatic) {
     int maxTokens = Arrays.stream(tokens).max().orElse(1);
     int hiddenOut = s.mlp() ? 2 * s.ff() : s.out();
     CUstream_st stream = new CUstream_st();
@@ -170,24 +208,49 @@ public final class DenseSegmentBench {
         DeviceBuffer y1 = filled(2L * maxTokens * hiddenOut);
         DeviceBuffer act = filled(s.mlp() ? 2L * maxTokens * s.ff() : 1);
         DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1)) {
-      Kernels k = new Kernels(module, StorageType.F16, 64);
+      Kernels k = new Kernels(module, StorageType.F16, 64, programmatic);
       int f16 = StorageType.F16.cudaType;
+      int sms = Cuda.multiprocessors();
       double[] us = new double[tokens.length];
       for (int t = 0; t < tokens.length; t++) {
         int n = tokens[t];
+        if (skinny && !SkinnyGemm.handles(n)) {
+          us[t] = Double.NaN;
+          continue;
+        }
+        GemmStep gemm =
+            skinny
+                ? (y, in, w, inDim, outDim) ->
+                    SkinnyGemm.launch(k.skinnyGemm, stream, sms, n, inDim, outDim, y, in, w)
+                : (y, in, w, inDim, outDim) -> blas.linear(y, f16, in, w, f16, n, inDim, outDim);
         Runnable run =
             () -> {
-              blas.linear(y1.address(), f16, x.address(), w1.address(), f16, n, s.in(), hiddenOut);
-              if (s.mlp()) {
-                k.siluMul.launch1d(
+              if (s.mlp() && skinny) {
+                SkinnyGemm.launch(
+                    k.skinnyGemmSilu,
                     stream,
-                    (long) n * s.ff(),
-                    ELEMENTWISE_THREADS,
-                    act.address(),
-                    y1.address(),
+                    sms,
                     n,
-                    s.ff());
-                blas.linear(y2.address(), f16, act.address(), w2.address(), f16, n, s.ff(), s.in());
+                    s.in(),
+                    s.ff(),
+                    act.address(),
+                    x.address(),
+                    w1.address());
+              } else {
+                gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
+                if (s.mlp()) {
+                  k.siluMul.launch1d(
+                      stream,
+                      (long) n * s.ff(),
+                      ELEMENTWISE_THREADS,
+                      act.address(),
+                      y1.address(),
+                      n,
+                      s.ff());
+                }
+              }
+              if (s.mlp()) {
+                gemm.run(y2.address(), act.address(), w2.address(), s.ff(), s.in());
               }
             };
         run.run(); // cuBLAS loads its kernels outside the capture
@@ -199,6 +262,7 @@ public final class DenseSegmentBench {
     }
   }
 
+  /** One GEMM of n rows: y[n][out] = x[n][in] times w[out][in]^T. */
   private interface GemmStep {
     void run(long y, long x, long w, int in, int out);
   }

@@ -2,9 +2,12 @@ package io.kiln.execution.llm.gpu;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.DType;
 import io.kiln.Session;
 import io.kiln.Tensor;
+import io.kiln.bench.ReportFiles;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.RandomLlamaModel;
 import io.kiln.model.onnx.OnnxModel;
@@ -27,6 +30,32 @@ class DenseSegmentBenchTest {
     assertEquals(new DenseSegmentBench.Segment("o", 2048, 2048, 0), s.get(1));
     assertEquals(new DenseSegmentBench.Segment("mlp", 2048, 2048, 8192), s.get(2));
     assertEquals(2L * 3 * 2048 * 8192, s.get(2).weightBytes());
+  }
+
+  @Test
+  void theTableMarksPathsThatDoNotApplyAndTakesTheBestRunnerPath() {
+    ObjectNode root = ReportFiles.JSON.createObjectNode().put("shape", "s").put("device", "d");
+    root.putArray("rows")
+        .addObject()
+        .put("segment", "mlp")
+        .put("tokens", 64)
+        .put("cublas_us", 40.0)
+        .putNull("skinny_us")
+        .putNull("skinny_programmatic_us")
+        .put("tensorrt_us", 50.0)
+        .put("weight_bytes", 4_000_000L);
+    ObjectNode small = ((ArrayNode) root.get("rows")).addObject();
+    small
+        .put("segment", "o")
+        .put("tokens", 1)
+        .put("cublas_us", 10.0)
+        .put("skinny_us", 6.0)
+        .put("skinny_programmatic_us", 5.0)
+        .put("tensorrt_us", 8.0)
+        .put("weight_bytes", 10_000_000L);
+    String md = DenseSegmentBench.markdown(root);
+    assertTrue(md.contains("| mlp | 64 | 40.0 | – | – | 50.0 | 0.80 | 100 |"), md);
+    assertTrue(md.contains("| o | 1 | 10.0 | 6.0 | 5.0 | 8.0 | 0.63 | 2000 |"), md);
   }
 
   @Test
