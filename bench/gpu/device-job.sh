@@ -4,6 +4,8 @@
 # figures. Results gather in /tmp/kb/out; poll.sh copies them to $OUT.
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start [PHASES]
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]
+#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh then SCRIPT [ARGS]
+#     (runs SCRIPT once the job is done, e.g. after a patch was unpacked over .devrun; out/then.log)
 # PHASES (default: tests,llm,segments,trt), comma-separated:
 #   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
@@ -16,7 +18,7 @@ mkdir -p $K/out
 case "${1:-}" in
   start)
     PHASES=${2:-tests,llm,segments,trt}
-    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-qdq-w-typed,trt-fp16-typed,trt-fp32,trt-int8-calib}
+    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-calib,trt-fp32,trt-fp16-typed,trt-int8-qdq-w-typed}
     cat > $K/job.sh <<EOF
 cd $PWD
 for p in ${PHASES//,/ }; do
@@ -33,16 +35,21 @@ done
 echo "== \$(date -u +%H:%M:%S) ALL-DONE"
 EOF
     setsid nohup bash $K/job.sh > $K/job.log 2>&1 < /dev/null &
+    echo $! > $K/job.pid
     sleep 5
     tail -3 $K/job.log ;;
   poll)
     sleep "${2:-90}"
-    # At most 8 files come back from a call: the job log, the summaries and reports.
+    # Everything measured so far in one archive (a call returns at most 8 files): reports, logs,
+    # the TensorRT results and peers; never the models or plans.
     cp $K/job.log ${OUT:-/tmp}/ 2>/dev/null
-    cp $K/results.json $K/peers.json ${OUT:-/tmp}/ 2>/dev/null
-    cp $K/out/gpu-bert-base.md $K/out/dense-segments.json ${OUT:-/tmp}/ 2>/dev/null
-    cp $K/out/llm/llm-gpu-report.json $K/out/llm/llm-gpu-kiln-skinny.json ${OUT:-/tmp}/ 2>/dev/null
+    (cd $K && tar czf ${OUT:-/tmp}/results.tgz job.log out $(ls results.json peers.json 2>/dev/null))
     grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code' $K/job.log \
       | tail -25 | cut -c1-220 ;;
-  *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS]"; exit 2 ;;
+  then)
+    shift
+    setsid nohup bash -c "while kill -0 \$(cat $K/job.pid 2>/dev/null) 2>/dev/null; do sleep 2; done; cd $PWD; bash $*" \
+      > $K/out/then.log 2>&1 < /dev/null &
+    echo "queued after the job: $*" ;;
+  *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS] | then SCRIPT [ARGS]"; exit 2 ;;
 esac

@@ -55,6 +55,14 @@ timeout 120 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "
   | grep -v '^\[#* *\] ' | tee -a "$LOG"
 echo "kiln (skinny GEMM) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 
+stage "kiln bench-llm --device cuda --skinny-gemm --programmatic-launch"
+timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+  --device cuda --dtype f16 --skinny-gemm --programmatic-launch --concurrency "$CONC" \
+  --prompt-len 128 --gen-len 128 --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
+  --json "$OUT/llm-gpu-kiln-skinny-pdl.json" 2>&1 | tr '\r' '\n' \
+  | grep -v '^\[#* *\] ' | tee -a "$LOG"
+echo "kiln (skinny GEMM, programmatic launch) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
+
 stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"
 # LLM_GPU_HF_COMPILE=1 adds HF's static cache + torch.compile pass (minutes of compiling).
 HF_COMPILE=(); HF_TIMEOUT=120
@@ -73,7 +81,8 @@ timeout 60 "${PY[@]}" $D/bench/gpu/hf_logits_check.py --model "$MODEL" \
 
 stage "report"
 "${PY[@]}" $D/bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
-  --kiln-skinny "$OUT/llm-gpu-kiln-skinny.json" \
+  --kiln-variant "skinny GEMM=$OUT/llm-gpu-kiln-skinny.json" \
+  --kiln-variant "skinny GEMM + programmatic launch=$OUT/llm-gpu-kiln-skinny-pdl.json" \
   --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
   --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"

@@ -20,13 +20,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln", required=True)
     ap.add_argument("--hf", required=True)
-    ap.add_argument("--kiln-skinny", help="bench-llm JSON of the same run with --skinny-gemm")
+    ap.add_argument("--kiln-variant", action="append", default=[], metavar="LABEL=JSON",
+                    help="bench-llm JSON of the same run on another launch path (repeatable)")
     ap.add_argument("--tests")
     ap.add_argument("--crosscheck")
     ap.add_argument("--out", required=True, help="path prefix of the report files")
     args = ap.parse_args()
     kiln, hf, cross = load(args.kiln), load(args.hf), load(args.crosscheck)
-    skinny = load(args.kiln_skinny) if args.kiln_skinny else None
+    variants = []  # (label, bench-llm JSON) of the other launch paths that ran
+    for spec in args.kiln_variant:
+        label, _, path = spec.partition("=")
+        v = load(path)
+        if v:
+            variants.append((label, v))
     tests = None
     if args.tests and os.path.exists(args.tests):
         m = re.findall(r"\[gpu-test\] succeeded (\d+), failed (\d+), skipped or aborted (\d+)",
@@ -51,15 +57,17 @@ def main():
             "preemptions": r["preemptions"],
         })
     roof = (kiln or {}).get("batch1_roofline")
-    skinny_roof = (skinny or {}).get("batch1_roofline")
-    # The acceptance takes the faster of the two GEMM paths the runner has.
-    best_roof = max([r for r in (roof, skinny_roof) if r], key=lambda r: r["replay_roofline_fraction"],
-                    default=None)
-    skinny_rows = {r["concurrency"]: r for r in (skinny or {}).get("rows", [])}
+    roofs = [("cuBLAS", roof)] + [(label, v.get("batch1_roofline")) for label, v in variants]
+    roofs = [(label, r) for label, r in roofs if r]
+    # The acceptance takes the fastest launch path the runner has.
+    best_label, best_roof = max(roofs, key=lambda lr: lr[1]["replay_roofline_fraction"],
+                                default=(None, None))
     hf_compiled = {r["concurrency"]: r for r in (hf or {}).get("modes", {}).get("static+compile", [])}
     for r in rows:
-        k = skinny_rows.get(r["concurrency"])
-        r["kiln_skinny_tok_s"] = k["output_tokens_per_second"] if k else None
+        r["kiln_variant_tok_s"] = {}
+        for label, v in variants:
+            k = next((x for x in v.get("rows", []) if x["concurrency"] == r["concurrency"]), None)
+            r["kiln_variant_tok_s"][label] = k["output_tokens_per_second"] if k else None
         c = hf_compiled.get(r["concurrency"])
         r["hf_compiled_tok_s"] = c["output_tokens_per_second"] if c else None
     startup = (kiln or {}).get("startup")
@@ -79,8 +87,10 @@ def main():
         "hf": {k: (hf or {}).get(k) for k in ["peer", "transformers", "torch", "dtype", "attention"]},
         "model": "random Llama-3.2-1B shape (make-random-model --shape llama-3.2-1b --dtype f16)",
         "prompt_len": (kiln or {}).get("prompt_len"), "gen_len": (kiln or {}).get("gen_len"),
-        "startup": startup, "batch1_roofline": roof, "batch1_roofline_skinny": skinny_roof,
-        "kiln_skinny_command": (skinny or {}).get("command"), "gpu_tests": tests, "crosscheck_1b": cross,
+        "startup": startup, "batch1_roofline": roof,
+        "variants": [{"label": label, "command": v.get("command"), "backend": v.get("backend"),
+                      "batch1_roofline": v.get("batch1_roofline")} for label, v in variants],
+        "best_batch1_path": best_label, "gpu_tests": tests, "crosscheck_1b": cross,
         "rows": rows, "acceptance": acceptance,
     }
     with open(args.out + ".json", "w") as f:
@@ -102,16 +112,22 @@ def main():
                       startup["decode_graphs"], startup["graph_bytes"] / 2**20,
                       startup["graph_capture_ms"], startup["kv_blocks"], startup["kv_tokens"],
                       startup["kv_bytes"] / 2**20))
-    for label, r in (("cuBLAS", roof), ("Kiln skinny GEMM", skinny_roof)):
+    for label, r in roofs:
         if r:
-            md.append("- batch-1 decode, {} GEMMs: {:.1f} MB read per token; forward step {:.3f} ms = "
+            md.append("- batch-1 decode, {}: {:.1f} MB read per token; forward step {:.3f} ms = "
                       "{:.0f}% of the roofline; graph replay {:.3f} ms = {:.0f}%; copy bandwidth {:.0f} "
                       "GB/s (read+write, same run)".format(
                           label, r["bytes_per_token"] / 1e6, r["step_ms"],
                           100 * r["step_roofline_fraction"], r["graph_replay_ms"],
                           100 * r["replay_roofline_fraction"], r["copy_bandwidth_bytes_per_s"] / 1e9))
-    if skinny:
-        md.append(f"- skinny GEMM run: `{report['kiln_skinny_command']}`")
+            if r.get("dense_replay_ms"):
+                md.append("  - of the replay, the dense products alone (projections, MLP, LM head) take "
+                          "{:.3f} ms, {:.0f}% of the roofline for their {:.1f} MB of weights; norms, "
+                          "attention and the other small kernels the remaining {:.3f} ms".format(
+                              r["dense_replay_ms"], 100 * r["dense_roofline_fraction"],
+                              r["weight_bytes"] / 1e6, r["graph_replay_ms"] - r["dense_replay_ms"]))
+    for v in report["variants"]:
+        md.append(f"- {v['label']} run: `{v['command']}`")
     if cross:
         md.append("- 1B-shape cross-check (64-token random prompt): Kiln fp16 last logits vs HF fp32 "
                   "relative L2 {:.2e} (HF fp16 vs HF fp32: {:.2e}); greedy tokens agree for the first "
@@ -131,13 +147,16 @@ def main():
                   f"{fmt(r['kiln_itl_p50_ms'], 2)} / {fmt(r['hf_itl_p50_ms'], 2)} | "
                   f"{fmt(r['kiln_itl_p99_ms'], 2)} / {fmt(r['hf_itl_p99_ms'], 2)} | "
                   f"{r['kiln_peak_kv_blocks']}/{r['kv_blocks']} | {r['preemptions']} |")
-    extra = [r for r in rows if r["kiln_skinny_tok_s"] or r["hf_compiled_tok_s"]]
+    labels = [label for label, _ in variants]
+    extra = [r for r in rows if any(r["kiln_variant_tok_s"].values()) or r["hf_compiled_tok_s"]]
     if extra:
-        md += ["", "| concurrency | Kiln cuBLAS tok/s | Kiln skinny GEMM tok/s | HF eager tok/s "
-               "| HF static cache + torch.compile tok/s |", "|---:|---:|---:|---:|---:|"]
+        md += ["", "| concurrency | Kiln cuBLAS tok/s | " + "".join(f"Kiln {l} tok/s | " for l in labels)
+               + "HF eager tok/s | HF static cache + torch.compile tok/s |",
+               "|---:|---:|" + "---:|" * len(labels) + "---:|---:|"]
         for r in extra:
-            md.append(f"| {r['concurrency']} | {fmt(r['kiln_tok_s'])} | {fmt(r['kiln_skinny_tok_s'])} | "
-                      f"{fmt(r['hf_tok_s'])} | {fmt(r['hf_compiled_tok_s'])} |")
+            md.append(f"| {r['concurrency']} | {fmt(r['kiln_tok_s'])} | "
+                      + "".join(f"{fmt(r['kiln_variant_tok_s'][l])} | " for l in labels)
+                      + f"{fmt(r['hf_tok_s'])} | {fmt(r['hf_compiled_tok_s'])} |")
     md += ["", "Acceptance: " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in acceptance.items()), ""]
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(md))
