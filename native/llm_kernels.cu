@@ -512,7 +512,19 @@ constexpr int kSkinnyMaxRows = 8;
 constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
 
-enum SkinnyEpilogue { kPlain, kBias, kSiluGate };
+enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv };
+
+// What the kRopeKv epilogue needs besides the product: rope_kv_write's arguments.
+template <typename T>
+struct RopeKv {
+  const int* positions;
+  const float* cos_table;
+  const float* sin_table;
+  T* key_cache;
+  T* value_cache;
+  const int* slot_mapping;
+  int num_heads, num_kv_heads, head_dim;
+};
 
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
@@ -528,26 +540,76 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
   for (int e = 0; e < VEC; ++e) out[e] = to_float(v[e]);
 }
 
+// Row t of the QKV product, one rotation pair (a at column c, b at c + half) of head `head`:
+// the same steps as rope_kv_write on the stored pair.
+template <typename T>
+__device__ __forceinline__ void rope_kv_epilogue(T* row, T ta, T tb, long c, int head, int d, int half,
+                                                 int t, const RopeKv<T>& rk) {
+  int slot = rk.slot_mapping[t];
+  long kv_dim = (long)rk.num_kv_heads * rk.head_dim;
+  int qk_heads = rk.num_heads + rk.num_kv_heads;
+  if (head >= qk_heads) {  // a v head: stored as it is
+    row[c] = ta;
+    row[c + half] = tb;
+    if (slot >= 0) {
+      T* dst = rk.value_cache + slot * kv_dim + (long)(head - qk_heads) * rk.head_dim;
+      dst[d] = ta;
+      dst[d + half] = tb;
+    }
+    return;
+  }
+  long at = (long)rk.positions[t] * half + d;
+  float co = rk.cos_table[at], si = rk.sin_table[at];
+  float a = to_float(ta), b = to_float(tb);
+  T ra = from_float<T>(a * co - b * si);
+  T rb = from_float<T>(b * co + a * si);
+  row[c] = ra;
+  row[c + half] = rb;
+  if (head >= rk.num_heads && slot >= 0) {
+    T* dst = rk.key_cache + slot * kv_dim + (long)(head - rk.num_heads) * rk.head_dim;
+    dst[d] = ra;
+    dst[d + half] = rb;
+  }
+}
+
 // One warp per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8 rows of x.
 // kSiluGate reads two weight rows, gate `row` and up `row + out`, and writes
 // silu(gate) * up with both products rounded to T first, exactly as silu_mul on the plain
-// product would. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
+// product would. kRopeKv is the QKV projection with rope_kv_write fused: a warp takes the two
+// rows (d, d + head_dim/2) of one head that RoPE rotates together, rounds both products to T,
+// rotates q and k heads, writes the row into y and k/v heads into their pool slot, with
+// rope_kv_write's arithmetic. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
 // and use every weight vector for all m activation rows. Weights stream through once
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
 // go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
 // programmatic launch they stream while it finishes.
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI>
-__device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
+__device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
+                            const RopeKv<T>& rk) {
   using B = typename Bits<VEC * sizeof(T)>::type;
-  constexpr int ROWS = EPI == kSiluGate ? 2 : 1;
+  constexpr int ROWS = EPI == kSiluGate || EPI == kRopeKv ? 2 : 1;
   constexpr int UNROLL = kSkinnyUnroll / ROWS;
   int lane = threadIdx.x & 31;
   int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  bool active = row < out;
+  long rows[ROWS];  // the weight rows (and, but for kSiluGate, output columns) of this warp
+  bool active;
+  int half = 0, head = 0, d = 0;
+  if constexpr (EPI == kRopeKv) {
+    half = rk.head_dim / 2;
+    head = row / half;
+    d = row % half;
+    active = row < out / 2;
+    rows[0] = (long)head * rk.head_dim + d;
+    rows[1] = rows[0] + half;
+  } else {
+    active = row < out;
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) rows[r] = (long)row + (long)r * out;
+  }
   int vectors = in / VEC;
   const B* wr[ROWS];
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r) wr[r] = reinterpret_cast<const B*>(w + ((long)row + (long)r * out) * in);
+  for (int r = 0; r < ROWS; ++r) wr[r] = reinterpret_cast<const B*>(w + rows[r] * in);
   B raw[ROWS][UNROLL];
   auto load = [&](int base) {
 #pragma unroll
@@ -599,6 +661,10 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
         float g = to_float(from_float<T>(sum));
         float u = to_float(from_float<T>(warp_sum(acc[ROWS - 1][t])));
         if (lane == 0) y[(long)t * out + row] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
+      } else if constexpr (EPI == kRopeKv) {
+        T ta = from_float<T>(sum);
+        T tb = from_float<T>(warp_sum(acc[ROWS - 1][t]));
+        if (lane == 0) rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
       } else {
         if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
       }
@@ -609,16 +675,17 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
 // that is not a multiple of the 16-byte vector narrows the loads (no tail is left over).
 template <typename T, typename TOut, SkinnyEpilogue EPI>
-__device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out) {
+__device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
+                            const RopeKv<T>& rk = {}) {
   uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
   } else {
-    skinny_rows<T, 1, TOut, EPI>(y, x, w, bias, m, in, out);
+    skinny_rows<T, 1, TOut, EPI>(y, x, w, bias, m, in, out, rk);
   }
 }
 
@@ -700,6 +767,14 @@ __device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int 
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_silu_##SUFFIX(     \
       T* y, const T* x, const T* w, int m, int in, int out) {                                       \
     skinny_gemm<T, T, kSiluGate>(y, x, w, nullptr, m, in, out);                                      \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_rope_kv_##SUFFIX(  \
+      T* y, const T* x, const T* w, int m, int in, int out, const int* positions,                  \
+      const float* cos_table, const float* sin_table, T* key_cache, T* value_cache,                 \
+      const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim) {                     \
+    RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
+                 slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
+    skinny_gemm<T, T, kRopeKv>(y, x, w, nullptr, m, in, out, rk);                                    \
   }
 
 KILN_ELEMENTWISE(f32, float)

@@ -722,8 +722,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   /**
    * Only the weight-streaming part of {@link #compute}, in the same order: every projection, the
    * MLP's gated product and the LM head, on whatever the activation buffers hold. Nothing else
-   * runs, so the KV pool is not touched. Timed against the whole step it splits a decode step into
-   * weight streaming and everything else.
+   * runs; the QKV projection runs without its fused RoPE epilogue, so the KV pool is not touched.
+   * Timed against the whole step it splits a decode step into weight streaming and everything else.
    */
   private void computeDenseOnly(int n, int rows) {
     int h = c.hiddenSize();
@@ -787,23 +787,46 @@ public final class GpuLlamaRunner implements ModelRunner {
       long vc = valueCache.address(i * layerKvBytes);
 
       // Attention block; xb holds rmsnorm(x) on entry.
-      project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
-      k.ropeKvWrite.launch1d(
-          stream,
-          (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
-          ELEMENTWISE_THREADS,
-          qkv.address(),
-          positions,
-          ropeCos.address(),
-          ropeSin.address(),
-          kc,
-          vc,
-          slots,
-          n,
-          c.numHeads(),
-          c.numKvHeads(),
-          hd,
-          qkvDim);
+      if (skinny(n) && l.bqkv == null) {
+        // the projection, RoPE and the K/V pool write in one pass over the weights
+        SkinnyGemm.launchRopeKv(
+            k.skinnyGemmRopeKv,
+            stream,
+            Cuda.multiprocessors(),
+            n,
+            h,
+            qkvDim,
+            qkv.address(),
+            xb.address(),
+            l.wqkv.address(),
+            positions,
+            ropeCos.address(),
+            ropeSin.address(),
+            kc,
+            vc,
+            slots,
+            c.numHeads(),
+            c.numKvHeads(),
+            hd);
+      } else {
+        project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
+        k.ropeKvWrite.launch1d(
+            stream,
+            (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
+            ELEMENTWISE_THREADS,
+            qkv.address(),
+            positions,
+            ropeCos.address(),
+            ropeSin.address(),
+            kc,
+            vc,
+            slots,
+            n,
+            c.numHeads(),
+            c.numKvHeads(),
+            hd,
+            qkvDim);
+      }
       k.attention.launch(
           stream,
           c.numKvHeads(),

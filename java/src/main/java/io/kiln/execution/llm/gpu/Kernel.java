@@ -33,6 +33,7 @@ final class Kernel implements AutoCloseable {
   private BytePointer attribute;
   private CUlaunchAttribute attributeView;
   private CUlaunchConfig config;
+  private boolean overlapped;
 
   Kernel(String name, CUfunc_st function, String signature) {
     for (char c : signature.toCharArray()) {
@@ -57,10 +58,8 @@ final class Kernel implements AutoCloseable {
    * safe for all of them.
    */
   void overlapPrevious(boolean on) {
-    if (!on) {
-      return;
-    }
-    if (attribute == null) {
+    overlapped = on;
+    if (on && attribute == null) {
       long size = Loader.sizeof(CUlaunchAttribute.class);
       if (size != ATTRIBUTE_BYTES) {
         throw new BackendException(
@@ -105,7 +104,7 @@ final class Kernel implements AutoCloseable {
       Object... args) {
     checkShape(gridX, gridY, gridZ, blockX);
     pack(args);
-    if (config != null) {
+    if (overlapped) {
       config
           .gridDimX((int) gridX)
           .gridDimY(gridY)

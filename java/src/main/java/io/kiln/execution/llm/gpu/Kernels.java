@@ -22,6 +22,7 @@ final class Kernels {
   final Kernel skinnyGemmBias;
   final Kernel skinnyGemmToFloat;
   final Kernel skinnyGemmSilu;
+  final Kernel skinnyGemmRopeKv;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     this(m, st, headDim, false);
@@ -53,6 +54,7 @@ final class Kernels {
     skinnyGemmBias = m.kernel("skinny_gemm_bias" + s, "ppppiii");
     skinnyGemmToFloat = m.kernel("skinny_gemm_to_f32" + s, "pppiii");
     skinnyGemmSilu = m.kernel("skinny_gemm_silu" + s, "pppiii");
+    skinnyGemmRopeKv = m.kernel("skinny_gemm_rope_kv" + s, "pppiiippppppiii");
     for (Kernel k :
         new Kernel[] {
           embedding,
@@ -74,7 +76,8 @@ final class Kernels {
           skinnyGemm,
           skinnyGemmBias,
           skinnyGemmToFloat,
-          skinnyGemmSilu
+          skinnyGemmSilu,
+          skinnyGemmRopeKv
         }) {
       k.overlapPrevious(overlap);
     }

@@ -79,4 +79,66 @@ final class SkinnyGemm {
     args[pointers.length + 2] = out;
     kernel.launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
   }
+
+  /**
+   * Enqueues the QKV projection with RoPE and the K/V pool write fused ({@code
+   * skinny_gemm_rope_kv}): {@code out} is the QKV row width, {@code (numHeads + 2 numKvHeads)
+   * headDim}; one warp per rotation pair, so {@code out / 2} warps.
+   */
+  static void launchRopeKv(
+      Kernel kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      long positions,
+      long cosTable,
+      long sinTable,
+      long keyCache,
+      long valueCache,
+      long slotMapping,
+      int numHeads,
+      int numKvHeads,
+      int headDim) {
+    checkShape(m, in, out);
+    if (headDim < 2 || headDim % 2 != 0 || (long) (numHeads + 2 * numKvHeads) * headDim != out) {
+      throw new BackendException(
+          "skinny gemm rope: a row of "
+              + out
+              + " is not "
+              + numHeads
+              + " + 2 x "
+              + numKvHeads
+              + " heads of an even size "
+              + headDim);
+    }
+    int pairs = out / 2;
+    int warps = warpsPerBlock(pairs, multiprocessors);
+    kernel.launch(
+        stream,
+        blocks(pairs, warps),
+        1,
+        1,
+        32 * warps,
+        0,
+        y,
+        x,
+        w,
+        m,
+        in,
+        out,
+        positions,
+        cosTable,
+        sinTable,
+        keyCache,
+        valueCache,
+        slotMapping,
+        numHeads,
+        numKvHeads,
+        headDim);
+  }
 }

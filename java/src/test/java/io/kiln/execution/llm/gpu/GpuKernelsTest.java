@@ -379,6 +379,131 @@ class GpuKernelsTest {
     }
   }
 
+  /**
+   * The QKV projection with RoPE and the pool write fused, against its two-kernel definition (the
+   * plain skinny GEMM, then rope_kv_write): the QKV rows and every pool slot bit for bit, the slots
+   * of negative mappings untouched.
+   */
+  @ParameterizedTest(name = "{0} m={1} head_dim={2} overlapped={3}")
+  @CsvSource({
+    "F32, 1, 64, false",
+    "F16, 1, 64, false",
+    "F16, 5, 128, false",
+    "F32, 8, 32, false",
+    "F16, 1, 64, true",
+    "F32, 5, 128, true"
+  })
+  void skinnyGemmRopeKvEqualsGemmThenRopeKvWrite(
+      StorageType st, int m, int hd, boolean overlapped) {
+    Kernels k =
+        overlapped
+            ? new Kernels(module, st, hd, Cuda.programmaticLaunchSupported())
+            : kernels(st, hd);
+    SplittableRandom rnd = new SplittableRandom(77L * m + hd + st.ordinal());
+    int heads = 8;
+    int kvHeads = 2;
+    int half = hd / 2;
+    int kvDim = kvHeads * hd;
+    int out = (heads + 2 * kvHeads) * hd;
+    int in = 264;
+    int slots = 40;
+    int[] positions = Arrays.copyOf(new int[] {0, 3, 49, 7, 7, 12, 1, 30}, m);
+    int[] mapping = Arrays.copyOf(new int[] {31, 0, 5, -1, 6, 39, 2, 17}, m);
+    int sms = Cuda.multiprocessors();
+    try (GpuTests.Stored x = store(k, st, random(rnd, m * in, 1));
+        GpuTests.Stored w = store(k, st, random(rnd, out * in, 0.1));
+        DeviceBuffer dp = ints(positions);
+        DeviceBuffer dm = ints(mapping);
+        DeviceBuffer dc = floats(random(rnd, 50 * half, 1));
+        DeviceBuffer ds = floats(random(rnd, 50 * half, 1));
+        DeviceBuffer y1 = poisoned(st, (long) m * out);
+        DeviceBuffer y2 = poisoned(st, (long) m * out);
+        DeviceBuffer kc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
+      long xa = x.buffer().address();
+      long wa = w.buffer().address();
+      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, out, y1.address(), xa, wa);
+      k.ropeKvWrite.launch1d(
+          null,
+          (long) m * (heads + 2 * kvHeads) * half,
+          256,
+          y1.address(),
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          kc1.address(),
+          vc1.address(),
+          dm.address(),
+          m,
+          heads,
+          kvHeads,
+          hd,
+          out);
+      SkinnyGemm.launchRopeKv(
+          k.skinnyGemmRopeKv,
+          null,
+          sms,
+          m,
+          in,
+          out,
+          y2.address(),
+          xa,
+          wa,
+          dp.address(),
+          dc.address(),
+          ds.address(),
+          kc2.address(),
+          vc2.address(),
+          dm.address(),
+          heads,
+          kvHeads,
+          hd);
+      String what = "skinny gemm rope kv " + st + " m=" + m + " hd=" + hd;
+      float[] a = read(k, st, y1, m * out);
+      float[] b = read(k, st, y2, m * out);
+      for (int i = 0; i < a.length; i++) {
+        assertFalse(Float.isNaN(b[i]), what + ": qkv element " + i + " never written");
+        assertEquals(Float.floatToIntBits(a[i]), Float.floatToIntBits(b[i]), what + ": qkv " + i);
+      }
+      float[] k1 = read(k, st, kc1, slots * kvDim);
+      float[] k2 = read(k, st, kc2, slots * kvDim);
+      float[] v1 = read(k, st, vc1, slots * kvDim);
+      float[] v2 = read(k, st, vc2, slots * kvDim);
+      for (int i = 0; i < k1.length; i++) {
+        assertEquals(Float.floatToIntBits(k1[i]), Float.floatToIntBits(k2[i]), what + ": key " + i);
+        assertEquals(
+            Float.floatToIntBits(v1[i]), Float.floatToIntBits(v2[i]), what + ": value " + i);
+      }
+      assertFalse(Float.isNaN(k2[31 * kvDim]), what + ": slot 31 written");
+      assertTrue(Float.isNaN(k2[3 * kvDim]), what + ": slot 3 untouched");
+    }
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchRopeKv(
+                k.skinnyGemmRopeKv,
+                null,
+                sms,
+                1,
+                64,
+                100,
+                1L,
+                1L,
+                1L,
+                1L,
+                1L,
+                1L,
+                1L,
+                1L,
+                1L,
+                8,
+                2,
+                64),
+        "a row width that is not the heads");
+  }
+
   @ParameterizedTest
   @EnumSource(StorageType.class)
   void fusedAddRmsnormEqualsResidualAddThenRmsnorm(StorageType st) {
