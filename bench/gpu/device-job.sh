@@ -18,7 +18,7 @@ mkdir -p $K/out
 case "${1:-}" in
   start)
     PHASES=${2:-tests,llm,segments,trt}
-    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-calib,trt-fp32,trt-fp16-typed,trt-int8-qdq-w-typed}
+    V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-calib,trt-fp32}
     cat > $K/job.sh <<EOF
 cd $PWD
 for p in ${PHASES//,/ }; do

@@ -52,7 +52,7 @@ case "$phase" in
     cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   all)  # everything after the tests, for one background job: peers, variants, report into $WORK/out
     OUT=$WORK/out bash "$0" peers --seconds 1.0
-    OUT=$WORK/out bash "$0" quantize percentile
+    OUT=$WORK/out bash "$0" quantize percentile "${KILN_PLACEMENTS:-w0,r0,wr0}"
     OUT=$WORK/out bash "$0" bench "$1" --seconds 0.8 --reuse true
     [ -n "${KILN_WITH_TESTS:-}" ] && OUT=$WORK/out timeout 300 bash "$0" tests
     OUT=$WORK/out bash "$0" report "$2"

@@ -193,6 +193,10 @@ class GpuLlamaRunnerTest {
   void graphReplayAndEagerDecodeGiveIdenticalLogits(LaunchPath path) {
     GpuRunnerOptions o = path.apply(options(StorageType.F16, 64));
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
+      assertEquals(
+          runner.decodeBuckets().length,
+          runner.startupReport().graphs(),
+          "every decode bucket captured: " + runner.startupReport().line());
       int n = cases.size();
       int[][] tables = new int[n][];
       int[] next = new int[n];
