@@ -11,6 +11,8 @@
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
 #   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
+#   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
+#   roofline  batch-1 roofline of the CUDA runner, cuBLAS with programmatic launch, ~40 s
 set -uo pipefail
 D=.devrun
 K=/tmp/kb
@@ -28,6 +30,11 @@ for p in ${PHASES//,/ }; do
            grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
     trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
     segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
+    kernels) LD_LIBRARY_PATH=\$LD_LIBRARY_PATH:$PWD/$D/stubs java -Xmx8g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
+           -Dorg.bytedeco.javacpp.maxBytes=0 -Dkiln.shared=$D/shared -cp "$D/classes:$D/test-classes:$D/lib/*" \
+           io.kiln.gpu.GpuTestMain io.kiln.execution.llm.gpu.GpuKernelsTest > $K/out/gpu-kernel-tests.log 2>&1
+           grep -E 'FAILED|succeeded' $K/out/gpu-kernel-tests.log | tail -8 ;;
+    roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
   esac

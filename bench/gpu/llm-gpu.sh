@@ -39,6 +39,15 @@ stage "make-random-model llama-3.2-1b f16"
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
   --shape llama-3.2-1b --dtype f16 --seed 1 -o "$MODEL" 2>&1 | tr '\r' '\n' | tail -2 | tee -a "$LOG"
 
+if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then
+  stage "kiln bench-llm --device cuda --programmatic-launch (cuBLAS), concurrency 1"
+  timeout 100 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+    --device cuda --dtype f16 --programmatic-launch --concurrency 1 --prompt-len 128 --gen-len 128 \
+    --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
+    --json "$OUT/llm-gpu-kiln-cublas-pdl.json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$LOG"
+  exit 0
+fi
+
 stage "kiln bench-llm --device cuda"
 timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
   --device cuda --dtype f16 --concurrency "$CONC" --prompt-len 128 --gen-len 128 \
