@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.Tensor;
+import io.kiln.bench.Charts;
 import io.kiln.bench.ReportFiles;
 import io.kiln.engine.ModelSource;
 import io.kiln.engine.trt.BuildOptions;
@@ -32,6 +33,8 @@ import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.style.Styler;
 
 /**
  * The dense segments of one decoder layer (QKV projection, output projection, gated MLP) on the
@@ -44,8 +47,11 @@ import org.bytedeco.cuda.global.cudart;
  *
  * <pre>
  * java ... io.kiln.execution.llm.gpu.DenseSegmentBench [--shape llama-3.2-1b] [--tokens 1,8,64,512]
- *     [--iterations 200] [--json FILE] [--markdown FILE]
+ *     [--iterations 200] [--json FILE] [--markdown FILE] [--png FILE]
+ * java ... io.kiln.execution.llm.gpu.DenseSegmentBench --from FILE.json [--markdown FILE] [--png FILE]
  * </pre>
+ *
+ * <p>{@code --from} renders the table and plot of an earlier run's JSON (no device needed).
  */
 public final class DenseSegmentBench {
   private static final int ELEMENTWISE_THREADS = 256;
@@ -78,6 +84,10 @@ public final class DenseSegmentBench {
     Map<String, String> a = new LinkedHashMap<>();
     for (int i = 0; i + 1 < args.length; i += 2) {
       a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+    }
+    if (a.containsKey("from")) {
+      write((ObjectNode) ReportFiles.JSON.readTree(Path.of(a.get("from")).toFile()), a);
+      return;
     }
     String shape = a.getOrDefault("shape", "llama-3.2-1b");
     LlamaConfig config = LlamaConfig.parse(RandomLlamaModel.shape(shape), shape);
@@ -118,6 +128,10 @@ public final class DenseSegmentBench {
             trtUs[t]);
       }
     }
+    write(root, a);
+  }
+
+  private static void write(ObjectNode root, Map<String, String> a) throws IOException {
     String md = markdown(root);
     System.out.print(md);
     if (a.containsKey("json")) {
@@ -128,6 +142,55 @@ public final class DenseSegmentBench {
     if (a.containsKey("markdown")) {
       Files.writeString(Path.of(a.get("markdown")), md);
     }
+    if (a.containsKey("png")) {
+      Charts.savePng(Path.of(a.get("png")), charts(root));
+    }
+  }
+
+  /** One chart per segment: µs per run against tokens, a line per path (log-log). */
+  static List<XYChart> charts(ObjectNode root) {
+    Map<String, List<JsonNode>> bySegment = new LinkedHashMap<>();
+    for (JsonNode r : root.path("rows")) {
+      bySegment.computeIfAbsent(r.path("segment").asText(), k -> new ArrayList<>()).add(r);
+    }
+    String[][] paths = {
+      {"cublas_us", "cuBLAS"},
+      {"skinny_us", "Kiln skinny GEMM"},
+      {"skinny_programmatic_us", "skinny GEMM, programmatic launch"},
+      {"tensorrt_us", "TensorRT FP16"}
+    };
+    List<XYChart> charts = new ArrayList<>();
+    for (Map.Entry<String, List<JsonNode>> e : bySegment.entrySet()) {
+      XYChart c =
+          Charts.lines(
+              460,
+              440,
+              e.getKey() + " (" + root.path("device").asText() + ")",
+              "tokens per step",
+              "µs per run");
+      c.getStyler()
+          .setXAxisLogarithmic(true)
+          .setYAxisLogarithmic(true)
+          .setLegendPosition(Styler.LegendPosition.OutsideS);
+      for (String[] path : paths) {
+        List<double[]> points = new ArrayList<>();
+        for (JsonNode r : e.getValue()) {
+          double us = micros(r, path[0]);
+          if (!Double.isNaN(us)) {
+            points.add(new double[] {r.path("tokens").asDouble(), us});
+          }
+        }
+        if (!points.isEmpty()) {
+          Charts.addLine(
+              c,
+              path[1],
+              points.stream().mapToDouble(p -> p[0]).toArray(),
+              points.stream().mapToDouble(p -> p[1]).toArray());
+        }
+      }
+      charts.add(c);
+    }
+    return charts;
   }
 
   static String markdown(ObjectNode root) {

@@ -56,6 +56,11 @@ class DenseSegmentBenchTest {
     String md = DenseSegmentBench.markdown(root);
     assertTrue(md.contains("| mlp | 64 | 40.0 | – | – | 50.0 | 0.80 | 100 |"), md);
     assertTrue(md.contains("| o | 1 | 10.0 | 6.0 | 5.0 | 8.0 | 0.63 | 2000 |"), md);
+    // One chart per segment; a path without points (the skinny GEMM at 64 tokens) has no line.
+    var charts = DenseSegmentBench.charts(root);
+    assertEquals(2, charts.size());
+    assertEquals(Set.of("cuBLAS", "TensorRT FP16"), charts.get(0).getSeriesMap().keySet());
+    assertEquals(4, charts.get(1).getSeriesMap().size());
   }
 
   @Test
