@@ -583,7 +583,7 @@ __device__ __forceinline__ void rope_kv_epilogue(T* row, T ta, T tb, long c, int
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
 // go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
 // programmatic launch they stream while it finishes.
-template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI>
+template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
                             const RopeKv<T>& rk) {
   using B = typename Bits<VEC * sizeof(T)>::type;
@@ -623,11 +623,11 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   grid_dependency_sync();
   if (!active) return;  // whole warps only, so the shuffles below see every lane
 
-  float acc[ROWS][kSkinnyMaxRows];
+  float acc[ROWS][M];
 #pragma unroll
   for (int r = 0; r < ROWS; ++r)
 #pragma unroll
-    for (int t = 0; t < kSkinnyMaxRows; ++t) acc[r][t] = 0.f;
+    for (int t = 0; t < M; ++t) acc[r][t] = 0.f;
   for (int base = lane; base < vectors; base += 32 * UNROLL) {
     if (base != lane) load(base);
 #pragma unroll
@@ -638,7 +638,7 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) unpack<T, VEC>(raw[r][u], wf[r]);
 #pragma unroll
-        for (int t = 0; t < kSkinnyMaxRows; ++t) {
+        for (int t = 0; t < M; ++t) {
           if (t < m) {
             float xf[VEC];
             unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
@@ -654,7 +654,7 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   float b = 0.f;
   if constexpr (EPI == kBias) b = to_float(bias[row]);
 #pragma unroll
-  for (int t = 0; t < kSkinnyMaxRows; ++t) {
+  for (int t = 0; t < M; ++t) {
     if (t < m) {
       float sum = warp_sum(acc[0][t]);
       if constexpr (EPI == kSiluGate) {
@@ -673,19 +673,21 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 }
 
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
-// that is not a multiple of the 16-byte vector narrows the loads (no tail is left over).
-template <typename T, typename TOut, SkinnyEpilogue EPI>
-__device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                            const RopeKv<T>& rk = {}) {
+// that is not a multiple of the 16-byte vector narrows the loads (no tail is left over). M is the
+// register tile of activation rows: batch-1 decode gets M = 1 entry points (_m1), since a tile of
+// 8 rows would cost it occupancy.
+template <typename T, typename TOut, SkinnyEpilogue EPI, int M>
+__device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
+                               const RopeKv<T>& rk) {
   uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else {
-    skinny_rows<T, 1, TOut, EPI>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 1, TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   }
 }
 
@@ -751,30 +753,34 @@ __device__ void skinny_gemm(TOut* y, const T* x, const T* w, const T* bias, int 
   }
 
 // At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.
-#define KILN_SKINNY_GEMM(SUFFIX, T)                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_##SUFFIX(          \
-      T* y, const T* x, const T* w, int m, int in, int out) {                                       \
-    skinny_gemm<T, T, kPlain>(y, x, w, nullptr, m, in, out);                                         \
+// TAG names the variant: "" takes up to kSkinnyMaxRows activation rows, "_m1" exactly one, with
+// a register tile small enough for MIN_BLOCKS blocks per multiprocessor.
+#define KILN_SKINNY_GEMM(SUFFIX, T, TAG, M, MIN_BLOCKS)                                             \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out) {           \
+    skinny_vectors<T, T, kPlain, M>(y, x, w, nullptr, m, in, out, {});                              \
   }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_bias_##SUFFIX(     \
-      T* y, const T* x, const T* w, const T* bias, int m, int in, int out) {                        \
-    skinny_gemm<T, T, kBias>(y, x, w, bias, m, in, out);                                             \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_bias##TAG##_##SUFFIX(T* y, const T* x, const T* w, const T* bias, int m, int in,  \
+                                       int out) {                                                    \
+    skinny_vectors<T, T, kBias, M>(y, x, w, bias, m, in, out, {});                                  \
   }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_to_f32_##SUFFIX(   \
-      float* y, const T* x, const T* w, int m, int in, int out) {                                   \
-    skinny_gemm<T, float, kPlain>(y, x, w, nullptr, m, in, out);                                     \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_to_f32##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out) { \
+    skinny_vectors<T, float, kPlain, M>(y, x, w, nullptr, m, in, out, {});                          \
   }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_silu_##SUFFIX(     \
-      T* y, const T* x, const T* w, int m, int in, int out) {                                       \
-    skinny_gemm<T, T, kSiluGate>(y, x, w, nullptr, m, in, out);                                      \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_silu##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out) {      \
+    skinny_vectors<T, T, kSiluGate, M>(y, x, w, nullptr, m, in, out, {});                           \
   }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 4) skinny_gemm_rope_kv_##SUFFIX(  \
-      T* y, const T* x, const T* w, int m, int in, int out, const int* positions,                  \
-      const float* cos_table, const float* sin_table, T* key_cache, T* value_cache,                 \
-      const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim) {                     \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_rope_kv##TAG##_##SUFFIX(                                                           \
+          T* y, const T* x, const T* w, int m, int in, int out, const int* positions,              \
+          const float* cos_table, const float* sin_table, T* key_cache, T* value_cache,             \
+          const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim) {                 \
     RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
                  slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
-    skinny_gemm<T, T, kRopeKv>(y, x, w, nullptr, m, in, out, rk);                                    \
+    skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, rk);                             \
   }
 
 KILN_ELEMENTWISE(f32, float)
@@ -785,8 +791,10 @@ KILN_ATTENTION(f32, float, 128)
 KILN_ATTENTION(f16, __half, 32)
 KILN_ATTENTION(f16, __half, 64)
 KILN_ATTENTION(f16, __half, 128)
-KILN_SKINNY_GEMM(f32, float)
-KILN_SKINNY_GEMM(f16, __half)
+KILN_SKINNY_GEMM(f32, float, , kSkinnyMaxRows, 4)
+KILN_SKINNY_GEMM(f16, __half, , kSkinnyMaxRows, 4)
+KILN_SKINNY_GEMM(f32, float, _m1, 1, 8)
+KILN_SKINNY_GEMM(f16, __half, _m1, 1, 8)
 
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   grid_dependency_sync();

@@ -18,11 +18,11 @@ final class Kernels {
   final Kernel gatherRows;
   final Kernel argmax;
   final Kernel sample;
-  final Kernel skinnyGemm;
-  final Kernel skinnyGemmBias;
-  final Kernel skinnyGemmToFloat;
-  final Kernel skinnyGemmSilu;
-  final Kernel skinnyGemmRopeKv;
+  final SkinnyGemm.Variants skinnyGemm;
+  final SkinnyGemm.Variants skinnyGemmBias;
+  final SkinnyGemm.Variants skinnyGemmToFloat;
+  final SkinnyGemm.Variants skinnyGemmSilu;
+  final SkinnyGemm.Variants skinnyGemmRopeKv;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     this(m, st, headDim, false);
@@ -50,11 +50,12 @@ final class Kernels {
     gatherRows = m.kernel("gather_rows_f32", "pppii");
     argmax = m.kernel("argmax_f32", "pip");
     sample = m.kernel("sample_f32", "pipppppp");
-    skinnyGemm = m.kernel("skinny_gemm" + s, "pppiii");
-    skinnyGemmBias = m.kernel("skinny_gemm_bias" + s, "ppppiii");
-    skinnyGemmToFloat = m.kernel("skinny_gemm_to_f32" + s, "pppiii");
-    skinnyGemmSilu = m.kernel("skinny_gemm_silu" + s, "pppiii");
-    skinnyGemmRopeKv = m.kernel("skinny_gemm_rope_kv" + s, "pppiiippppppiii");
+    skinnyGemm = SkinnyGemm.Variants.of(m, "skinny_gemm", st.suffix, "pppiii");
+    skinnyGemmBias = SkinnyGemm.Variants.of(m, "skinny_gemm_bias", st.suffix, "ppppiii");
+    skinnyGemmToFloat = SkinnyGemm.Variants.of(m, "skinny_gemm_to_f32", st.suffix, "pppiii");
+    skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st.suffix, "pppiii");
+    skinnyGemmRopeKv =
+        SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st.suffix, "pppiiippppppiii");
     for (Kernel k :
         new Kernel[] {
           embedding,
@@ -73,11 +74,16 @@ final class Kernels {
           gatherRows,
           argmax,
           sample,
-          skinnyGemm,
-          skinnyGemmBias,
-          skinnyGemmToFloat,
-          skinnyGemmSilu,
-          skinnyGemmRopeKv
+          skinnyGemm.rows(),
+          skinnyGemm.oneRow(),
+          skinnyGemmBias.rows(),
+          skinnyGemmBias.oneRow(),
+          skinnyGemmToFloat.rows(),
+          skinnyGemmToFloat.oneRow(),
+          skinnyGemmSilu.rows(),
+          skinnyGemmSilu.oneRow(),
+          skinnyGemmRopeKv.rows(),
+          skinnyGemmRopeKv.oneRow()
         }) {
       k.overlapPrevious(overlap);
     }

@@ -20,6 +20,23 @@ final class SkinnyGemm {
 
   private SkinnyGemm() {}
 
+  /**
+   * One skinny GEMM entry point in its two builds: {@code rows} for 1 to {@link #MAX_TOKENS}
+   * activation rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets
+   * twice the blocks share a multiprocessor (batch-1 decode, the hot path).
+   */
+  record Variants(Kernel rows, Kernel oneRow) {
+    static Variants of(CudaModule m, String name, String storageSuffix, String signature) {
+      return new Variants(
+          m.kernel(name + "_" + storageSuffix, signature),
+          m.kernel(name + "_m1_" + storageSuffix, signature));
+    }
+
+    Kernel forRows(int m) {
+      return m == 1 ? oneRow : rows;
+    }
+  }
+
   static boolean handles(int tokens) {
     return tokens >= 1 && tokens <= MAX_TOKENS;
   }
@@ -57,11 +74,11 @@ final class SkinnyGemm {
   }
 
   /**
-   * Enqueues {@code kernel} (one of the three skinny GEMM entry points) with its pointers first (y,
+   * Enqueues {@code kernel} (a plain, bias or fp32-output skinny GEMM) with its pointers first (y,
    * x, w and, for the bias kernel, the bias), then m, in and out.
    */
   static void launch(
-      Kernel kernel,
+      Variants kernel,
       CUstream_st stream,
       int multiprocessors,
       int m,
@@ -77,7 +94,7 @@ final class SkinnyGemm {
     args[pointers.length] = m;
     args[pointers.length + 1] = in;
     args[pointers.length + 2] = out;
-    kernel.launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
+    kernel.forRows(m).launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
   }
 
   /**
@@ -86,7 +103,7 @@ final class SkinnyGemm {
    * headDim}; one warp per rotation pair, so {@code out / 2} warps.
    */
   static void launchRopeKv(
-      Kernel kernel,
+      Variants kernel,
       CUstream_st stream,
       int multiprocessors,
       int m,
@@ -118,27 +135,29 @@ final class SkinnyGemm {
     }
     int pairs = out / 2;
     int warps = warpsPerBlock(pairs, multiprocessors);
-    kernel.launch(
-        stream,
-        blocks(pairs, warps),
-        1,
-        1,
-        32 * warps,
-        0,
-        y,
-        x,
-        w,
-        m,
-        in,
-        out,
-        positions,
-        cosTable,
-        sinTable,
-        keyCache,
-        valueCache,
-        slotMapping,
-        numHeads,
-        numKvHeads,
-        headDim);
+    kernel
+        .forRows(m)
+        .launch(
+            stream,
+            blocks(pairs, warps),
+            1,
+            1,
+            32 * warps,
+            0,
+            y,
+            x,
+            w,
+            m,
+            in,
+            out,
+            positions,
+            cosTable,
+            sinTable,
+            keyCache,
+            valueCache,
+            slotMapping,
+            numHeads,
+            numKvHeads,
+            headDim);
   }
 }
