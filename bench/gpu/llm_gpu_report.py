@@ -127,6 +127,9 @@ def main():
                           "attention and the other small kernels the remaining {:.3f} ms".format(
                               r["dense_replay_ms"], 100 * r["dense_roofline_fraction"],
                               r["weight_bytes"] / 1e6, r["graph_replay_ms"] - r["dense_replay_ms"]))
+            if r.get("stage_replay_ms"):
+                md.append("  - each stage replayed alone (ms): " + ", ".join(
+                    f"{k} {v:.3f}" for k, v in r["stage_replay_ms"].items()))
     for v in report["variants"]:
         md.append(f"- {v['label']} run: `{v['command']}`")
     if cross:

@@ -113,6 +113,16 @@ class CudaDeviceCommandTest {
     assertTrue(
         dense > 0 && dense < roofline.get("graph_replay_ms").asDouble(),
         "the dense products alone take part of the step: " + roofline);
+    JsonNode stages = roofline.get("stage_replay_ms");
+    assertEquals(9, stages.size(), roofline.toString());
+    stages
+        .fields()
+        .forEachRemaining(
+            e ->
+                assertTrue(
+                    e.getValue().asDouble() > 0
+                        && e.getValue().asDouble() < roofline.get("graph_replay_ms").asDouble(),
+                    "each stage alone takes part of the step: " + e));
     assertEquals("skinny", report.get("batch1_roofline").get("gemm").asText(), report.toString());
     assertTrue(report.get("backend").asText().contains("skinny GEMM"), report.toString());
     assertTrue(report.get("backend").asText().contains("programmatic launch"), report.toString());

@@ -3,6 +3,7 @@ package io.kiln.execution.llm.gpu;
 import io.kiln.BackendException;
 import io.kiln.execution.llm.SequenceChunk;
 import java.util.Arrays;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -25,6 +26,7 @@ public final class DecodeRoofline {
    * @param replayMillis device time of one decode graph replay, back to back
    * @param denseReplayMillis device time of a replay of the same step's dense products alone (the
    *     projections, the MLP and the LM head, without norms, attention and the other small kernels)
+   * @param stageMillis device time of a replay of each {@link DecodeStage} alone, by label
    * @param copyBytesPerSecond device-to-device copy, bytes read plus written per second
    */
   public record Result(
@@ -33,6 +35,7 @@ public final class DecodeRoofline {
       double stepMillis,
       double replayMillis,
       double denseReplayMillis,
+      Map<String, Double> stageMillis,
       long weightBytes,
       double copyBytesPerSecond,
       int promptLength,
@@ -80,6 +83,7 @@ public final class DecodeRoofline {
       m.put("dense_replay_ms", denseReplayMillis);
       m.put("weight_bytes", weightBytes);
       m.put("dense_roofline_fraction", denseFraction());
+      m.put("stage_replay_ms", stageMillis);
       m.put("copy_bandwidth_bytes_per_s", copyBytesPerSecond);
       m.put("step_roofline_fraction", stepFraction());
       m.put("replay_roofline_fraction", replayFraction());
@@ -132,13 +136,18 @@ public final class DecodeRoofline {
     double stepMillis = (System.nanoTime() - t0) / 1e6 / steps;
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
     double replayMillis = runner.timeLastDecodeReplay(steps);
-    double denseMillis = runner.timeLastDecodeDenseReplay(steps);
+    double denseMillis = runner.timeLastDecodeStages(DecodeStage.DENSE, steps);
+    Map<String, Double> stageMillis = new LinkedHashMap<>();
+    for (DecodeStage s : DecodeStage.values()) {
+      stageMillis.put(s.label, runner.timeLastDecodeStages(EnumSet.of(s), steps));
+    }
     return new Result(
         runner.gemmPath(1),
         bytesPerToken,
         stepMillis,
         replayMillis,
         denseMillis,
+        stageMillis,
         runner.weightBytesPerDecodeStep(),
         copyBandwidth(),
         promptLength,

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
 import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -671,10 +672,15 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /** mlp = silu(xb . gate^T) * (xb . up^T): one skinny pass over both weights where it applies. */
-  private void gatedProduct(Layer l, int n) {
+  /**
+   * mlp = silu(xb . gate^T) * (xb . up^T): one skinny pass over both weights where it applies and
+   * both stages run.
+   */
+  private void gatedProduct(Layer l, int n, Set<DecodeStage> stages) {
     int h = c.hiddenSize();
-    if (skinny(n) && l.bGateUp == null) {
+    boolean up = stages.contains(DecodeStage.MLP_UP);
+    boolean silu = stages.contains(DecodeStage.SILU);
+    if (up && silu && skinny(n) && l.bGateUp == null) {
       SkinnyGemm.launch(
           k.skinnyGemmSilu,
           stream,
@@ -685,8 +691,12 @@ public final class GpuLlamaRunner implements ModelRunner {
           mlp.address(),
           xb.address(),
           l.wGateUp.address());
-    } else {
+      return;
+    }
+    if (up) {
       project(gateUp, xb, l.wGateUp, l.bGateUp, n, h, 2 * ff);
+    }
+    if (silu) {
       k.siluMul.launch1d(
           stream, (long) n * ff, ELEMENTWISE_THREADS, mlp.address(), gateUp.address(), n, ff);
     }
@@ -719,23 +729,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /**
-   * Only the weight-streaming part of {@link #compute}, in the same order: every projection, the
-   * MLP's gated product and the LM head, on whatever the activation buffers hold. Nothing else
-   * runs; the QKV projection runs without its fused RoPE epilogue, so the KV pool is not touched.
-   * Timed against the whole step it splits a decode step into weight streaming and everything else.
-   */
-  private void computeDenseOnly(int n, int rows) {
-    int h = c.hiddenSize();
-    for (Layer l : layers) {
-      project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
-      project(proj, att, l.wo, l.bo, n, qDim, h);
-      gatedProduct(l, n);
-      project(proj, mlp, l.wDown, l.bDown, n, ff, h);
-    }
-    projectLogits(rows);
-  }
-
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
   private void addThenNorm(int n, DeviceBuffer weight, float eps) {
     int h = c.hiddenSize();
@@ -756,128 +749,67 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   /** Enqueues the whole forward pass for {@code n} attention rows and {@code rows} logits rows. */
   private void compute(int n, int rows, int splits) {
-    int h = c.hiddenSize();
-    long tokens = metaAt(layout.tokens());
-    long positions = metaAt(layout.positions());
-    long slots = metaAt(layout.slots());
-    long rowSeq = metaAt(layout.rowSeq());
-    long contextLens = metaAt(layout.contextLens());
-    long tables = metaAt(layout.blockTables());
-    float eps = (float) c.rmsNormEps();
-    float scale = (float) (1.0 / Math.sqrt(c.headDim()));
-    int hd = c.headDim();
+    compute(n, rows, splits, DecodeStage.ALL);
+  }
 
-    k.embedding.launch1d(
-        stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), embedding.address(), tokens, n, h);
-    k.rmsnorm.launch(
-        stream,
-        n,
-        1,
-        1,
-        NORM_THREADS,
-        0,
-        xb.address(),
-        x.address(),
-        layers[0].attentionNorm.address(),
-        h,
-        eps);
+  /**
+   * Enqueues the forward pass, or only its {@code stages} (the others are skipped and their buffers
+   * keep whatever they hold: timing only).
+   */
+  private void compute(int n, int rows, int splits, Set<DecodeStage> stages) {
+    int h = c.hiddenSize();
+    float eps = (float) c.rmsNormEps();
+    boolean norms = stages.contains(DecodeStage.NORMS);
+
+    if (norms) {
+      k.embedding.launch1d(
+          stream,
+          (long) n * h,
+          ELEMENTWISE_THREADS,
+          x.address(),
+          embedding.address(),
+          metaAt(layout.tokens()),
+          n,
+          h);
+      k.rmsnorm.launch(
+          stream,
+          n,
+          1,
+          1,
+          NORM_THREADS,
+          0,
+          xb.address(),
+          x.address(),
+          layers[0].attentionNorm.address(),
+          h,
+          eps);
+    }
     for (int i = 0; i < layers.length; i++) {
       Layer l = layers[i];
       long kc = keyCache.address(i * layerKvBytes);
       long vc = valueCache.address(i * layerKvBytes);
 
       // Attention block; xb holds rmsnorm(x) on entry.
-      if (skinny(n) && l.bqkv == null) {
-        // the projection, RoPE and the K/V pool write in one pass over the weights
-        SkinnyGemm.launchRopeKv(
-            k.skinnyGemmRopeKv,
-            stream,
-            Cuda.multiprocessors(),
-            n,
-            h,
-            qkvDim,
-            qkv.address(),
-            xb.address(),
-            l.wqkv.address(),
-            positions,
-            ropeCos.address(),
-            ropeSin.address(),
-            kc,
-            vc,
-            slots,
-            c.numHeads(),
-            c.numKvHeads(),
-            hd);
-      } else {
-        project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
-        k.ropeKvWrite.launch1d(
-            stream,
-            (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
-            ELEMENTWISE_THREADS,
-            qkv.address(),
-            positions,
-            ropeCos.address(),
-            ropeSin.address(),
-            kc,
-            vc,
-            slots,
-            n,
-            c.numHeads(),
-            c.numKvHeads(),
-            hd,
-            qkvDim);
+      qkvAndRope(l, n, kc, vc, stages);
+      if (stages.contains(DecodeStage.ATTENTION)) {
+        attend(n, kc, vc, splits);
       }
-      k.attention.launch(
-          stream,
-          c.numKvHeads(),
-          n,
-          splits,
-          ATTENTION_THREADS,
-          0,
-          qkv.address(),
-          qkvDim,
-          kc,
-          vc,
-          tables,
-          maxBlocks,
-          rowSeq,
-          contextLens,
-          c.numHeads(),
-          c.numKvHeads(),
-          options.blockSize(),
-          scale,
-          c.slidingWindow(),
-          splits,
-          partAcc.address(),
-          partMl.address(),
-          att.address(),
-          qDim);
-      if (splits > 1) {
-        k.combine.launch(
-            stream,
-            c.numHeads(),
-            n,
-            1,
-            hd,
-            0,
-            partAcc.address(),
-            partMl.address(),
-            att.address(),
-            c.numHeads(),
-            hd,
-            splits,
-            qDim);
+      if (stages.contains(DecodeStage.O_PROJ)) {
+        project(proj, att, l.wo, l.bo, n, qDim, h);
       }
-      project(proj, att, l.wo, l.bo, n, qDim, h);
       // x += attention output; xb = rmsnorm(x) for the MLP.
-      addThenNorm(n, l.mlpNorm, eps);
+      if (norms) {
+        addThenNorm(n, l.mlpNorm, eps);
+      }
 
-      gatedProduct(l, n);
-      project(proj, mlp, l.wDown, l.bDown, n, ff, h);
+      gatedProduct(l, n, stages);
+      if (stages.contains(DecodeStage.MLP_DOWN)) {
+        project(proj, mlp, l.wDown, l.bDown, n, ff, h);
+      }
       // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
-      if (i + 1 < layers.length) {
+      if (norms && i + 1 < layers.length) {
         addThenNorm(n, layers[i + 1].attentionNorm, eps);
-      } else {
+      } else if (norms) {
         k.residualAdd.launch1d(
             stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
       }
@@ -885,28 +817,134 @@ public final class GpuLlamaRunner implements ModelRunner {
     if (rows == 0) {
       return;
     }
-    k.gatherRows.launch1d(
+    if (norms) {
+      k.gatherRows.launch1d(
+          stream,
+          (long) rows * h,
+          ELEMENTWISE_THREADS,
+          lastX.address(),
+          x.address(),
+          metaAt(layout.logitRows()),
+          rows,
+          h);
+      k.rmsnorm.launch(
+          stream,
+          rows,
+          1,
+          1,
+          NORM_THREADS,
+          0,
+          lastNormed.address(),
+          lastX.address(),
+          finalNorm.address(),
+          h,
+          eps);
+    }
+    if (stages.contains(DecodeStage.LM_HEAD)) {
+      projectLogits(rows);
+    }
+  }
+
+  /**
+   * qkv = xb times the QKV weight, then RoPE on the q and k heads and the k/v heads into their pool
+   * slots: one skinny kernel where it applies and both stages run.
+   */
+  private void qkvAndRope(Layer l, int n, long kc, long vc, Set<DecodeStage> stages) {
+    int h = c.hiddenSize();
+    int hd = c.headDim();
+    long positions = metaAt(layout.positions());
+    long slots = metaAt(layout.slots());
+    boolean projection = stages.contains(DecodeStage.QKV);
+    boolean rope = stages.contains(DecodeStage.ROPE_KV);
+    if (projection && rope && skinny(n) && l.bqkv == null) {
+      SkinnyGemm.launchRopeKv(
+          k.skinnyGemmRopeKv,
+          stream,
+          Cuda.multiprocessors(),
+          n,
+          h,
+          qkvDim,
+          qkv.address(),
+          xb.address(),
+          l.wqkv.address(),
+          positions,
+          ropeCos.address(),
+          ropeSin.address(),
+          kc,
+          vc,
+          slots,
+          c.numHeads(),
+          c.numKvHeads(),
+          hd);
+      return;
+    }
+    if (projection) {
+      project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
+    }
+    if (rope) {
+      k.ropeKvWrite.launch1d(
+          stream,
+          (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
+          ELEMENTWISE_THREADS,
+          qkv.address(),
+          positions,
+          ropeCos.address(),
+          ropeSin.address(),
+          kc,
+          vc,
+          slots,
+          n,
+          c.numHeads(),
+          c.numKvHeads(),
+          hd,
+          qkvDim);
+    }
+  }
+
+  /** att = paged attention of the q rows over their sequences' K/V, split over the context. */
+  private void attend(int n, long kc, long vc, int splits) {
+    int hd = c.headDim();
+    k.attention.launch(
         stream,
-        (long) rows * h,
-        ELEMENTWISE_THREADS,
-        lastX.address(),
-        x.address(),
-        metaAt(layout.logitRows()),
-        rows,
-        h);
-    k.rmsnorm.launch(
-        stream,
-        rows,
-        1,
-        1,
-        NORM_THREADS,
+        c.numKvHeads(),
+        n,
+        splits,
+        ATTENTION_THREADS,
         0,
-        lastNormed.address(),
-        lastX.address(),
-        finalNorm.address(),
-        h,
-        eps);
-    projectLogits(rows);
+        qkv.address(),
+        qkvDim,
+        kc,
+        vc,
+        metaAt(layout.blockTables()),
+        maxBlocks,
+        metaAt(layout.rowSeq()),
+        metaAt(layout.contextLens()),
+        c.numHeads(),
+        c.numKvHeads(),
+        options.blockSize(),
+        (float) (1.0 / Math.sqrt(hd)),
+        c.slidingWindow(),
+        splits,
+        partAcc.address(),
+        partMl.address(),
+        att.address(),
+        qDim);
+    if (splits > 1) {
+      k.combine.launch(
+          stream,
+          c.numHeads(),
+          n,
+          1,
+          hd,
+          0,
+          partAcc.address(),
+          partMl.address(),
+          att.address(),
+          c.numHeads(),
+          hd,
+          splits,
+          qDim);
+    }
   }
 
   /** Most tokens one step may carry. */
@@ -940,21 +978,21 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   /**
-   * Device milliseconds per replay of the last decode step's dense products alone ({@link
-   * #computeDenseOnly}, captured for this call): the weight-streaming share of {@link
-   * #timeLastDecodeReplay}.
+   * Device milliseconds per replay of only {@code stages} of the last decode step (captured for
+   * this call): where the time of {@link #timeLastDecodeReplay} goes. The stages left out do not
+   * run, so their outputs are stale; a stage alone may write the K/V slots of that step again.
    */
-  double timeLastDecodeDenseReplay(int reps) {
+  double timeLastDecodeStages(Set<DecodeStage> stages, int reps) {
     Cuda.makeCurrent();
     int n = layout.numTokens;
     if (graphs.get(n) == null) {
       return Double.NaN;
     }
-    CUgraphExec_st dense = capture(() -> computeDenseOnly(n, n));
+    CUgraphExec_st part = capture(() -> compute(n, n, splitsFor(n), stages));
     try {
-      return Cuda.millisPerReplay(dense, stream, 1, reps);
+      return Cuda.millisPerReplay(part, stream, 1, reps);
     } finally {
-      Cuda.check(cudart.cudaGraphExecDestroy(dense), "cudaGraphExecDestroy");
+      Cuda.check(cudart.cudaGraphExecDestroy(part), "cudaGraphExecDestroy");
     }
   }
 
