@@ -12,7 +12,7 @@
 #   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
 #   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
-#   roofline  batch-1 roofline of the CUDA runner, cuBLAS with programmatic launch, ~40 s
+#   roofline  batch-1 roofline of the CUDA runner with its stage breakdown, cuBLAS and skinny, ~80 s
 set -uo pipefail
 D=.devrun
 K=/tmp/kb

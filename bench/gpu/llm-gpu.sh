@@ -39,12 +39,16 @@ stage "make-random-model llama-3.2-1b f16"
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
   --shape llama-3.2-1b --dtype f16 --seed 1 -o "$MODEL" 2>&1 | tr '\r' '\n' | tail -2 | tee -a "$LOG"
 
-if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then
-  stage "kiln bench-llm --device cuda --programmatic-launch (cuBLAS), concurrency 1"
-  timeout 100 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
-    --device cuda --dtype f16 --programmatic-launch --concurrency 1 --prompt-len 128 --gen-len 128 \
-    --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-    --json "$OUT/llm-gpu-kiln-cublas-pdl.json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$LOG"
+if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
+  for path in cublas skinny; do
+    flags=(); [ $path = skinny ] && flags=(--skinny-gemm)
+    stage "kiln bench-llm --device cuda ${flags[*]}, concurrency 1, roofline"
+    timeout 80 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+      --device cuda --dtype f16 "${flags[@]}" --concurrency 1 --prompt-len 128 --gen-len 128 \
+      --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
+      --json "$OUT/llm-gpu-roofline-$path.json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' \
+      | grep -E '^\[kiln\]|stage|exit|Exception' | tee -a "$LOG"
+  done
   exit 0
 fi
 
