@@ -25,6 +25,9 @@ final class Kernel implements AutoCloseable {
   private static final long MAX_GRID_X = (1L << 31) - 1;
   private static final int MAX_GRID_YZ = 65535;
 
+  /** Size of the driver's {@code CUlaunchAttribute}, checked against the bindings at first use. */
+  static final int ATTRIBUTE_BYTES = 72;
+
   final String name;
   private final CUfunc_st function;
   private final String signature;
@@ -83,8 +86,6 @@ final class Kernel implements AutoCloseable {
     a.putInt(8, 1);
     return a;
   }
-
-  static final int ATTRIBUTE_BYTES = 72;
 
   /** Launches on {@code stream} with a 1-D grid covering {@code count} threads. */
   void launch1d(CUstream_st stream, long count, int threads, Object... args) {
