@@ -62,8 +62,8 @@ final class LlmModelOptions {
   @Option(
       names = "--skinny-gemm",
       description =
-          "cuda: dense layers of steps with at most 8 tokens through Kiln's skinny GEMM kernel"
-              + " instead of cuBLAS (default: off)")
+          "cuda: batch-1 decode steps through Kiln's skinny GEMM (RoPE, K/V write and SiLU"
+              + " fused) instead of cuBLAS (default: off)")
   boolean skinnyGemm;
 
   @Option(
@@ -88,7 +88,7 @@ final class LlmModelOptions {
     if (!cuda()) {
       return "cpu (float32)";
     }
-    String gemm = skinnyGemm ? "Kiln skinny GEMM up to 8 tokens, cuBLAS above" : "cuBLAS";
+    String gemm = skinnyGemm ? "Kiln skinny GEMM for one-row steps, cuBLAS above" : "cuBLAS";
     String launch = programmaticLaunch ? ", programmatic launch" : "";
     return "cuda (" + dtype + " storage, fp32 math, " + gemm + " + Kiln kernels" + launch + ")";
   }

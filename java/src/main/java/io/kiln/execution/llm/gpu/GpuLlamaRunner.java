@@ -625,9 +625,13 @@ public final class GpuLlamaRunner implements ModelRunner {
     return meta.address(4L * intOffset);
   }
 
-  /** Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM. */
+  /**
+   * Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM: one-row
+   * steps only. Its builds for 2 to 8 rows fit half the blocks on a multiprocessor and measured
+   * slower than cuBLAS on an H200 (bench/results/llm-gpu-2026-11-29-launch-paths.md).
+   */
   private boolean skinny(int tokens) {
-    return options.skinnyGemm() && SkinnyGemm.handles(tokens);
+    return options.skinnyGemm() && tokens == 1;
   }
 
   /** Which GEMM a step of {@code tokens} rows uses: "skinny" or "cublas" (for reports). */

@@ -13,8 +13,8 @@ import io.kiln.InvalidInputException;
  * @param maxBatchedTokens most tokens in one step (activation buffers are sized for it)
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
- * @param skinnyGemm dense layers of steps with at most 8 tokens through Kiln's skinny GEMM kernel
- *     instead of cuBLAS; off by default until measured against cuBLAS on a device
+ * @param skinnyGemm dense layers of one-row steps (batch-1 decode) through Kiln's skinny GEMM, with
+ *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; off by default
  * @param programmaticLaunch launch Kiln's kernels with programmatic dependent launch (sm_90 and
  *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
  *     streams its first weights before it waits; off by default until measured on a device

@@ -112,9 +112,8 @@ class GpuLlamaRunnerTest {
   }
 
   /**
-   * The runner's launch paths. With the skinny GEMM, decode steps and prefill chunks of up to 8
-   * tokens use it (and its fused SiLU gate); programmatic launch lets each kernel overlap the
-   * previous one.
+   * The runner's launch paths. With the skinny GEMM, one-row steps use it (with RoPE, the K/V write
+   * and the SiLU gate fused); programmatic launch lets each kernel overlap the previous one.
    */
   enum LaunchPath {
     CUBLAS(false, false),
@@ -141,7 +140,7 @@ class GpuLlamaRunnerTest {
     GpuRunnerOptions o = path.apply(options(StorageType.F32, 64));
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
       assertEquals(path.skinny ? "skinny" : "cublas", runner.gemmPath(1));
-      assertEquals("cublas", runner.gemmPath(9));
+      assertEquals("cublas", runner.gemmPath(2));
       for (int i = 0; i < cases.size(); i++) {
         PublicLlama.Case c = cases.get(i);
         Object[] r = greedy(runner, c.prompt(), 1000);
