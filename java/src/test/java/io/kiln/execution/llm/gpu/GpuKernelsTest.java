@@ -365,15 +365,7 @@ class GpuKernelsTest {
           hd,
           stride);
       assertArrayEquals(read(k, st, a.buffer(), n * stride), read(k, st, b.buffer(), n * stride));
-      float[] k1 = read(k, st, kc1, slots * kvDim);
-      float[] k2 = read(k, st, kc2, slots * kvDim);
-      float[] v1 = read(k, st, vc1, slots * kvDim);
-      float[] v2 = read(k, st, vc2, slots * kvDim);
-      for (int i = 0; i < k1.length; i++) {
-        // NaN == NaN for the untouched slots: compare bit patterns.
-        assertEquals(Float.floatToIntBits(k1[i]), Float.floatToIntBits(k2[i]), "key " + i);
-        assertEquals(Float.floatToIntBits(v1[i]), Float.floatToIntBits(v2[i]), "value " + i);
-      }
+      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, 0, "rope_kv_write");
       assertFalse(Float.isNaN(k2[31 * kvDim]), "slot 31 written");
       assertTrue(Float.isNaN(k2[1 * kvDim]), "slot 1 untouched");
     }
@@ -470,14 +462,7 @@ class GpuKernelsTest {
         assertFalse(Float.isNaN(b[i]), what + ": qkv element " + i + " never written");
         assertSame(a[i], b[i], ulps, what + ": qkv " + i);
       }
-      float[] k1 = read(k, st, kc1, slots * kvDim);
-      float[] k2 = read(k, st, kc2, slots * kvDim);
-      float[] v1 = read(k, st, vc1, slots * kvDim);
-      float[] v2 = read(k, st, vc2, slots * kvDim);
-      for (int i = 0; i < k1.length; i++) {
-        assertSame(k1[i], k2[i], ulps, what + ": key " + i);
-        assertSame(v1[i], v2[i], ulps, what + ": value " + i);
-      }
+      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, ulps, what);
       assertFalse(Float.isNaN(k2[31 * kvDim]), what + ": slot 31 written");
       assertTrue(Float.isNaN(k2[3 * kvDim]), what + ": slot 3 untouched");
     }
@@ -506,8 +491,40 @@ class GpuKernelsTest {
         "a row width that is not the heads");
   }
 
-  /** Equal bits (NaN for both untouched), or within {@code relative} of each other. */
+  /**
+   * Two K/V pools slot by slot ({@link #assertSame}: untouched slots are NaN in both); returns the
+   * second key pool for checks of which slots were written.
+   */
+  private static float[] assertPoolsSame(
+      Kernels k,
+      StorageType st,
+      DeviceBuffer keys1,
+      DeviceBuffer values1,
+      DeviceBuffer keys2,
+      DeviceBuffer values2,
+      int count,
+      double relative,
+      String what) {
+    float[] k1 = read(k, st, keys1, count);
+    float[] k2 = read(k, st, keys2, count);
+    float[] v1 = read(k, st, values1, count);
+    float[] v2 = read(k, st, values2, count);
+    for (int i = 0; i < count; i++) {
+      assertSame(k1[i], k2[i], relative, what + ": key " + i);
+      assertSame(v1[i], v2[i], relative, what + ": value " + i);
+    }
+    return k2;
+  }
+
+  /**
+   * Equal bits (NaN for both untouched); with a nonzero {@code relative}, or within it of each
+   * other.
+   */
   private static void assertSame(float expected, float actual, double relative, String what) {
+    if (relative == 0) {
+      assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(actual), what);
+      return;
+    }
     if (Float.floatToIntBits(expected) == Float.floatToIntBits(actual)) {
       return;
     }
