@@ -4,8 +4,6 @@
 # figures. Results gather in /tmp/kb/out; poll.sh copies them to $OUT.
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start [PHASES]
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]
-#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh then SCRIPT [ARGS]
-#     (runs SCRIPT once the job is done, e.g. after a patch was unpacked over .devrun; out/then.log)
 # PHASES (default: tests,llm,segments,trt), comma-separated:
 #   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
@@ -30,10 +28,8 @@ for p in ${PHASES//,/ }; do
            grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
     trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
     segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
-    kernels) LD_LIBRARY_PATH=\$LD_LIBRARY_PATH:$PWD/$D/stubs java -Xmx8g -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 \
-           -Dorg.bytedeco.javacpp.maxBytes=0 -Dkiln.shared=$D/shared -cp "$D/classes:$D/test-classes:$D/lib/*" \
-           io.kiln.gpu.GpuTestMain io.kiln.execution.llm.gpu.GpuKernelsTest > $K/out/gpu-kernel-tests.log 2>&1
-           grep -E 'FAILED|succeeded' $K/out/gpu-kernel-tests.log | tail -8 ;;
+    kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest > /dev/null 2>&1
+           grep -E 'FAILED|succeeded' $K/out/kernels/gpu-tests.log | tail -8 ;;
     roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
@@ -42,7 +38,6 @@ done
 echo "== \$(date -u +%H:%M:%S) ALL-DONE"
 EOF
     setsid nohup bash $K/job.sh > $K/job.log 2>&1 < /dev/null &
-    echo $! > $K/job.pid
     sleep 5
     tail -3 $K/job.log ;;
   poll)
@@ -53,10 +48,5 @@ EOF
     (cd $K && tar czf ${OUT:-/tmp}/results.tgz job.log out $(ls results.json peers.json 2>/dev/null))
     grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code' $K/job.log \
       | tail -25 | cut -c1-220 ;;
-  then)
-    shift
-    setsid nohup bash -c "while kill -0 \$(cat $K/job.pid 2>/dev/null) 2>/dev/null; do sleep 2; done; cd $PWD; bash $*" \
-      > $K/out/then.log 2>&1 < /dev/null &
-    echo "queued after the job: $*" ;;
-  *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS] | then SCRIPT [ARGS]"; exit 2 ;;
+  *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS]"; exit 2 ;;
 esac

@@ -39,42 +39,26 @@ stage "make-random-model llama-3.2-1b f16"
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
   --shape llama-3.2-1b --dtype f16 --seed 1 -o "$MODEL" 2>&1 | tr '\r' '\n' | tail -2 | tee -a "$LOG"
 
+# kiln_bench SECONDS JSON CONCURRENCY [FLAGS...]: one bench-llm run with the batch-1 roofline.
+kiln_bench() {
+  local seconds=$1 json=$2 conc=$3; shift 3
+  stage "kiln bench-llm --device cuda $*, concurrency $conc"
+  timeout "$seconds" java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
+    --device cuda --dtype f16 "$@" --concurrency "$conc" --prompt-len 128 --gen-len 128 \
+    --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
+    --json "$OUT/$json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$LOG"
+  echo "kiln ($*) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
+}
+
 if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
-  for path in cublas skinny; do
-    flags=(); [ $path = skinny ] && flags=(--skinny-gemm)
-    stage "kiln bench-llm --device cuda ${flags[*]}, concurrency 1, roofline"
-    timeout 80 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
-      --device cuda --dtype f16 "${flags[@]}" --concurrency 1 --prompt-len 128 --gen-len 128 \
-      --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-      --json "$OUT/llm-gpu-roofline-$path.json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' \
-      | grep -E '^\[kiln\]|stage|exit|Exception' | tee -a "$LOG"
-  done
+  kiln_bench 80 llm-gpu-roofline-cublas.json 1
+  kiln_bench 80 llm-gpu-roofline-skinny.json 1 --skinny-gemm
   exit 0
 fi
 
-stage "kiln bench-llm --device cuda"
-timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
-  --device cuda --dtype f16 --concurrency "$CONC" --prompt-len 128 --gen-len 128 \
-  --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-  --json "$OUT/llm-gpu-kiln.json" 2>&1 | tr '\r' '\n' \
-  | grep -v '^\[#* *\] ' | tee -a "$LOG"
-echo "kiln exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
-
-stage "kiln bench-llm --device cuda --skinny-gemm (steps of up to 8 tokens)"
-timeout 120 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
-  --device cuda --dtype f16 --skinny-gemm --concurrency 1,8 --prompt-len 128 --gen-len 128 \
-  --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-  --json "$OUT/llm-gpu-kiln-skinny.json" 2>&1 | tr '\r' '\n' \
-  | grep -v '^\[#* *\] ' | tee -a "$LOG"
-echo "kiln (skinny GEMM) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
-
-stage "kiln bench-llm --device cuda --skinny-gemm --programmatic-launch"
-timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$MODEL" \
-  --device cuda --dtype f16 --skinny-gemm --programmatic-launch --concurrency "$CONC" \
-  --prompt-len 128 --gen-len 128 --max-num-seqs 64 --max-batched-tokens 2048 --roofline \
-  --json "$OUT/llm-gpu-kiln-skinny-pdl.json" 2>&1 | tr '\r' '\n' \
-  | grep -v '^\[#* *\] ' | tee -a "$LOG"
-echo "kiln (skinny GEMM, programmatic launch) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
+kiln_bench 150 llm-gpu-kiln.json "$CONC"
+kiln_bench 120 llm-gpu-kiln-skinny.json 1,8 --skinny-gemm
+kiln_bench 150 llm-gpu-kiln-skinny-pdl.json "$CONC" --skinny-gemm --programmatic-launch
 
 stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"
 # LLM_GPU_HF_COMPILE=1 adds HF's static cache + torch.compile pass (minutes of compiling).

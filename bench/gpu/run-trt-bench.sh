@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Device-side driver of the TensorRT tests and benchmark. Runs from the unpacked app folder
 # (.gpu/bin/run.sh puts JAVA_HOME and the TensorRT/CUDA 12 libraries on the paths).
-#   bash .devrun/bench/gpu/run-trt-bench.sh tests          # gpu-tagged JUnit tests
+#   bash .devrun/bench/gpu/run-trt-bench.sh tests [SEL..]  # gpu-tagged JUnit tests (packages/classes)
 #   bash .devrun/bench/gpu/run-trt-bench.sh peers          # export BERT-base ONNX + PyTorch/ORT peers
 #   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: FP16 and INT8 Q/DQ graphs
 #   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
@@ -24,7 +24,7 @@ pyrun() { env -u LD_LIBRARY_PATH PYTHONUNBUFFERED=1 python3 "$@"; }
 phase=${1:-}; shift || true
 case "$phase" in
   tests)
-    jrun io.kiln.gpu.GpuTestMain io.kiln 2>&1 | tee "$OUT/gpu-tests.log"
+    jrun io.kiln.gpu.GpuTestMain "${@:-io.kiln}" 2>&1 | tee "$OUT/gpu-tests.log"
     rc=${PIPESTATUS[0]}
     grep -E '^\[gpu-test\]|rel err|device memory|graph stats|batcher stats|built ' "$OUT/gpu-tests.log" > "$WORK/gpu-tests-summary.txt"
     grep -E 'tests (successful|failed|found)' "$OUT/gpu-tests.log" >> "$WORK/gpu-tests-summary.txt"
