@@ -131,8 +131,52 @@ __device__ void kv_write(T* key_cache, T* value_cache, const T* qkv, const int* 
   value_cache[(long)slot * kv_dim + e] = row[v_offset + e];
 }
 
-// rope and kv_write in one pass: q and k heads rotate in place, the rotated k and the v heads go
-// to the pool slot slot_mapping[t] (negative: not stored).
+// rope_kv_write's tables and pool: what RoPE and the K/V write need besides the q/k/v values.
+template <typename T>
+struct RopeKv {
+  const int* positions;
+  const float* cos_table;
+  const float* sin_table;
+  T* key_cache;
+  T* value_cache;
+  const int* slot_mapping;
+  int num_heads, num_kv_heads, head_dim;
+};
+
+// One rotation pair of row t of qkv (a at column c, b at c + half) of head `head`: q and k heads
+// rotate, the rotated k and the v heads go to the pool slot slot_mapping[t] (negative: not
+// stored), and the row gets the pair back. Shared by rope_kv_write and the fused QKV product.
+template <typename T>
+__device__ __forceinline__ void rope_kv_epilogue(T* row, T ta, T tb, long c, int head, int d, int half,
+                                                 int t, const RopeKv<T>& rk) {
+  int slot = rk.slot_mapping[t];
+  long kv_dim = (long)rk.num_kv_heads * rk.head_dim;
+  int qk_heads = rk.num_heads + rk.num_kv_heads;
+  if (head >= qk_heads) {  // a v head: stored as it is
+    row[c] = ta;
+    row[c + half] = tb;
+    if (slot >= 0) {
+      T* dst = rk.value_cache + slot * kv_dim + (long)(head - qk_heads) * rk.head_dim;
+      dst[d] = ta;
+      dst[d + half] = tb;
+    }
+    return;
+  }
+  long at = (long)rk.positions[t] * half + d;
+  float co = rk.cos_table[at], si = rk.sin_table[at];
+  float a = to_float(ta), b = to_float(tb);
+  T ra = from_float<T>(a * co - b * si);
+  T rb = from_float<T>(b * co + a * si);
+  row[c] = ra;
+  row[c + half] = rb;
+  if (head >= rk.num_heads && slot >= 0) {
+    T* dst = rk.key_cache + slot * kv_dim + (long)(head - rk.num_heads) * rk.head_dim;
+    dst[d] = ra;
+    dst[d + half] = rb;
+  }
+}
+
+// rope and kv_write in one pass over a stored qkv, a thread per rotation pair.
 template <typename T>
 __device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_table,
                               const float* sin_table, T* key_cache, T* value_cache,
@@ -146,29 +190,11 @@ __device__ void rope_kv_write(T* qkv, const int* positions, const float* cos_tab
   int d = (int)(i % half);
   int h = (int)((i / half) % heads);
   int t = (int)(i / ((long)half * heads));
-  T* v = qkv + (long)t * row_stride + (long)h * head_dim;
-  int slot = slot_mapping[t];
-  long kv_dim = (long)num_kv_heads * head_dim;
-  if (h >= num_heads + num_kv_heads) {  // a v head: copy only
-    if (slot >= 0) {
-      T* dst = value_cache + slot * kv_dim + (long)(h - num_heads - num_kv_heads) * head_dim;
-      dst[d] = v[d];
-      dst[d + half] = v[d + half];
-    }
-    return;
-  }
-  long at = (long)positions[t] * half + d;
-  float co = cos_table[at], si = sin_table[at];
-  float a = to_float(v[d]), b = to_float(v[d + half]);
-  T ra = from_float<T>(a * co - b * si);
-  T rb = from_float<T>(b * co + a * si);
-  v[d] = ra;
-  v[d + half] = rb;
-  if (h >= num_heads && slot >= 0) {
-    T* dst = key_cache + slot * kv_dim + (long)(h - num_heads) * head_dim;
-    dst[d] = ra;
-    dst[d + half] = rb;
-  }
+  T* row = qkv + (long)t * row_stride;
+  long c = (long)h * head_dim + d;
+  RopeKv<T> rk{positions,    cos_table, sin_table,    key_cache, value_cache,
+               slot_mapping, num_heads, num_kv_heads, head_dim};
+  rope_kv_epilogue(row, row[c], row[c + half], c, h, d, half, t, rk);
 }
 
 // gate_up rows hold [gate | up]; out = silu(gate) * up.
@@ -514,18 +540,6 @@ constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
 
 enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv };
 
-// What the kRopeKv epilogue needs besides the product: rope_kv_write's arguments.
-template <typename T>
-struct RopeKv {
-  const int* positions;
-  const float* cos_table;
-  const float* sin_table;
-  T* key_cache;
-  T* value_cache;
-  const int* slot_mapping;
-  int num_heads, num_kv_heads, head_dim;
-};
-
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
 template <> struct Bits<8> { using type = uint2; };
@@ -538,38 +552,6 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
   memcpy(v, &bits, sizeof bits);
 #pragma unroll
   for (int e = 0; e < VEC; ++e) out[e] = to_float(v[e]);
-}
-
-// Row t of the QKV product, one rotation pair (a at column c, b at c + half) of head `head`:
-// the same steps as rope_kv_write on the stored pair.
-template <typename T>
-__device__ __forceinline__ void rope_kv_epilogue(T* row, T ta, T tb, long c, int head, int d, int half,
-                                                 int t, const RopeKv<T>& rk) {
-  int slot = rk.slot_mapping[t];
-  long kv_dim = (long)rk.num_kv_heads * rk.head_dim;
-  int qk_heads = rk.num_heads + rk.num_kv_heads;
-  if (head >= qk_heads) {  // a v head: stored as it is
-    row[c] = ta;
-    row[c + half] = tb;
-    if (slot >= 0) {
-      T* dst = rk.value_cache + slot * kv_dim + (long)(head - qk_heads) * rk.head_dim;
-      dst[d] = ta;
-      dst[d + half] = tb;
-    }
-    return;
-  }
-  long at = (long)rk.positions[t] * half + d;
-  float co = rk.cos_table[at], si = rk.sin_table[at];
-  float a = to_float(ta), b = to_float(tb);
-  T ra = from_float<T>(a * co - b * si);
-  T rb = from_float<T>(b * co + a * si);
-  row[c] = ra;
-  row[c + half] = rb;
-  if (head >= rk.num_heads && slot >= 0) {
-    T* dst = rk.key_cache + slot * kv_dim + (long)(head - rk.num_heads) * rk.head_dim;
-    dst[d] = ra;
-    dst[d + half] = rb;
-  }
 }
 
 // One warp per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8 rows of x.
