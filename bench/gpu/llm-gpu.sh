@@ -53,6 +53,7 @@ kiln_bench() {
 if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
   kiln_bench 80 llm-gpu-roofline-cublas.json 1
   kiln_bench 80 llm-gpu-roofline-skinny.json 1 --skinny-gemm
+  kiln_bench 80 llm-gpu-roofline-skinny-pdl.json 1 --skinny-gemm --programmatic-launch
   exit 0
 fi
 
