@@ -260,17 +260,13 @@ constexpr int kMaxGroup = 8;
 // sequence's block table, which already holds the row's own K/V (written before this kernel).
 // The split's positions go round-robin to the warps; each warp keeps an online softmax for the
 // query heads of its group, lanes holding head_dim/32 elements each. With one split the result
-// is written to out. Otherwise unnormalized partials go to part_acc/part_ml and the last split
-// block of the (kv head, row) to finish, counted in split_done, merges them into out: no combine
-// kernel. The merge walks the splits in order, so which block comes last does not change a bit.
-// split_done (rows x kv heads) starts at zero and the merging block sets it back to zero.
+// is written to out; otherwise unnormalized partials go to part_acc/part_ml for the combine.
 template <typename T, int HD>
 __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, const T* value_cache,
                                 const int* block_tables, int table_stride, const int* row_seq,
                                 const int* context_lens, int num_heads, int num_kv_heads,
                                 int block_size, float scale, int window, int num_splits,
-                                float* part_acc, float* part_ml, int* split_done, T* out,
-                                int out_stride) {
+                                float* part_acc, float* part_ml, T* out, int out_stride) {
   grid_dependency_sync();
   constexpr int EPT = HD / 32;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
@@ -367,36 +363,27 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
       }
     }
   }
-  if (num_splits == 1) return;
+}
 
-  __shared__ bool merges;
-  __threadfence();  // this block's partials are visible device-wide before it counts itself
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int* done = split_done + (long)row * num_kv_heads + kvh;
-    merges = atomicAdd(done, 1) == num_splits - 1;
-    if (merges) *done = 0;
-  }
-  __syncthreads();
-  if (!merges) return;
-  __threadfence();
-  for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
-    int g = i / HD, d = i % HD;
-    int head = kvh * group + g;
-    long base = ((long)row * num_heads + head) * num_splits;
-    // __ldcg: the partials of other blocks, read through L2 past a possibly stale L1.
-    float mx = -INFINITY;
-    for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, __ldcg(part_ml + (base + s) * 2));
-    float sum_l = 0.f, sum_a = 0.f;
-    if (mx != -INFINITY) {
-      for (int s = 0; s < num_splits; ++s) {
-        float f = expf(__ldcg(part_ml + (base + s) * 2) - mx);
-        sum_l += __ldcg(part_ml + (base + s) * 2 + 1) * f;
-        sum_a += __ldcg(part_acc + (base + s) * HD + d) * f;
-      }
+// Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads.
+template <typename T>
+__device__ void attention_combine(const float* part_acc, const float* part_ml, T* out, int num_heads,
+                                  int head_dim, int num_splits, int out_stride) {
+  grid_dependency_sync();
+  int head = blockIdx.x, row = blockIdx.y, d = threadIdx.x;
+  if (d >= head_dim) return;
+  long base = ((long)row * num_heads + head) * num_splits;
+  float mx = -INFINITY;
+  for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+  float sum_l = 0.f, sum_a = 0.f;
+  if (mx != -INFINITY) {
+    for (int s = 0; s < num_splits; ++s) {
+      float f = expf(part_ml[(base + s) * 2] - mx);
+      sum_l += part_ml[(base + s) * 2 + 1] * f;
+      sum_a += part_acc[(base + s) * head_dim + d] * f;
     }
-    out[(long)row * out_stride + (long)head * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
   }
+  out[(long)row * out_stride + (long)head * head_dim + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
 }
 
 // ---- sampling --------------------------------------------------------------------------------
@@ -551,15 +538,7 @@ constexpr int kSkinnyMaxRows = 8;
 constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
 
-enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv, kResidual };
-
-// Where a skinny product's activations come from: x itself, or rmsnorm(src) with this weight,
-// computed per block into shared memory (the norm's own kernel and launch saved).
-struct NormIn {
-  const float* src;     // the fp32 residual stream, m rows of `in`
-  const float* weight;  // the norm weight, `in` values
-  float eps;
-};
+enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv };
 
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
@@ -581,17 +560,14 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // product would. kRopeKv is the QKV projection with rope_kv_write fused: a warp takes the two
 // rows (d, d + head_dim/2) of one head that RoPE rotates together, rounds both products to T,
 // rotates q and k heads, writes the row into y and k/v heads into their pool slot, with
-// rope_kv_write's arithmetic. kResidual adds the product, rounded to T, into the fp32 residual
-// stream y, as add_rmsnorm adds a stored projection. With NORM the activations are rmsnorm(src)
-// rounded to T (rmsnorm's arithmetic), built per block in shared memory after the wait.
-// Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
+// rope_kv_write's arithmetic. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
 // and use every weight vector for all m activation rows. Weights stream through once
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
 // go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
 // programmatic launch they stream while it finishes.
-template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M, bool NORM>
+template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                            const RopeKv<T>& rk, const NormIn& norm) {
+                            const RopeKv<T>& rk) {
   using B = typename Bits<VEC * sizeof(T)>::type;
   constexpr int ROWS = EPI == kSiluGate || EPI == kRopeKv ? 2 : 1;
   constexpr int UNROLL = kSkinnyUnroll / ROWS;
@@ -627,21 +603,6 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   };
   load(lane);
   grid_dependency_sync();
-  if constexpr (NORM) {
-    extern __shared__ __align__(16) unsigned char skinny_shared[];
-    T* normed = reinterpret_cast<T*>(skinny_shared);
-    __shared__ float scratch[32];
-    for (int t = 0; t < m; ++t) {
-      const float* src = norm.src + (long)t * in;
-      float ss = 0.f;
-      for (int i = threadIdx.x; i < in; i += blockDim.x) ss += src[i] * src[i];
-      float scale = 1.0f / sqrtf(block_sum(ss, scratch) / in + norm.eps);
-      for (int i = threadIdx.x; i < in; i += blockDim.x)
-        normed[(long)t * in + i] = from_float<T>(norm.weight[i] * (src[i] * scale));
-    }
-    __syncthreads();
-    x = normed;
-  }
   if (!active) return;  // whole warps only, so the shuffles below see every lane
 
   float acc[ROWS][M];
@@ -662,8 +623,7 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
         for (int t = 0; t < M; ++t) {
           if (t < m) {
             float xf[VEC];
-            const B* xv = reinterpret_cast<const B*>(x + (long)t * in) + v;
-            unpack<T, VEC>(NORM ? *xv : __ldg(xv), xf);
+            unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
 #pragma unroll
@@ -687,8 +647,6 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
         T ta = from_float<T>(sum);
         T tb = from_float<T>(warp_sum(acc[ROWS - 1][t]));
         if (lane == 0) rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
-      } else if constexpr (EPI == kResidual) {
-        if (lane == 0) y[(long)t * out + row] += to_float(from_float<T>(sum));
       } else {
         if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
       }
@@ -699,19 +657,19 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
 // that is not a multiple of the 16-byte vector narrows the loads (no tail is left over). M is the
 // register tile of activation rows: batch-1 decode gets M = 1 entry points (_m1), since a tile of
-// 8 rows would cost it occupancy. Normed activations sit in aligned shared memory.
-template <typename T, typename TOut, SkinnyEpilogue EPI, int M, bool NORM = false>
+// 8 rows would cost it occupancy.
+template <typename T, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                               const RopeKv<T>& rk, const NormIn& norm = {}) {
-  uintptr_t starts = (NORM ? 0 : (uintptr_t)x) | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
+                               const RopeKv<T>& rk) {
+  uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M, NORM>(y, x, w, bias, m, in, out, rk, norm);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M, NORM>(y, x, w, bias, m, in, out, rk, norm);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M, NORM>(y, x, w, bias, m, in, out, rk, norm);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   } else {
-    skinny_rows<T, 1, TOut, EPI, M, NORM>(y, x, w, bias, m, in, out, rk, norm);
+    skinny_rows<T, 1, TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
   }
 }
 
@@ -758,6 +716,11 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
   }                                                                                                  \
   extern "C" __global__ void residual_add_##SUFFIX(float* x, const T* delta, long long count) {      \
     residual_add<T>(x, delta, (long)count);                                                          \
+  }                                                                                                  \
+  extern "C" __global__ void attention_combine_##SUFFIX(const float* part_acc, const float* part_ml, \
+                                                        T* out, int num_heads, int head_dim,         \
+                                                        int num_splits, int out_stride) {            \
+    attention_combine<T>(part_acc, part_ml, out, num_heads, head_dim, num_splits, out_stride);       \
   }
 
 #define KILN_ATTENTION(SUFFIX, T, HD)                                                                 \
@@ -765,10 +728,10 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
       const T* q, int q_stride, const T* key_cache, const T* value_cache, const int* block_tables,   \
       int table_stride, const int* row_seq, const int* context_lens, int num_heads,                  \
       int num_kv_heads, int block_size, float scale, int window, int num_splits, float* part_acc,    \
-      float* part_ml, int* split_done, T* out, int out_stride) {                                     \
+      float* part_ml, T* out, int out_stride) {                                                      \
     paged_attention<T, HD>(q, q_stride, key_cache, value_cache, block_tables, table_stride, row_seq, \
                            context_lens, num_heads, num_kv_heads, block_size, scale, window,         \
-                           num_splits, part_acc, part_ml, split_done, out, out_stride);              \
+                           num_splits, part_acc, part_ml, out, out_stride);                          \
   }
 
 // At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.
@@ -800,38 +763,6 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
     RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
                  slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
     skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, rk);                             \
-  }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
-      skinny_gemm_residual##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in,         \
-                                           int out) {                                                \
-    skinny_vectors<T, float, kResidual, M>(y, x, w, nullptr, m, in, out, {});                       \
-  }
-
-// The products whose activations are a norm of the residual stream, with the norm fused in
-// (NormIn): built for one row, whose normed activations fit shared memory at any width.
-#define KILN_SKINNY_NORMED(SUFFIX, T)                                                                \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 8)                               \
-      skinny_gemm_silu_norm_m1_##SUFFIX(T* y, const float* src, const float* norm_weight,          \
-                                        const T* w, int m, int in, int out, float eps) {             \
-    skinny_vectors<T, T, kSiluGate, 1, true>(y, nullptr, w, nullptr, m, in, out, {},               \
-                                              {src, norm_weight, eps});                              \
-  }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 8)                               \
-      skinny_gemm_to_f32_norm_m1_##SUFFIX(float* y, const float* src, const float* norm_weight,    \
-                                          const T* w, int m, int in, int out, float eps) {           \
-    skinny_vectors<T, float, kPlain, 1, true>(y, nullptr, w, nullptr, m, in, out, {},              \
-                                               {src, norm_weight, eps});                             \
-  }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, 8)                               \
-      skinny_gemm_rope_kv_norm_m1_##SUFFIX(                                                          \
-          T* y, const float* src, const float* norm_weight, const T* w, int m, int in, int out,     \
-          const int* positions, const float* cos_table, const float* sin_table, T* key_cache,      \
-          T* value_cache, const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim,  \
-          float eps) {                                                                               \
-    RopeKv<T> rk{positions,    cos_table, sin_table,    key_cache, value_cache,                     \
-                 slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
-    skinny_vectors<T, T, kRopeKv, 1, true>(y, nullptr, w, nullptr, m, in, out, rk,                 \
-                                            {src, norm_weight, eps});                                \
   }
 
 KILN_ELEMENTWISE(f32, float)
@@ -846,8 +777,6 @@ KILN_SKINNY_GEMM(f32, float, , kSkinnyMaxRows, 4)
 KILN_SKINNY_GEMM(f16, __half, , kSkinnyMaxRows, 4)
 KILN_SKINNY_GEMM(f32, float, _m1, 1, 8)
 KILN_SKINNY_GEMM(f16, __half, _m1, 1, 8)
-KILN_SKINNY_NORMED(f32, float)
-KILN_SKINNY_NORMED(f16, __half)
 
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   grid_dependency_sync();

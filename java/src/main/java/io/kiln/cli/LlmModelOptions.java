@@ -62,8 +62,8 @@ final class LlmModelOptions {
   @Option(
       names = "--skinny-gemm",
       description =
-          "cuda: batch-1 decode steps through Kiln's skinny GEMM (RMSNorm, residual add, RoPE,"
-              + " K/V write and SiLU fused) instead of cuBLAS (default: off)")
+          "cuda: batch-1 decode steps through Kiln's skinny GEMM (RoPE, K/V write and SiLU"
+              + " fused) instead of cuBLAS (default: off)")
   boolean skinnyGemm;
 
   @Option(

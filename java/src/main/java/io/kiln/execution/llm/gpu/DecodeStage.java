@@ -13,7 +13,7 @@ enum DecodeStage {
   NORMS("norms, residuals, embedding"),
   QKV("QKV projection"),
   ROPE_KV("RoPE and K/V write"),
-  ATTENTION("attention, splits merged in the kernel"),
+  ATTENTION("attention and split combine"),
   O_PROJ("output projection"),
   MLP_UP("gate/up projection"),
   SILU("SiLU gate"),

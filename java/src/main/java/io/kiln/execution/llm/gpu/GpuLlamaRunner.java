@@ -81,7 +81,6 @@ public final class GpuLlamaRunner implements ModelRunner {
   private DeviceBuffer logits;
   private DeviceBuffer partAcc;
   private DeviceBuffer partMl;
-  private DeviceBuffer splitDone;
   private DeviceBuffer meta;
   private StepLayout layout;
   private IntPointer hostMeta;
@@ -347,9 +346,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     long splitRows = (long) maxRows * c.numHeads() * MAX_SPLITS;
     partAcc = alloc(4 * splitRows * c.headDim());
     partMl = alloc(4 * splitRows * 2);
-    // Split blocks count themselves here; the merging one resets it, so zero once.
-    splitDone = alloc(4L * maxRows * c.numKvHeads());
-    splitDone.fill(0);
     layout = new StepLayout(maxTokens, maxRows, maxBlocks, options.blockSize());
     meta = alloc(4L * layout.data.length);
     hostMeta = new IntPointer(pinnedHost(4L * layout.data.length));
@@ -765,14 +761,6 @@ public final class GpuLlamaRunner implements ModelRunner {
    * keep whatever they hold: timing only).
    */
   private void compute(int n, int rows, int splits, Set<DecodeStage> stages) {
-    if (skinny(n)
-        && !c.qkvBias()
-        && !c.outputBias()
-        && !c.mlpBias()
-        && stages.equals(DecodeStage.ALL)) {
-      computeOneRowFused(rows, splits);
-      return;
-    }
     int h = c.hiddenSize();
     float eps = (float) c.rmsNormEps();
     boolean norms = stages.contains(DecodeStage.NORMS);
@@ -862,101 +850,6 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   /**
-   * The forward pass of a one-row step on the skinny path, five kernels a layer: each RMSNorm runs
-   * inside the product that reads it, and each residual add inside the product that writes it. The
-   * arithmetic is that of the separate kernels (products rounded to the storage type, then added in
-   * fp32); only the order of the norms' sums of squares differs.
-   */
-  private void computeOneRowFused(int rows, int splits) {
-    int h = c.hiddenSize();
-    int hd = c.headDim();
-    float eps = (float) c.rmsNormEps();
-    int sms = Cuda.multiprocessors();
-    k.embedding.launch1d(
-        stream,
-        h,
-        ELEMENTWISE_THREADS,
-        x.address(),
-        embedding.address(),
-        metaAt(layout.tokens()),
-        1,
-        h);
-    for (int i = 0; i < layers.length; i++) {
-      Layer l = layers[i];
-      long kc = keyCache.address(i * layerKvBytes);
-      long vc = valueCache.address(i * layerKvBytes);
-      SkinnyGemm.launchRopeKvNormed(
-          k.skinnyGemmRopeKvNormed,
-          stream,
-          sms,
-          st.bytes,
-          h,
-          qkvDim,
-          qkv.address(),
-          x.address(),
-          l.attentionNorm.address(),
-          l.wqkv.address(),
-          eps,
-          metaAt(layout.positions()),
-          ropeCos.address(),
-          ropeSin.address(),
-          kc,
-          vc,
-          metaAt(layout.slots()),
-          c.numHeads(),
-          c.numKvHeads(),
-          hd);
-      attend(1, kc, vc, splits);
-      SkinnyGemm.launch(
-          k.skinnyGemmResidual,
-          stream,
-          sms,
-          1,
-          qDim,
-          h,
-          x.address(),
-          att.address(),
-          l.wo.address());
-      SkinnyGemm.launchNormed(
-          k.skinnyGemmSiluNormed,
-          stream,
-          sms,
-          st.bytes,
-          h,
-          ff,
-          mlp.address(),
-          x.address(),
-          l.mlpNorm.address(),
-          l.wGateUp.address(),
-          eps);
-      SkinnyGemm.launch(
-          k.skinnyGemmResidual,
-          stream,
-          sms,
-          1,
-          ff,
-          h,
-          x.address(),
-          mlp.address(),
-          l.wDown.address());
-    }
-    if (rows == 1) {
-      SkinnyGemm.launchNormed(
-          k.skinnyGemmToFloatNormed,
-          stream,
-          sms,
-          st.bytes,
-          h,
-          c.vocabSize(),
-          logits.address(),
-          x.address(),
-          finalNorm.address(),
-          lmHead.address(),
-          eps);
-    }
-  }
-
-  /**
    * qkv = xb times the QKV weight, then RoPE on the q and k heads and the k/v heads into their pool
    * slots: one skinny kernel where it applies and both stages run.
    */
@@ -1012,10 +905,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /**
-   * att = paged attention of the q rows over their sequences' K/V, split over the context (the last
-   * block of each split group merges them).
-   */
+  /** att = paged attention of the q rows over their sequences' K/V, split over the context. */
   private void attend(int n, long kc, long vc, int splits) {
     int hd = c.headDim();
     k.attention.launch(
@@ -1041,9 +931,24 @@ public final class GpuLlamaRunner implements ModelRunner {
         splits,
         partAcc.address(),
         partMl.address(),
-        splitDone.address(),
         att.address(),
         qDim);
+    if (splits > 1) {
+      k.combine.launch(
+          stream,
+          c.numHeads(),
+          n,
+          1,
+          hd,
+          0,
+          partAcc.address(),
+          partMl.address(),
+          att.address(),
+          c.numHeads(),
+          hd,
+          splits,
+          qDim);
+    }
   }
 
   /** Most tokens one step may carry. */

@@ -14,8 +14,7 @@ import io.kiln.InvalidInputException;
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
  * @param skinnyGemm dense layers of one-row steps (batch-1 decode) through Kiln's skinny GEMM, with
- *     the RMSNorms, residual adds, RoPE, the K/V write and the SiLU gate fused into it, instead of
- *     cuBLAS; off by default
+ *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; off by default
  * @param programmaticLaunch launch Kiln's kernels with programmatic dependent launch (sm_90 and
  *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
  *     streams its first weights before it waits; off by default until measured on a device

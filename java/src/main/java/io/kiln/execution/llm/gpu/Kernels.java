@@ -12,6 +12,7 @@ final class Kernels {
   final Kernel siluMul;
   final Kernel residualAdd;
   final Kernel attention;
+  final Kernel combine;
   final Kernel castToHalf;
   final Kernel castToFloat;
   final Kernel gatherRows;
@@ -22,11 +23,6 @@ final class Kernels {
   final SkinnyGemm.Variants skinnyGemmToFloat;
   final SkinnyGemm.Variants skinnyGemmSilu;
   final SkinnyGemm.Variants skinnyGemmRopeKv;
-  final SkinnyGemm.Variants skinnyGemmResidual;
-  // One-row products with the RMSNorm of the residual stream fused in.
-  final Kernel skinnyGemmSiluNormed;
-  final Kernel skinnyGemmToFloatNormed;
-  final Kernel skinnyGemmRopeKvNormed;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     this(m, st, headDim, false);
@@ -47,7 +43,8 @@ final class Kernels {
     kvWrite = m.kernel("kv_write" + s, "ppppiiiii");
     siluMul = m.kernel("silu_mul" + s, "ppii");
     residualAdd = m.kernel("residual_add" + s, "ppl");
-    attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiippppi");
+    attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppi");
+    combine = m.kernel("attention_combine" + s, "pppiiii");
     castToHalf = m.kernel("cast_f32_to_f16", "ppl");
     castToFloat = m.kernel("cast_f16_to_f32", "ppl");
     gatherRows = m.kernel("gather_rows_f32", "pppii");
@@ -59,10 +56,6 @@ final class Kernels {
     skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st.suffix, "pppiii");
     skinnyGemmRopeKv =
         SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st.suffix, "pppiiippppppiii");
-    skinnyGemmResidual = SkinnyGemm.Variants.of(m, "skinny_gemm_residual", st.suffix, "pppiii");
-    skinnyGemmSiluNormed = m.kernel("skinny_gemm_silu_norm_m1" + s, "ppppiiif");
-    skinnyGemmToFloatNormed = m.kernel("skinny_gemm_to_f32_norm_m1" + s, "ppppiiif");
-    skinnyGemmRopeKvNormed = m.kernel("skinny_gemm_rope_kv_norm_m1" + s, "ppppiiippppppiiif");
     for (Kernel k :
         new Kernel[] {
           embedding,
@@ -75,6 +68,7 @@ final class Kernels {
           siluMul,
           residualAdd,
           attention,
+          combine,
           castToHalf,
           castToFloat,
           gatherRows,
@@ -89,12 +83,7 @@ final class Kernels {
           skinnyGemmSilu.rows(),
           skinnyGemmSilu.oneRow(),
           skinnyGemmRopeKv.rows(),
-          skinnyGemmRopeKv.oneRow(),
-          skinnyGemmResidual.rows(),
-          skinnyGemmResidual.oneRow(),
-          skinnyGemmSiluNormed,
-          skinnyGemmToFloatNormed,
-          skinnyGemmRopeKvNormed
+          skinnyGemmRopeKv.oneRow()
         }) {
       k.overlapPrevious(overlap);
     }

@@ -76,8 +76,8 @@ final class SkinnyGemm {
   }
 
   /**
-   * Enqueues {@code kernel} (a plain, bias, fp32-output, SiLU-gate or residual skinny GEMM) with
-   * its pointers first (y, x, w and, for the bias kernel, the bias), then m, in and out.
+   * Enqueues {@code kernel} (a plain, bias or fp32-output skinny GEMM) with its pointers first (y,
+   * x, w and, for the bias kernel, the bias), then m, in and out.
    */
   static void launch(
       Variants kernel,
@@ -97,64 +97,6 @@ final class SkinnyGemm {
     args[pointers.length + 1] = in;
     args[pointers.length + 2] = out;
     kernel.forRows(m).launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
-  }
-
-  /** Most dynamic shared memory a launch gets without opting in. */
-  static final int MAX_SHARED_BYTES = 48 * 1024;
-
-  /**
-   * Shared memory of a one-row product whose activations, the norm of an {@code in}-wide residual
-   * row, are built in shared memory as elements of {@code elementBytes}.
-   */
-  static int normedSharedBytes(int in, int elementBytes) {
-    long bytes = (long) in * elementBytes;
-    if (bytes > MAX_SHARED_BYTES) {
-      throw new BackendException(
-          "skinny gemm with a fused norm over "
-              + in
-              + " values needs "
-              + bytes
-              + " bytes of shared memory, more than "
-              + MAX_SHARED_BYTES);
-    }
-    return (int) bytes;
-  }
-
-  /**
-   * Enqueues a one-row product on rmsnorm(src) with {@code normWeight} ({@code
-   * skinny_gemm_silu_norm_m1}, {@code skinny_gemm_to_f32_norm_m1}): the norm's kernel folded into
-   * the product.
-   */
-  static void launchNormed(
-      Kernel kernel,
-      CUstream_st stream,
-      int multiprocessors,
-      int elementBytes,
-      int in,
-      int out,
-      long y,
-      long src,
-      long normWeight,
-      long w,
-      float eps) {
-    checkShape(1, in, out);
-    int shared = normedSharedBytes(in, elementBytes);
-    int warps = warpsPerBlock(out, multiprocessors);
-    kernel.launch(
-        stream,
-        blocks(out, warps),
-        1,
-        1,
-        32 * warps,
-        shared,
-        y,
-        src,
-        normWeight,
-        w,
-        1,
-        in,
-        out,
-        eps);
   }
 
   /**
@@ -182,7 +124,17 @@ final class SkinnyGemm {
       int numKvHeads,
       int headDim) {
     checkShape(m, in, out);
-    checkHeads(out, numHeads, numKvHeads, headDim);
+    if (headDim < 2 || headDim % 2 != 0 || (long) (numHeads + 2 * numKvHeads) * headDim != out) {
+      throw new BackendException(
+          "skinny gemm rope: a row of "
+              + out
+              + " is not "
+              + numHeads
+              + " + 2 x "
+              + numKvHeads
+              + " heads of an even size "
+              + headDim);
+    }
     int pairs = out / 2;
     int warps = warpsPerBlock(pairs, multiprocessors);
     kernel
@@ -209,76 +161,5 @@ final class SkinnyGemm {
             numHeads,
             numKvHeads,
             headDim);
-  }
-
-  /**
-   * {@link #launchRopeKv} for one row of rmsnorm(src) with {@code normWeight} ({@code
-   * skinny_gemm_rope_kv_norm_m1}): the attention norm, the QKV projection, RoPE and the K/V write
-   * in one kernel.
-   */
-  static void launchRopeKvNormed(
-      Kernel kernel,
-      CUstream_st stream,
-      int multiprocessors,
-      int elementBytes,
-      int in,
-      int out,
-      long y,
-      long src,
-      long normWeight,
-      long w,
-      float eps,
-      long positions,
-      long cosTable,
-      long sinTable,
-      long keyCache,
-      long valueCache,
-      long slotMapping,
-      int numHeads,
-      int numKvHeads,
-      int headDim) {
-    checkShape(1, in, out);
-    checkHeads(out, numHeads, numKvHeads, headDim);
-    int shared = normedSharedBytes(in, elementBytes);
-    int pairs = out / 2;
-    int warps = warpsPerBlock(pairs, multiprocessors);
-    kernel.launch(
-        stream,
-        blocks(pairs, warps),
-        1,
-        1,
-        32 * warps,
-        shared,
-        y,
-        src,
-        normWeight,
-        w,
-        1,
-        in,
-        out,
-        positions,
-        cosTable,
-        sinTable,
-        keyCache,
-        valueCache,
-        slotMapping,
-        numHeads,
-        numKvHeads,
-        headDim,
-        eps);
-  }
-
-  private static void checkHeads(int out, int numHeads, int numKvHeads, int headDim) {
-    if (headDim < 2 || headDim % 2 != 0 || (long) (numHeads + 2 * numKvHeads) * headDim != out) {
-      throw new BackendException(
-          "skinny gemm rope: a row of "
-              + out
-              + " is not "
-              + numHeads
-              + " + 2 x "
-              + numKvHeads
-              + " heads of an even size "
-              + headDim);
-    }
   }
 }

@@ -48,12 +48,4 @@ class SkinnyGemmTest {
     assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 0, 64));
     assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 64, 0));
   }
-
-  @Test
-  void fusedNormsNeedTheirRowInSharedMemory() {
-    assertEquals(4096, SkinnyGemm.normedSharedBytes(2048, 2));
-    assertEquals(8192, SkinnyGemm.normedSharedBytes(2048, 4));
-    assertEquals(SkinnyGemm.MAX_SHARED_BYTES, SkinnyGemm.normedSharedBytes(12288, 4));
-    assertThrows(BackendException.class, () -> SkinnyGemm.normedSharedBytes(12289, 4));
-  }
 }
