@@ -9,7 +9,7 @@
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
 #   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
-#   kernels   the kernel tests alone (GpuKernelsTest, SkinnyFusionTest), ~40 s
+#   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
 #   roofline  batch-1 roofline of the CUDA runner with its stage breakdown, cuBLAS, skinny and
 #             skinny with programmatic launch, ~2 min
@@ -30,8 +30,7 @@ for p in ${PHASES//,/ }; do
            grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
     trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
     segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
-    kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest \
-               io.kiln.execution.llm.gpu.SkinnyFusionTest > /dev/null 2>&1
+    kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/kernels/gpu-tests.log | tail -8 ;;
     runner) OUT=$K/out/runner bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuLlamaRunnerTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/runner/gpu-tests.log | tail -8 ;;
