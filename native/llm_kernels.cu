@@ -31,13 +31,15 @@ __device__ float block_sum(float v, float* scratch) {
 }
 
 // Programmatic dependent launch (sm_90+). A kernel launched with the programmatic-serialization
-// attribute may start while the previous kernel of the stream still runs; it must wait for that
-// kernel (and so, transitively, every earlier one) before it touches activations, then lets the
-// next kernel launch. Without the attribute, or below sm_90, both are no-ops.
+// attribute may start while the previous kernel of the stream still runs. It lets the next kernel
+// launch at once, before its own wait: that one's wait still holds it until this whole grid has
+// finished (which in turn waited for the one before), so every kernel reads and writes memory
+// only after all earlier ones, while the launches and the weight loads issued ahead of the waits
+// overlap the kernels in flight. Without the attribute, or below sm_90, both are no-ops.
 __device__ __forceinline__ void grid_dependency_sync() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
 
@@ -96,6 +98,13 @@ __device__ void add_bias(T* y, const T* bias, int n, int cols) {
 
 // Rotates the two halves of every q and k head in place (the rotate_half layout). cos/sin are
 // tables [position][headDim/2] computed on the host in double precision.
+// One RoPE rotation pair, each product and sum rounded on its own (no FMA contraction), so that
+// every kernel that rotates gets the same bits.
+__device__ __forceinline__ void rotate(float a, float b, float co, float si, float& ra, float& rb) {
+  ra = __fsub_rn(__fmul_rn(a, co), __fmul_rn(b, si));
+  rb = __fadd_rn(__fmul_rn(b, co), __fmul_rn(a, si));
+}
+
 template <typename T>
 __device__ void rope(T* qkv, const int* positions, const float* cos_table, const float* sin_table,
                      int n, int num_heads, int num_kv_heads, int head_dim, int row_stride) {
@@ -111,9 +120,10 @@ __device__ void rope(T* qkv, const int* positions, const float* cos_table, const
   T* v = qkv + (long)t * row_stride + (long)h * head_dim;
   long at = (long)positions[t] * half + d;
   float co = cos_table[at], si = sin_table[at];
-  float a = to_float(v[d]), b = to_float(v[d + half]);
-  v[d] = from_float<T>(a * co - b * si);
-  v[d + half] = from_float<T>(b * co + a * si);
+  float ra, rb;
+  rotate(to_float(v[d]), to_float(v[d + half]), co, si, ra, rb);
+  v[d] = from_float<T>(ra);
+  v[d + half] = from_float<T>(rb);
 }
 
 // Copies each token's k and v rows into the pool slot slot_mapping[t] (negative: skip).
@@ -164,9 +174,10 @@ __device__ __forceinline__ void rope_kv_epilogue(T* row, T ta, T tb, long c, int
   }
   long at = (long)rk.positions[t] * half + d;
   float co = rk.cos_table[at], si = rk.sin_table[at];
-  float a = to_float(ta), b = to_float(tb);
-  T ra = from_float<T>(a * co - b * si);
-  T rb = from_float<T>(b * co + a * si);
+  float fa, fb;
+  rotate(to_float(ta), to_float(tb), co, si, fa, fb);
+  T ra = from_float<T>(fa);
+  T rb = from_float<T>(fb);
   row[c] = ra;
   row[c + half] = rb;
   if (head >= rk.num_heads && slot >= 0) {
@@ -253,6 +264,7 @@ template <> struct Vec<__half, 4> {
 };
 
 constexpr int kAttnWarps = 4;
+constexpr int kAttnBatch = 4;
 constexpr int kMaxGroup = 8;
 
 // One block per (kv head, query row, split). A query row is a decode sequence or one prefill
@@ -301,27 +313,39 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
     for (int e = 0; e < EPT; ++e) acc[g][e] = 0.f;
   }
 
+  // A warp takes positions s0 + warp, + kAttnWarps, ... in order, loading the K/V of kAttnBatch of
+  // them before using any: one memory latency per batch instead of one per position.
   const int* table = block_tables + (long)seq * table_stride;
-  for (int t = s0 + warp; t < s1; t += kAttnWarps) {
-    int block = table[t / block_size];
-    long base = (((long)block * block_size + t % block_size) * num_kv_heads + kvh) * HD + lane * EPT;
-    float k[EPT], v[EPT];
-    Vec<T, EPT>::load(key_cache + base, k);
-    Vec<T, EPT>::load(value_cache + base, v);
+  for (int t0 = s0 + warp; t0 < s1; t0 += kAttnWarps * kAttnBatch) {
+    float k[kAttnBatch][EPT], v[kAttnBatch][EPT];
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g < group) {
-        float s = 0.f;
+    for (int j = 0; j < kAttnBatch; ++j) {
+      int t = t0 + j * kAttnWarps;
+      if (t < s1) {
+        int block = table[t / block_size];
+        long base = (((long)block * block_size + t % block_size) * num_kv_heads + kvh) * HD + lane * EPT;
+        Vec<T, EPT>::load(key_cache + base, k[j]);
+        Vec<T, EPT>::load(value_cache + base, v[j]);
+      }
+    }
 #pragma unroll
-        for (int e = 0; e < EPT; ++e) s += qr[g][e] * k[e];
-        s = warp_sum(s);
-        float m_new = fmaxf(m[g], s);
-        float correction = expf(m[g] - m_new);
-        float p = expf(s - m_new);
-        l[g] = l[g] * correction + p;
+    for (int j = 0; j < kAttnBatch; ++j) {
+      if (t0 + j * kAttnWarps >= s1) break;
 #pragma unroll
-        for (int e = 0; e < EPT; ++e) acc[g][e] = acc[g][e] * correction + p * v[e];
-        m[g] = m_new;
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g < group) {
+          float s = 0.f;
+#pragma unroll
+          for (int e = 0; e < EPT; ++e) s += qr[g][e] * k[j][e];
+          s = warp_sum(s);
+          float m_new = fmaxf(m[g], s);
+          float correction = expf(m[g] - m_new);
+          float p = expf(s - m_new);
+          l[g] = l[g] * correction + p;
+#pragma unroll
+          for (int e = 0; e < EPT; ++e) acc[g][e] = acc[g][e] * correction + p * v[j][e];
+          m[g] = m_new;
+        }
       }
     }
   }
@@ -563,8 +587,8 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // rope_kv_write's arithmetic. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
 // and use every weight vector for all m activation rows. Weights stream through once
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
-// go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
-// programmatic launch they stream while it finishes.
+// go out before grid_dependency_sync, the rest as L2 prefetches: weights never depend on the
+// previous kernel, so under a programmatic launch they stream while it finishes.
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
                             const RopeKv<T>& rk) {
@@ -602,6 +626,20 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
     }
   };
   load(lane);
+  // The later rounds go to L2 meanwhile, a prefetch per 128-byte line: under a programmatic launch
+  // the whole of this warp's rows streams in while earlier kernels finish.
+  constexpr int kLanesPerLine = 128 / sizeof(B) < 32 ? 128 / sizeof(B) : 32;
+  if (active && lane % kLanesPerLine == 0) {
+    for (int base = lane + 32 * UNROLL; base < vectors; base += 32 * UNROLL) {
+#pragma unroll
+      for (int u = 0; u < UNROLL; ++u) {
+        int v = base + u * 32;
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          if (v < vectors) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[r] + v));
+      }
+    }
+  }
   grid_dependency_sync();
   if (!active) return;  // whole warps only, so the shuffles below see every lane
 

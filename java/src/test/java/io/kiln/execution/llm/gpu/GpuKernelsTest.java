@@ -365,7 +365,7 @@ class GpuKernelsTest {
           hd,
           stride);
       assertArrayEquals(read(k, st, a.buffer(), n * stride), read(k, st, b.buffer(), n * stride));
-      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, 0, "rope_kv_write");
+      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, "rope_kv_write");
       assertFalse(Float.isNaN(k2[31 * kvDim]), "slot 31 written");
       assertTrue(Float.isNaN(k2[1 * kvDim]), "slot 1 untouched");
     }
@@ -455,14 +455,12 @@ class GpuKernelsTest {
       String what = "skinny gemm rope kv " + st + " m=" + m + " hd=" + hd;
       float[] a = read(k, st, y1, m * out);
       float[] b = read(k, st, y2, m * out);
-      // The products are the same sums; the rotation may contract into FMAs differently in the
-      // two kernels, which fp32 storage keeps (an ulp or two) and fp16 rounding hides.
-      double ulps = st == StorageType.F32 ? 4 * Math.ulp(1f) : 0;
+      // The same sums, rotated with the same roundings: equal bits.
       for (int i = 0; i < a.length; i++) {
         assertFalse(Float.isNaN(b[i]), what + ": qkv element " + i + " never written");
-        assertSame(a[i], b[i], ulps, what + ": qkv " + i);
+        assertSame(a[i], b[i], what + ": qkv " + i);
       }
-      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, ulps, what);
+      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, what);
       assertFalse(Float.isNaN(k2[31 * kvDim]), what + ": slot 31 written");
       assertTrue(Float.isNaN(k2[3 * kvDim]), what + ": slot 3 untouched");
     }
@@ -492,8 +490,8 @@ class GpuKernelsTest {
   }
 
   /**
-   * Two K/V pools slot by slot ({@link #assertSame}: untouched slots are NaN in both); returns the
-   * second key pool for checks of which slots were written.
+   * Two K/V pools slot by slot, equal bits (untouched slots are NaN in both); returns the second
+   * key pool for checks of which slots were written.
    */
   private static float[] assertPoolsSame(
       Kernels k,
@@ -503,36 +501,21 @@ class GpuKernelsTest {
       DeviceBuffer keys2,
       DeviceBuffer values2,
       int count,
-      double relative,
       String what) {
     float[] k1 = read(k, st, keys1, count);
     float[] k2 = read(k, st, keys2, count);
     float[] v1 = read(k, st, values1, count);
     float[] v2 = read(k, st, values2, count);
     for (int i = 0; i < count; i++) {
-      assertSame(k1[i], k2[i], relative, what + ": key " + i);
-      assertSame(v1[i], v2[i], relative, what + ": value " + i);
+      assertSame(k1[i], k2[i], what + ": key " + i);
+      assertSame(v1[i], v2[i], what + ": value " + i);
     }
     return k2;
   }
 
-  /**
-   * Equal bits (NaN for both untouched); with a nonzero {@code relative}, or within it of each
-   * other.
-   */
-  private static void assertSame(float expected, float actual, double relative, String what) {
-    if (relative == 0) {
-      assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(actual), what);
-      return;
-    }
-    if (Float.floatToIntBits(expected) == Float.floatToIntBits(actual)) {
-      return;
-    }
-    assertTrue(
-        !Float.isNaN(expected)
-            && !Float.isNaN(actual)
-            && Math.abs(expected - actual) <= relative * Math.max(1, Math.abs(expected)),
-        what + ": expected " + expected + " got " + actual);
+  /** Equal bits (NaN for both where neither kernel wrote). */
+  private static void assertSame(float expected, float actual, String what) {
+    assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(actual), what);
   }
 
   @ParameterizedTest
