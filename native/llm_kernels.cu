@@ -54,6 +54,10 @@ __device__ void embedding_gather(float* x, const T* table, const int* tokens, in
   x[i] = to_float(table[(long)tokens[t] * dim + e]);
 }
 
+// Loop iterations unrolled in the norms, so that a thread's loads of a row go out together rather
+// than one memory latency after another (a 2048-wide row is 8 per thread of 256).
+constexpr int kNormUnroll = 8;
+
 // One block per row: out = weight * (x / sqrt(mean(x^2) + eps)).
 template <typename T>
 __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, float eps) {
@@ -61,10 +65,12 @@ __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, fl
   __shared__ float scratch[32];
   const float* row = x + (long)blockIdx.x * dim;
   float ss = 0.f;
+#pragma unroll kNormUnroll
   for (int i = threadIdx.x; i < dim; i += blockDim.x) ss += row[i] * row[i];
   ss = block_sum(ss, scratch);
   float scale = 1.0f / sqrtf(ss / dim + eps);
   T* o = out + (long)blockIdx.x * dim;
+#pragma unroll kNormUnroll
   for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
 }
 
@@ -77,6 +83,7 @@ __device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weigh
   float* row = x + (long)blockIdx.x * dim;
   const T* d = delta + (long)blockIdx.x * dim;
   float ss = 0.f;
+#pragma unroll kNormUnroll
   for (int i = threadIdx.x; i < dim; i += blockDim.x) {
     float v = row[i] + to_float(d[i]);
     row[i] = v;
@@ -85,6 +92,7 @@ __device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weigh
   ss = block_sum(ss, scratch);
   float scale = 1.0f / sqrtf(ss / dim + eps);
   T* o = out + (long)blockIdx.x * dim;
+#pragma unroll kNormUnroll
   for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
 }
 
@@ -389,7 +397,10 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
   }
 }
 
-// Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads.
+// Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads. The
+// splits' partials are loaded kCombineBatch at a time, all in flight together.
+constexpr int kCombineBatch = 16;
+
 template <typename T>
 __device__ void attention_combine(const float* part_acc, const float* part_ml, T* out, int num_heads,
                                   int head_dim, int num_splits, int out_stride) {
@@ -398,13 +409,32 @@ __device__ void attention_combine(const float* part_acc, const float* part_ml, T
   if (d >= head_dim) return;
   long base = ((long)row * num_heads + head) * num_splits;
   float mx = -INFINITY;
-  for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+  for (int s0 = 0; s0 < num_splits; s0 += kCombineBatch) {
+#pragma unroll
+    for (int j = 0; j < kCombineBatch; ++j)
+      if (s0 + j < num_splits) mx = fmaxf(mx, part_ml[(base + s0 + j) * 2]);
+  }
   float sum_l = 0.f, sum_a = 0.f;
   if (mx != -INFINITY) {
-    for (int s = 0; s < num_splits; ++s) {
-      float f = expf(part_ml[(base + s) * 2] - mx);
-      sum_l += part_ml[(base + s) * 2 + 1] * f;
-      sum_a += part_acc[(base + s) * head_dim + d] * f;
+    for (int s0 = 0; s0 < num_splits; s0 += kCombineBatch) {
+      float m[kCombineBatch], l[kCombineBatch], a[kCombineBatch];
+#pragma unroll
+      for (int j = 0; j < kCombineBatch; ++j) {
+        if (s0 + j < num_splits) {
+          long at = base + s0 + j;
+          m[j] = part_ml[at * 2];
+          l[j] = part_ml[at * 2 + 1];
+          a[j] = part_acc[at * head_dim + d];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kCombineBatch; ++j) {
+        if (s0 + j < num_splits) {
+          float f = expf(m[j] - mx);
+          sum_l += l[j] * f;
+          sum_a += a[j] * f;
+        }
+      }
     }
   }
   out[(long)row * out_stride + (long)head * head_dim + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
@@ -585,18 +615,22 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // rows (d, d + head_dim/2) of one head that RoPE rotates together, rounds both products to T,
 // rotates q and k heads, writes the row into y and k/v heads into their pool slot, with
 // rope_kv_write's arithmetic. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
-// and use every weight vector for all m activation rows. Weights stream through once
+// and use every weight vector for all m activation rows. Long rows are split over `ksplit` warps
+// of a block (1, 2 or 4), each taking one contiguous part; their sums meet in shared memory in
+// part order, so a given ksplit always gives the same bits. Weights stream through once
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
 // go out before grid_dependency_sync, the rest as L2 prefetches: weights never depend on the
 // previous kernel, so under a programmatic launch they stream while it finishes.
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                            const RopeKv<T>& rk) {
+                            int ksplit, const RopeKv<T>& rk) {
   using B = typename Bits<VEC * sizeof(T)>::type;
   constexpr int ROWS = EPI == kSiluGate || EPI == kRopeKv ? 2 : 1;
   constexpr int UNROLL = kSkinnyUnroll / ROWS;
-  int lane = threadIdx.x & 31;
-  int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kshift = ksplit == 4 ? 2 : ksplit == 2 ? 1 : 0;
+  int row = blockIdx.x * ((blockDim.x >> 5) >> kshift) + (warp >> kshift);
+  int part = warp & (ksplit - 1);
   long rows[ROWS];  // the weight rows (and, but for kSiluGate, output columns) of this warp
   bool active;
   int half = 0, head = 0, d = 0;
@@ -613,6 +647,9 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
     for (int r = 0; r < ROWS; ++r) rows[r] = (long)row + (long)r * out;
   }
   int vectors = in / VEC;
+  int chunk = (((vectors + ksplit - 1) >> kshift) + 31) & ~31;  // whole lane rounds per part
+  int begin = part * chunk;
+  int end = min(vectors, begin + chunk);
   const B* wr[ROWS];
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) wr[r] = reinterpret_cast<const B*>(w + rows[r] * in);
@@ -622,38 +659,34 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
     for (int u = 0; u < UNROLL; ++u) {
       int v = base + u * 32;
 #pragma unroll
-      for (int r = 0; r < ROWS; ++r) raw[r][u] = active && v < vectors ? __ldcs(wr[r] + v) : B{};
+      for (int r = 0; r < ROWS; ++r) raw[r][u] = active && v < end ? __ldcs(wr[r] + v) : B{};
     }
   };
-  load(lane);
-  // The later rounds go to L2 meanwhile, a prefetch per 128-byte line: under a programmatic launch
-  // the whole of this warp's rows streams in while earlier kernels finish.
-  constexpr int kLanesPerLine = 128 / sizeof(B) < 32 ? 128 / sizeof(B) : 32;
-  if (active && lane % kLanesPerLine == 0) {
-    for (int base = lane + 32 * UNROLL; base < vectors; base += 32 * UNROLL) {
+  // The later rounds go to L2, a prefetch per 128-byte line, the first round to registers: under
+  // a programmatic launch the whole of this warp's part streams in while earlier kernels finish.
+  constexpr int kVectorsPerLine = 128 / sizeof(B);
+  if (active) {
+#pragma unroll 1
+    for (int v = begin + 32 * UNROLL + lane * kVectorsPerLine; v < end; v += 32 * kVectorsPerLine)
 #pragma unroll
-      for (int u = 0; u < UNROLL; ++u) {
-        int v = base + u * 32;
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          if (v < vectors) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[r] + v));
-      }
-    }
+      for (int r = 0; r < ROWS; ++r) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[r] + v));
   }
+  load(begin + lane);
   grid_dependency_sync();
-  if (!active) return;  // whole warps only, so the shuffles below see every lane
+  // Whole warps only from here, so the shuffles below see every lane.
+  if (!active && ksplit == 1) return;
 
   float acc[ROWS][M];
 #pragma unroll
   for (int r = 0; r < ROWS; ++r)
 #pragma unroll
     for (int t = 0; t < M; ++t) acc[r][t] = 0.f;
-  for (int base = lane; base < vectors; base += 32 * UNROLL) {
-    if (base != lane) load(base);
+  for (int base = begin + lane; active && base < end; base += 32 * UNROLL) {
+    if (base != begin + lane) load(base);
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       int v = base + u * 32;
-      if (v < vectors) {
+      if (v < end) {
         float wf[ROWS][VEC];
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) unpack<T, VEC>(raw[r][u], wf[r]);
@@ -671,22 +704,43 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
       }
     }
   }
+  float sum[ROWS][M];
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+    for (int t = 0; t < M; ++t) sum[r][t] = t < m ? warp_sum(acc[r][t]) : 0.f;
+  if (ksplit > 1) {
+    __shared__ float parts[kSkinnyWarps][2][kSkinnyMaxRows];
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+        for (int t = 0; t < M; ++t) parts[warp][r][t] = sum[r][t];
+    }
+    __syncthreads();
+    if (part != 0 || !active) return;
+    for (int p = 1; p < ksplit; ++p)
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r)
+#pragma unroll
+        for (int t = 0; t < M; ++t) sum[r][t] += parts[warp + p][r][t];
+  }
   float b = 0.f;
   if constexpr (EPI == kBias) b = to_float(bias[row]);
+  if (lane != 0) return;
 #pragma unroll
   for (int t = 0; t < M; ++t) {
     if (t < m) {
-      float sum = warp_sum(acc[0][t]);
       if constexpr (EPI == kSiluGate) {
-        float g = to_float(from_float<T>(sum));
-        float u = to_float(from_float<T>(warp_sum(acc[ROWS - 1][t])));
-        if (lane == 0) y[(long)t * out + row] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
+        float g = to_float(from_float<T>(sum[0][t]));
+        float u = to_float(from_float<T>(sum[ROWS - 1][t]));
+        y[(long)t * out + row] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
       } else if constexpr (EPI == kRopeKv) {
-        T ta = from_float<T>(sum);
-        T tb = from_float<T>(warp_sum(acc[ROWS - 1][t]));
-        if (lane == 0) rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
+        T ta = from_float<T>(sum[0][t]);
+        T tb = from_float<T>(sum[ROWS - 1][t]);
+        rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
       } else {
-        if (lane == 0) y[(long)t * out + row] = from_float<TOut>(sum + b);
+        y[(long)t * out + row] = from_float<TOut>(sum[0][t] + b);
       }
     }
   }
@@ -698,16 +752,16 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 // 8 rows would cost it occupancy.
 template <typename T, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                               const RopeKv<T>& rk) {
+                               int ksplit, const RopeKv<T>& rk) {
   uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
   } else {
-    skinny_rows<T, 1, TOut, EPI, M>(y, x, w, bias, m, in, out, rk);
+    skinny_rows<T, 1, TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
   }
 }
 
@@ -777,30 +831,33 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
 // a register tile small enough for MIN_BLOCKS blocks per multiprocessor.
 #define KILN_SKINNY_GEMM(SUFFIX, T, TAG, M, MIN_BLOCKS)                                             \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
-      skinny_gemm##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out) {           \
-    skinny_vectors<T, T, kPlain, M>(y, x, w, nullptr, m, in, out, {});                              \
+      skinny_gemm##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out,             \
+                                  int ksplit) {                                                      \
+    skinny_vectors<T, T, kPlain, M>(y, x, w, nullptr, m, in, out, ksplit, {});                      \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
       skinny_gemm_bias##TAG##_##SUFFIX(T* y, const T* x, const T* w, const T* bias, int m, int in,  \
-                                       int out) {                                                    \
-    skinny_vectors<T, T, kBias, M>(y, x, w, bias, m, in, out, {});                                  \
+                                       int out, int ksplit) {                                        \
+    skinny_vectors<T, T, kBias, M>(y, x, w, bias, m, in, out, ksplit, {});                          \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
-      skinny_gemm_to_f32##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out) { \
-    skinny_vectors<T, float, kPlain, M>(y, x, w, nullptr, m, in, out, {});                          \
+      skinny_gemm_to_f32##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out,  \
+                                         int ksplit) {                                               \
+    skinny_vectors<T, float, kPlain, M>(y, x, w, nullptr, m, in, out, ksplit, {});                  \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
-      skinny_gemm_silu##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out) {      \
-    skinny_vectors<T, T, kSiluGate, M>(y, x, w, nullptr, m, in, out, {});                           \
+      skinny_gemm_silu##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out,        \
+                                       int ksplit) {                                                 \
+    skinny_vectors<T, T, kSiluGate, M>(y, x, w, nullptr, m, in, out, ksplit, {});                   \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
       skinny_gemm_rope_kv##TAG##_##SUFFIX(                                                           \
-          T* y, const T* x, const T* w, int m, int in, int out, const int* positions,              \
+          T* y, const T* x, const T* w, int m, int in, int out, int ksplit, const int* positions,  \
           const float* cos_table, const float* sin_table, T* key_cache, T* value_cache,             \
           const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim) {                 \
     RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
                  slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
-    skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, rk);                             \
+    skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, ksplit, rk);                     \
   }
 
 KILN_ELEMENTWISE(f32, float)

@@ -50,12 +50,11 @@ final class Kernels {
     gatherRows = m.kernel("gather_rows_f32", "pppii");
     argmax = m.kernel("argmax_f32", "pip");
     sample = m.kernel("sample_f32", "pipppppp");
-    skinnyGemm = SkinnyGemm.Variants.of(m, "skinny_gemm", st.suffix, "pppiii");
-    skinnyGemmBias = SkinnyGemm.Variants.of(m, "skinny_gemm_bias", st.suffix, "ppppiii");
-    skinnyGemmToFloat = SkinnyGemm.Variants.of(m, "skinny_gemm_to_f32", st.suffix, "pppiii");
-    skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st.suffix, "pppiii");
-    skinnyGemmRopeKv =
-        SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st.suffix, "pppiiippppppiii");
+    skinnyGemm = SkinnyGemm.Variants.of(m, "skinny_gemm", st, "pppiiii");
+    skinnyGemmBias = SkinnyGemm.Variants.of(m, "skinny_gemm_bias", st, "ppppiiii");
+    skinnyGemmToFloat = SkinnyGemm.Variants.of(m, "skinny_gemm_to_f32", st, "pppiiii");
+    skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st, "pppiiii");
+    skinnyGemmRopeKv = SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st, "pppiiiippppppiii");
     for (Kernel k :
         new Kernel[] {
           embedding,

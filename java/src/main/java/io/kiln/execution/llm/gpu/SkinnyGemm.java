@@ -27,11 +27,12 @@ final class SkinnyGemm {
    * activation rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets
    * twice the blocks share a multiprocessor (batch-1 decode, the hot path).
    */
-  record Variants(Kernel rows, Kernel oneRow) {
-    static Variants of(CudaModule m, String name, String storageSuffix, String signature) {
+  record Variants(Kernel rows, Kernel oneRow, int elementBytes) {
+    static Variants of(CudaModule m, String name, StorageType storage, String signature) {
       return new Variants(
-          m.kernel(name + "_" + storageSuffix, signature),
-          m.kernel(name + "_m1_" + storageSuffix, signature));
+          m.kernel(name + "_" + storage.suffix, signature),
+          m.kernel(name + "_m1_" + storage.suffix, signature),
+          storage.bytes);
     }
 
     Kernel forRows(int m) {
@@ -49,15 +50,42 @@ final class SkinnyGemm {
    */
   static int warpsPerBlock(int out, int multiprocessors) {
     for (int warps = MAX_WARPS_PER_BLOCK; warps > 1; warps /= 2) {
-      if (blocks(out, warps) >= (long) MIN_BLOCKS_PER_SM * multiprocessors) {
+      if (((long) out + warps - 1) / warps >= (long) MIN_BLOCKS_PER_SM * multiprocessors) {
         return warps;
       }
     }
     return 1;
   }
 
-  static long blocks(int out, int warpsPerBlock) {
-    return ((long) out + warpsPerBlock - 1) / warpsPerBlock;
+  /**
+   * Row bytes from which a row is split over 2 warps, twice that over 4 (a lane round is 4 KiB).
+   */
+  static final int SPLIT_ROW_BYTES = 8192;
+
+  /**
+   * Warps that share one weight row of {@code in} elements: 1, 2 or 4. A warp walks its part of a
+   * row one round of loads after another, so long rows (the MLP's down projection) are split to
+   * keep their loads in flight together.
+   */
+  static int warpsPerRow(int in, int elementBytes) {
+    long bytes = (long) in * elementBytes;
+    return bytes >= 2L * SPLIT_ROW_BYTES ? 4 : bytes >= SPLIT_ROW_BYTES ? 2 : 1;
+  }
+
+  /**
+   * How a launch over {@code rows} warp rows (output rows, or rotation pairs) of {@code in} inputs
+   * is laid out: warps per row, warps per block (a multiple of it), blocks.
+   */
+  record Geometry(int warpsPerRow, int warpsPerBlock, long blocks) {
+    static Geometry of(int rows, int in, int elementBytes, int multiprocessors) {
+      int split = SkinnyGemm.warpsPerRow(in, elementBytes);
+      long warps = (long) rows * split;
+      int perBlock =
+          Math.max(
+              split,
+              SkinnyGemm.warpsPerBlock((int) Math.min(Integer.MAX_VALUE, warps), multiprocessors));
+      return new Geometry(split, perBlock, (warps + perBlock - 1) / perBlock);
+    }
   }
 
   static void checkShape(int m, int in, int out) {
@@ -88,15 +116,16 @@ final class SkinnyGemm {
       int out,
       long... pointers) {
     checkShape(m, in, out);
-    int warps = warpsPerBlock(out, multiprocessors);
-    Object[] args = new Object[pointers.length + 3];
+    Geometry g = Geometry.of(out, in, kernel.elementBytes(), multiprocessors);
+    Object[] args = new Object[pointers.length + 4];
     for (int i = 0; i < pointers.length; i++) {
       args[i] = pointers[i];
     }
     args[pointers.length] = m;
     args[pointers.length + 1] = in;
     args[pointers.length + 2] = out;
-    kernel.forRows(m).launch(stream, blocks(out, warps), 1, 1, 32 * warps, 0, args);
+    args[pointers.length + 3] = g.warpsPerRow();
+    kernel.forRows(m).launch(stream, g.blocks(), 1, 1, 32 * g.warpsPerBlock(), 0, args);
   }
 
   /**
@@ -135,16 +164,15 @@ final class SkinnyGemm {
               + " heads of an even size "
               + headDim);
     }
-    int pairs = out / 2;
-    int warps = warpsPerBlock(pairs, multiprocessors);
+    Geometry g = Geometry.of(out / 2, in, kernel.elementBytes(), multiprocessors);
     kernel
         .forRows(m)
         .launch(
             stream,
-            blocks(pairs, warps),
+            g.blocks(),
             1,
             1,
-            32 * warps,
+            32 * g.warpsPerBlock(),
             0,
             y,
             x,
@@ -152,6 +180,7 @@ final class SkinnyGemm {
             m,
             in,
             out,
+            g.warpsPerRow(),
             positions,
             cosTable,
             sinTable,

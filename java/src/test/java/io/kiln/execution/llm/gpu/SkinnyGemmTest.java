@@ -33,11 +33,30 @@ class SkinnyGemmTest {
   }
 
   @Test
-  void blocksCoverEveryRow() {
-    assertEquals(32064, SkinnyGemm.blocks(128256, 4));
-    assertEquals(2, SkinnyGemm.blocks(7, 4));
-    assertEquals(1, SkinnyGemm.blocks(1, 4));
-    assertEquals(Integer.MAX_VALUE, SkinnyGemm.blocks(Integer.MAX_VALUE, 1));
+  void longRowsAreSplitOverTwoOrFourWarps() {
+    assertEquals(1, SkinnyGemm.warpsPerRow(2048, 2));
+    assertEquals(2, SkinnyGemm.warpsPerRow(2048, 4));
+    assertEquals(2, SkinnyGemm.warpsPerRow(8191, 2));
+    assertEquals(4, SkinnyGemm.warpsPerRow(8192, 2));
+    assertEquals(4, SkinnyGemm.warpsPerRow(1 << 20, 4));
+    assertEquals(1, SkinnyGemm.warpsPerRow(1, 2));
+  }
+
+  @Test
+  void blocksCoverEveryRowWithWholeRowsPerBlock() {
+    // Llama-3.2-1B on 132 SMs, fp16: the down projection, QKV pairs, the LM head.
+    assertEquals(new SkinnyGemm.Geometry(4, 4, 2048), SkinnyGemm.Geometry.of(2048, 8192, 2, 132));
+    assertEquals(new SkinnyGemm.Geometry(1, 4, 384), SkinnyGemm.Geometry.of(1536, 2048, 2, 132));
+    assertEquals(
+        new SkinnyGemm.Geometry(1, 4, 32064), SkinnyGemm.Geometry.of(128256, 2048, 2, 132));
+    // Narrow layers: blocks shrink, but never below one row's warps.
+    assertEquals(new SkinnyGemm.Geometry(4, 4, 7), SkinnyGemm.Geometry.of(7, 8192, 2, 132));
+    assertEquals(new SkinnyGemm.Geometry(2, 2, 7), SkinnyGemm.Geometry.of(7, 2048, 4, 132));
+    assertEquals(new SkinnyGemm.Geometry(1, 1, 7), SkinnyGemm.Geometry.of(7, 64, 2, 132));
+    assertEquals(new SkinnyGemm.Geometry(1, 4, 2), SkinnyGemm.Geometry.of(7, 64, 2, 1));
+    assertEquals(
+        new SkinnyGemm.Geometry(1, 1, Integer.MAX_VALUE),
+        SkinnyGemm.Geometry.of(Integer.MAX_VALUE, 1, 2, Integer.MAX_VALUE / 2 + 1));
   }
 
   @Test
