@@ -619,8 +619,9 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // of a block (1, 2 or 4), each taking one contiguous part; their sums meet in shared memory in
 // part order, so a given ksplit always gives the same bits. Weights stream through once
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
-// go out before grid_dependency_sync, the rest as L2 prefetches: weights never depend on the
-// previous kernel, so under a programmatic launch they stream while it finishes.
+// go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
+// programmatic launch they stream while it finishes. (Prefetching the later rounds into L2 as
+// well measured slower on an H200: the prefetched lines push the small kernels' data out of L2.)
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
                             int ksplit, const RopeKv<T>& rk) {
@@ -662,15 +663,6 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
       for (int r = 0; r < ROWS; ++r) raw[r][u] = active && v < end ? __ldcs(wr[r] + v) : B{};
     }
   };
-  // The later rounds go to L2, a prefetch per 128-byte line, the first round to registers: under
-  // a programmatic launch the whole of this warp's part streams in while earlier kernels finish.
-  constexpr int kVectorsPerLine = 128 / sizeof(B);
-  if (active) {
-#pragma unroll 1
-    for (int v = begin + 32 * UNROLL + lane * kVectorsPerLine; v < end; v += 32 * kVectorsPerLine)
-#pragma unroll
-      for (int r = 0; r < ROWS; ++r) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr[r] + v));
-  }
   load(begin + lane);
   grid_dependency_sync();
   // Whole warps only from here, so the shuffles below see every lane.
