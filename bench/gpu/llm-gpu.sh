@@ -51,14 +51,14 @@ kiln_bench() {
 }
 
 if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
-  kiln_bench 80 llm-gpu-roofline-cublas.json 1
-  kiln_bench 80 llm-gpu-roofline-skinny.json 1 --skinny-gemm
+  kiln_bench 80 llm-gpu-roofline-cublas.json 1 --no-skinny-gemm --no-programmatic-launch
+  kiln_bench 80 llm-gpu-roofline-skinny.json 1 --skinny-gemm --no-programmatic-launch
   kiln_bench 80 llm-gpu-roofline-skinny-pdl.json 1 --skinny-gemm --programmatic-launch
   exit 0
 fi
 
-kiln_bench 150 llm-gpu-kiln.json "$CONC"
-kiln_bench 120 llm-gpu-kiln-skinny.json 1,8 --skinny-gemm
+kiln_bench 150 llm-gpu-kiln.json "$CONC" --no-skinny-gemm --no-programmatic-launch
+kiln_bench 120 llm-gpu-kiln-skinny.json 1,8 --skinny-gemm --no-programmatic-launch
 kiln_bench 150 llm-gpu-kiln-skinny-pdl.json "$CONC" --skinny-gemm --programmatic-launch
 
 stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"

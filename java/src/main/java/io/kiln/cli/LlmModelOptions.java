@@ -61,16 +61,22 @@ final class LlmModelOptions {
 
   @Option(
       names = "--skinny-gemm",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
       description =
           "cuda: batch-1 decode steps through Kiln's skinny GEMM (RoPE, K/V write and SiLU"
-              + " fused) instead of cuBLAS (default: off)")
+              + " fused) instead of cuBLAS (default: on)")
   boolean skinnyGemm;
 
   @Option(
       names = "--programmatic-launch",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
       description =
-          "cuda: launch Kiln's kernels with programmatic dependent launch (sm_90+), so each may"
-              + " start while the previous one finishes (default: off)")
+          "cuda: launch Kiln's kernels with programmatic dependent launch (sm_90+, ignored"
+              + " below), so each may start while the previous one finishes (default: on)")
   boolean programmaticLaunch;
 
   boolean cuda() {

@@ -14,10 +14,11 @@ import io.kiln.InvalidInputException;
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
  * @param skinnyGemm dense layers of one-row steps (batch-1 decode) through Kiln's skinny GEMM, with
- *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; off by default
+ *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; on by default
  * @param programmaticLaunch launch Kiln's kernels with programmatic dependent launch (sm_90 and
  *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
- *     streams its first weights before it waits; off by default until measured on a device
+ *     streams its first weights before it waits; on by default (with the skinny GEMM, batch-1
+ *     decode measured 1.19 against 1.26 ms a step for cuBLAS on an H200)
  */
 public record GpuRunnerOptions(
     StorageType storage,
@@ -50,7 +51,7 @@ public record GpuRunnerOptions(
   }
 
   public static GpuRunnerOptions defaults() {
-    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, false, false);
+    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {

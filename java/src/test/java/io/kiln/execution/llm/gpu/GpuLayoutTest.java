@@ -156,12 +156,12 @@ class GpuLayoutTest {
     assertThrows(InvalidInputException.class, () -> GpuRunnerOptions.defaults().withMaxNumSeqs(0));
     assertEquals(StorageType.F16, GpuRunnerOptions.defaults().storage());
     assertEquals(0.90, GpuRunnerOptions.defaults().kvUtilization());
-    assertFalse(GpuRunnerOptions.defaults().skinnyGemm());
-    GpuRunnerOptions skinny = GpuRunnerOptions.defaults().withSkinnyGemm(true);
-    assertTrue(skinny.withStorage(StorageType.F32).withCudaGraphs(false).skinnyGemm());
-    assertFalse(GpuRunnerOptions.defaults().programmaticLaunch());
-    GpuRunnerOptions overlapped = skinny.withProgrammaticLaunch(true);
-    assertTrue(overlapped.withMaxNumSeqs(8).programmaticLaunch());
-    assertTrue(overlapped.withMaxNumSeqs(8).skinnyGemm());
+    assertTrue(GpuRunnerOptions.defaults().skinnyGemm());
+    assertTrue(GpuRunnerOptions.defaults().programmaticLaunch());
+    GpuRunnerOptions cublas = GpuRunnerOptions.defaults().withSkinnyGemm(false);
+    assertFalse(cublas.withStorage(StorageType.F32).withCudaGraphs(false).skinnyGemm());
+    GpuRunnerOptions plain = cublas.withProgrammaticLaunch(false);
+    assertFalse(plain.withMaxNumSeqs(8).programmaticLaunch());
+    assertFalse(plain.withMaxNumSeqs(8).skinnyGemm());
   }
 }
