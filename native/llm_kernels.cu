@@ -621,7 +621,7 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // (evict-first); activations are reread by every warp and stay in L1/L2. The first weight loads
 // go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
 // programmatic launch they stream while it finishes. (Prefetching the later rounds into L2 as
-// well measured slower on an H200: the prefetched lines push the small kernels' data out of L2.)
+// well measured slower on an H200, most likely by pushing the small kernels' data out of L2.)
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
 __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
                             int ksplit, const RopeKv<T>& rk) {
