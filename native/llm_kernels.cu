@@ -608,7 +608,8 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
   for (int e = 0; e < VEC; ++e) out[e] = to_float(v[e]);
 }
 
-// One warp per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8 rows of x.
+// A warp (or ksplit warps) per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8
+// rows of x.
 // kSiluGate reads two weight rows, gate `row` and up `row + out`, and writes
 // silu(gate) * up with both products rounded to T first, exactly as silu_mul on the plain
 // product would. kRopeKv is the QKV projection with rope_kv_write fused: a warp takes the two

@@ -5,10 +5,10 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
  * The skinny GEMM kernels ({@code skinny_gemm*} in llm_kernels.cu): {@code y[m][out] = x[m][in] .
- * w[out][in]^T} for steps of at most {@link #MAX_TOKENS} rows, one warp per output row. The runner
- * uses them for one-row steps; the builds for more rows are kept for the dense-segment bench and
- * the kernel tests. The geometry and checks are plain Java so that they can be tested without a
- * device.
+ * w[out][in]^T} for steps of at most {@link #MAX_TOKENS} rows, one warp per output row (two or four
+ * for long rows, see {@link #warpsPerRow}). The runner uses them for one-row steps; the builds for
+ * more rows are kept for the dense-segment bench and the kernel tests. The geometry and checks are
+ * plain Java so that they can be tested without a device.
  */
 final class SkinnyGemm {
   /** Most activation rows the kernel handles (its register tile). */
