@@ -1008,6 +1008,111 @@ class GpuKernelsTest {
     }
   }
 
+  /**
+   * The product whose last block runs add_rmsnorm, against the plain product followed by the
+   * add_rmsnorm kernel with the same block size: products, residual stream and normed rows equal
+   * bit for bit, the block counter back at zero so that a second launch does the same.
+   */
+  @ParameterizedTest(name = "{0} m={1} in={2} out={3}")
+  @CsvSource({
+    "F16, 1, 2048, 2048",
+    "F16, 1, 8192, 2048",
+    "F32, 1, 2048, 2048",
+    "F32, 3, 520, 264",
+    "F16, 8, 8192, 100",
+  })
+  void skinnyGemmAddNormEqualsGemmThenAddRmsnorm(StorageType st, int m, int in, int out) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(13L * m + in + 5L * out + st.ordinal());
+    int sms = Cuda.multiprocessors();
+    int threads = 32 * SkinnyGemm.Geometry.of(out, in, st.bytes, sms).warpsPerBlock();
+    float[] resid = random(rnd, m * out, 2);
+    float eps = 1e-5f;
+    try (GpuTests.Stored x = store(k, st, random(rnd, m * in, 1));
+        GpuTests.Stored w = store(k, st, random(rnd, out * in, 0.05));
+        DeviceBuffer norm = floats(random(rnd, out, 1));
+        DeviceBuffer y1 = poisoned(st, (long) m * out);
+        DeviceBuffer y2 = poisoned(st, (long) (m + 1) * out);
+        DeviceBuffer y3 = poisoned(st, (long) m * out);
+        DeviceBuffer x1 = floats(resid);
+        DeviceBuffer x2 = floats(resid);
+        DeviceBuffer x3 = floats(resid);
+        DeviceBuffer n1 = poisoned(st, (long) m * out);
+        DeviceBuffer n2 = poisoned(st, (long) (m + 1) * out);
+        DeviceBuffer n3 = poisoned(st, (long) m * out);
+        DeviceBuffer done = ints(new int[] {0})) {
+      long xa = x.buffer().address();
+      long wa = w.buffer().address();
+      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, out, y1.address(), xa, wa);
+      k.addRmsnorm.launch(
+          null,
+          m,
+          1,
+          1,
+          threads,
+          0,
+          x1.address(),
+          y1.address(),
+          n1.address(),
+          norm.address(),
+          out,
+          eps);
+      SkinnyGemm.launchAddNorm(
+          k.skinnyGemmAddNorm,
+          null,
+          sms,
+          m,
+          in,
+          out,
+          y2.address(),
+          xa,
+          wa,
+          x2.address(),
+          n2.address(),
+          norm.address(),
+          eps,
+          done.address());
+      assertArrayEquals(new int[] {0}, done.downloadInts(1), "block counter back at zero");
+      SkinnyGemm.launchAddNorm(
+          k.skinnyGemmAddNorm,
+          null,
+          sms,
+          m,
+          in,
+          out,
+          y3.address(),
+          xa,
+          wa,
+          x3.address(),
+          n3.address(),
+          norm.address(),
+          eps,
+          done.address());
+      String what = "skinny gemm add norm " + st + " " + m + "x" + in + "x" + out;
+      int count = m * out;
+      float[] normed = read(k, st, n2, count + out);
+      float[] resid2 = read(k, StorageType.F32, x2, count);
+      for (int i = count; i < count + out; i++) {
+        assertTrue(Float.isNaN(normed[i]), what + ": normed past row " + m);
+      }
+      for (DeviceBuffer[] run : new DeviceBuffer[][] {{y2, x2, n2}, {y3, x3, n3}}) {
+        float[] yGot = read(k, st, run[0], count);
+        float[] xGot = read(k, StorageType.F32, run[1], count);
+        float[] nGot = read(k, st, run[2], count);
+        float[] yRef = read(k, st, y1, count);
+        float[] xRef = read(k, StorageType.F32, x1, count);
+        float[] nRef = read(k, st, n1, count);
+        for (int i = 0; i < count; i++) {
+          assertSame(yRef[i], yGot[i], what + ": product " + i);
+          assertSame(xRef[i], xGot[i], what + ": residual " + i);
+          assertSame(nRef[i], nGot[i], what + ": normed " + i);
+          assertFalse(Float.isNaN(nGot[i]), what + ": normed " + i + " never written");
+        }
+      }
+      assertTrue(resid2[0] != resid[0], what + ": the residual was added to");
+    }
+  }
+
   @Test
   void badLaunchArgumentsAreTypedErrors() {
     Kernels k = kernels(StorageType.F32, 64);
