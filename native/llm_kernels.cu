@@ -74,33 +74,26 @@ __device__ void rmsnorm(T* out, const float* x, const float* weight, int dim, fl
   for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
 }
 
-// One row of the fused residual step, by the whole block: row += delta, then out =
-// rmsnorm(row). delta is read through L2 (__ldcg): the fused product's last block reads what
-// other blocks wrote.
-template <typename T>
-__device__ void add_rmsnorm_row(float* row, const T* delta, T* out, const float* weight, int dim,
-                                float eps, float* scratch) {
-  float ss = 0.f;
-#pragma unroll kNormUnroll
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-    float v = row[i] + to_float(__ldcg(delta + i));
-    row[i] = v;
-    ss += v * v;
-  }
-  ss = block_sum(ss, scratch);
-  float scale = 1.0f / sqrtf(ss / dim + eps);
-#pragma unroll kNormUnroll
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = from_float<T>(weight[i] * (row[i] * scale));
-}
-
 // Fused residual step: x += delta, then out = rmsnorm(x) (one block per row). Saves a pass over
 // x and a launch per norm; the arithmetic is that of residual_add followed by rmsnorm.
 template <typename T>
 __device__ void add_rmsnorm(float* x, const T* delta, T* out, const float* weight, int dim, float eps) {
   grid_dependency_sync();
   __shared__ float scratch[32];
-  long at = (long)blockIdx.x * dim;
-  add_rmsnorm_row(x + at, delta + at, out + at, weight, dim, eps, scratch);
+  float* row = x + (long)blockIdx.x * dim;
+  const T* d = delta + (long)blockIdx.x * dim;
+  float ss = 0.f;
+#pragma unroll kNormUnroll
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+    float v = row[i] + to_float(d[i]);
+    row[i] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss, scratch);
+  float scale = 1.0f / sqrtf(ss / dim + eps);
+  T* o = out + (long)blockIdx.x * dim;
+#pragma unroll kNormUnroll
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) o[i] = from_float<T>(weight[i] * (row[i] * scale));
 }
 
 template <typename T>
@@ -746,27 +739,6 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   }
 }
 
-// After a product y (m rows of `out`) by the whole grid: the last block to finish, counted in
-// *done, runs add_rmsnorm on every row (x += y, normed = rmsnorm(x)) and sets *done back to zero.
-// The add_rmsnorm kernel's launch is saved; its arithmetic is the same.
-template <typename T>
-__device__ void add_rmsnorm_after(const T* y, int m, int out, float* x, T* normed,
-                                  const float* weight, float eps, int* done) {
-  __shared__ bool last;
-  __shared__ float scratch[32];
-  __threadfence();  // this block's products are visible device-wide before it counts itself
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(done, 1) == (int)gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  for (int t = 0; t < m; ++t) {
-    long at = (long)t * out;
-    add_rmsnorm_row(x + at, y + at, normed + at, weight, out, eps, scratch);
-  }
-  if (threadIdx.x == 0) *done = 0;
-}
-
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
 // that is not a multiple of the 16-byte vector narrows the loads (no tail is left over). M is the
 // register tile of activation rows: batch-1 decode gets M = 1 entry points (_m1), since a tile of
@@ -855,13 +827,6 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
       skinny_gemm##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out,             \
                                   int ksplit) {                                                      \
     skinny_vectors<T, T, kPlain, M>(y, x, w, nullptr, m, in, out, ksplit, {});                      \
-  }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
-      skinny_gemm_add_norm##TAG##_##SUFFIX(T* y, const T* x, const T* w, int m, int in, int out,    \
-                                           int ksplit, float* resid, T* normed,                      \
-                                           const float* norm_weight, float eps, int* done) {         \
-    skinny_vectors<T, T, kPlain, M>(y, x, w, nullptr, m, in, out, ksplit, {});                      \
-    add_rmsnorm_after<T>(y, m, out, resid, normed, norm_weight, eps, done);                         \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
       skinny_gemm_bias##TAG##_##SUFFIX(T* y, const T* x, const T* w, const T* bias, int m, int in,  \

@@ -81,7 +81,6 @@ public final class GpuLlamaRunner implements ModelRunner {
   private DeviceBuffer logits;
   private DeviceBuffer partAcc;
   private DeviceBuffer partMl;
-  private DeviceBuffer normDone;
   private DeviceBuffer meta;
   private StepLayout layout;
   private IntPointer hostMeta;
@@ -347,9 +346,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     long splitRows = (long) maxRows * c.numHeads() * MAX_SPLITS;
     partAcc = alloc(4 * splitRows * c.headDim());
     partMl = alloc(4 * splitRows * 2);
-    // The fused product-then-norm counts its finished blocks here and leaves it at zero.
-    normDone = alloc(4);
-    normDone.fill(0);
     layout = new StepLayout(maxTokens, maxRows, maxBlocks, options.blockSize());
     meta = alloc(4L * layout.data.length);
     hostMeta = new IntPointer(pinnedHost(4L * layout.data.length));
@@ -737,29 +733,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /**
-   * proj = in times the weight, then x += proj and xb = rmsnorm(x) with {@code norm}, in one skinny
-   * kernel whose last block does the norm (one-row steps).
-   */
-  private void projectThenAddNorm(
-      DeviceBuffer in, DeviceBuffer w, int n, int inDim, DeviceBuffer norm, float eps) {
-    SkinnyGemm.launchAddNorm(
-        k.skinnyGemmAddNorm,
-        stream,
-        Cuda.multiprocessors(),
-        n,
-        inDim,
-        c.hiddenSize(),
-        proj.address(),
-        in.address(),
-        w.address(),
-        x.address(),
-        xb.address(),
-        norm.address(),
-        eps,
-        normDone.address());
-  }
-
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
   private void addThenNorm(int n, DeviceBuffer weight, float eps) {
     int h = c.hiddenSize();
@@ -825,31 +798,20 @@ public final class GpuLlamaRunner implements ModelRunner {
       if (stages.contains(DecodeStage.ATTENTION)) {
         attend(n, kc, vc, splits);
       }
+      if (stages.contains(DecodeStage.O_PROJ)) {
+        project(proj, att, l.wo, l.bo, n, qDim, h);
+      }
       // x += attention output; xb = rmsnorm(x) for the MLP.
-      boolean oProj = stages.contains(DecodeStage.O_PROJ);
-      if (oProj && norms && l.bo == null && skinny(n)) {
-        projectThenAddNorm(att, l.wo, n, qDim, l.mlpNorm, eps);
-      } else {
-        if (oProj) {
-          project(proj, att, l.wo, l.bo, n, qDim, h);
-        }
-        if (norms) {
-          addThenNorm(n, l.mlpNorm, eps);
-        }
+      if (norms) {
+        addThenNorm(n, l.mlpNorm, eps);
       }
 
       gatedProduct(l, n, stages);
-      // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
-      boolean down = stages.contains(DecodeStage.MLP_DOWN);
-      boolean next = i + 1 < layers.length;
-      if (down && norms && next && l.bDown == null && skinny(n)) {
-        projectThenAddNorm(mlp, l.wDown, n, ff, layers[i + 1].attentionNorm, eps);
-        continue;
-      }
-      if (down) {
+      if (stages.contains(DecodeStage.MLP_DOWN)) {
         project(proj, mlp, l.wDown, l.bDown, n, ff, h);
       }
-      if (norms && next) {
+      // x += MLP output; xb = rmsnorm(x) with the next layer's weight.
+      if (norms && i + 1 < layers.length) {
         addThenNorm(n, layers[i + 1].attentionNorm, eps);
       } else if (norms) {
         k.residualAdd.launch1d(

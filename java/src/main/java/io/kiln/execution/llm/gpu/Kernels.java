@@ -23,7 +23,6 @@ final class Kernels {
   final SkinnyGemm.Variants skinnyGemmToFloat;
   final SkinnyGemm.Variants skinnyGemmSilu;
   final SkinnyGemm.Variants skinnyGemmRopeKv;
-  final SkinnyGemm.Variants skinnyGemmAddNorm;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     this(m, st, headDim, false);
@@ -56,7 +55,6 @@ final class Kernels {
     skinnyGemmToFloat = SkinnyGemm.Variants.of(m, "skinny_gemm_to_f32", st, "pppiiii");
     skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st, "pppiiii");
     skinnyGemmRopeKv = SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st, "pppiiiippppppiii");
-    skinnyGemmAddNorm = SkinnyGemm.Variants.of(m, "skinny_gemm_add_norm", st, "pppiiiipppfp");
     for (Kernel k :
         new Kernel[] {
           embedding,
@@ -84,9 +82,7 @@ final class Kernels {
           skinnyGemmSilu.rows(),
           skinnyGemmSilu.oneRow(),
           skinnyGemmRopeKv.rows(),
-          skinnyGemmRopeKv.oneRow(),
-          skinnyGemmAddNorm.rows(),
-          skinnyGemmAddNorm.oneRow()
+          skinnyGemmRopeKv.oneRow()
         }) {
       k.overlapPrevious(overlap);
     }

@@ -129,52 +129,6 @@ final class SkinnyGemm {
   }
 
   /**
-   * Enqueues {@code y = x . w^T} followed by add_rmsnorm on the fp32 residual stream ({@code
-   * skinny_gemm_add_norm}): the last block to finish adds y into {@code resid} and writes its norm
-   * with {@code normWeight} into {@code normed}, for all m rows. {@code done} is an int that starts
-   * at zero; the kernel leaves it at zero.
-   */
-  static void launchAddNorm(
-      Variants kernel,
-      CUstream_st stream,
-      int multiprocessors,
-      int m,
-      int in,
-      int out,
-      long y,
-      long x,
-      long w,
-      long resid,
-      long normed,
-      long normWeight,
-      float eps,
-      long done) {
-    checkShape(m, in, out);
-    Geometry g = Geometry.of(out, in, kernel.elementBytes(), multiprocessors);
-    kernel
-        .forRows(m)
-        .launch(
-            stream,
-            g.blocks(),
-            1,
-            1,
-            32 * g.warpsPerBlock(),
-            0,
-            y,
-            x,
-            w,
-            m,
-            in,
-            out,
-            g.warpsPerRow(),
-            resid,
-            normed,
-            normWeight,
-            eps,
-            done);
-  }
-
-  /**
    * Enqueues the QKV projection with RoPE and the K/V pool write fused ({@code
    * skinny_gemm_rope_kv}): {@code out} is the QKV row width, {@code (numHeads + 2 numKvHeads)
    * headDim}; one warp per rotation pair, so {@code out / 2} warps.
