@@ -104,8 +104,6 @@ __device__ void add_bias(T* y, const T* bias, int n, int cols) {
   y[i] = from_float<T>(to_float(y[i]) + to_float(bias[i % cols]));
 }
 
-// Rotates the two halves of every q and k head in place (the rotate_half layout). cos/sin are
-// tables [position][headDim/2] computed on the host in double precision.
 // One RoPE rotation pair, each product and sum rounded on its own (no FMA contraction), so that
 // every kernel that rotates gets the same bits.
 __device__ __forceinline__ void rotate(float a, float b, float co, float si, float& ra, float& rb) {
@@ -113,6 +111,8 @@ __device__ __forceinline__ void rotate(float a, float b, float co, float si, flo
   rb = __fadd_rn(__fmul_rn(b, co), __fmul_rn(a, si));
 }
 
+// Rotates the two halves of every q and k head in place (the rotate_half layout). cos/sin are
+// tables [position][headDim/2] computed on the host in double precision.
 template <typename T>
 __device__ void rope(T* qkv, const int* positions, const float* cos_table, const float* sin_table,
                      int n, int num_heads, int num_kv_heads, int head_dim, int row_stride) {
