@@ -104,8 +104,8 @@ final class SkinnyGemm {
   }
 
   /**
-   * Enqueues {@code kernel} (a plain, bias or fp32-output skinny GEMM) with its pointers first (y,
-   * x, w and, for the bias kernel, the bias), then m, in and out.
+   * Enqueues {@code kernel} (a plain, bias, fp32-output or SiLU-gate skinny GEMM) with its pointers
+   * first (y, x, w and, for the bias kernel, the bias), then m, in and out.
    */
   static void launch(
       Variants kernel,
@@ -116,8 +116,25 @@ final class SkinnyGemm {
       int out,
       long... pointers) {
     checkShape(m, in, out);
-    Geometry g = Geometry.of(out, in, kernel.elementBytes(), multiprocessors);
-    Object[] args = new Object[pointers.length + 4];
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, pointers);
+  }
+
+  /**
+   * Lays {@code warpRows} warp rows out ({@link Geometry}) and launches with {@code pointers}, then
+   * m, in, out and the warps per row, then {@code rest}.
+   */
+  private static void enqueue(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      int warpRows,
+      long[] pointers,
+      Object... rest) {
+    Geometry g = Geometry.of(warpRows, in, kernel.elementBytes(), multiprocessors);
+    Object[] args = new Object[pointers.length + 4 + rest.length];
     for (int i = 0; i < pointers.length; i++) {
       args[i] = pointers[i];
     }
@@ -125,6 +142,7 @@ final class SkinnyGemm {
     args[pointers.length + 1] = in;
     args[pointers.length + 2] = out;
     args[pointers.length + 3] = g.warpsPerRow();
+    System.arraycopy(rest, 0, args, pointers.length + 4, rest.length);
     kernel.forRows(m).launch(stream, g.blocks(), 1, 1, 32 * g.warpsPerBlock(), 0, args);
   }
 
@@ -164,31 +182,23 @@ final class SkinnyGemm {
               + " heads of an even size "
               + headDim);
     }
-    Geometry g = Geometry.of(out / 2, in, kernel.elementBytes(), multiprocessors);
-    kernel
-        .forRows(m)
-        .launch(
-            stream,
-            g.blocks(),
-            1,
-            1,
-            32 * g.warpsPerBlock(),
-            0,
-            y,
-            x,
-            w,
-            m,
-            in,
-            out,
-            g.warpsPerRow(),
-            positions,
-            cosTable,
-            sinTable,
-            keyCache,
-            valueCache,
-            slotMapping,
-            numHeads,
-            numKvHeads,
-            headDim);
+    enqueue(
+        kernel,
+        stream,
+        multiprocessors,
+        m,
+        in,
+        out,
+        out / 2,
+        new long[] {y, x, w},
+        positions,
+        cosTable,
+        sinTable,
+        keyCache,
+        valueCache,
+        slotMapping,
+        numHeads,
+        numKvHeads,
+        headDim);
   }
 }
