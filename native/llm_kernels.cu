@@ -1,6 +1,7 @@
 // Kernels of the GPU Llama runner. Every kernel comes in an fp32 and an fp16 storage flavour
 // (suffix _f32 / _f16); arithmetic is always fp32. Loaded through the driver API by name, so all
 // entry points are extern "C" with plain pointer/int/float arguments.
+#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 
@@ -275,13 +276,60 @@ constexpr int kAttnWarps = 4;
 constexpr int kAttnBatch = 4;
 constexpr int kMaxGroup = 8;
 
+// Attention splits of one (kv head, row) that run as one thread-block cluster (sm_90+) merge
+// through distributed shared memory instead of a combine kernel: each block leaves its partial
+// (max, sum, unnormalized output) in its shared memory, and after the cluster barrier every block
+// merges a slice of the outputs from all of them, in split order with attention_combine's
+// arithmetic, so the bits equal the split-and-combine path with as many splits.
+constexpr int kClusterSplits = 8;
+
+template <typename T, int HD>
+__device__ void merge_cluster_splits(float* split_m, float* split_l, float* split_acc, int group,
+                                     int row, int kvh, T* out, int out_stride) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  int count = group * HD;
+  int per = (count + kClusterSplits - 1) / kClusterSplits;
+  int first = (int)cluster.block_rank() * per;
+  int last = min(count, first + per);
+  for (int i = first + threadIdx.x; i < last; i += blockDim.x) {
+    int g = i / HD, d = i % HD;
+    float m[kClusterSplits], l[kClusterSplits], a[kClusterSplits];
+#pragma unroll
+    for (int s = 0; s < kClusterSplits; ++s) {
+      m[s] = cluster.map_shared_rank(split_m, s)[g];
+      l[s] = cluster.map_shared_rank(split_l, s)[g];
+      a[s] = cluster.map_shared_rank(split_acc, s)[i];
+    }
+    float mx = -INFINITY;
+#pragma unroll
+    for (int s = 0; s < kClusterSplits; ++s) mx = fmaxf(mx, m[s]);
+    float sum_l = 0.f, sum_a = 0.f;
+    if (mx != -INFINITY) {
+#pragma unroll
+      for (int s = 0; s < kClusterSplits; ++s) {
+        float f = expf(m[s] - mx);
+        sum_l += l[s] * f;
+        sum_a += a[s] * f;
+      }
+    }
+    out[(long)row * out_stride + (long)(kvh * group + g) * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
+  }
+  cluster.sync();  // no block leaves while another still reads its shared memory
+#else
+  if (kClusterSplits > 1) __trap();  // the host launches the cluster build on sm_90 and later only
+#endif
+}
+
 // One block per (kv head, query row, split). A query row is a decode sequence or one prefill
 // token; it attends to positions [start, context_len) of sequence row_seq[row] through that
 // sequence's block table, which already holds the row's own K/V (written before this kernel).
 // The split's positions go round-robin to the warps; each warp keeps an online softmax for the
 // query heads of its group, lanes holding head_dim/32 elements each. With one split the result
 // is written to out; otherwise unnormalized partials go to part_acc/part_ml for the combine.
-template <typename T, int HD>
+template <typename T, int HD, bool CLUSTER>
 __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, const T* value_cache,
                                 const int* block_tables, int table_stride, const int* row_seq,
                                 const int* context_lens, int num_heads, int num_kv_heads,
@@ -371,6 +419,7 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
   }
   __syncthreads();
 
+  __shared__ float split_m[kMaxGroup], split_l[kMaxGroup], split_acc[kMaxGroup * HD];  // CLUSTER
   for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
     int g = i / HD, d = i % HD;
     float mx = -INFINITY;
@@ -384,7 +433,13 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
       }
     }
     int head = kvh * group + g;
-    if (num_splits == 1) {
+    if constexpr (CLUSTER) {
+      split_acc[i] = sum_a;
+      if (d == 0) {
+        split_m[g] = mx;
+        split_l[g] = sum_l;
+      }
+    } else if (num_splits == 1) {
       out[(long)row * out_stride + (long)head * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
     } else {
       long at = ((long)row * num_heads + head) * num_splits + split;
@@ -395,6 +450,7 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
       }
     }
   }
+  if constexpr (CLUSTER) merge_cluster_splits<T, HD>(split_m, split_l, split_acc, group, row, kvh, out, out_stride);
 }
 
 // Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads. The
@@ -592,13 +648,35 @@ constexpr int kSkinnyMaxRows = 8;
 constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
 
-enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv };
+enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv, kResidual };
 
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
 template <> struct Bits<8> { using type = uint2; };
 template <> struct Bits<4> { using type = unsigned int; };
 template <> struct Bits<2> { using type = unsigned short; };
+
+// VEC consecutive floats from vector v of x (x 16-byte aligned, rows a multiple of VEC long).
+template <int VEC>
+__device__ __forceinline__ void load_floats(const float* x, int v, float* out) {
+  const float* p = x + (long)v * VEC;
+  if constexpr (VEC % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < VEC / 4; ++i) {
+      float4 f = __ldg(reinterpret_cast<const float4*>(p) + i);
+      out[4 * i] = f.x;
+      out[4 * i + 1] = f.y;
+      out[4 * i + 2] = f.z;
+      out[4 * i + 3] = f.w;
+    }
+  } else if constexpr (VEC == 2) {
+    float2 f = __ldg(reinterpret_cast<const float2*>(p));
+    out[0] = f.x;
+    out[1] = f.y;
+  } else {
+    out[0] = __ldg(p);
+  }
+}
 
 template <typename T, int VEC>
 __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::type& bits, float* out) {
@@ -615,7 +693,13 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // product would. kRopeKv is the QKV projection with rope_kv_write fused: a warp takes the two
 // rows (d, d + head_dim/2) of one head that RoPE rotates together, rounds both products to T,
 // rotates q and k heads, writes the row into y and k/v heads into their pool slot, with
-// rope_kv_write's arithmetic. Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
+// rope_kv_write's arithmetic. kResidual adds the product, rounded to T, into the fp32 residual
+// stream y, as add_rmsnorm adds a stored projection.
+// NORMED products read the fp32 residual stream as x, their weight rows carrying the RMSNorm
+// weight folded in (w' = w * g), and scale by the norm: y = (x . w') / sqrt(mean(x^2) + eps). A
+// warp sums x^2 over the very elements it multiplies, so the norm costs no loads and no pass of its
+// own (a norm per block before the product measured slower on an H200).
+// Lanes take the row's VEC-element vectors in turn, UNROLL loads in flight each,
 // and use every weight vector for all m activation rows. Long rows are split over `ksplit` warps
 // of a block (1, 2 or 4), each taking one contiguous part; their sums meet in shared memory in
 // part order, so a given ksplit always gives the same bits. Weights stream through once
@@ -623,9 +707,9 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // go out before grid_dependency_sync: weights never depend on the previous kernel, so under a
 // programmatic launch they stream while it finishes. (Prefetching the later rounds into L2 as
 // well measured slower on an H200, most likely by pushing the small kernels' data out of L2.)
-template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M>
-__device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                            int ksplit, const RopeKv<T>& rk) {
+template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M, bool NORMED, typename TX>
+__device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int m, int in, int out,
+                            int ksplit, const RopeKv<T>& rk, float eps) {
   using B = typename Bits<VEC * sizeof(T)>::type;
   constexpr int ROWS = EPI == kSiluGate || EPI == kRopeKv ? 2 : 1;
   constexpr int UNROLL = kSkinnyUnroll / ROWS;
@@ -669,11 +753,13 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   // Whole warps only from here, so the shuffles below see every lane.
   if (!active && ksplit == 1) return;
 
-  float acc[ROWS][M];
+  float acc[ROWS][M], ss[M];
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r)
+  for (int t = 0; t < M; ++t) {
+    ss[t] = 0.f;
 #pragma unroll
-    for (int t = 0; t < M; ++t) acc[r][t] = 0.f;
+    for (int r = 0; r < ROWS; ++r) acc[r][t] = 0.f;
+  }
   for (int base = begin + lane; active && base < end; base += 32 * UNROLL) {
     if (base != begin + lane) load(base);
 #pragma unroll
@@ -687,7 +773,13 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
         for (int t = 0; t < M; ++t) {
           if (t < m) {
             float xf[VEC];
-            unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
+            if constexpr (NORMED) {
+              load_floats<VEC>(x + (long)t * in, v, xf);
+#pragma unroll
+              for (int e = 0; e < VEC; ++e) ss[t] = fmaf(xf[e], xf[e], ss[t]);
+            } else {
+              unpack<T, VEC>(__ldg(reinterpret_cast<const B*>(x + (long)t * in) + v), xf);
+            }
 #pragma unroll
             for (int r = 0; r < ROWS; ++r)
 #pragma unroll
@@ -702,21 +794,37 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
   for (int r = 0; r < ROWS; ++r)
 #pragma unroll
     for (int t = 0; t < M; ++t) sum[r][t] = t < m ? warp_sum(acc[r][t]) : 0.f;
+  float sumsq[M];
+#pragma unroll
+  for (int t = 0; t < M; ++t) sumsq[t] = NORMED && t < m ? warp_sum(ss[t]) : 0.f;
   if (ksplit > 1) {
-    __shared__ float parts[kSkinnyWarps][2][kSkinnyMaxRows];
+    // [warp][0..ROWS-1] the products, [warp][2] the sum of squares of x (NORMED)
+    __shared__ float parts[kSkinnyWarps][3][kSkinnyMaxRows];
     if (lane == 0) {
 #pragma unroll
-      for (int r = 0; r < ROWS; ++r)
+      for (int t = 0; t < M; ++t) {
 #pragma unroll
-        for (int t = 0; t < M; ++t) parts[warp][r][t] = sum[r][t];
+        for (int r = 0; r < ROWS; ++r) parts[warp][r][t] = sum[r][t];
+        if constexpr (NORMED) parts[warp][2][t] = sumsq[t];
+      }
     }
     __syncthreads();
     if (part != 0 || !active) return;
     for (int p = 1; p < ksplit; ++p)
 #pragma unroll
-      for (int r = 0; r < ROWS; ++r)
+      for (int t = 0; t < M; ++t) {
 #pragma unroll
-        for (int t = 0; t < M; ++t) sum[r][t] += parts[warp + p][r][t];
+        for (int r = 0; r < ROWS; ++r) sum[r][t] += parts[warp + p][r][t];
+        if constexpr (NORMED) sumsq[t] += parts[warp + p][2][t];
+      }
+  }
+  if constexpr (NORMED) {
+#pragma unroll
+    for (int t = 0; t < M; ++t) {
+      float scale = 1.0f / sqrtf(sumsq[t] / in + eps);
+#pragma unroll
+      for (int r = 0; r < ROWS; ++r) sum[r][t] *= scale;
+    }
   }
   float b = 0.f;
   if constexpr (EPI == kBias) b = to_float(bias[row]);
@@ -732,6 +840,8 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
         T ta = from_float<T>(sum[0][t]);
         T tb = from_float<T>(sum[ROWS - 1][t]);
         rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
+      } else if constexpr (EPI == kResidual) {
+        y[(long)t * out + row] += to_float(from_float<T>(sum[0][t]));
       } else {
         y[(long)t * out + row] = from_float<TOut>(sum[0][t] + b);
       }
@@ -742,19 +852,20 @@ __device__ void skinny_rows(TOut* y, const T* x, const T* w, const T* bias, int 
 // The widest load every row start allows: rows of x and w lie `in` elements apart, so an `in`
 // that is not a multiple of the 16-byte vector narrows the loads (no tail is left over). M is the
 // register tile of activation rows: batch-1 decode gets M = 1 entry points (_m1), since a tile of
-// 8 rows would cost it occupancy.
-template <typename T, typename TOut, SkinnyEpilogue EPI, int M>
-__device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, int m, int in, int out,
-                               int ksplit, const RopeKv<T>& rk) {
-  uintptr_t starts = (uintptr_t)x | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
+// 8 rows would cost it occupancy. A NORMED product's fp32 x is 16-byte aligned (the host checks),
+// which every vector width allows.
+template <typename T, typename TOut, SkinnyEpilogue EPI, int M, bool NORMED = false, typename TX>
+__device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, int m, int in, int out,
+                               int ksplit, const RopeKv<T>& rk, float eps = 0.f) {
+  uintptr_t starts = (NORMED ? 0 : (uintptr_t)x) | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
   } else {
-    skinny_rows<T, 1, TOut, EPI, M>(y, x, w, bias, m, in, out, ksplit, rk);
+    skinny_rows<T, 1, TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
   }
 }
 
@@ -808,15 +919,32 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
     attention_combine<T>(part_acc, part_ml, out, num_heads, head_dim, num_splits, out_stride);       \
   }
 
+// The cluster build's grid is (kv heads, rows, kClusterSplits), one cluster per (kv head, row).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define KILN_CLUSTER_SPLITS
+#else
+#define KILN_CLUSTER_SPLITS __cluster_dims__(1, 1, kClusterSplits)
+#endif
+
 #define KILN_ATTENTION(SUFFIX, T, HD)                                                                 \
   extern "C" __global__ void __launch_bounds__(kAttnWarps * 32) paged_attention_##SUFFIX##_hd##HD(   \
       const T* q, int q_stride, const T* key_cache, const T* value_cache, const int* block_tables,   \
       int table_stride, const int* row_seq, const int* context_lens, int num_heads,                  \
       int num_kv_heads, int block_size, float scale, int window, int num_splits, float* part_acc,    \
       float* part_ml, T* out, int out_stride) {                                                      \
-    paged_attention<T, HD>(q, q_stride, key_cache, value_cache, block_tables, table_stride, row_seq, \
-                           context_lens, num_heads, num_kv_heads, block_size, scale, window,         \
-                           num_splits, part_acc, part_ml, out, out_stride);                          \
+    paged_attention<T, HD, false>(q, q_stride, key_cache, value_cache, block_tables, table_stride,   \
+                                  row_seq, context_lens, num_heads, num_kv_heads, block_size, scale, \
+                                  window, num_splits, part_acc, part_ml, out, out_stride);           \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kAttnWarps * 32) KILN_CLUSTER_SPLITS                 \
+      paged_attention_cluster_##SUFFIX##_hd##HD(                                                     \
+          const T* q, int q_stride, const T* key_cache, const T* value_cache,                        \
+          const int* block_tables, int table_stride, const int* row_seq, const int* context_lens,   \
+          int num_heads, int num_kv_heads, int block_size, float scale, int window, int num_splits,  \
+          float* part_acc, float* part_ml, T* out, int out_stride) {                                 \
+    paged_attention<T, HD, true>(q, q_stride, key_cache, value_cache, block_tables, table_stride,    \
+                                 row_seq, context_lens, num_heads, num_kv_heads, block_size, scale,  \
+                                 window, num_splits, part_acc, part_ml, out, out_stride);            \
   }
 
 // At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.
@@ -851,6 +979,26 @@ __device__ void skinny_vectors(TOut* y, const T* x, const T* w, const T* bias, i
     RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
                  slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
     skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, ksplit, rk);                     \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_residual##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out, \
+                                           int ksplit) {                                             \
+    skinny_vectors<T, float, kResidual, M>(y, x, w, nullptr, m, in, out, ksplit, {});               \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_silu_normed##TAG##_##SUFFIX(T* y, const float* x, const T* w, int m, int in,      \
+                                              int out, int ksplit, float eps) {                      \
+    skinny_vectors<T, T, kSiluGate, M, true>(y, x, w, nullptr, m, in, out, ksplit, {}, eps);        \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_rope_kv_normed##TAG##_##SUFFIX(                                                    \
+          T* y, const float* x, const T* w, int m, int in, int out, int ksplit,                     \
+          const int* positions, const float* cos_table, const float* sin_table, T* key_cache,      \
+          T* value_cache, const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim,  \
+          float eps) {                                                                               \
+    RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
+                 slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
+    skinny_vectors<T, T, kRopeKv, M, true>(y, x, w, nullptr, m, in, out, ksplit, rk, eps);          \
   }
 
 KILN_ELEMENTWISE(f32, float)

@@ -11,8 +11,8 @@
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
 #   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
-#   roofline  batch-1 roofline of the CUDA runner with its stage breakdown, cuBLAS, skinny and
-#             skinny with programmatic launch, ~2 min
+#   roofline  batch-1 roofline of the CUDA runner with its stage breakdown: cuBLAS, skinny with
+#             programmatic launch, with fused norms, cluster attention and both, ~2 min
 set -uo pipefail
 D=.devrun
 K=/tmp/kb

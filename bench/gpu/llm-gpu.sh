@@ -50,16 +50,25 @@ kiln_bench() {
   echo "kiln ($*) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
 }
 
+# The launch paths, each spelled out in full so that a run does not depend on the defaults.
+CUBLAS=(--no-skinny-gemm --no-programmatic-launch --no-fused-norms --no-cluster-attention)
+SKINNY_PDL=(--skinny-gemm --programmatic-launch --no-fused-norms --no-cluster-attention)
+FUSED=(--skinny-gemm --programmatic-launch --fused-norms --no-cluster-attention)
+CLUSTER=(--skinny-gemm --programmatic-launch --no-fused-norms --cluster-attention)
+FUSED_CLUSTER=(--skinny-gemm --programmatic-launch --fused-norms --cluster-attention)
+
 if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
-  kiln_bench 80 llm-gpu-roofline-cublas.json 1 --no-skinny-gemm --no-programmatic-launch
-  kiln_bench 80 llm-gpu-roofline-skinny.json 1 --skinny-gemm --no-programmatic-launch
-  kiln_bench 80 llm-gpu-roofline-skinny-pdl.json 1 --skinny-gemm --programmatic-launch
+  kiln_bench 80 llm-gpu-roofline-cublas.json 1 "${CUBLAS[@]}"
+  kiln_bench 80 llm-gpu-roofline-skinny-pdl.json 1 "${SKINNY_PDL[@]}"
+  kiln_bench 80 llm-gpu-roofline-fused.json 1 "${FUSED[@]}"
+  kiln_bench 80 llm-gpu-roofline-cluster.json 1 "${CLUSTER[@]}"
+  kiln_bench 80 llm-gpu-roofline-fused-cluster.json 1 "${FUSED_CLUSTER[@]}"
   exit 0
 fi
 
-kiln_bench 150 llm-gpu-kiln.json "$CONC" --no-skinny-gemm --no-programmatic-launch
-kiln_bench 120 llm-gpu-kiln-skinny.json 1,8 --skinny-gemm --no-programmatic-launch
-kiln_bench 150 llm-gpu-kiln-skinny-pdl.json "$CONC" --skinny-gemm --programmatic-launch
+kiln_bench 150 llm-gpu-kiln.json "$CONC"  # the default path
+kiln_bench 150 llm-gpu-kiln-cublas.json "$CONC" "${CUBLAS[@]}"
+kiln_bench 120 llm-gpu-kiln-skinny-pdl.json 1,8 "${SKINNY_PDL[@]}"
 
 stage "hugging face generate (sdpa, fp16; eager, and static cache + torch.compile if asked)"
 # LLM_GPU_HF_COMPILE=1 adds HF's static cache + torch.compile pass (minutes of compiling).
@@ -79,8 +88,8 @@ timeout 60 "${PY[@]}" $D/bench/gpu/hf_logits_check.py --model "$MODEL" \
 
 stage "report"
 "${PY[@]}" $D/bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
-  --kiln-variant "skinny GEMM=$OUT/llm-gpu-kiln-skinny.json" \
-  --kiln-variant "skinny GEMM + programmatic launch=$OUT/llm-gpu-kiln-skinny-pdl.json" \
+  --kiln-variant "cuBLAS=$OUT/llm-gpu-kiln-cublas.json" \
+  --kiln-variant "skinny GEMM + programmatic launch, separate norms and combine=$OUT/llm-gpu-kiln-skinny-pdl.json" \
   --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
   --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"

@@ -79,6 +79,27 @@ final class LlmModelOptions {
               + " below), so each may start while the previous one finishes (default: on)")
   boolean programmaticLaunch;
 
+  @Option(
+      names = "--fused-norms",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description =
+          "cuda: fold the RMSNorm weights into the products that read the norms; batch-1 steps"
+              + " then run each norm and residual add inside a skinny product (default: on)")
+  boolean fusedNorms;
+
+  @Option(
+      names = "--cluster-attention",
+      negatable = true,
+      defaultValue = "true",
+      fallbackValue = "true",
+      description =
+          "cuda: split decode attention runs as thread-block clusters that merge their splits"
+              + " in distributed shared memory, without a combine kernel (sm_90+, ignored below;"
+              + " default: on)")
+  boolean clusterAttention;
+
   boolean cuda() {
     return switch (device.toLowerCase(java.util.Locale.ROOT)) {
       case "cpu" -> false;
@@ -96,7 +117,17 @@ final class LlmModelOptions {
     }
     String gemm = skinnyGemm ? "Kiln skinny GEMM for one-row steps, cuBLAS above" : "cuBLAS";
     String launch = programmaticLaunch ? ", programmatic launch" : "";
-    return "cuda (" + dtype + " storage, fp32 math, " + gemm + " + Kiln kernels" + launch + ")";
+    String norms = fusedNorms ? ", norms fused into the products" : "";
+    String attention = clusterAttention ? ", cluster attention" : "";
+    return "cuda ("
+        + dtype
+        + " storage, fp32 math, "
+        + gemm
+        + " + Kiln kernels"
+        + launch
+        + norms
+        + attention
+        + ")";
   }
 
   /**
@@ -126,7 +157,9 @@ final class LlmModelOptions {
             .withMaxModelLen(maxModelLen)
             .withCudaGraphs(!noCudaGraphs)
             .withSkinnyGemm(skinnyGemm)
-            .withProgrammaticLaunch(programmaticLaunch);
+            .withProgrammaticLaunch(programmaticLaunch)
+            .withFusedNorms(fusedNorms)
+            .withClusterAttention(clusterAttention);
     GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
     System.err.println("[kiln] " + runner.startupReport().line());
     return runner;

@@ -25,23 +25,41 @@ class LlmModelOptionsTest {
   }
 
   @Test
-  void skinnyGemmAndProgrammaticLaunchAreOnByDefault() {
+  void everyLaunchPathSwitchIsOnByDefault() {
     LlmModelOptions o = parse("--device", "cuda");
     assertTrue(o.skinnyGemm);
     assertTrue(o.programmaticLaunch);
+    assertTrue(o.fusedNorms);
+    assertTrue(o.clusterAttention);
     assertEquals(
         "cuda (f16 storage, fp32 math, Kiln skinny GEMM for one-row steps, cuBLAS above + Kiln"
-            + " kernels, programmatic launch)",
+            + " kernels, programmatic launch, norms fused into the products, cluster attention)",
         o.backend());
   }
 
   @Test
   void eachSwitchTurnsOff() {
-    LlmModelOptions o = parse("--device", "cuda", "--no-skinny-gemm", "--no-programmatic-launch");
+    LlmModelOptions o =
+        parse(
+            "--device",
+            "cuda",
+            "--no-skinny-gemm",
+            "--no-programmatic-launch",
+            "--no-fused-norms",
+            "--no-cluster-attention");
     assertFalse(o.skinnyGemm);
     assertFalse(o.programmaticLaunch);
     assertEquals("cuda (f16 storage, fp32 math, cuBLAS + Kiln kernels)", o.backend());
     assertTrue(parse("--skinny-gemm").skinnyGemm);
     assertFalse(parse("--no-skinny-gemm", "--programmatic-launch").skinnyGemm);
+  }
+
+  @Test
+  void fusedNormsAndClusterAttentionTurnOffOnTheirOwn() {
+    LlmModelOptions o = parse("--device", "cuda", "--no-fused-norms", "--no-cluster-attention");
+    assertFalse(o.fusedNorms);
+    assertFalse(o.clusterAttention);
+    assertTrue(o.backend().endsWith("kernels, programmatic launch)"));
+    assertTrue(parse("--no-fused-norms", "--cluster-attention").clusterAttention);
   }
 }

@@ -38,6 +38,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   private static final int SAMPLE_THREADS = 1024;
   private static final int MAX_SPLITS = 16;
   private static final int MAX_GROUP = 8;
+  // Splits of the cluster attention kernel: its cluster size (kClusterSplits in llm_kernels.cu).
+  private static final int CLUSTER_SPLITS = 8;
 
   private final LlamaConfig c;
   private final GpuRunnerOptions options;
@@ -54,14 +56,17 @@ public final class GpuLlamaRunner implements ModelRunner {
   private final int kvDim;
   private final int qkvDim;
   private final int ff;
+  private final boolean clusterAttention;
 
   private CudaModule module;
   private CUstream_st stream;
   private Cublas blas;
   private Kernels k;
 
-  // Weights (norms always fp32).
+  // Weights (norms always fp32; with fused norms the layer norms are ones, their weights folded
+  // into the products that read them).
   private DeviceBuffer embedding;
+  private DeviceBuffer unitNorm;
   private DeviceBuffer lmHead;
   private DeviceBuffer finalNorm;
   private Layer[] layers;
@@ -150,6 +155,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     this.kvDim = c.kvDim();
     this.qkvDim = qDim + 2 * kvDim;
     this.ff = c.intermediateSize();
+    this.clusterAttention = options.clusterAttention() && Cuda.clustersSupported();
     try {
       long t0 = System.nanoTime();
       this.module = CudaModule.load();
@@ -223,15 +229,23 @@ public final class GpuLlamaRunner implements ModelRunner {
       WeightUploader up = new WeightUploader(w, stage);
       embedding = alloc(vocab * h * st.bytes);
       up.matrix(embedding, 0, "model.embed_tokens.weight", vocab, h);
+      if (options.fusedNorms()) {
+        float[] ones = new float[(int) h];
+        java.util.Arrays.fill(ones, 1f);
+        unitNorm = alloc(4 * h);
+        unitNorm.upload(ones);
+      }
       layers = new Layer[c.numLayers()];
       for (int i = 0; i < layers.length; i++) {
         String p = "model.layers." + i + ".";
         Layer l = new Layer();
-        l.attentionNorm = up.norm(p + "input_layernorm.weight", h);
+        float[] g = up.normWeight(p + "input_layernorm.weight", h);
+        l.attentionNorm = up.norm(g);
         l.wqkv = alloc((long) qkvDim * h * st.bytes);
-        up.matrix(l.wqkv, 0, p + "self_attn.q_proj.weight", qDim, h);
-        up.matrix(l.wqkv, (long) qDim * h, p + "self_attn.k_proj.weight", kvDim, h);
-        up.matrix(l.wqkv, (long) (qDim + kvDim) * h, p + "self_attn.v_proj.weight", kvDim, h);
+        up.normedMatrix(l.wqkv, 0, p + "self_attn.q_proj.weight", g, qDim, h);
+        up.normedMatrix(l.wqkv, (long) qDim * h, p + "self_attn.k_proj.weight", g, kvDim, h);
+        up.normedMatrix(
+            l.wqkv, (long) (qDim + kvDim) * h, p + "self_attn.v_proj.weight", g, kvDim, h);
         if (c.qkvBias()) {
           l.bqkv = alloc((long) qkvDim * st.bytes);
           up.matrix(l.bqkv, 0, p + "self_attn.q_proj.bias", qDim);
@@ -244,10 +258,11 @@ public final class GpuLlamaRunner implements ModelRunner {
           l.bo = alloc(h * st.bytes);
           up.matrix(l.bo, 0, p + "self_attn.o_proj.bias", h);
         }
-        l.mlpNorm = up.norm(p + "post_attention_layernorm.weight", h);
+        g = up.normWeight(p + "post_attention_layernorm.weight", h);
+        l.mlpNorm = up.norm(g);
         l.wGateUp = alloc(2L * ff * h * st.bytes);
-        up.matrix(l.wGateUp, 0, p + "mlp.gate_proj.weight", ff, h);
-        up.matrix(l.wGateUp, (long) ff * h, p + "mlp.up_proj.weight", ff, h);
+        up.normedMatrix(l.wGateUp, 0, p + "mlp.gate_proj.weight", g, ff, h);
+        up.normedMatrix(l.wGateUp, (long) ff * h, p + "mlp.up_proj.weight", g, ff, h);
         l.wDown = alloc(h * ff * st.bytes);
         up.matrix(l.wDown, 0, p + "mlp.down_proj.weight", h, ff);
         if (c.mlpBias()) {
@@ -259,7 +274,8 @@ public final class GpuLlamaRunner implements ModelRunner {
         }
         layers[i] = l;
       }
-      finalNorm = up.norm("model.norm.weight", h);
+      // The final norm keeps its weight: the LM head may be the embedding table too.
+      finalNorm = up.vector(up.normWeight("model.norm.weight", h));
       if (w.contains("lm_head.weight")) {
         lmHead = alloc(vocab * h * st.bytes);
         up.matrix(lmHead, 0, "lm_head.weight", vocab, h);
@@ -290,7 +306,28 @@ public final class GpuLlamaRunner implements ModelRunner {
 
     /** Copies a tensor to {@code elementOffset} elements into {@code dst}. */
     void matrix(DeviceBuffer dst, long elementOffset, String name, long... shape) {
-      float[] data = w.readFloats(name, shape);
+      store(dst, elementOffset, w.readFloats(name, shape));
+    }
+
+    /**
+     * A [rows, cols] weight that reads the output of the RMSNorm with weight {@code g}. With fused
+     * norms g is folded in (column j times g[j]) and the norm itself runs with unit weight.
+     */
+    void normedMatrix(
+        DeviceBuffer dst, long elementOffset, String name, float[] g, long rows, long cols) {
+      float[] data = w.readFloats(name, rows, cols);
+      if (options.fusedNorms()) {
+        for (int r = 0; r < rows; r++) {
+          int at = r * (int) cols;
+          for (int j = 0; j < cols; j++) {
+            data[at + j] *= g[j];
+          }
+        }
+      }
+      store(dst, elementOffset, data);
+    }
+
+    private void store(DeviceBuffer dst, long elementOffset, float[] data) {
       if (st == StorageType.F32) {
         dst.upload(data, 4 * elementOffset);
       } else {
@@ -303,9 +340,18 @@ public final class GpuLlamaRunner implements ModelRunner {
       }
     }
 
-    DeviceBuffer norm(String name, long size) {
-      DeviceBuffer b = alloc(4 * size);
-      b.upload(w.readFloats(name, size));
+    float[] normWeight(String name, long size) {
+      return w.readFloats(name, size);
+    }
+
+    /** The layer norm's device weight: g, or ones where g is folded into the products. */
+    DeviceBuffer norm(float[] g) {
+      return options.fusedNorms() ? unitNorm : vector(g);
+    }
+
+    DeviceBuffer vector(float[] v) {
+      DeviceBuffer b = alloc(4L * v.length);
+      b.upload(v);
       return b;
     }
   }
@@ -634,6 +680,18 @@ public final class GpuLlamaRunner implements ModelRunner {
     return options.skinnyGemm() && tokens == 1;
   }
 
+  /**
+   * Whether a step of {@code tokens} rows runs its layer norms and residual adds inside the skinny
+   * products (fused norms, a skinny step, a model without biases).
+   */
+  private boolean normsInProducts(int tokens) {
+    return options.fusedNorms()
+        && skinny(tokens)
+        && !c.qkvBias()
+        && !c.outputBias()
+        && !c.mlpBias();
+  }
+
   /** Which GEMM a step of {@code tokens} rows uses: "skinny" or "cublas" (for reports). */
   public String gemmPath(int tokens) {
     return skinny(tokens) ? "skinny" : "cublas";
@@ -684,6 +742,20 @@ public final class GpuLlamaRunner implements ModelRunner {
     int h = c.hiddenSize();
     boolean up = stages.contains(DecodeStage.MLP_UP);
     boolean silu = stages.contains(DecodeStage.SILU);
+    if (up && silu && normsInProducts(n)) {
+      SkinnyGemm.launchNormed(
+          k.skinnyGemmSiluNormed,
+          stream,
+          Cuda.multiprocessors(),
+          n,
+          h,
+          ff,
+          mlp.address(),
+          x.address(),
+          l.wGateUp.address(),
+          (float) c.rmsNormEps());
+      return;
+    }
     if (up && silu && skinny(n) && l.bGateUp == null) {
       SkinnyGemm.launch(
           k.skinnyGemmSilu,
@@ -758,12 +830,15 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   /**
    * Enqueues the forward pass, or only its {@code stages} (the others are skipped and their buffers
-   * keep whatever they hold: timing only).
+   * keep whatever they hold: timing only). With the norms in the products, x is the residual stream
+   * throughout: the QKV and gate/up products norm it themselves, the output and down projections
+   * add into it.
    */
   private void compute(int n, int rows, int splits, Set<DecodeStage> stages) {
     int h = c.hiddenSize();
     float eps = (float) c.rmsNormEps();
     boolean norms = stages.contains(DecodeStage.NORMS);
+    boolean inProducts = normsInProducts(n);
 
     if (norms) {
       k.embedding.launch1d(
@@ -775,6 +850,8 @@ public final class GpuLlamaRunner implements ModelRunner {
           metaAt(layout.tokens()),
           n,
           h);
+    }
+    if (norms && !inProducts) {
       k.rmsnorm.launch(
           stream,
           n,
@@ -793,10 +870,21 @@ public final class GpuLlamaRunner implements ModelRunner {
       long kc = keyCache.address(i * layerKvBytes);
       long vc = valueCache.address(i * layerKvBytes);
 
-      // Attention block; xb holds rmsnorm(x) on entry.
+      // Attention block; xb holds rmsnorm(x) on entry (unless the products norm x themselves).
       qkvAndRope(l, n, kc, vc, stages);
       if (stages.contains(DecodeStage.ATTENTION)) {
         attend(n, kc, vc, splits);
+      }
+      if (inProducts) {
+        // x += att . wo, then x += mlp(rmsnorm(x)) . wDown: no norm kernels in between.
+        if (stages.contains(DecodeStage.O_PROJ)) {
+          addProduct(att, l.wo, n, qDim);
+        }
+        gatedProduct(l, n, stages);
+        if (stages.contains(DecodeStage.MLP_DOWN)) {
+          addProduct(mlp, l.wDown, n, ff);
+        }
+        continue;
       }
       if (stages.contains(DecodeStage.O_PROJ)) {
         project(proj, att, l.wo, l.bo, n, qDim, h);
@@ -849,9 +937,24 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
+  /** x += in times the weight (rounded to the storage type first), one skinny kernel. */
+  private void addProduct(DeviceBuffer in, DeviceBuffer w, int n, int inDim) {
+    SkinnyGemm.launch(
+        k.skinnyGemmResidual,
+        stream,
+        Cuda.multiprocessors(),
+        n,
+        inDim,
+        c.hiddenSize(),
+        x.address(),
+        in.address(),
+        w.address());
+  }
+
   /**
    * qkv = xb times the QKV weight, then RoPE on the q and k heads and the k/v heads into their pool
-   * slots: one skinny kernel where it applies and both stages run.
+   * slots: one skinny kernel where it applies and both stages run (norming x itself where the norms
+   * run in the products).
    */
   private void qkvAndRope(Layer l, int n, long kc, long vc, Set<DecodeStage> stages) {
     int h = c.hiddenSize();
@@ -860,6 +963,29 @@ public final class GpuLlamaRunner implements ModelRunner {
     long slots = metaAt(layout.slots());
     boolean projection = stages.contains(DecodeStage.QKV);
     boolean rope = stages.contains(DecodeStage.ROPE_KV);
+    if (projection && rope && normsInProducts(n)) {
+      SkinnyGemm.launchRopeKvNormed(
+          k.skinnyGemmRopeKvNormed,
+          stream,
+          Cuda.multiprocessors(),
+          n,
+          h,
+          qkvDim,
+          qkv.address(),
+          x.address(),
+          l.wqkv.address(),
+          positions,
+          ropeCos.address(),
+          ropeSin.address(),
+          kc,
+          vc,
+          slots,
+          c.numHeads(),
+          c.numKvHeads(),
+          hd,
+          (float) c.rmsNormEps());
+      return;
+    }
     if (projection && rope && skinny(n) && l.bqkv == null) {
       SkinnyGemm.launchRopeKv(
           k.skinnyGemmRopeKv,
@@ -905,35 +1031,43 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /** att = paged attention of the q rows over their sequences' K/V, split over the context. */
+  /**
+   * att = paged attention of the q rows over their sequences' K/V, split over the context. Split
+   * decode attention runs as clusters of {@link #CLUSTER_SPLITS} splits where they are on.
+   */
   private void attend(int n, long kc, long vc, int splits) {
     int hd = c.headDim();
-    k.attention.launch(
-        stream,
-        c.numKvHeads(),
-        n,
-        splits,
-        ATTENTION_THREADS,
-        0,
-        qkv.address(),
-        qkvDim,
-        kc,
-        vc,
-        metaAt(layout.blockTables()),
-        maxBlocks,
-        metaAt(layout.rowSeq()),
-        metaAt(layout.contextLens()),
-        c.numHeads(),
-        c.numKvHeads(),
-        options.blockSize(),
-        (float) (1.0 / Math.sqrt(hd)),
-        c.slidingWindow(),
-        splits,
-        partAcc.address(),
-        partMl.address(),
-        att.address(),
-        qDim);
-    if (splits > 1) {
+    boolean cluster = clusterAttention && splits > 1;
+    if (cluster) {
+      splits = CLUSTER_SPLITS;
+    }
+    (cluster ? k.attentionCluster : k.attention)
+        .launch(
+            stream,
+            c.numKvHeads(),
+            n,
+            splits,
+            ATTENTION_THREADS,
+            0,
+            qkv.address(),
+            qkvDim,
+            kc,
+            vc,
+            metaAt(layout.blockTables()),
+            maxBlocks,
+            metaAt(layout.rowSeq()),
+            metaAt(layout.contextLens()),
+            c.numHeads(),
+            c.numKvHeads(),
+            options.blockSize(),
+            (float) (1.0 / Math.sqrt(hd)),
+            c.slidingWindow(),
+            splits,
+            partAcc.address(),
+            partMl.address(),
+            att.address(),
+            qDim);
+    if (splits > 1 && !cluster) {
       k.combine.launch(
           stream,
           c.numHeads(),

@@ -19,6 +19,12 @@ import io.kiln.InvalidInputException;
  *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
  *     streams its first weights before it waits; on by default (with the skinny GEMM, batch-1
  *     decode measured 1.07 against 1.26 ms a step for cuBLAS on an H200)
+ * @param fusedNorms fold each RMSNorm weight into the weights of the product that reads the norm;
+ *     one-row skinny steps then compute the norm inside that product and add each residual inside
+ *     the product that writes it, with no norm kernels between the layers; on by default
+ * @param clusterAttention decode attention split over the context runs as one thread-block cluster
+ *     per (kv head, sequence) whose blocks merge their splits through distributed shared memory,
+ *     with no combine kernel (sm_90 and later; ignored below); off by default
  */
 public record GpuRunnerOptions(
     StorageType storage,
@@ -30,7 +36,9 @@ public record GpuRunnerOptions(
     int maxModelLen,
     boolean cudaGraphs,
     boolean skinnyGemm,
-    boolean programmaticLaunch) {
+    boolean programmaticLaunch,
+    boolean fusedNorms,
+    boolean clusterAttention) {
 
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
 
@@ -51,146 +59,108 @@ public record GpuRunnerOptions(
   }
 
   public static GpuRunnerOptions defaults() {
-    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true);
+    return new GpuRunnerOptions(
+        StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true, true, true);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {
-    return new GpuRunnerOptions(
-        s,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.storage = s);
   }
 
   public GpuRunnerOptions withKvUtilization(double u) {
-    return new GpuRunnerOptions(
-        storage,
-        u,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.kvUtilization = u);
   }
 
   public GpuRunnerOptions withKvBlocks(int blocks) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        blocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.kvBlocks = blocks);
   }
 
   public GpuRunnerOptions withBlockSize(int size) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        size,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.blockSize = size);
   }
 
   public GpuRunnerOptions withMaxNumSeqs(int n) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        n,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.maxNumSeqs = n);
   }
 
   public GpuRunnerOptions withMaxBatchedTokens(int n) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        n,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.maxBatchedTokens = n);
   }
 
   public GpuRunnerOptions withMaxModelLen(int n) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        n,
-        cudaGraphs,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.maxModelLen = n);
   }
 
   public GpuRunnerOptions withCudaGraphs(boolean on) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        on,
-        skinnyGemm,
-        programmaticLaunch);
+    return with(b -> b.cudaGraphs = on);
   }
 
   public GpuRunnerOptions withSkinnyGemm(boolean on) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        on,
-        programmaticLaunch);
+    return with(b -> b.skinnyGemm = on);
   }
 
   public GpuRunnerOptions withProgrammaticLaunch(boolean on) {
-    return new GpuRunnerOptions(
-        storage,
-        kvUtilization,
-        kvBlocks,
-        blockSize,
-        maxNumSeqs,
-        maxBatchedTokens,
-        maxModelLen,
-        cudaGraphs,
-        skinnyGemm,
-        on);
+    return with(b -> b.programmaticLaunch = on);
+  }
+
+  public GpuRunnerOptions withFusedNorms(boolean on) {
+    return with(b -> b.fusedNorms = on);
+  }
+
+  public GpuRunnerOptions withClusterAttention(boolean on) {
+    return with(b -> b.clusterAttention = on);
+  }
+
+  private GpuRunnerOptions with(java.util.function.Consumer<Copy> change) {
+    Copy c = new Copy(this);
+    change.accept(c);
+    return c.build();
+  }
+
+  /** A mutable copy, so that each wither names only the component it changes. */
+  private static final class Copy {
+    StorageType storage;
+    double kvUtilization;
+    int kvBlocks;
+    int blockSize;
+    int maxNumSeqs;
+    int maxBatchedTokens;
+    int maxModelLen;
+    boolean cudaGraphs;
+    boolean skinnyGemm;
+    boolean programmaticLaunch;
+    boolean fusedNorms;
+    boolean clusterAttention;
+
+    Copy(GpuRunnerOptions o) {
+      storage = o.storage;
+      kvUtilization = o.kvUtilization;
+      kvBlocks = o.kvBlocks;
+      blockSize = o.blockSize;
+      maxNumSeqs = o.maxNumSeqs;
+      maxBatchedTokens = o.maxBatchedTokens;
+      maxModelLen = o.maxModelLen;
+      cudaGraphs = o.cudaGraphs;
+      skinnyGemm = o.skinnyGemm;
+      programmaticLaunch = o.programmaticLaunch;
+      fusedNorms = o.fusedNorms;
+      clusterAttention = o.clusterAttention;
+    }
+
+    GpuRunnerOptions build() {
+      return new GpuRunnerOptions(
+          storage,
+          kvUtilization,
+          kvBlocks,
+          blockSize,
+          maxNumSeqs,
+          maxBatchedTokens,
+          maxModelLen,
+          cudaGraphs,
+          skinnyGemm,
+          programmaticLaunch,
+          fusedNorms,
+          clusterAttention);
+    }
   }
 }

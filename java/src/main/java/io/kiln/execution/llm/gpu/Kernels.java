@@ -12,6 +12,7 @@ final class Kernels {
   final Kernel siluMul;
   final Kernel residualAdd;
   final Kernel attention;
+  final Kernel attentionCluster;
   final Kernel combine;
   final Kernel castToHalf;
   final Kernel castToFloat;
@@ -23,6 +24,9 @@ final class Kernels {
   final SkinnyGemm.Variants skinnyGemmToFloat;
   final SkinnyGemm.Variants skinnyGemmSilu;
   final SkinnyGemm.Variants skinnyGemmRopeKv;
+  final SkinnyGemm.Variants skinnyGemmResidual;
+  final SkinnyGemm.Variants skinnyGemmSiluNormed;
+  final SkinnyGemm.Variants skinnyGemmRopeKvNormed;
 
   Kernels(CudaModule m, StorageType st, int headDim) {
     this(m, st, headDim, false);
@@ -44,6 +48,8 @@ final class Kernels {
     siluMul = m.kernel("silu_mul" + s, "ppii");
     residualAdd = m.kernel("residual_add" + s, "ppl");
     attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppi");
+    attentionCluster =
+        m.kernel("paged_attention_cluster" + s + "_hd" + headDim, "pipppippiiifiipppi");
     combine = m.kernel("attention_combine" + s, "pppiiii");
     castToHalf = m.kernel("cast_f32_to_f16", "ppl");
     castToFloat = m.kernel("cast_f16_to_f32", "ppl");
@@ -55,6 +61,10 @@ final class Kernels {
     skinnyGemmToFloat = SkinnyGemm.Variants.of(m, "skinny_gemm_to_f32", st, "pppiiii");
     skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st, "pppiiii");
     skinnyGemmRopeKv = SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st, "pppiiiippppppiii");
+    skinnyGemmResidual = SkinnyGemm.Variants.of(m, "skinny_gemm_residual", st, "pppiiii");
+    skinnyGemmSiluNormed = SkinnyGemm.Variants.of(m, "skinny_gemm_silu_normed", st, "pppiiiif");
+    skinnyGemmRopeKvNormed =
+        SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv_normed", st, "pppiiiippppppiiif");
     for (Kernel k :
         new Kernel[] {
           embedding,
@@ -67,6 +77,7 @@ final class Kernels {
           siluMul,
           residualAdd,
           attention,
+          attentionCluster,
           combine,
           castToHalf,
           castToFloat,
@@ -82,7 +93,13 @@ final class Kernels {
           skinnyGemmSilu.rows(),
           skinnyGemmSilu.oneRow(),
           skinnyGemmRopeKv.rows(),
-          skinnyGemmRopeKv.oneRow()
+          skinnyGemmRopeKv.oneRow(),
+          skinnyGemmResidual.rows(),
+          skinnyGemmResidual.oneRow(),
+          skinnyGemmSiluNormed.rows(),
+          skinnyGemmSiluNormed.oneRow(),
+          skinnyGemmRopeKvNormed.rows(),
+          skinnyGemmRopeKvNormed.oneRow()
         }) {
       k.overlapPrevious(overlap);
     }

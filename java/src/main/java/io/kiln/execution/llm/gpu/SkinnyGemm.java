@@ -120,6 +120,37 @@ final class SkinnyGemm {
   }
 
   /**
+   * Enqueues a normed product ({@code skinny_gemm_silu_normed}): {@code x} is the fp32 residual
+   * stream, whose RMSNorm the kernel computes with {@code eps}; the norm's weight is folded into
+   * {@code w}.
+   */
+  static void launchNormed(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      float eps) {
+    checkShape(m, in, out);
+    checkResidualStream(x);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, eps);
+  }
+
+  /** The normed kernels read the fp32 residual stream in 16-byte vectors. */
+  private static void checkResidualStream(long x) {
+    if (x % 16 != 0) {
+      throw new BackendException(
+          "skinny gemm normed: the fp32 residual stream at 0x"
+              + Long.toHexString(x)
+              + " is not 16-byte aligned");
+    }
+  }
+
+  /**
    * Lays {@code warpRows} warp rows out ({@link Geometry}) and launches with {@code pointers}, then
    * m, in, out and the warps per row, then {@code rest}.
    */
@@ -170,6 +201,71 @@ final class SkinnyGemm {
       int numHeads,
       int numKvHeads,
       int headDim) {
+    ropeKv(
+        kernel,
+        stream,
+        multiprocessors,
+        m,
+        in,
+        out,
+        new long[] {y, x, w, positions, cosTable, sinTable, keyCache, valueCache, slotMapping},
+        numHeads,
+        numKvHeads,
+        headDim);
+  }
+
+  /**
+   * {@link #launchRopeKv} with the norm fused ({@code skinny_gemm_rope_kv_normed}): {@code x} is
+   * the fp32 residual stream, as in {@link #launchNormed}.
+   */
+  static void launchRopeKvNormed(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      long positions,
+      long cosTable,
+      long sinTable,
+      long keyCache,
+      long valueCache,
+      long slotMapping,
+      int numHeads,
+      int numKvHeads,
+      int headDim,
+      float eps) {
+    checkResidualStream(x);
+    ropeKv(
+        kernel,
+        stream,
+        multiprocessors,
+        m,
+        in,
+        out,
+        new long[] {y, x, w, positions, cosTable, sinTable, keyCache, valueCache, slotMapping},
+        numHeads,
+        numKvHeads,
+        headDim,
+        eps);
+  }
+
+  /** {@code pointers}: y, x, w, then the RoPE tables, the K/V pools and the slot mapping. */
+  private static void ropeKv(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long[] pointers,
+      int numHeads,
+      int numKvHeads,
+      int headDim,
+      Object... rest) {
     checkShape(m, in, out);
     if (headDim < 2 || headDim % 2 != 0 || (long) (numHeads + 2 * numKvHeads) * headDim != out) {
       throw new BackendException(
@@ -182,6 +278,14 @@ final class SkinnyGemm {
               + " heads of an even size "
               + headDim);
     }
+    Object[] tail = new Object[6 + 3 + rest.length];
+    for (int i = 0; i < 6; i++) {
+      tail[i] = pointers[3 + i];
+    }
+    tail[6] = numHeads;
+    tail[7] = numKvHeads;
+    tail[8] = headDim;
+    System.arraycopy(rest, 0, tail, 9, rest.length);
     enqueue(
         kernel,
         stream,
@@ -190,15 +294,7 @@ final class SkinnyGemm {
         in,
         out,
         out / 2,
-        new long[] {y, x, w},
-        positions,
-        cosTable,
-        sinTable,
-        keyCache,
-        valueCache,
-        slotMapping,
-        numHeads,
-        numKvHeads,
-        headDim);
+        new long[] {pointers[0], pointers[1], pointers[2]},
+        tail);
   }
 }

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kiln.BackendException;
 import java.util.ArrayList;
@@ -1004,6 +1005,335 @@ class GpuKernelsTest {
       }
       for (int i = m * ff; i < got.length; i++) {
         assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
+      }
+    }
+  }
+
+  /**
+   * The product that adds into the fp32 residual stream, against the plain product followed by
+   * residual_add: the same sums rounded the same way, so equal bits.
+   */
+  @ParameterizedTest(name = "{0} m={1} in={2} out={3}")
+  @CsvSource({
+    "F16, 1, 2048, 2048",
+    "F16, 1, 8192, 2048",
+    "F32, 3, 520, 264",
+    "F16, 8, 8192, 100",
+    "F32, 1, 2050, 300",
+  })
+  void skinnyGemmResidualEqualsGemmThenResidualAdd(StorageType st, int m, int in, int out) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(17L * m + in + 3L * out + st.ordinal());
+    int sms = Cuda.multiprocessors();
+    float[] resid = random(rnd, (m + 1) * out, 2);
+    try (GpuTests.Stored x = store(k, st, random(rnd, m * in, 1));
+        GpuTests.Stored w = store(k, st, random(rnd, out * in, 0.05));
+        DeviceBuffer y = poisoned(st, (long) m * out);
+        DeviceBuffer x1 = floats(resid);
+        DeviceBuffer x2 = floats(resid)) {
+      long xa = x.buffer().address();
+      long wa = w.buffer().address();
+      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, out, y.address(), xa, wa);
+      k.residualAdd.launch1d(null, (long) m * out, 256, x1.address(), y.address(), (long) m * out);
+      SkinnyGemm.launch(k.skinnyGemmResidual, null, sms, m, in, out, x2.address(), xa, wa);
+      String what = "skinny gemm residual " + st + " " + m + "x" + in + "x" + out;
+      float[] expected = read(k, StorageType.F32, x1, (m + 1) * out);
+      float[] got = read(k, StorageType.F32, x2, (m + 1) * out);
+      for (int i = 0; i < got.length; i++) {
+        assertSame(expected[i], got[i], what + ": residual " + i);
+      }
+      for (int i = m * out; i < got.length; i++) {
+        assertSame(resid[i], got[i], what + ": row " + m + " untouched");
+      }
+      assertTrue(got[0] != resid[0], what + ": the product was added");
+    }
+  }
+
+  /** x scaled by 1 / sqrt(mean(x^2) + eps) per row of {@code in}, in double. */
+  private static float[] normRows(float[] x, int m, int in, float eps) {
+    float[] out = new float[m * in];
+    for (int t = 0; t < m; t++) {
+      double ss = 0;
+      for (int i = 0; i < in; i++) {
+        ss += (double) x[t * in + i] * x[t * in + i];
+      }
+      double scale = 1 / Math.sqrt(ss / in + eps);
+      for (int i = 0; i < in; i++) {
+        out[t * in + i] = (float) (x[t * in + i] * scale);
+      }
+    }
+    return out;
+  }
+
+  /** Rows of {@code w} ([rows, in]) with column j times g[j]: a norm weight folded in. */
+  private static float[] folded(float[] w, float[] g) {
+    float[] out = w.clone();
+    for (int i = 0; i < out.length; i++) {
+      out[i] *= g[i % g.length];
+    }
+    return out;
+  }
+
+  /**
+   * The SiLU-gate product that norms the fp32 residual stream itself, against plain Java on the
+   * normed rows and the folded weights as stored.
+   */
+  @ParameterizedTest(name = "{0} m={1} in={2} ff={3}")
+  @CsvSource({
+    "F32, 1, 2048, 8192",
+    "F16, 1, 2048, 8192",
+    "F16, 1, 8192, 64",
+    "F16, 1, 4100, 300",
+    "F32, 3, 2051, 7",
+    "F16, 8, 2048, 513",
+  })
+  void normedSkinnyGemmSiluMatchesJava(StorageType st, int m, int in, int ff) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(23L * m + in + 11L * ff + st.ordinal());
+    int sms = Cuda.multiprocessors();
+    float eps = 1e-5f;
+    float[] resid = random(rnd, m * in, 3);
+    float[] g = random(rnd, in, 1.5);
+    try (GpuTests.Stored w = store(k, st, folded(random(rnd, 2 * ff * in, 0.05), g));
+        DeviceBuffer x = floats(resid);
+        DeviceBuffer y = poisoned(st, (long) (m + 1) * ff)) {
+      SkinnyGemm.launchNormed(
+          k.skinnyGemmSiluNormed,
+          null,
+          sms,
+          m,
+          in,
+          ff,
+          y.address(),
+          x.address(),
+          w.buffer().address(),
+          eps);
+      float[] normed = normRows(resid, m, in, eps);
+      float[] expected = new float[m * ff];
+      for (int t = 0; t < m; t++) {
+        for (int j = 0; j < ff; j++) {
+          double gate = 0;
+          double up = 0;
+          for (int i = 0; i < in; i++) {
+            double xv = normed[t * in + i];
+            gate += xv * w.values()[j * in + i];
+            up += xv * w.values()[(ff + j) * in + i];
+          }
+          expected[t * ff + j] = (float) (gate / (1 + Math.exp(-gate)) * up);
+        }
+      }
+      String what = "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
+      float[] got = read(k, st, y, (m + 1) * ff);
+      assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
+      for (int i = m * ff; i < got.length; i++) {
+        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
+      }
+    }
+    assertThrows(
+        BackendException.class,
+        () -> SkinnyGemm.launchNormed(k.skinnyGemmSiluNormed, null, sms, 1, 64, 8, 0, 8, 0, eps),
+        "a residual stream off the 16-byte grid");
+  }
+
+  /**
+   * The QKV product with RoPE, the K/V write and the norm fused, against the same kernel without
+   * the norm on rows normed in Java: equal up to the rounding of those rows.
+   */
+  @ParameterizedTest(name = "{0} m={1} head_dim={2} in={3}")
+  @CsvSource({"F32, 1, 64, 264", "F16, 1, 64, 2048", "F16, 1, 128, 8192", "F32, 5, 128, 264"})
+  void normedSkinnyGemmRopeKvMatchesRopeKvOnNormedRows(StorageType st, int m, int hd, int in) {
+    Kernels k = kernels(st, hd);
+    SplittableRandom rnd = new SplittableRandom(41L * m + hd + in + st.ordinal());
+    int heads = 8;
+    int kvHeads = 2;
+    int half = hd / 2;
+    int kvDim = kvHeads * hd;
+    int out = (heads + 2 * kvHeads) * hd;
+    int slots = 40;
+    float eps = 1e-5f;
+    int[] positions = Arrays.copyOf(new int[] {0, 3, 49, 7, 7}, m);
+    int[] mapping = Arrays.copyOf(new int[] {31, 0, 5, -1, 6}, m);
+    int sms = Cuda.multiprocessors();
+    float[] resid = random(rnd, m * in, 3);
+    try (GpuTests.Stored normed = store(k, st, normRows(resid, m, in, eps));
+        DeviceBuffer x = floats(resid);
+        GpuTests.Stored w = store(k, st, folded(random(rnd, out * in, 0.1), random(rnd, in, 1.5)));
+        DeviceBuffer dp = ints(positions);
+        DeviceBuffer dm = ints(mapping);
+        DeviceBuffer dc = floats(random(rnd, 50 * half, 1));
+        DeviceBuffer ds = floats(random(rnd, 50 * half, 1));
+        DeviceBuffer y1 = poisoned(st, (long) m * out);
+        DeviceBuffer y2 = poisoned(st, (long) m * out);
+        DeviceBuffer kc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
+        DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
+      long[] tables = {dp.address(), dc.address(), ds.address()};
+      SkinnyGemm.launchRopeKv(
+          k.skinnyGemmRopeKv,
+          null,
+          sms,
+          m,
+          in,
+          out,
+          y1.address(),
+          normed.buffer().address(),
+          w.buffer().address(),
+          tables[0],
+          tables[1],
+          tables[2],
+          kc1.address(),
+          vc1.address(),
+          dm.address(),
+          heads,
+          kvHeads,
+          hd);
+      SkinnyGemm.launchRopeKvNormed(
+          k.skinnyGemmRopeKvNormed,
+          null,
+          sms,
+          m,
+          in,
+          out,
+          y2.address(),
+          x.address(),
+          w.buffer().address(),
+          tables[0],
+          tables[1],
+          tables[2],
+          kc2.address(),
+          vc2.address(),
+          dm.address(),
+          heads,
+          kvHeads,
+          hd,
+          eps);
+      String what = "normed skinny gemm rope kv " + st + " m=" + m + " hd=" + hd + " in=" + in;
+      double tol = st == StorageType.F32 ? 1e-5 : 4e-3;
+      assertClose(read(k, st, y1, m * out), read(k, st, y2, m * out), tol, what + ": qkv");
+      int count = slots * kvDim;
+      float[] keys1 = read(k, st, kc1, count);
+      float[] keys2 = read(k, st, kc2, count);
+      float[] values1 = read(k, st, vc1, count);
+      float[] values2 = read(k, st, vc2, count);
+      for (int slot = 0; slot < slots; slot++) {
+        boolean written = !Float.isNaN(keys1[slot * kvDim]);
+        float[][] pair = {
+          Arrays.copyOfRange(keys1, slot * kvDim, (slot + 1) * kvDim),
+          Arrays.copyOfRange(keys2, slot * kvDim, (slot + 1) * kvDim),
+          Arrays.copyOfRange(values1, slot * kvDim, (slot + 1) * kvDim),
+          Arrays.copyOfRange(values2, slot * kvDim, (slot + 1) * kvDim)
+        };
+        if (written) {
+          assertClose(pair[0], pair[1], tol, what + ": key slot " + slot);
+          assertClose(pair[2], pair[3], tol, what + ": value slot " + slot);
+        } else {
+          assertTrue(Float.isNaN(pair[1][0]) && Float.isNaN(pair[3][0]), what + ": slot " + slot);
+        }
+      }
+      assertFalse(Float.isNaN(keys2[31 * kvDim]), what + ": slot 31 written");
+    }
+  }
+
+  /**
+   * Split attention as thread-block clusters that merge in distributed shared memory, against the
+   * same splits merged by the combine kernel: equal bits.
+   */
+  @ParameterizedTest(name = "{0} hd={1} heads={2} kv={3} window={4}")
+  @CsvSource({
+    "F32, 64, 32, 8, 0",
+    "F16, 64, 32, 8, 0",
+    "F16, 128, 8, 1, 0",
+    "F32, 32, 4, 2, 37",
+    "F16, 64, 8, 2, 0",
+  })
+  void clusterAttentionEqualsSplitsThenCombine(
+      StorageType st, int hd, int heads, int kvHeads, int window) {
+    assumeTrue(Cuda.clustersSupported(), "thread-block clusters need sm_90 or later");
+    Kernels k = kernels(st, hd);
+    SplittableRandom rnd = new SplittableRandom(hd * 13L + heads + window);
+    int splits = 8;
+    int bs = 16;
+    int numBlocks = 64;
+    int kvDim = kvHeads * hd;
+    int qDim = heads * hd;
+    int maxBlocks = 20;
+    List<Integer> free = new ArrayList<>();
+    for (int b = 1; b < numBlocks; b++) {
+      free.add(b);
+    }
+    Collections.shuffle(free, new java.util.Random(hd + heads));
+    int[] seqLen = {1, 150, 300};
+    int[] tables = new int[seqLen.length * maxBlocks];
+    int next = 0;
+    for (int s = 0; s < seqLen.length; s++) {
+      for (int b = 0; b < (seqLen[s] + bs - 1) / bs; b++) {
+        tables[s * maxBlocks + b] = free.get(next++);
+      }
+    }
+    // Decode rows of every sequence (fewer positions than splits in the first), one prefill-like.
+    int[] rowSeq = {0, 1, 2, 1};
+    int[] ctx = {1, 150, 300, 5};
+    int rows = rowSeq.length;
+    float scale = (float) (1 / Math.sqrt(hd));
+    try (GpuTests.Stored q = store(k, st, random(rnd, rows * qDim, 1));
+        GpuTests.Stored kc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
+        GpuTests.Stored vc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
+        DeviceBuffer dt = ints(tables);
+        DeviceBuffer dr = ints(rowSeq);
+        DeviceBuffer dc = ints(ctx);
+        DeviceBuffer acc = new DeviceBuffer(4L * rows * heads * splits * hd);
+        DeviceBuffer ml = new DeviceBuffer(4L * rows * heads * splits * 2);
+        DeviceBuffer combined = poisoned(st, (long) rows * qDim);
+        DeviceBuffer clustered = poisoned(st, (long) rows * qDim)) {
+      for (Kernel attention : new Kernel[] {k.attention, k.attentionCluster}) {
+        DeviceBuffer out = attention == k.attention ? combined : clustered;
+        attention.launch(
+            null,
+            kvHeads,
+            rows,
+            splits,
+            128,
+            0,
+            q.buffer().address(),
+            qDim,
+            kc.buffer().address(),
+            vc.buffer().address(),
+            dt.address(),
+            maxBlocks,
+            dr.address(),
+            dc.address(),
+            heads,
+            kvHeads,
+            bs,
+            scale,
+            window,
+            splits,
+            acc.address(),
+            ml.address(),
+            out.address(),
+            qDim);
+      }
+      k.combine.launch(
+          null,
+          heads,
+          rows,
+          1,
+          hd,
+          0,
+          acc.address(),
+          ml.address(),
+          combined.address(),
+          heads,
+          hd,
+          splits,
+          qDim);
+      String what = "cluster attention " + st + " hd " + hd;
+      float[] expected = read(k, st, combined, rows * qDim);
+      float[] got = read(k, st, clustered, rows * qDim);
+      for (int i = 0; i < got.length; i++) {
+        assertFalse(Float.isNaN(got[i]), what + ": element " + i + " never written");
+        assertSame(expected[i], got[i], what + ": element " + i);
       }
     }
   }

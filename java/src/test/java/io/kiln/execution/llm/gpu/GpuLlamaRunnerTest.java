@@ -113,24 +113,33 @@ class GpuLlamaRunnerTest {
 
   /**
    * The runner's launch paths. With the skinny GEMM, one-row steps use it (with RoPE, the K/V write
-   * and the SiLU gate fused); programmatic launch lets each kernel overlap the previous one.
+   * and the SiLU gate fused); programmatic launch lets each kernel overlap the previous one; fused
+   * norms fold the norm weights into the products (and run the norms inside the skinny ones);
+   * cluster attention merges the splits without a combine kernel.
    */
   enum LaunchPath {
-    CUBLAS(false, false),
-    SKINNY(true, false),
-    CUBLAS_PROGRAMMATIC(false, true),
-    SKINNY_PROGRAMMATIC(true, true);
+    CUBLAS(false, false, false),
+    SKINNY(true, false, false),
+    CUBLAS_PROGRAMMATIC(false, true, false),
+    SKINNY_PROGRAMMATIC(true, true, false),
+    CUBLAS_FUSED(false, true, true),
+    SKINNY_FUSED(true, true, true);
 
     final boolean skinny;
     final boolean programmatic;
+    final boolean fused;
 
-    LaunchPath(boolean skinny, boolean programmatic) {
+    LaunchPath(boolean skinny, boolean programmatic, boolean fused) {
       this.skinny = skinny;
       this.programmatic = programmatic;
+      this.fused = fused;
     }
 
     GpuRunnerOptions apply(GpuRunnerOptions o) {
-      return o.withSkinnyGemm(skinny).withProgrammaticLaunch(programmatic);
+      return o.withSkinnyGemm(skinny)
+          .withProgrammaticLaunch(programmatic)
+          .withFusedNorms(fused)
+          .withClusterAttention(fused);
     }
   }
 

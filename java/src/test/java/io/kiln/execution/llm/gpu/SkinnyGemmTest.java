@@ -66,5 +66,9 @@ class SkinnyGemmTest {
     assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(9, 64, 64));
     assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 0, 64));
     assertThrows(BackendException.class, () -> SkinnyGemm.checkShape(1, 64, 0));
+    // The normed products read the fp32 residual stream in 16-byte vectors.
+    assertThrows(
+        BackendException.class,
+        () -> SkinnyGemm.launchNormed(null, null, 132, 1, 64, 64, 256, 8, 256, 1e-5f));
   }
 }
