@@ -1,7 +1,6 @@
 // Kernels of the GPU Llama runner. Every kernel comes in an fp32 and an fp16 storage flavour
 // (suffix _f32 / _f16); arithmetic is always fp32. Loaded through the driver API by name, so all
 // entry points are extern "C" with plain pointer/int/float arguments.
-#include <cooperative_groups.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
 
@@ -276,60 +275,13 @@ constexpr int kAttnWarps = 4;
 constexpr int kAttnBatch = 4;
 constexpr int kMaxGroup = 8;
 
-// Attention splits of one (kv head, row) that run as one thread-block cluster (sm_90+) merge
-// through distributed shared memory instead of a combine kernel: each block leaves its partial
-// (max, sum, unnormalized output) in its shared memory, and after the cluster barrier every block
-// merges a slice of the outputs from all of them, in split order with attention_combine's
-// arithmetic, so the bits equal the split-and-combine path with as many splits.
-constexpr int kClusterSplits = 8;
-
-template <typename T, int HD>
-__device__ void merge_cluster_splits(float* split_m, float* split_l, float* split_acc, int group,
-                                     int row, int kvh, T* out, int out_stride) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();
-  int count = group * HD;
-  int per = (count + kClusterSplits - 1) / kClusterSplits;
-  int first = (int)cluster.block_rank() * per;
-  int last = min(count, first + per);
-  for (int i = first + threadIdx.x; i < last; i += blockDim.x) {
-    int g = i / HD, d = i % HD;
-    float m[kClusterSplits], l[kClusterSplits], a[kClusterSplits];
-#pragma unroll
-    for (int s = 0; s < kClusterSplits; ++s) {
-      m[s] = cluster.map_shared_rank(split_m, s)[g];
-      l[s] = cluster.map_shared_rank(split_l, s)[g];
-      a[s] = cluster.map_shared_rank(split_acc, s)[i];
-    }
-    float mx = -INFINITY;
-#pragma unroll
-    for (int s = 0; s < kClusterSplits; ++s) mx = fmaxf(mx, m[s]);
-    float sum_l = 0.f, sum_a = 0.f;
-    if (mx != -INFINITY) {
-#pragma unroll
-      for (int s = 0; s < kClusterSplits; ++s) {
-        float f = expf(m[s] - mx);
-        sum_l += l[s] * f;
-        sum_a += a[s] * f;
-      }
-    }
-    out[(long)row * out_stride + (long)(kvh * group + g) * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
-  }
-  cluster.sync();  // no block leaves while another still reads its shared memory
-#else
-  if (kClusterSplits > 1) __trap();  // the host launches the cluster build on sm_90 and later only
-#endif
-}
-
 // One block per (kv head, query row, split). A query row is a decode sequence or one prefill
 // token; it attends to positions [start, context_len) of sequence row_seq[row] through that
 // sequence's block table, which already holds the row's own K/V (written before this kernel).
 // The split's positions go round-robin to the warps; each warp keeps an online softmax for the
 // query heads of its group, lanes holding head_dim/32 elements each. With one split the result
 // is written to out; otherwise unnormalized partials go to part_acc/part_ml for the combine.
-template <typename T, int HD, bool CLUSTER>
+template <typename T, int HD>
 __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, const T* value_cache,
                                 const int* block_tables, int table_stride, const int* row_seq,
                                 const int* context_lens, int num_heads, int num_kv_heads,
@@ -419,7 +371,6 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
   }
   __syncthreads();
 
-  __shared__ float split_m[kMaxGroup], split_l[kMaxGroup], split_acc[kMaxGroup * HD];  // CLUSTER
   for (int i = threadIdx.x; i < group * HD; i += blockDim.x) {
     int g = i / HD, d = i % HD;
     float mx = -INFINITY;
@@ -433,13 +384,7 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
       }
     }
     int head = kvh * group + g;
-    if constexpr (CLUSTER) {
-      split_acc[i] = sum_a;
-      if (d == 0) {
-        split_m[g] = mx;
-        split_l[g] = sum_l;
-      }
-    } else if (num_splits == 1) {
+    if (num_splits == 1) {
       out[(long)row * out_stride + (long)head * HD + d] = from_float<T>(sum_l > 0.f ? sum_a / sum_l : 0.f);
     } else {
       long at = ((long)row * num_heads + head) * num_splits + split;
@@ -450,7 +395,6 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
       }
     }
   }
-  if constexpr (CLUSTER) merge_cluster_splits<T, HD>(split_m, split_l, split_acc, group, row, kvh, out, out_stride);
 }
 
 // Merges the splits of one (head, row): grid (num_heads, rows), block head_dim threads. The
@@ -919,32 +863,15 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
     attention_combine<T>(part_acc, part_ml, out, num_heads, head_dim, num_splits, out_stride);       \
   }
 
-// The cluster build's grid is (kv heads, rows, kClusterSplits), one cluster per (kv head, row).
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
-#define KILN_CLUSTER_SPLITS
-#else
-#define KILN_CLUSTER_SPLITS __cluster_dims__(1, 1, kClusterSplits)
-#endif
-
 #define KILN_ATTENTION(SUFFIX, T, HD)                                                                 \
   extern "C" __global__ void __launch_bounds__(kAttnWarps * 32) paged_attention_##SUFFIX##_hd##HD(   \
       const T* q, int q_stride, const T* key_cache, const T* value_cache, const int* block_tables,   \
       int table_stride, const int* row_seq, const int* context_lens, int num_heads,                  \
       int num_kv_heads, int block_size, float scale, int window, int num_splits, float* part_acc,    \
       float* part_ml, T* out, int out_stride) {                                                      \
-    paged_attention<T, HD, false>(q, q_stride, key_cache, value_cache, block_tables, table_stride,   \
-                                  row_seq, context_lens, num_heads, num_kv_heads, block_size, scale, \
-                                  window, num_splits, part_acc, part_ml, out, out_stride);           \
-  }                                                                                                  \
-  extern "C" __global__ void __launch_bounds__(kAttnWarps * 32) KILN_CLUSTER_SPLITS                 \
-      paged_attention_cluster_##SUFFIX##_hd##HD(                                                     \
-          const T* q, int q_stride, const T* key_cache, const T* value_cache,                        \
-          const int* block_tables, int table_stride, const int* row_seq, const int* context_lens,   \
-          int num_heads, int num_kv_heads, int block_size, float scale, int window, int num_splits,  \
-          float* part_acc, float* part_ml, T* out, int out_stride) {                                 \
-    paged_attention<T, HD, true>(q, q_stride, key_cache, value_cache, block_tables, table_stride,    \
-                                 row_seq, context_lens, num_heads, num_kv_heads, block_size, scale,  \
-                                 window, num_splits, part_acc, part_ml, out, out_stride);            \
+    paged_attention<T, HD>(q, q_stride, key_cache, value_cache, block_tables, table_stride, row_seq, \
+                           context_lens, num_heads, num_kv_heads, block_size, scale, window,         \
+                           num_splits, part_acc, part_ml, out, out_stride);                          \
   }
 
 // At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.

@@ -12,7 +12,7 @@
 #   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
 #   roofline  batch-1 roofline of the CUDA runner with its stage breakdown: cuBLAS, skinny with
-#             programmatic launch, with fused norms, cluster attention and both, ~2 min
+#             programmatic launch, with the norms fused into the products, ~1 min
 set -uo pipefail
 D=.devrun
 K=/tmp/kb

@@ -51,18 +51,14 @@ kiln_bench() {
 }
 
 # The launch paths, each spelled out in full so that a run does not depend on the defaults.
-CUBLAS=(--no-skinny-gemm --no-programmatic-launch --no-fused-norms --no-cluster-attention)
-SKINNY_PDL=(--skinny-gemm --programmatic-launch --no-fused-norms --no-cluster-attention)
-FUSED=(--skinny-gemm --programmatic-launch --fused-norms --no-cluster-attention)
-CLUSTER=(--skinny-gemm --programmatic-launch --no-fused-norms --cluster-attention)
-FUSED_CLUSTER=(--skinny-gemm --programmatic-launch --fused-norms --cluster-attention)
+CUBLAS=(--no-skinny-gemm --no-programmatic-launch --no-fused-norms)
+SKINNY_PDL=(--skinny-gemm --programmatic-launch --no-fused-norms)
+FUSED=(--skinny-gemm --programmatic-launch --fused-norms)
 
 if [ -n "${LLM_ROOFLINE_ONLY:-}" ]; then  # batch-1 roofline with its stage breakdown, per path
   kiln_bench 80 llm-gpu-roofline-cublas.json 1 "${CUBLAS[@]}"
   kiln_bench 80 llm-gpu-roofline-skinny-pdl.json 1 "${SKINNY_PDL[@]}"
   kiln_bench 80 llm-gpu-roofline-fused.json 1 "${FUSED[@]}"
-  kiln_bench 80 llm-gpu-roofline-cluster.json 1 "${CLUSTER[@]}"
-  kiln_bench 80 llm-gpu-roofline-fused-cluster.json 1 "${FUSED_CLUSTER[@]}"
   exit 0
 fi
 
@@ -89,7 +85,7 @@ timeout 60 "${PY[@]}" $D/bench/gpu/hf_logits_check.py --model "$MODEL" \
 stage "report"
 "${PY[@]}" $D/bench/gpu/llm_gpu_report.py --kiln "$OUT/llm-gpu-kiln.json" --hf "$OUT/llm-gpu-hf.json" \
   --kiln-variant "cuBLAS=$OUT/llm-gpu-kiln-cublas.json" \
-  --kiln-variant "skinny GEMM + programmatic launch, separate norms and combine=$OUT/llm-gpu-kiln-skinny-pdl.json" \
+  --kiln-variant "skinny GEMM + programmatic launch, separate norms=$OUT/llm-gpu-kiln-skinny-pdl.json" \
   --tests "$OUT/llm-gpu-tests.log" --crosscheck /tmp/llm-gpu-crosscheck.json \
   --out "$OUT/llm-gpu-report" 2>&1 | tee -a "$LOG"
 stage "done"

@@ -89,17 +89,6 @@ final class LlmModelOptions {
               + " then run each norm and residual add inside a skinny product (default: on)")
   boolean fusedNorms;
 
-  @Option(
-      names = "--cluster-attention",
-      negatable = true,
-      defaultValue = "true",
-      fallbackValue = "true",
-      description =
-          "cuda: split decode attention runs as thread-block clusters that merge their splits"
-              + " in distributed shared memory, without a combine kernel (sm_90+, ignored below;"
-              + " default: on)")
-  boolean clusterAttention;
-
   boolean cuda() {
     return switch (device.toLowerCase(java.util.Locale.ROOT)) {
       case "cpu" -> false;
@@ -118,7 +107,6 @@ final class LlmModelOptions {
     String gemm = skinnyGemm ? "Kiln skinny GEMM for one-row steps, cuBLAS above" : "cuBLAS";
     String launch = programmaticLaunch ? ", programmatic launch" : "";
     String norms = fusedNorms ? ", norms fused into the products" : "";
-    String attention = clusterAttention ? ", cluster attention" : "";
     return "cuda ("
         + dtype
         + " storage, fp32 math, "
@@ -126,7 +114,6 @@ final class LlmModelOptions {
         + " + Kiln kernels"
         + launch
         + norms
-        + attention
         + ")";
   }
 
@@ -158,8 +145,7 @@ final class LlmModelOptions {
             .withCudaGraphs(!noCudaGraphs)
             .withSkinnyGemm(skinnyGemm)
             .withProgrammaticLaunch(programmaticLaunch)
-            .withFusedNorms(fusedNorms)
-            .withClusterAttention(clusterAttention);
+            .withFusedNorms(fusedNorms);
     GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
     System.err.println("[kiln] " + runner.startupReport().line());
     return runner;

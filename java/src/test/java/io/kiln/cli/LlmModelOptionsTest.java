@@ -30,10 +30,9 @@ class LlmModelOptionsTest {
     assertTrue(o.skinnyGemm);
     assertTrue(o.programmaticLaunch);
     assertTrue(o.fusedNorms);
-    assertTrue(o.clusterAttention);
     assertEquals(
         "cuda (f16 storage, fp32 math, Kiln skinny GEMM for one-row steps, cuBLAS above + Kiln"
-            + " kernels, programmatic launch, norms fused into the products, cluster attention)",
+            + " kernels, programmatic launch, norms fused into the products)",
         o.backend());
   }
 
@@ -41,12 +40,7 @@ class LlmModelOptionsTest {
   void eachSwitchTurnsOff() {
     LlmModelOptions o =
         parse(
-            "--device",
-            "cuda",
-            "--no-skinny-gemm",
-            "--no-programmatic-launch",
-            "--no-fused-norms",
-            "--no-cluster-attention");
+            "--device", "cuda", "--no-skinny-gemm", "--no-programmatic-launch", "--no-fused-norms");
     assertFalse(o.skinnyGemm);
     assertFalse(o.programmaticLaunch);
     assertEquals("cuda (f16 storage, fp32 math, cuBLAS + Kiln kernels)", o.backend());
@@ -55,11 +49,11 @@ class LlmModelOptionsTest {
   }
 
   @Test
-  void fusedNormsAndClusterAttentionTurnOffOnTheirOwn() {
-    LlmModelOptions o = parse("--device", "cuda", "--no-fused-norms", "--no-cluster-attention");
+  void fusedNormsTurnOffOnTheirOwn() {
+    LlmModelOptions o = parse("--device", "cuda", "--no-fused-norms");
     assertFalse(o.fusedNorms);
-    assertFalse(o.clusterAttention);
+    assertTrue(o.skinnyGemm);
     assertTrue(o.backend().endsWith("kernels, programmatic launch)"));
-    assertTrue(parse("--no-fused-norms", "--cluster-attention").clusterAttention);
+    assertTrue(parse("--no-skinny-gemm", "--fused-norms").fusedNorms);
   }
 }

@@ -71,11 +71,6 @@ final class Cuda {
     return computeMajor >= 9;
   }
 
-  /** Whether kernels may run as thread-block clusters (compute capability 9.0 and later). */
-  static boolean clustersSupported() {
-    return computeMajor >= 9;
-  }
-
   /** {free, total} bytes of device memory. */
   static long[] memInfo() {
     try (SizeTPointer free = new SizeTPointer(1);

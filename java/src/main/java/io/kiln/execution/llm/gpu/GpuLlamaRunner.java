@@ -38,8 +38,6 @@ public final class GpuLlamaRunner implements ModelRunner {
   private static final int SAMPLE_THREADS = 1024;
   private static final int MAX_SPLITS = 16;
   private static final int MAX_GROUP = 8;
-  // Splits of the cluster attention kernel: its cluster size (kClusterSplits in llm_kernels.cu).
-  private static final int CLUSTER_SPLITS = 8;
 
   private final LlamaConfig c;
   private final GpuRunnerOptions options;
@@ -56,7 +54,6 @@ public final class GpuLlamaRunner implements ModelRunner {
   private final int kvDim;
   private final int qkvDim;
   private final int ff;
-  private final boolean clusterAttention;
 
   private CudaModule module;
   private CUstream_st stream;
@@ -155,7 +152,6 @@ public final class GpuLlamaRunner implements ModelRunner {
     this.kvDim = c.kvDim();
     this.qkvDim = qDim + 2 * kvDim;
     this.ff = c.intermediateSize();
-    this.clusterAttention = options.clusterAttention() && Cuda.clustersSupported();
     try {
       long t0 = System.nanoTime();
       this.module = CudaModule.load();
@@ -1031,43 +1027,35 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /**
-   * att = paged attention of the q rows over their sequences' K/V, split over the context. Split
-   * decode attention runs as clusters of {@link #CLUSTER_SPLITS} splits where they are on.
-   */
+  /** att = paged attention of the q rows over their sequences' K/V, split over the context. */
   private void attend(int n, long kc, long vc, int splits) {
     int hd = c.headDim();
-    boolean cluster = clusterAttention && splits > 1;
-    if (cluster) {
-      splits = CLUSTER_SPLITS;
-    }
-    (cluster ? k.attentionCluster : k.attention)
-        .launch(
-            stream,
-            c.numKvHeads(),
-            n,
-            splits,
-            ATTENTION_THREADS,
-            0,
-            qkv.address(),
-            qkvDim,
-            kc,
-            vc,
-            metaAt(layout.blockTables()),
-            maxBlocks,
-            metaAt(layout.rowSeq()),
-            metaAt(layout.contextLens()),
-            c.numHeads(),
-            c.numKvHeads(),
-            options.blockSize(),
-            (float) (1.0 / Math.sqrt(hd)),
-            c.slidingWindow(),
-            splits,
-            partAcc.address(),
-            partMl.address(),
-            att.address(),
-            qDim);
-    if (splits > 1 && !cluster) {
+    k.attention.launch(
+        stream,
+        c.numKvHeads(),
+        n,
+        splits,
+        ATTENTION_THREADS,
+        0,
+        qkv.address(),
+        qkvDim,
+        kc,
+        vc,
+        metaAt(layout.blockTables()),
+        maxBlocks,
+        metaAt(layout.rowSeq()),
+        metaAt(layout.contextLens()),
+        c.numHeads(),
+        c.numKvHeads(),
+        options.blockSize(),
+        (float) (1.0 / Math.sqrt(hd)),
+        c.slidingWindow(),
+        splits,
+        partAcc.address(),
+        partMl.address(),
+        att.address(),
+        qDim);
+    if (splits > 1) {
       k.combine.launch(
           stream,
           c.numHeads(),

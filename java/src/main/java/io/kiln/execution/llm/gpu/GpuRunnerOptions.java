@@ -22,9 +22,6 @@ import io.kiln.InvalidInputException;
  * @param fusedNorms fold each RMSNorm weight into the weights of the product that reads the norm;
  *     one-row skinny steps then compute the norm inside that product and add each residual inside
  *     the product that writes it, with no norm kernels between the layers; on by default
- * @param clusterAttention decode attention split over the context runs as one thread-block cluster
- *     per (kv head, sequence) whose blocks merge their splits through distributed shared memory,
- *     with no combine kernel (sm_90 and later; ignored below); off by default
  */
 public record GpuRunnerOptions(
     StorageType storage,
@@ -37,8 +34,7 @@ public record GpuRunnerOptions(
     boolean cudaGraphs,
     boolean skinnyGemm,
     boolean programmaticLaunch,
-    boolean fusedNorms,
-    boolean clusterAttention) {
+    boolean fusedNorms) {
 
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
 
@@ -59,8 +55,7 @@ public record GpuRunnerOptions(
   }
 
   public static GpuRunnerOptions defaults() {
-    return new GpuRunnerOptions(
-        StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true, true, true);
+    return new GpuRunnerOptions(StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true, true);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {
@@ -107,10 +102,6 @@ public record GpuRunnerOptions(
     return with(b -> b.fusedNorms = on);
   }
 
-  public GpuRunnerOptions withClusterAttention(boolean on) {
-    return with(b -> b.clusterAttention = on);
-  }
-
   private GpuRunnerOptions with(java.util.function.Consumer<Copy> change) {
     Copy c = new Copy(this);
     change.accept(c);
@@ -130,7 +121,6 @@ public record GpuRunnerOptions(
     boolean skinnyGemm;
     boolean programmaticLaunch;
     boolean fusedNorms;
-    boolean clusterAttention;
 
     Copy(GpuRunnerOptions o) {
       storage = o.storage;
@@ -144,7 +134,6 @@ public record GpuRunnerOptions(
       skinnyGemm = o.skinnyGemm;
       programmaticLaunch = o.programmaticLaunch;
       fusedNorms = o.fusedNorms;
-      clusterAttention = o.clusterAttention;
     }
 
     GpuRunnerOptions build() {
@@ -159,8 +148,7 @@ public record GpuRunnerOptions(
           cudaGraphs,
           skinnyGemm,
           programmaticLaunch,
-          fusedNorms,
-          clusterAttention);
+          fusedNorms);
     }
   }
 }

@@ -12,7 +12,6 @@ final class Kernels {
   final Kernel siluMul;
   final Kernel residualAdd;
   final Kernel attention;
-  final Kernel attentionCluster;
   final Kernel combine;
   final Kernel castToHalf;
   final Kernel castToFloat;
@@ -48,8 +47,6 @@ final class Kernels {
     siluMul = m.kernel("silu_mul" + s, "ppii");
     residualAdd = m.kernel("residual_add" + s, "ppl");
     attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppi");
-    attentionCluster =
-        m.kernel("paged_attention_cluster" + s + "_hd" + headDim, "pipppippiiifiipppi");
     combine = m.kernel("attention_combine" + s, "pppiiii");
     castToHalf = m.kernel("cast_f32_to_f16", "ppl");
     castToFloat = m.kernel("cast_f16_to_f32", "ppl");
@@ -77,7 +74,6 @@ final class Kernels {
           siluMul,
           residualAdd,
           attention,
-          attentionCluster,
           combine,
           castToHalf,
           castToFloat,

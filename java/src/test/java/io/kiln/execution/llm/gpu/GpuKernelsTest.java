@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kiln.BackendException;
 import java.util.ArrayList;
@@ -1232,109 +1231,6 @@ class GpuKernelsTest {
         }
       }
       assertFalse(Float.isNaN(keys2[31 * kvDim]), what + ": slot 31 written");
-    }
-  }
-
-  /**
-   * Split attention as thread-block clusters that merge in distributed shared memory, against the
-   * same splits merged by the combine kernel: equal bits.
-   */
-  @ParameterizedTest(name = "{0} hd={1} heads={2} kv={3} window={4}")
-  @CsvSource({
-    "F32, 64, 32, 8, 0",
-    "F16, 64, 32, 8, 0",
-    "F16, 128, 8, 1, 0",
-    "F32, 32, 4, 2, 37",
-    "F16, 64, 8, 2, 0",
-  })
-  void clusterAttentionEqualsSplitsThenCombine(
-      StorageType st, int hd, int heads, int kvHeads, int window) {
-    assumeTrue(Cuda.clustersSupported(), "thread-block clusters need sm_90 or later");
-    Kernels k = kernels(st, hd);
-    SplittableRandom rnd = new SplittableRandom(hd * 13L + heads + window);
-    int splits = 8;
-    int bs = 16;
-    int numBlocks = 64;
-    int kvDim = kvHeads * hd;
-    int qDim = heads * hd;
-    int maxBlocks = 20;
-    List<Integer> free = new ArrayList<>();
-    for (int b = 1; b < numBlocks; b++) {
-      free.add(b);
-    }
-    Collections.shuffle(free, new java.util.Random(hd + heads));
-    int[] seqLen = {1, 150, 300};
-    int[] tables = new int[seqLen.length * maxBlocks];
-    int next = 0;
-    for (int s = 0; s < seqLen.length; s++) {
-      for (int b = 0; b < (seqLen[s] + bs - 1) / bs; b++) {
-        tables[s * maxBlocks + b] = free.get(next++);
-      }
-    }
-    // Decode rows of every sequence (fewer positions than splits in the first), one prefill-like.
-    int[] rowSeq = {0, 1, 2, 1};
-    int[] ctx = {1, 150, 300, 5};
-    int rows = rowSeq.length;
-    float scale = (float) (1 / Math.sqrt(hd));
-    try (GpuTests.Stored q = store(k, st, random(rnd, rows * qDim, 1));
-        GpuTests.Stored kc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
-        GpuTests.Stored vc = store(k, st, random(rnd, numBlocks * bs * kvDim, 1));
-        DeviceBuffer dt = ints(tables);
-        DeviceBuffer dr = ints(rowSeq);
-        DeviceBuffer dc = ints(ctx);
-        DeviceBuffer acc = new DeviceBuffer(4L * rows * heads * splits * hd);
-        DeviceBuffer ml = new DeviceBuffer(4L * rows * heads * splits * 2);
-        DeviceBuffer combined = poisoned(st, (long) rows * qDim);
-        DeviceBuffer clustered = poisoned(st, (long) rows * qDim)) {
-      for (Kernel attention : new Kernel[] {k.attention, k.attentionCluster}) {
-        DeviceBuffer out = attention == k.attention ? combined : clustered;
-        attention.launch(
-            null,
-            kvHeads,
-            rows,
-            splits,
-            128,
-            0,
-            q.buffer().address(),
-            qDim,
-            kc.buffer().address(),
-            vc.buffer().address(),
-            dt.address(),
-            maxBlocks,
-            dr.address(),
-            dc.address(),
-            heads,
-            kvHeads,
-            bs,
-            scale,
-            window,
-            splits,
-            acc.address(),
-            ml.address(),
-            out.address(),
-            qDim);
-      }
-      k.combine.launch(
-          null,
-          heads,
-          rows,
-          1,
-          hd,
-          0,
-          acc.address(),
-          ml.address(),
-          combined.address(),
-          heads,
-          hd,
-          splits,
-          qDim);
-      String what = "cluster attention " + st + " hd " + hd;
-      float[] expected = read(k, st, combined, rows * qDim);
-      float[] got = read(k, st, clustered, rows * qDim);
-      for (int i = 0; i < got.length; i++) {
-        assertFalse(Float.isNaN(got[i]), what + ": element " + i + " never written");
-        assertSame(expected[i], got[i], what + ": element " + i);
-      }
     }
   }
 

@@ -114,8 +114,7 @@ class GpuLlamaRunnerTest {
   /**
    * The runner's launch paths. With the skinny GEMM, one-row steps use it (with RoPE, the K/V write
    * and the SiLU gate fused); programmatic launch lets each kernel overlap the previous one; fused
-   * norms fold the norm weights into the products (and run the norms inside the skinny ones);
-   * cluster attention merges the splits without a combine kernel.
+   * norms fold the norm weights into the products (and run the norms inside the skinny ones).
    */
   enum LaunchPath {
     CUBLAS(false, false, false),
@@ -136,10 +135,7 @@ class GpuLlamaRunnerTest {
     }
 
     GpuRunnerOptions apply(GpuRunnerOptions o) {
-      return o.withSkinnyGemm(skinny)
-          .withProgrammaticLaunch(programmatic)
-          .withFusedNorms(fused)
-          .withClusterAttention(fused);
+      return o.withSkinnyGemm(skinny).withProgrammaticLaunch(programmatic).withFusedNorms(fused);
     }
   }
 
