@@ -592,7 +592,7 @@ constexpr int kSkinnyMaxRows = 8;
 constexpr int kSkinnyWarps = 4;   // most warps per block; the host may launch fewer
 constexpr int kSkinnyUnroll = 8;  // 16-byte weight loads in flight per lane
 
-enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv, kResidual };
+enum SkinnyEpilogue { kPlain, kBias, kSiluGate, kRopeKv, kResidual, kLogitsArgmax };
 
 template <int BYTES> struct Bits;
 template <> struct Bits<16> { using type = uint4; };
@@ -638,7 +638,10 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // rows (d, d + head_dim/2) of one head that RoPE rotates together, rounds both products to T,
 // rotates q and k heads, writes the row into y and k/v heads into their pool slot, with
 // rope_kv_write's arithmetic. kResidual adds the product, rounded to T, into the fp32 residual
-// stream y, as add_rmsnorm adds a stored projection.
+// stream y, as add_rmsnorm adds a stored projection. kLogitsArgmax writes fp32 logits and keeps
+// the greedy token of each activation row in keys[t]: (ordered logit << 32 | ~index), raised with
+// atomicMax only when a warp's logit beats the key it reads, so few warps touch it. The largest
+// key is the first largest logit; NaN never wins; keys start at zero. The argmax kernel is saved.
 // NORMED products read the fp32 residual stream as x, their weight rows carrying the RMSNorm
 // weight folded in (w' = w * g), and scale by the norm: y = (x . w') / sqrt(mean(x^2) + eps). A
 // warp sums x^2 over the very elements it multiplies, so the norm costs no loads and no pass of its
@@ -653,7 +656,7 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // well measured slower on an H200, most likely by pushing the small kernels' data out of L2.)
 template <typename T, int VEC, typename TOut, SkinnyEpilogue EPI, int M, bool NORMED, typename TX>
 __device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int m, int in, int out,
-                            int ksplit, const RopeKv<T>& rk, float eps) {
+                            int ksplit, const RopeKv<T>& rk, float eps, unsigned long long* keys) {
   using B = typename Bits<VEC * sizeof(T)>::type;
   constexpr int ROWS = EPI == kSiluGate || EPI == kRopeKv ? 2 : 1;
   constexpr int UNROLL = kSkinnyUnroll / ROWS;
@@ -786,6 +789,13 @@ __device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int
         rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
       } else if constexpr (EPI == kResidual) {
         y[(long)t * out + row] += to_float(from_float<T>(sum[0][t]));
+      } else if constexpr (EPI == kLogitsArgmax) {
+        float v = sum[0][t];
+        y[(long)t * out + row] = v;
+        if (v == v) {
+          unsigned long long key = (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row);
+          if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
+        }
       } else {
         y[(long)t * out + row] = from_float<TOut>(sum[0][t] + b);
       }
@@ -800,16 +810,17 @@ __device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int
 // which every vector width allows.
 template <typename T, typename TOut, SkinnyEpilogue EPI, int M, bool NORMED = false, typename TX>
 __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, int m, int in, int out,
-                               int ksplit, const RopeKv<T>& rk, float eps = 0.f) {
+                               int ksplit, const RopeKv<T>& rk, float eps = 0.f,
+                               unsigned long long* keys = nullptr) {
   uintptr_t starts = (NORMED ? 0 : (uintptr_t)x) | (uintptr_t)w | ((uintptr_t)in * sizeof(T));
   if (starts % 16 == 0) {
-    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
+    skinny_rows<T, 16 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps, keys);
   } else if (starts % 8 == 0) {
-    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
+    skinny_rows<T, 8 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps, keys);
   } else if (starts % 4 == 0) {
-    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
+    skinny_rows<T, 4 / sizeof(T), TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps, keys);
   } else {
-    skinny_rows<T, 1, TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps);
+    skinny_rows<T, 1, TOut, EPI, M, NORMED>(y, x, w, bias, m, in, out, ksplit, rk, eps, keys);
   }
 }
 
@@ -906,6 +917,11 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
     RopeKv<T> rk{positions, cos_table,    sin_table, key_cache,   value_cache,                      \
                  slot_mapping, num_heads, num_kv_heads, head_dim};                                  \
     skinny_vectors<T, T, kRopeKv, M>(y, x, w, nullptr, m, in, out, ksplit, rk);                     \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_logits##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out,  \
+                                         int ksplit, unsigned long long* keys) {                     \
+    skinny_vectors<T, float, kLogitsArgmax, M>(y, x, w, nullptr, m, in, out, ksplit, {}, 0.f, keys); \
   }                                                                                                  \
   extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
       skinny_gemm_residual##TAG##_##SUFFIX(float* y, const T* x, const T* w, int m, int in, int out, \

@@ -21,6 +21,7 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
@@ -89,6 +90,7 @@ public final class GpuLlamaRunner implements ModelRunner {
   private FloatPointer hostLogits;
   private DeviceBuffer greedy;
   private IntPointer hostGreedy;
+  private LongPointer hostGreedyKeys;
 
   // KV pool: per layer K then V, each [numBlocks][blockSize][kvDim].
   private DeviceBuffer keyCache;
@@ -394,6 +396,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     hostLogits = new FloatPointer(pinnedHost(4L * maxRows * c.vocabSize()));
     greedy = alloc(4L * maxRows);
     hostGreedy = new IntPointer(pinnedHost(4L * maxRows));
+    hostGreedyKeys = new LongPointer(pinnedHost(8L * maxRows));
   }
 
   private Pointer pinnedHost(long bytes) {
@@ -556,14 +559,23 @@ public final class GpuLlamaRunner implements ModelRunner {
     return downloadLogits(batch);
   }
 
-  /** The greedy tokens come from an argmax on the device: only ints travel back. */
+  /**
+   * The greedy tokens come from an argmax on the device: only ints travel back. The skinny LM head
+   * leaves it in the step's greedy keys; otherwise the argmax kernel runs after the step.
+   */
   @Override
   public int[] forwardGreedy(List<SequenceChunk> batch) {
     enqueue(batch, true);
     int[] tokens = new int[batch.size()];
     java.util.Arrays.fill(tokens, -1);
     int rows = layout.numLogitRows;
-    if (rows > 0) {
+    boolean keys = skinny(rows);
+    if (keys) {
+      Cuda.check(
+          cudart.cudaMemcpyAsync(
+              hostGreedyKeys, meta.pointer(), 8L * rows, cudart.cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync greedy keys");
+    } else if (rows > 0) {
       k.argmax.launch(
           stream, rows, 1, 1, SAMPLE_THREADS, 0, logits.address(), c.vocabSize(), greedy.address());
       Cuda.check(
@@ -575,7 +587,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     for (int r = 0; r < rows; r++) {
       int chunk = layout.logitChunk[r];
       if (chunk < batch.size()) {
-        tokens[chunk] = hostGreedy.get(r);
+        tokens[chunk] = keys ? StepLayout.greedyToken(hostGreedyKeys.get(r)) : hostGreedy.get(r);
       }
     }
     return tokens;
@@ -621,14 +633,11 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   private void uploadMeta() {
-    hostMeta.position(0).put(layout.data, 0, layout.data.length);
+    int used = layout.used();
+    hostMeta.position(0).put(layout.data, 0, used);
     Cuda.check(
         cudart.cudaMemcpyAsync(
-            meta.pointer(),
-            hostMeta,
-            4L * layout.data.length,
-            cudart.cudaMemcpyHostToDevice,
-            stream),
+            meta.pointer(), hostMeta, 4L * used, cudart.cudaMemcpyHostToDevice, stream),
         "cudaMemcpyAsync step inputs");
   }
 
@@ -778,8 +787,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   private void projectLogits(int rows) {
     int h = c.hiddenSize();
     if (skinny(rows)) {
-      SkinnyGemm.launch(
-          k.skinnyGemmToFloat,
+      SkinnyGemm.launchLogits(
+          k.skinnyGemmLogits,
           stream,
           Cuda.multiprocessors(),
           rows,
@@ -787,7 +796,8 @@ public final class GpuLlamaRunner implements ModelRunner {
           c.vocabSize(),
           logits.address(),
           lastNormed.address(),
-          lmHead.address());
+          lmHead.address(),
+          metaAt(layout.greedyKeys()));
     } else {
       blas.linear(
           logits.address(),

@@ -24,6 +24,7 @@ final class Kernels {
   final SkinnyGemm.Variants skinnyGemmSilu;
   final SkinnyGemm.Variants skinnyGemmRopeKv;
   final SkinnyGemm.Variants skinnyGemmResidual;
+  final SkinnyGemm.Variants skinnyGemmLogits;
   final SkinnyGemm.Variants skinnyGemmSiluNormed;
   final SkinnyGemm.Variants skinnyGemmRopeKvNormed;
 
@@ -59,6 +60,7 @@ final class Kernels {
     skinnyGemmSilu = SkinnyGemm.Variants.of(m, "skinny_gemm_silu", st, "pppiiii");
     skinnyGemmRopeKv = SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv", st, "pppiiiippppppiii");
     skinnyGemmResidual = SkinnyGemm.Variants.of(m, "skinny_gemm_residual", st, "pppiiii");
+    skinnyGemmLogits = SkinnyGemm.Variants.of(m, "skinny_gemm_logits", st, "pppiiiip");
     skinnyGemmSiluNormed = SkinnyGemm.Variants.of(m, "skinny_gemm_silu_normed", st, "pppiiiif");
     skinnyGemmRopeKvNormed =
         SkinnyGemm.Variants.of(m, "skinny_gemm_rope_kv_normed", st, "pppiiiippppppiiif");
@@ -92,6 +94,8 @@ final class Kernels {
           skinnyGemmRopeKv.oneRow(),
           skinnyGemmResidual.rows(),
           skinnyGemmResidual.oneRow(),
+          skinnyGemmLogits.rows(),
+          skinnyGemmLogits.oneRow(),
           skinnyGemmSiluNormed.rows(),
           skinnyGemmSiluNormed.oneRow(),
           skinnyGemmRopeKvNormed.rows(),

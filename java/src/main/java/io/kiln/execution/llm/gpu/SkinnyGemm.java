@@ -140,6 +140,32 @@ final class SkinnyGemm {
     enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, eps);
   }
 
+  /**
+   * Enqueues the LM head with the greedy argmax fused ({@code skinny_gemm_logits}): fp32 logits
+   * into {@code y}, and for each activation row t a 64-bit key at {@code keys} + 8t (zero before
+   * the launch) that {@link StepLayout#greedyToken} turns into the token.
+   */
+  static void launchLogits(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      long keys) {
+    checkShape(m, in, out);
+    if (keys % 8 != 0) {
+      throw new BackendException(
+          "skinny gemm logits: greedy keys at 0x"
+              + Long.toHexString(keys)
+              + " are not 8-byte aligned");
+    }
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, keys);
+  }
+
   /** The normed kernels read the fp32 residual stream in 16-byte vectors. */
   private static void checkResidualStream(long x) {
     if (x % 16 != 0) {

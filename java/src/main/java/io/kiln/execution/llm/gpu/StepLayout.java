@@ -6,14 +6,20 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The integer inputs of one step, packed into one array that goes to the device in one copy.
- * Sections sit at fixed offsets, so graphs captured against the device copy stay valid:
+ * The integer inputs of one step, packed into one array that goes to the device in one copy:
  *
  * <pre>
- * tokens[T] positions[T] slots[T] rowSeq[T] contextLens[T] logitRows[R] blockTables[R][maxBlocks]
+ * greedyKeys[2R] tokens[T] positions[T] slots[T] rowSeq[T] contextLens[T] logitRows[R]
+ * blockTables[R][maxBlocks]
  * </pre>
  *
- * An attention row is one token: it reads its sequence ({@code rowSeq}) through that sequence's
+ * A decode step sizes T and R by its graph bucket and an eager step by the maxima, so a graph
+ * captured for a bucket always finds its sections at the same offsets, and a batch-1 decode step
+ * copies about one block table rather than the whole buffer. {@code greedyKeys} go as zeros: one
+ * 64-bit slot per logits row where the LM head's skinny kernel leaves its argmax (see {@link
+ * #greedyToken}).
+ *
+ * <p>An attention row is one token: it reads its sequence ({@code rowSeq}) through that sequence's
  * block table up to {@code contextLens} = its position + 1. Decode steps put one row per sequence
  * and pad to the graph bucket with rows on the null block.
  */
@@ -23,6 +29,11 @@ final class StepLayout {
   final int maxBlocks;
   final int blockSize;
   final int[] data;
+
+  /** Tokens and rows the sections are sized for since the last fill. */
+  private int tokenCapacity;
+
+  private int rowCapacity;
 
   /** Tokens (attention rows) and logits rows of the last fill. */
   int numTokens;
@@ -37,36 +48,62 @@ final class StepLayout {
     this.maxRows = maxRows;
     this.maxBlocks = maxBlocks;
     this.blockSize = blockSize;
-    this.data = new int[5 * maxTokens + maxRows + maxRows * maxBlocks];
+    this.data = new int[2 * maxRows + 5 * maxTokens + maxRows + maxRows * maxBlocks];
     this.logitChunk = new int[maxRows];
+    sizeFor(maxTokens, maxRows);
   }
 
-  int tokens() {
+  private void sizeFor(int tokens, int rows) {
+    tokenCapacity = tokens;
+    rowCapacity = rows;
+    Arrays.fill(data, 0, 2 * rows, 0);
+  }
+
+  /** Where the greedy keys start: first, so that the 64-bit slots stay 8-byte aligned. */
+  int greedyKeys() {
     return 0;
   }
 
+  int tokens() {
+    return 2 * rowCapacity;
+  }
+
   int positions() {
-    return maxTokens;
+    return tokens() + tokenCapacity;
   }
 
   int slots() {
-    return 2 * maxTokens;
+    return tokens() + 2 * tokenCapacity;
   }
 
   int rowSeq() {
-    return 3 * maxTokens;
+    return tokens() + 3 * tokenCapacity;
   }
 
   int contextLens() {
-    return 4 * maxTokens;
+    return tokens() + 4 * tokenCapacity;
   }
 
   int logitRows() {
-    return 5 * maxTokens;
+    return tokens() + 5 * tokenCapacity;
   }
 
   int blockTables() {
-    return 5 * maxTokens + maxRows;
+    return logitRows() + rowCapacity;
+  }
+
+  /** Ints of {@link #data} the last fill uses: what goes to the device. */
+  int used() {
+    return blockTables() + rowCapacity * maxBlocks;
+  }
+
+  /**
+   * The token of a greedy key: the argmax's index sits in the low word as its complement, so that
+   * the largest key is the largest logit at the lowest index. Zero (no logit seen, all NaN) gives
+   * token 0, as the argmax kernel does.
+   */
+  static int greedyToken(long key) {
+    return key == 0 ? 0 : (int) (0xffffffffL - (key & 0xffffffffL));
   }
 
   /** A decode step: one token per chunk, padded to {@code bucket} rows. */
@@ -75,6 +112,7 @@ final class StepLayout {
       throw new InvalidInputException(
           batch.size() + " sequences do not fit a decode bucket of " + bucket);
     }
+    sizeFor(bucket, bucket);
     for (int i = 0; i < bucket; i++) {
       boolean real = i < batch.size();
       SequenceChunk c = real ? batch.get(i) : null;
@@ -102,6 +140,7 @@ final class StepLayout {
       throw new InvalidInputException(
           batch.size() + " sequences in one step, more than the " + maxRows + " configured");
     }
+    sizeFor(maxTokens, maxRows);
     int t = 0;
     int rows = 0;
     for (int s = 0; s < batch.size(); s++) {

@@ -1048,6 +1048,62 @@ class GpuKernelsTest {
     }
   }
 
+  /**
+   * The LM head with the greedy argmax fused: the logits of the fp32-output product bit for bit,
+   * and per row a key that names the first largest of them (two rows tie for the largest in the
+   * first case).
+   */
+  @ParameterizedTest(name = "{0} m={1} in={2} vocab={3}")
+  @CsvSource({"F16, 1, 2048, 32000", "F32, 1, 264, 1000", "F16, 3, 520, 5000", "F32, 8, 64, 77"})
+  void skinnyGemmLogitsKeepsTheFirstLargest(StorageType st, int m, int in, int vocab) {
+    Kernels k = kernels(st, 64);
+    SplittableRandom rnd = new SplittableRandom(29L * m + in + vocab + st.ordinal());
+    int sms = Cuda.multiprocessors();
+    float[] xs = random(rnd, m * in, 1);
+    float[] ws = random(rnd, vocab * in, 0.05);
+    if (m == 1) {
+      for (int i = 0; i < in; i++) {
+        ws[5 * in + i] = 0.2f * xs[i];
+        ws[vocab / 2 * in + i] = 0.2f * xs[i];
+      }
+    }
+    try (GpuTests.Stored x = store(k, st, xs);
+        GpuTests.Stored w = store(k, st, ws);
+        DeviceBuffer plain = poisoned(StorageType.F32, (long) m * vocab);
+        DeviceBuffer fused = poisoned(StorageType.F32, (long) m * vocab);
+        DeviceBuffer keys = ints(new int[2 * m])) {
+      long xa = x.buffer().address();
+      long wa = w.buffer().address();
+      SkinnyGemm.launch(k.skinnyGemmToFloat, null, sms, m, in, vocab, plain.address(), xa, wa);
+      SkinnyGemm.launchLogits(
+          k.skinnyGemmLogits, null, sms, m, in, vocab, fused.address(), xa, wa, keys.address());
+      String what = "skinny gemm logits " + st + " " + m + "x" + in + "x" + vocab;
+      float[] expected = read(k, StorageType.F32, plain, m * vocab);
+      float[] got = read(k, StorageType.F32, fused, m * vocab);
+      int[] words = keys.downloadInts(2 * m);
+      for (int t = 0; t < m; t++) {
+        int best = 0;
+        for (int j = 0; j < vocab; j++) {
+          int i = t * vocab + j;
+          assertSame(expected[i], got[i], what + ": logit " + i);
+          if (got[i] > got[t * vocab + best]) {
+            best = j;
+          }
+        }
+        long key = (long) words[2 * t + 1] << 32 | (words[2 * t] & 0xffffffffL);
+        assertEquals(best, StepLayout.greedyToken(key), what + ": greedy token of row " + t);
+      }
+      if (m == 1) {
+        assertEquals(got[5], got[vocab / 2], what + ": the planted tie");
+        assertEquals(5, StepLayout.greedyToken((long) words[1] << 32 | (words[0] & 0xffffffffL)));
+      }
+    }
+    assertThrows(
+        BackendException.class,
+        () -> SkinnyGemm.launchLogits(k.skinnyGemmLogits, null, sms, 1, 64, 8, 0, 0, 0, 4),
+        "greedy keys off the 8-byte grid");
+  }
+
   /** x scaled by 1 / sqrt(mean(x^2) + eps) per row of {@code in}, in double. */
   private static float[] normRows(float[] x, int m, int in, float eps) {
     float[] out = new float[m * in];

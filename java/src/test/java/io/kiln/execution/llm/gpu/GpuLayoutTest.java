@@ -97,6 +97,35 @@ class GpuLayoutTest {
   }
 
   @Test
+  void decodeSectionsAreSizedByTheBucketAndTheGreedyKeysStartAtZero() {
+    StepLayout l = new StepLayout(8, 4, 3, 16);
+    Arrays.fill(l.data, 7);
+    l.fillDecode(List.of(new SequenceChunk(1, new int[] {9}, 3, new int[] {2}, true)), 2);
+    assertEquals(0, l.greedyKeys());
+    assertArrayEquals(new int[4], Arrays.copyOf(l.data, 4), "two zero keys");
+    assertEquals(4, l.tokens());
+    assertEquals(6, l.positions());
+    assertEquals(14, l.logitRows());
+    assertEquals(16, l.blockTables());
+    assertEquals(16 + 2 * 3, l.used());
+    assertEquals(9, l.data[l.tokens()]);
+    l.fillEager(List.of(new SequenceChunk(1, new int[] {9, 8}, 0, new int[] {2}, true)));
+    assertEquals(8, l.tokens());
+    assertEquals(l.data.length, l.used());
+  }
+
+  @Test
+  void greedyKeysNameTheLowestIndexOfTheLargestLogit() {
+    long bits = Float.floatToIntBits(1.5f) | 0x80000000L;
+    assertEquals(5, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 5)));
+    assertEquals(128255, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 128255)));
+    assertEquals(0, StepLayout.greedyToken(0));
+    // Unsigned, as atomicMax compares: the lower index makes the larger key.
+    assertTrue(
+        Long.compareUnsigned(bits << 32 | (0xffffffffL - 5), bits << 32 | (0xffffffffL - 9)) > 0);
+  }
+
+  @Test
   void layoutRefusesStepsLargerThanItsBuffers() {
     StepLayout l = new StepLayout(4, 2, 2, 16);
     assertThrows(

@@ -192,6 +192,33 @@ class GpuLlamaRunnerTest {
     }
   }
 
+  /**
+   * forwardGreedy (whose one-row steps take the token from the skinny LM head's keys) against the
+   * first largest of the logits that forward returns for the same steps.
+   */
+  @ParameterizedTest
+  @EnumSource(LaunchPath.class)
+  void forwardGreedyPicksTheFirstLargestLogit(LaunchPath path) {
+    GpuRunnerOptions o = path.apply(options(StorageType.F16, 64));
+    try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, o)) {
+      for (int i = 0; i < cases.size(); i++) {
+        int[] prompt = cases.get(i).prompt();
+        int[] expected = (int[]) greedy(runner, prompt, 1000)[1];
+        int[] table = table(1, prompt.length + NEW_TOKENS, 16);
+        int token = runner.forwardGreedy(List.of(new SequenceChunk(9, prompt, 0, table, true)))[0];
+        for (int step = 0; step < NEW_TOKENS; step++) {
+          assertEquals(expected[step], token, "case " + i + ", step " + step);
+          token =
+              runner
+                  .forwardGreedy(
+                      List.of(
+                          new SequenceChunk(
+                              9, new int[] {token}, prompt.length + step, table, true)))[0];
+        }
+      }
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(LaunchPath.class)
   void graphReplayAndEagerDecodeGiveIdenticalLogits(LaunchPath path) {
