@@ -286,8 +286,8 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
                                 const int* block_tables, int table_stride, const int* row_seq,
                                 const int* context_lens, int num_heads, int num_kv_heads,
                                 int block_size, float scale, int window, int num_splits,
-                                float* part_acc, float* part_ml, T* out, int out_stride) {
-  grid_dependency_sync();
+                                float* part_acc, float* part_ml, T* out, int out_stride,
+                                int decode) {
   constexpr int EPT = HD / 32;
   __shared__ float sm_m[kAttnWarps][kMaxGroup];
   __shared__ float sm_l[kAttnWarps][kMaxGroup];
@@ -302,6 +302,29 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
   int per = (ctx - start + num_splits - 1) / num_splits;
   int s0 = start + split * per;
   int s1 = min(ctx, s0 + per);
+
+  // A warp takes positions s0 + warp, + kAttnWarps, ... in order, loading the K/V of kAttnBatch of
+  // them before using any: one memory latency per batch instead of one per position. The step
+  // inputs (row_seq, context_lens, tables) come from a copy before the first kernel, and in a
+  // decode step every position but a row's last holds K/V of earlier steps: those loads go out
+  // before grid_dependency_sync, overlapping the QKV kernel that writes the last one.
+  const int* table = block_tables + (long)seq * table_stride;
+  float k[kAttnBatch][EPT], v[kAttnBatch][EPT];
+  auto load = [&](int t0, int from, int to) {
+#pragma unroll
+    for (int j = 0; j < kAttnBatch; ++j) {
+      int t = t0 + j * kAttnWarps;
+      if (t >= from && t < to) {
+        int block = table[t / block_size];
+        long base = (((long)block * block_size + t % block_size) * num_kv_heads + kvh) * HD + lane * EPT;
+        Vec<T, EPT>::load(key_cache + base, k[j]);
+        Vec<T, EPT>::load(value_cache + base, v[j]);
+      }
+    }
+  };
+  int fresh = decode ? max(s0, ctx - 1) : s0;  // positions from here on are read after the wait
+  load(s0 + warp, s0, fresh);
+  grid_dependency_sync();
 
   float qr[kMaxGroup][EPT];
 #pragma unroll
@@ -321,21 +344,8 @@ __device__ void paged_attention(const T* q, int q_stride, const T* key_cache, co
     for (int e = 0; e < EPT; ++e) acc[g][e] = 0.f;
   }
 
-  // A warp takes positions s0 + warp, + kAttnWarps, ... in order, loading the K/V of kAttnBatch of
-  // them before using any: one memory latency per batch instead of one per position.
-  const int* table = block_tables + (long)seq * table_stride;
   for (int t0 = s0 + warp; t0 < s1; t0 += kAttnWarps * kAttnBatch) {
-    float k[kAttnBatch][EPT], v[kAttnBatch][EPT];
-#pragma unroll
-    for (int j = 0; j < kAttnBatch; ++j) {
-      int t = t0 + j * kAttnWarps;
-      if (t < s1) {
-        int block = table[t / block_size];
-        long base = (((long)block * block_size + t % block_size) * num_kv_heads + kvh) * HD + lane * EPT;
-        Vec<T, EPT>::load(key_cache + base, k[j]);
-        Vec<T, EPT>::load(value_cache + base, v[j]);
-      }
-    }
+    load(t0, t0 == s0 + warp ? fresh : s0, s1);
 #pragma unroll
     for (int j = 0; j < kAttnBatch; ++j) {
       if (t0 + j * kAttnWarps >= s1) break;
@@ -879,10 +889,10 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
       const T* q, int q_stride, const T* key_cache, const T* value_cache, const int* block_tables,   \
       int table_stride, const int* row_seq, const int* context_lens, int num_heads,                  \
       int num_kv_heads, int block_size, float scale, int window, int num_splits, float* part_acc,    \
-      float* part_ml, T* out, int out_stride) {                                                      \
+      float* part_ml, T* out, int out_stride, int decode) {                                          \
     paged_attention<T, HD>(q, q_stride, key_cache, value_cache, block_tables, table_stride, row_seq, \
                            context_lens, num_heads, num_kv_heads, block_size, scale, window,         \
-                           num_splits, part_acc, part_ml, out, out_stride);                          \
+                           num_splits, part_acc, part_ml, out, out_stride, decode);                  \
   }
 
 // At least 4 blocks per SM (<= 128 registers): tighter bounds make the m = 8 path spill.

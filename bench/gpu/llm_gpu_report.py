@@ -20,6 +20,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln", required=True)
     ap.add_argument("--hf", required=True)
+    ap.add_argument("--kiln-label", default="default launch path",
+                    help="what the --kiln run is, in the tables")
     ap.add_argument("--kiln-variant", action="append", default=[], metavar="LABEL=JSON",
                     help="bench-llm JSON of the same run on another launch path (repeatable)")
     ap.add_argument("--tests")
@@ -57,7 +59,7 @@ def main():
             "preemptions": r["preemptions"],
         })
     roof = (kiln or {}).get("batch1_roofline")
-    roofs = [("cuBLAS", roof)] + [(label, v.get("batch1_roofline")) for label, v in variants]
+    roofs = [(args.kiln_label, roof)] + [(label, v.get("batch1_roofline")) for label, v in variants]
     roofs = [(label, r) for label, r in roofs if r]
     # The acceptance takes the fastest launch path the runner has.
     best_label, best_roof = max(roofs, key=lambda lr: lr[1]["replay_roofline_fraction"],
@@ -116,7 +118,7 @@ def main():
     for label, r in roofs:
         if r:
             md.append("- batch-1 decode, {}: {:.1f} MB read per token; forward step {:.3f} ms = "
-                      "{:.0f}% of the roofline; graph replay {:.3f} ms = {:.0f}%; copy bandwidth {:.0f} "
+                      "{:.1f}% of the roofline; graph replay {:.3f} ms = {:.1f}%; copy bandwidth {:.0f} "
                       "GB/s (read+write, same run)".format(
                           label, r["bytes_per_token"] / 1e6, r["step_ms"],
                           100 * r["step_roofline_fraction"], r["graph_replay_ms"],
@@ -154,7 +156,7 @@ def main():
     labels = [label for label, _ in variants]
     extra = [r for r in rows if any(r["kiln_variant_tok_s"].values()) or r["hf_compiled_tok_s"]]
     if extra:
-        md += ["", "| concurrency | Kiln cuBLAS tok/s | " + "".join(f"Kiln {l} tok/s | " for l in labels)
+        md += ["", f"| concurrency | Kiln {args.kiln_label} tok/s | " + "".join(f"Kiln {l} tok/s | " for l in labels)
                + "HF eager tok/s | HF static cache + torch.compile tok/s |",
                "|---:|---:|" + "---:|" * len(labels) + "---:|---:|"]
         for r in extra:

@@ -58,8 +58,8 @@ public final class DecodeRoofline {
     public String line() {
       return String.format(
           Locale.ROOT,
-          "batch-1 decode (%s GEMM): %.1f MB/token, step %.3f ms (%.0f%% of roofline),"
-              + " graph replay %.3f ms (%.0f%%), of which dense products alone %.3f ms (%.0f%% of"
+          "batch-1 decode (%s GEMM): %.1f MB/token, step %.3f ms (%.1f%% of roofline),"
+              + " graph replay %.3f ms (%.1f%%), of which dense products alone %.3f ms (%.0f%% of"
               + " the roofline for their weights), copy bandwidth %.0f GB/s",
           gemm,
           bytesPerToken / 1e6,

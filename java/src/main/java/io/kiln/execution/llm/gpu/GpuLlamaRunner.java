@@ -916,15 +916,19 @@ public final class GpuLlamaRunner implements ModelRunner {
       return;
     }
     if (norms) {
-      k.gatherRows.launch1d(
-          stream,
-          (long) rows * h,
-          ELEMENTWISE_THREADS,
-          lastX.address(),
-          x.address(),
-          metaAt(layout.logitRows()),
-          rows,
-          h);
+      // When every row wants logits (decode steps) the logits rows are the rows in order.
+      boolean allRows = rows == n;
+      if (!allRows) {
+        k.gatherRows.launch1d(
+            stream,
+            (long) rows * h,
+            ELEMENTWISE_THREADS,
+            lastX.address(),
+            x.address(),
+            metaAt(layout.logitRows()),
+            rows,
+            h);
+      }
       k.rmsnorm.launch(
           stream,
           rows,
@@ -933,7 +937,7 @@ public final class GpuLlamaRunner implements ModelRunner {
           NORM_THREADS,
           0,
           lastNormed.address(),
-          lastX.address(),
+          (allRows ? x : lastX).address(),
           finalNorm.address(),
           h,
           eps);
@@ -1037,7 +1041,11 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
   }
 
-  /** att = paged attention of the q rows over their sequences' K/V, split over the context. */
+  /**
+   * att = paged attention of the q rows over their sequences' K/V, split over the context. In a
+   * decode step the K/V of all but each row's last position is read before the wait on the QKV
+   * kernel.
+   */
   private void attend(int n, long kc, long vc, int splits) {
     int hd = c.headDim();
     k.attention.launch(
@@ -1064,7 +1072,8 @@ public final class GpuLlamaRunner implements ModelRunner {
         partAcc.address(),
         partMl.address(),
         att.address(),
-        qDim);
+        qDim,
+        layout.decode ? 1 : 0);
     if (splits > 1) {
       k.combine.launch(
           stream,

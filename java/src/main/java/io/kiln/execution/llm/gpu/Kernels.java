@@ -47,7 +47,7 @@ final class Kernels {
     kvWrite = m.kernel("kv_write" + s, "ppppiiiii");
     siluMul = m.kernel("silu_mul" + s, "ppii");
     residualAdd = m.kernel("residual_add" + s, "ppl");
-    attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppi");
+    attention = m.kernel("paged_attention" + s + "_hd" + headDim, "pipppippiiifiipppii");
     combine = m.kernel("attention_combine" + s, "pppiiii");
     castToHalf = m.kernel("cast_f32_to_f16", "ppl");
     castToFloat = m.kernel("cast_f16_to_f32", "ppl");

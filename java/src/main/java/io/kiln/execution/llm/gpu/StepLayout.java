@@ -35,6 +35,9 @@ final class StepLayout {
 
   private int rowCapacity;
 
+  /** Whether the last fill was a decode step: one new position per row, its last. */
+  boolean decode;
+
   /** Tokens (attention rows) and logits rows of the last fill. */
   int numTokens;
 
@@ -113,6 +116,7 @@ final class StepLayout {
           batch.size() + " sequences do not fit a decode bucket of " + bucket);
     }
     sizeFor(bucket, bucket);
+    decode = true;
     for (int i = 0; i < bucket; i++) {
       boolean real = i < batch.size();
       SequenceChunk c = real ? batch.get(i) : null;
@@ -141,6 +145,7 @@ final class StepLayout {
           batch.size() + " sequences in one step, more than the " + maxRows + " configured");
     }
     sizeFor(maxTokens, maxRows);
+    decode = false;
     int t = 0;
     int rows = 0;
     for (int s = 0; s < batch.size(); s++) {

@@ -609,82 +609,90 @@ class GpuKernelsTest {
         DeviceBuffer ml = new DeviceBuffer(4L * rows * heads * splits * 2);
         DeviceBuffer out = poisoned(st, (long) rows * qDim)) {
       float scale = (float) (1 / Math.sqrt(hd));
-      k.attention.launch(
-          null,
-          kvHeads,
-          rows,
-          splits,
-          128,
-          0,
-          q.buffer().address(),
-          qDim,
-          kc.buffer().address(),
-          vc.buffer().address(),
-          dt.address(),
-          maxBlocks,
-          dr.address(),
-          dc.address(),
-          heads,
-          kvHeads,
-          bs,
-          scale,
-          window,
-          splits,
-          acc.address(),
-          ml.address(),
-          out.address(),
-          qDim);
-      if (splits > 1) {
-        k.combine.launch(
+      // decode 1 reads the K/V of all but each row's last position before its wait: same result.
+      for (int decode = 0; decode <= 1; decode++) {
+        out.fill(0xFF);
+        k.attention.launch(
             null,
-            heads,
+            kvHeads,
             rows,
-            1,
-            hd,
+            splits,
+            128,
             0,
+            q.buffer().address(),
+            qDim,
+            kc.buffer().address(),
+            vc.buffer().address(),
+            dt.address(),
+            maxBlocks,
+            dr.address(),
+            dc.address(),
+            heads,
+            kvHeads,
+            bs,
+            scale,
+            window,
+            splits,
             acc.address(),
             ml.address(),
             out.address(),
-            heads,
-            hd,
-            splits,
-            qDim);
-      }
-      float[] got = read(k, st, out, rows * qDim);
-      float[] expected = new float[rows * qDim];
-      int group = heads / kvHeads;
-      for (int r = 0; r < rows; r++) {
-        for (int h = 0; h < heads; h++) {
-          int kvh = h / group;
-          int first = window > 0 ? Math.max(0, ctx[r] - window) : 0;
-          double[] scores = new double[ctx[r]];
-          double max = Double.NEGATIVE_INFINITY;
-          for (int p = first; p < ctx[r]; p++) {
-            int slot = tables[rowSeq[r] * maxBlocks + p / bs] * bs + p % bs;
-            double s = 0;
-            for (int d = 0; d < hd; d++) {
-              s += q.values()[r * qDim + h * hd + d] * kc.values()[slot * kvDim + kvh * hd + d];
-            }
-            scores[p] = s * scale;
-            max = Math.max(max, scores[p]);
-          }
-          double sum = 0;
-          for (int p = first; p < ctx[r]; p++) {
-            scores[p] = Math.exp(scores[p] - max);
-            sum += scores[p];
-          }
-          for (int d = 0; d < hd; d++) {
-            double o = 0;
+            qDim,
+            decode);
+        if (splits > 1) {
+          k.combine.launch(
+              null,
+              heads,
+              rows,
+              1,
+              hd,
+              0,
+              acc.address(),
+              ml.address(),
+              out.address(),
+              heads,
+              hd,
+              splits,
+              qDim);
+        }
+        float[] got = read(k, st, out, rows * qDim);
+        float[] expected = new float[rows * qDim];
+        int group = heads / kvHeads;
+        for (int r = 0; r < rows; r++) {
+          for (int h = 0; h < heads; h++) {
+            int kvh = h / group;
+            int first = window > 0 ? Math.max(0, ctx[r] - window) : 0;
+            double[] scores = new double[ctx[r]];
+            double max = Double.NEGATIVE_INFINITY;
             for (int p = first; p < ctx[r]; p++) {
               int slot = tables[rowSeq[r] * maxBlocks + p / bs] * bs + p % bs;
-              o += scores[p] * vc.values()[slot * kvDim + kvh * hd + d];
+              double s = 0;
+              for (int d = 0; d < hd; d++) {
+                s += q.values()[r * qDim + h * hd + d] * kc.values()[slot * kvDim + kvh * hd + d];
+              }
+              scores[p] = s * scale;
+              max = Math.max(max, scores[p]);
             }
-            expected[r * qDim + h * hd + d] = (float) (o / sum);
+            double sum = 0;
+            for (int p = first; p < ctx[r]; p++) {
+              scores[p] = Math.exp(scores[p] - max);
+              sum += scores[p];
+            }
+            for (int d = 0; d < hd; d++) {
+              double o = 0;
+              for (int p = first; p < ctx[r]; p++) {
+                int slot = tables[rowSeq[r] * maxBlocks + p / bs] * bs + p % bs;
+                o += scores[p] * vc.values()[slot * kvDim + kvh * hd + d];
+              }
+              expected[r * qDim + h * hd + d] = (float) (o / sum);
+            }
           }
         }
+        assertClose(
+            expected,
+            got,
+            st == StorageType.F32 ? 1e-5 : 3e-3,
+            "attention " + st + " hd " + hd + " decode " + decode);
       }
-      assertClose(
-          expected, got, st == StorageType.F32 ? 1e-5 : 3e-3, "attention " + st + " hd " + hd);
     }
   }
 

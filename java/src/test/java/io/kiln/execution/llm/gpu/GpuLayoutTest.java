@@ -109,7 +109,9 @@ class GpuLayoutTest {
     assertEquals(16, l.blockTables());
     assertEquals(16 + 2 * 3, l.used());
     assertEquals(9, l.data[l.tokens()]);
+    assertTrue(l.decode);
     l.fillEager(List.of(new SequenceChunk(1, new int[] {9, 8}, 0, new int[] {2}, true)));
+    assertFalse(l.decode);
     assertEquals(8, l.tokens());
     assertEquals(l.data.length, l.used());
   }
