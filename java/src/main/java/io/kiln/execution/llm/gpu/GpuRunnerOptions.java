@@ -21,7 +21,8 @@ import io.kiln.InvalidInputException;
  *     decode measured 1.07 against 1.26 ms a step for cuBLAS on an H200)
  * @param fusedNorms fold each RMSNorm weight into the weights of the product that reads the norm;
  *     one-row skinny steps then compute the norm inside that product and add each residual inside
- *     the product that writes it, with no norm kernels between the layers; on by default
+ *     the product that writes it, with no norm kernels between the layers; on by default (batch-1
+ *     graph replay 0.95 against 1.07 ms on an H200)
  */
 public record GpuRunnerOptions(
     StorageType storage,
