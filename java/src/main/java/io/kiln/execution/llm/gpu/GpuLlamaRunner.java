@@ -571,6 +571,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     int rows = layout.numLogitRows;
     boolean keys = skinny(rows);
     if (keys) {
+      // The greedy keys lead the step inputs (StepLayout.greedyKeys() is 0).
       Cuda.check(
           cudart.cudaMemcpyAsync(
               hostGreedyKeys, meta.pointer(), 8L * rows, cudart.cudaMemcpyDeviceToHost, stream),
