@@ -974,6 +974,17 @@ public final class GpuLlamaRunner implements ModelRunner {
     long slots = metaAt(layout.slots());
     boolean projection = stages.contains(DecodeStage.QKV);
     boolean rope = stages.contains(DecodeStage.ROPE_KV);
+    SkinnyGemm.RopeKv targets =
+        new SkinnyGemm.RopeKv(
+            positions,
+            ropeCos.address(),
+            ropeSin.address(),
+            kc,
+            vc,
+            slots,
+            c.numHeads(),
+            c.numKvHeads(),
+            hd);
     if (projection && rope && normsInProducts(n)) {
       SkinnyGemm.launchRopeKvNormed(
           k.skinnyGemmRopeKvNormed,
@@ -985,15 +996,7 @@ public final class GpuLlamaRunner implements ModelRunner {
           qkv.address(),
           x.address(),
           l.wqkv.address(),
-          positions,
-          ropeCos.address(),
-          ropeSin.address(),
-          kc,
-          vc,
-          slots,
-          c.numHeads(),
-          c.numKvHeads(),
-          hd,
+          targets,
           (float) c.rmsNormEps());
       return;
     }
@@ -1008,15 +1011,7 @@ public final class GpuLlamaRunner implements ModelRunner {
           qkv.address(),
           xb.address(),
           l.wqkv.address(),
-          positions,
-          ropeCos.address(),
-          ropeSin.address(),
-          kc,
-          vc,
-          slots,
-          c.numHeads(),
-          c.numKvHeads(),
-          hd);
+          targets);
       return;
     }
     if (projection) {

@@ -204,6 +204,22 @@ final class SkinnyGemm {
   }
 
   /**
+   * Where the fused QKV kernels rotate and write to (RopeKv in llm_kernels.cu): the positions and
+   * the cos/sin tables of RoPE, the K/V pools of the layer and the slot mapping, with the head
+   * counts and size.
+   */
+  record RopeKv(
+      long positions,
+      long cosTable,
+      long sinTable,
+      long keyCache,
+      long valueCache,
+      long slotMapping,
+      int numHeads,
+      int numKvHeads,
+      int headDim) {}
+
+  /**
    * Enqueues the QKV projection with RoPE and the K/V pool write fused ({@code
    * skinny_gemm_rope_kv}): {@code out} is the QKV row width, {@code (numHeads + 2 numKvHeads)
    * headDim}; one warp per rotation pair, so {@code out / 2} warps.
@@ -218,26 +234,8 @@ final class SkinnyGemm {
       long y,
       long x,
       long w,
-      long positions,
-      long cosTable,
-      long sinTable,
-      long keyCache,
-      long valueCache,
-      long slotMapping,
-      int numHeads,
-      int numKvHeads,
-      int headDim) {
-    ropeKv(
-        kernel,
-        stream,
-        multiprocessors,
-        m,
-        in,
-        out,
-        new long[] {y, x, w, positions, cosTable, sinTable, keyCache, valueCache, slotMapping},
-        numHeads,
-        numKvHeads,
-        headDim);
+      RopeKv rope) {
+    ropeKv(kernel, stream, multiprocessors, m, in, out, y, x, w, rope);
   }
 
   /**
@@ -254,32 +252,13 @@ final class SkinnyGemm {
       long y,
       long x,
       long w,
-      long positions,
-      long cosTable,
-      long sinTable,
-      long keyCache,
-      long valueCache,
-      long slotMapping,
-      int numHeads,
-      int numKvHeads,
-      int headDim,
+      RopeKv rope,
       float eps) {
     checkResidualStream(x);
-    ropeKv(
-        kernel,
-        stream,
-        multiprocessors,
-        m,
-        in,
-        out,
-        new long[] {y, x, w, positions, cosTable, sinTable, keyCache, valueCache, slotMapping},
-        numHeads,
-        numKvHeads,
-        headDim,
-        eps);
+    ropeKv(kernel, stream, multiprocessors, m, in, out, y, x, w, rope, eps);
   }
 
-  /** {@code pointers}: y, x, w, then the RoPE tables, the K/V pools and the slot mapping. */
+  /** Checks the head layout and enqueues with the RoPE/K-V arguments, then {@code rest}. */
   private static void ropeKv(
       Variants kernel,
       CUstream_st stream,
@@ -287,40 +266,37 @@ final class SkinnyGemm {
       int m,
       int in,
       int out,
-      long[] pointers,
-      int numHeads,
-      int numKvHeads,
-      int headDim,
+      long y,
+      long x,
+      long w,
+      RopeKv r,
       Object... rest) {
     checkShape(m, in, out);
-    if (headDim < 2 || headDim % 2 != 0 || (long) (numHeads + 2 * numKvHeads) * headDim != out) {
+    int hd = r.headDim();
+    if (hd < 2 || hd % 2 != 0 || (long) (r.numHeads() + 2 * r.numKvHeads()) * hd != out) {
       throw new BackendException(
           "skinny gemm rope: a row of "
               + out
               + " is not "
-              + numHeads
+              + r.numHeads()
               + " + 2 x "
-              + numKvHeads
+              + r.numKvHeads()
               + " heads of an even size "
-              + headDim);
+              + hd);
     }
-    Object[] tail = new Object[6 + 3 + rest.length];
-    for (int i = 0; i < 6; i++) {
-      tail[i] = pointers[3 + i];
-    }
-    tail[6] = numHeads;
-    tail[7] = numKvHeads;
-    tail[8] = headDim;
-    System.arraycopy(rest, 0, tail, 9, rest.length);
-    enqueue(
-        kernel,
-        stream,
-        multiprocessors,
-        m,
-        in,
-        out,
-        out / 2,
-        new long[] {pointers[0], pointers[1], pointers[2]},
-        tail);
+    Object[] tail = {
+      r.positions(),
+      r.cosTable(),
+      r.sinTable(),
+      r.keyCache(),
+      r.valueCache(),
+      r.slotMapping(),
+      r.numHeads(),
+      r.numKvHeads(),
+      hd
+    };
+    Object[] args = java.util.Arrays.copyOf(tail, tail.length + rest.length);
+    System.arraycopy(rest, 0, args, tail.length, rest.length);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out / 2, new long[] {y, x, w}, args);
   }
 }

@@ -443,15 +443,16 @@ class GpuKernelsTest {
           y2.address(),
           xa,
           wa,
-          dp.address(),
-          dc.address(),
-          ds.address(),
-          kc2.address(),
-          vc2.address(),
-          dm.address(),
-          heads,
-          kvHeads,
-          hd);
+          new SkinnyGemm.RopeKv(
+              dp.address(),
+              dc.address(),
+              ds.address(),
+              kc2.address(),
+              vc2.address(),
+              dm.address(),
+              heads,
+              kvHeads,
+              hd));
       String what = "skinny gemm rope kv " + st + " m=" + m + " hd=" + hd;
       float[] a = read(k, st, y1, m * out);
       float[] b = read(k, st, y2, m * out);
@@ -477,15 +478,7 @@ class GpuKernelsTest {
                 1L,
                 1L,
                 1L,
-                1L,
-                1L,
-                1L,
-                1L,
-                1L,
-                1L,
-                8,
-                2,
-                64),
+                new SkinnyGemm.RopeKv(1L, 1L, 1L, 1L, 1L, 1L, 8, 2, 64)),
         "a row width that is not the heads");
   }
 
@@ -1231,7 +1224,6 @@ class GpuKernelsTest {
         DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
-      long[] tables = {dp.address(), dc.address(), ds.address()};
       SkinnyGemm.launchRopeKv(
           k.skinnyGemmRopeKv,
           null,
@@ -1242,15 +1234,16 @@ class GpuKernelsTest {
           y1.address(),
           normed.buffer().address(),
           w.buffer().address(),
-          tables[0],
-          tables[1],
-          tables[2],
-          kc1.address(),
-          vc1.address(),
-          dm.address(),
-          heads,
-          kvHeads,
-          hd);
+          new SkinnyGemm.RopeKv(
+              dp.address(),
+              dc.address(),
+              ds.address(),
+              kc1.address(),
+              vc1.address(),
+              dm.address(),
+              heads,
+              kvHeads,
+              hd));
       SkinnyGemm.launchRopeKvNormed(
           k.skinnyGemmRopeKvNormed,
           null,
@@ -1261,15 +1254,16 @@ class GpuKernelsTest {
           y2.address(),
           x.address(),
           w.buffer().address(),
-          tables[0],
-          tables[1],
-          tables[2],
-          kc2.address(),
-          vc2.address(),
-          dm.address(),
-          heads,
-          kvHeads,
-          hd,
+          new SkinnyGemm.RopeKv(
+              dp.address(),
+              dc.address(),
+              ds.address(),
+              kc2.address(),
+              vc2.address(),
+              dm.address(),
+              heads,
+              kvHeads,
+              hd),
           eps);
       String what = "normed skinny gemm rope kv " + st + " m=" + m + " hd=" + hd + " in=" + in;
       double tol = st == StorageType.F32 ? 1e-5 : 4e-3;
