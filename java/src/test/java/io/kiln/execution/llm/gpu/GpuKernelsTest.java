@@ -983,19 +983,7 @@ class GpuKernelsTest {
       float[] reference = read(k, st, twoKernels, m * ff);
       float[] got = read(k, st, fused, (m + 1) * ff);
       String what = "skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
-      float[] expected = new float[m * ff];
-      for (int t = 0; t < m; t++) {
-        for (int j = 0; j < ff; j++) {
-          double g = 0;
-          double u = 0;
-          for (int i = 0; i < in; i++) {
-            double xv = x.values()[t * in + i];
-            g += xv * w.values()[j * in + i];
-            u += xv * w.values()[(ff + j) * in + i];
-          }
-          expected[t * ff + j] = (float) (g / (1 + Math.exp(-g)) * u);
-        }
-      }
+      float[] expected = siluGate(x.values(), w.values(), m, in, ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
       for (int i = 0; i < m * ff; i++) {
         assertEquals(
@@ -1105,6 +1093,27 @@ class GpuKernelsTest {
         "greedy keys off the 8-byte grid");
   }
 
+  /**
+   * silu(x . gate^T) * (x . up^T) in double, for m rows of x and the stacked [gate | up] weight (2
+   * ff rows of {@code in}).
+   */
+  private static float[] siluGate(float[] x, float[] w, int m, int in, int ff) {
+    float[] out = new float[m * ff];
+    for (int t = 0; t < m; t++) {
+      for (int j = 0; j < ff; j++) {
+        double gate = 0;
+        double up = 0;
+        for (int i = 0; i < in; i++) {
+          double xv = x[t * in + i];
+          gate += xv * w[j * in + i];
+          up += xv * w[(ff + j) * in + i];
+        }
+        out[t * ff + j] = (float) (gate / (1 + Math.exp(-gate)) * up);
+      }
+    }
+    return out;
+  }
+
   /** x scaled by 1 / sqrt(mean(x^2) + eps) per row of {@code in}, in double. */
   private static float[] normRows(float[] x, int m, int in, float eps) {
     float[] out = new float[m * in];
@@ -1164,20 +1173,7 @@ class GpuKernelsTest {
           x.address(),
           w.buffer().address(),
           eps);
-      float[] normed = normRows(resid, m, in, eps);
-      float[] expected = new float[m * ff];
-      for (int t = 0; t < m; t++) {
-        for (int j = 0; j < ff; j++) {
-          double gate = 0;
-          double up = 0;
-          for (int i = 0; i < in; i++) {
-            double xv = normed[t * in + i];
-            gate += xv * w.values()[j * in + i];
-            up += xv * w.values()[(ff + j) * in + i];
-          }
-          expected[t * ff + j] = (float) (gate / (1 + Math.exp(-gate)) * up);
-        }
-      }
+      float[] expected = siluGate(normRows(resid, m, in, eps), w.values(), m, in, ff);
       String what = "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
       float[] got = read(k, st, y, (m + 1) * ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
