@@ -71,16 +71,7 @@ public final class Quantizer {
     }
 
     public Options withMethod(CalibrationMethod m) {
-      return new Options(
-          m,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          activationType,
-          smoothing,
-          weightedOnly);
+      return with(o -> o.method = m);
     }
 
     /**
@@ -88,98 +79,83 @@ public final class Quantizer {
      * (attention scores, attention-weighted values) in float so TensorRT keeps its fused attention.
      */
     public Options withWeightedOnly(boolean only) {
-      return new Options(
-          method,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          activationType,
-          smoothing,
-          only);
+      return with(o -> o.weightedOnly = only);
     }
 
     public Options withPercentile(double p) {
-      return new Options(
-          method,
-          p,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          activationType,
-          smoothing,
-          weightedOnly);
+      return with(o -> o.percentile = p);
     }
 
     /** Excludes nodes whose name or op type is listed. */
     public Options withExcluded(Set<String> names, Set<String> opTypes) {
-      return new Options(
-          method,
-          percentile,
-          names,
-          opTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          activationType,
-          smoothing,
-          weightedOnly);
+      return with(
+          o -> {
+            o.excludeNodes = names;
+            o.excludeOpTypes = opTypes;
+          });
     }
 
     /** Keeps the first and the last MatMul/Gemm/Conv in float. */
     public Options withKeepFirstAndLast(boolean keep) {
-      return new Options(
-          method,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keep,
-          quantizeResidualAdd,
-          activationType,
-          smoothing,
-          weightedOnly);
+      return with(o -> o.keepFirstAndLast = keep);
     }
 
     /** Also quantizes both inputs of residual Adds (the TensorRT fusion pattern). */
     public Options withResidualAdd(boolean quantize) {
-      return new Options(
-          method,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantize,
-          activationType,
-          smoothing,
-          weightedOnly);
+      return with(o -> o.quantizeResidualAdd = quantize);
     }
 
     public Options withActivationType(ActivationType type) {
-      return new Options(
-          method,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          type,
-          smoothing,
-          weightedOnly);
+      return with(o -> o.activationType = type);
     }
 
     /** Smoothing strength alpha in [0, 1); 0 turns smoothing off. */
     public Options withSmoothing(double alpha) {
-      return new Options(
-          method,
-          percentile,
-          excludeNodes,
-          excludeOpTypes,
-          keepFirstAndLast,
-          quantizeResidualAdd,
-          activationType,
-          alpha,
-          weightedOnly);
+      return with(o -> o.smoothing = alpha);
+    }
+
+    private Options with(java.util.function.Consumer<Copy> change) {
+      Copy c = new Copy(this);
+      change.accept(c);
+      return c.build();
+    }
+
+    /** A mutable copy, so that each wither names only what it changes. */
+    private static final class Copy {
+      CalibrationMethod method;
+      double percentile;
+      Set<String> excludeNodes;
+      Set<String> excludeOpTypes;
+      boolean keepFirstAndLast;
+      boolean quantizeResidualAdd;
+      ActivationType activationType;
+      double smoothing;
+      boolean weightedOnly;
+
+      Copy(Options o) {
+        method = o.method;
+        percentile = o.percentile;
+        excludeNodes = o.excludeNodes;
+        excludeOpTypes = o.excludeOpTypes;
+        keepFirstAndLast = o.keepFirstAndLast;
+        quantizeResidualAdd = o.quantizeResidualAdd;
+        activationType = o.activationType;
+        smoothing = o.smoothing;
+        weightedOnly = o.weightedOnly;
+      }
+
+      Options build() {
+        return new Options(
+            method,
+            percentile,
+            excludeNodes,
+            excludeOpTypes,
+            keepFirstAndLast,
+            quantizeResidualAdd,
+            activationType,
+            smoothing,
+            weightedOnly);
+      }
     }
 
     /** A stable text of every setting, for cache keys. */
