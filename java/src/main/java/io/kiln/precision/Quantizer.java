@@ -169,7 +169,8 @@ public final class Quantizer {
           Boolean.toString(keepFirstAndLast),
           Boolean.toString(quantizeResidualAdd),
           activationType.name(),
-          Double.toString(smoothing));
+          Double.toString(smoothing),
+          "weightedOnly=" + weightedOnly);
     }
   }
 

@@ -1,0 +1,31 @@
+package io.kiln.precision;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class QuantizerOptionsTest {
+  @Test
+  void everySettingChangesTheCacheKey() {
+    Quantizer.Options base = Quantizer.Options.defaults();
+    List<Quantizer.Options> changed =
+        List.of(
+            base.withMethod(CalibrationMethod.ENTROPY),
+            base.withPercentile(99.9),
+            base.withExcluded(Set.of("n"), Set.of()),
+            base.withExcluded(Set.of(), Set.of("Conv")),
+            base.withKeepFirstAndLast(true),
+            base.withResidualAdd(true),
+            base.withActivationType(Quantizer.ActivationType.UINT8),
+            base.withSmoothing(0.5),
+            base.withWeightedOnly(true));
+    for (Quantizer.Options o : changed) {
+      assertNotEquals(base.key(), o.key(), o.toString());
+    }
+    assertEquals(changed.size(), changed.stream().map(Quantizer.Options::key).distinct().count());
+    assertEquals(base.key(), Quantizer.Options.defaults().key());
+  }
+}
