@@ -97,6 +97,13 @@ final class QuantizeCommand implements Callable<Integer> {
   boolean weightedOnly;
 
   @Option(
+      names = "--shared-qdq",
+      description =
+          "one Q/DQ pair and one smoothing scale per activation tensor, shared by its readers"
+              + " (the layout TensorRT fuses; ONNX Runtime's integer kernels want one per reader)")
+  boolean sharedQdq;
+
+  @Option(
       names = "--activations",
       description =
           "int8 (zero point 0; TensorRT) or uint8 (zero point 128, the same grid; fastest on"
@@ -172,6 +179,7 @@ final class QuantizeCommand implements Callable<Integer> {
                   .withKeepFirstAndLast(keepFirstLast)
                   .withResidualAdd(residualAdd)
                   .withWeightedOnly(weightedOnly)
+                  .withSharedQdq(sharedQdq)
                   .withActivationType(activations)
                   .withSmoothing(smoothing));
       CalibrationCache c;

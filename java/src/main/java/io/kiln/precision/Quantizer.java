@@ -41,7 +41,8 @@ public final class Quantizer {
       boolean quantizeResidualAdd,
       ActivationType activationType,
       double smoothing,
-      boolean weightedOnly) {
+      boolean weightedOnly,
+      boolean sharedQdq) {
     public Options {
       excludeNodes = Set.copyOf(excludeNodes);
       excludeOpTypes = Set.copyOf(excludeOpTypes);
@@ -67,6 +68,7 @@ public final class Quantizer {
           false,
           ActivationType.INT8,
           0.7,
+          false,
           false);
     }
 
@@ -80,6 +82,15 @@ public final class Quantizer {
      */
     public Options withWeightedOnly(boolean only) {
       return with(o -> o.weightedOnly = only);
+    }
+
+    /**
+     * One Q/DQ pair per activation tensor, shared by every quantized reader, and one smoothing
+     * scale per tensor: the layout TensorRT fuses into its producer and the readers' integer GEMMs.
+     * The default, one pair per reading edge, is what ONNX Runtime folds into integer kernels.
+     */
+    public Options withSharedQdq(boolean shared) {
+      return with(o -> o.sharedQdq = shared);
     }
 
     public Options withPercentile(double p) {
@@ -131,6 +142,7 @@ public final class Quantizer {
       ActivationType activationType;
       double smoothing;
       boolean weightedOnly;
+      boolean sharedQdq;
 
       Copy(Options o) {
         method = o.method;
@@ -142,6 +154,7 @@ public final class Quantizer {
         activationType = o.activationType;
         smoothing = o.smoothing;
         weightedOnly = o.weightedOnly;
+        sharedQdq = o.sharedQdq;
       }
 
       Options build() {
@@ -154,7 +167,8 @@ public final class Quantizer {
             quantizeResidualAdd,
             activationType,
             smoothing,
-            weightedOnly);
+            weightedOnly,
+            sharedQdq);
       }
     }
 
@@ -170,7 +184,8 @@ public final class Quantizer {
           Boolean.toString(quantizeResidualAdd),
           activationType.name(),
           Double.toString(smoothing),
-          "weightedOnly=" + weightedOnly);
+          "weightedOnly=" + weightedOnly,
+          "sharedQdq=" + sharedQdq);
     }
   }
 
@@ -225,10 +240,10 @@ public final class Quantizer {
 
   /** The quantized graph; the same cache always gives the same bytes. */
   public OnnxModel quantize(OnnxModel model, CalibrationCache cache) {
-    OnnxModel m = prepare(model);
-    if (options.smoothing() > 0) {
-      m = Smoother.apply(m, cache.channels(), options);
-    }
+    OnnxModel m =
+        options.smoothing() > 0
+            ? Smoother.apply(prepare(model), cache.channels(), options)
+            : prepare(model);
     QdqPlacement placement = QdqPlacement.plan(m, options);
     if (placement.edges().isEmpty()) {
       throw new ModelException("nothing to quantize: no MatMul, Gemm or Conv outside exclusions");
@@ -254,6 +269,11 @@ public final class Quantizer {
             dequantized.put(e.tensor(), dq);
             quantizedWeights.add(e.tensor());
           }
+        } else if (options.sharedQdq()) {
+          dq =
+              dequantized.computeIfAbsent(
+                  e.tensor(),
+                  t -> insertActivationQdq(m, t, cache.amax(t), 0, options.activationType(), out));
         } else {
           // One Q/DQ pair per consuming edge: ONNX Runtime folds a pair into the consumer's
           // integer kernel only when the pair has that single consumer.

@@ -6,7 +6,9 @@ import io.kiln.model.onnx.OnnxModel;
 import io.kiln.model.onnx.Proto;
 import io.kiln.model.onnx.TensorProtos;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -57,52 +59,60 @@ final class Smoother {
     return new ArrayList<>(out);
   }
 
-  /** A smoothed copy of the model; {@code channelAmax} holds amax per last-axis channel of X. */
+  /**
+   * A smoothed copy of the model; {@code channelAmax} holds amax per last-axis channel of X. Each
+   * target gets its own scale, or, with {@link Quantizer.Options#sharedQdq()}, all targets reading
+   * one tensor share a scale (from the largest of their weight rows) and one Mul.
+   */
   static OnnxModel apply(
       OnnxModel model, Map<String, float[]> channelAmax, Quantizer.Options options) {
     OnnxModel m = model.copy();
-    double alpha = options.smoothing();
     List<Node> nodes = m.nodes();
     Map<String, Proto> inits = m.initializers();
-    Set<Integer> targets = new HashSet<>(targets(m, options));
+    Map<Integer, String> groupOf = new HashMap<>();
+    Map<String, List<Integer>> members = new LinkedHashMap<>();
+    for (int i : targets(m, options)) {
+      String g = options.sharedQdq() ? "" : "_" + i;
+      groupOf.put(i, g);
+      members.computeIfAbsent(nodes.get(i).input(0) + g, k -> new ArrayList<>()).add(i);
+    }
+    Map<String, double[]> scaleOf = new HashMap<>();
     Set<String> replacedWeights = new LinkedHashSet<>();
     List<Node> out = new ArrayList<>();
     for (int i = 0; i < nodes.size(); i++) {
       Node n = nodes.get(i);
-      if (targets.contains(i)) {
+      String g = groupOf.get(i);
+      if (g != null) {
         String x = n.input(0);
-        float[] xmax = channelAmax.get(x);
+        String xs = x + "_smoothed" + g;
+        double[] s = scaleOf.get(xs);
+        if (s == null) {
+          List<float[]> weights = new ArrayList<>();
+          for (int j : members.get(x + g)) {
+            weights.add(TensorProtos.floats(inits.get(nodes.get(j).input(1))));
+          }
+          int k = (int) TensorProtos.dims(inits.get(n.input(1)))[0];
+          s = scales(x, channelAmax.get(x), weights, k, options.smoothing());
+          scaleOf.put(xs, s);
+          float[] inv = new float[k];
+          for (int j = 0; j < k; j++) {
+            inv[j] = (float) (1 / s[j]);
+          }
+          String invName = x + "_smoothing" + g;
+          m.addInitializer(TensorProtos.ofFloats(invName, inv, k));
+          out.add(Node.create("Mul", xs + "_Mul", List.of(x, invName), List.of(xs)));
+        }
         Proto wProto = inits.get(n.input(1));
         long[] dims = TensorProtos.dims(wProto);
-        int k = (int) dims[0];
+        float[] scaled = TensorProtos.floats(wProto);
         int cols = (int) dims[1];
-        if (xmax == null || xmax.length != k) {
-          throw new InvalidInputException(
-              "calibration has no per-channel range of " + x + " for smoothing; recalibrate");
-        }
-        float[] w = TensorProtos.floats(wProto);
-        float[] inv = new float[k];
-        float[] scaled = w.clone();
-        for (int j = 0; j < k; j++) {
-          float wmax = 0;
+        for (int j = 0; j < s.length; j++) {
           for (int c = 0; c < cols; c++) {
-            wmax = Math.max(wmax, Math.abs(w[j * cols + c]));
-          }
-          double s =
-              xmax[j] > 0 && wmax > 0 ? Math.pow(xmax[j], alpha) / Math.pow(wmax, 1 - alpha) : 1.0;
-          s = Math.min(Math.max(s, 1e-5), 1e5);
-          inv[j] = (float) (1 / s);
-          for (int c = 0; c < cols; c++) {
-            scaled[j * cols + c] = (float) (w[j * cols + c] * s);
+            scaled[j * cols + c] = (float) (scaled[j * cols + c] * s[j]);
           }
         }
-        String tag = "_smoothed_" + i;
-        String invName = x + "_smoothing_" + i;
-        String xs = x + tag;
-        String ws = n.input(1) + tag;
-        m.addInitializer(TensorProtos.ofFloats(invName, inv, k));
+        String ws = n.input(1) + "_smoothed_" + i;
         m.addInitializer(TensorProtos.ofFloats(ws, scaled, dims));
-        out.add(Node.create("Mul", xs + "_Mul", List.of(x, invName), List.of(xs)));
         replacedWeights.add(n.input(1));
         n.setInput(0, xs);
         n.setInput(1, ws);
@@ -120,5 +130,28 @@ final class Smoother {
     }
     m.setNodes(out);
     return m;
+  }
+
+  /** {@code s_j = amax(X_j)^alpha / amax(W_j)^(1-alpha)}, W_j over every row j of the weights. */
+  private static double[] scales(
+      String x, float[] xmax, List<float[]> weights, int k, double alpha) {
+    if (xmax == null || xmax.length != k) {
+      throw new InvalidInputException(
+          "calibration has no per-channel range of " + x + " for smoothing; recalibrate");
+    }
+    double[] s = new double[k];
+    for (int j = 0; j < k; j++) {
+      float wmax = 0;
+      for (float[] w : weights) {
+        int cols = w.length / k;
+        for (int c = 0; c < cols; c++) {
+          wmax = Math.max(wmax, Math.abs(w[j * cols + c]));
+        }
+      }
+      double v =
+          xmax[j] > 0 && wmax > 0 ? Math.pow(xmax[j], alpha) / Math.pow(wmax, 1 - alpha) : 1.0;
+      s[j] = Math.min(Math.max(v, 1e-5), 1e5);
+    }
+    return s;
   }
 }

@@ -9,8 +9,10 @@ import io.kiln.model.onnx.Node;
 import io.kiln.model.onnx.OnnxModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -72,6 +74,51 @@ class MiniLmInt8Test {
         assertTrue(r.meanCosine() >= 0.99, "mean cosine " + r.meanCosine());
         assertTrue(r.spearman() >= 0.98, "spearman " + r.spearman());
       }
+    }
+  }
+
+  @Test
+  void sharedLayoutQuantizesEachTensorOnceAndKeepsAccuracy() throws Exception {
+    Quantizer.Options perReader = Quantizer.Options.defaults().withWeightedOnly(true);
+    Quantizer shared = new Quantizer(perReader.withSharedQdq(true));
+    CalibrationCache cache = shared.calibrate(fp32, "test", calibrationData(), Progress.NONE);
+    OnnxModel int8 = shared.quantize(fp32, cache);
+    int8.check();
+    Map<String, Integer> quantizeNodes = new HashMap<>();
+    int smoothingMuls = 0;
+    for (Node n : int8.nodes()) {
+      if (n.opType().equals("QuantizeLinear")) {
+        quantizeNodes.merge(n.input(0), 1, Integer::sum);
+      }
+      if (n.opType().equals("Mul") && n.output(0).contains("_smoothed")) {
+        smoothingMuls++;
+      }
+    }
+    quantizeNodes.forEach((t, k) -> assertEquals(1, k, t + " is quantized " + k + " times"));
+    // Per layer: the attention input (Q, K, V share it), the attention context, the FFN input
+    // and the GELU output; one reader each would be 6 MatMuls per layer.
+    assertEquals(6 * 4, quantizeNodes.size());
+    assertEquals(6 * 4, smoothingMuls);
+    long perReaderQuantizes =
+        new Quantizer(perReader)
+                .quantize(
+                    fp32,
+                    new Quantizer(perReader)
+                        .calibrate(fp32, "test", calibrationData(), Progress.NONE))
+                .nodes()
+                .stream()
+                .filter(n -> n.opType().equals("QuantizeLinear"))
+                .count();
+    assertEquals(6 * 6, perReaderQuantizes);
+    try (OrtRunner ref = new OrtRunner(fp32, 0);
+        OrtRunner cand = new OrtRunner(int8, 0);
+        HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
+      EmbeddingComparison.Result r =
+          EmbeddingComparison.compare(ref, cand, tok, fp32.inputNames(), heldOut, 8);
+      System.out.printf(
+          "MiniLM INT8 (shared Q/DQ, weighted only): mean cosine %.5f, min %.5f%n",
+          r.meanCosine(), r.minCosine());
+      assertTrue(r.meanCosine() >= 0.99, "mean cosine " + r.meanCosine());
     }
   }
 

@@ -21,7 +21,8 @@ class QuantizerOptionsTest {
             base.withResidualAdd(true),
             base.withActivationType(Quantizer.ActivationType.UINT8),
             base.withSmoothing(0.5),
-            base.withWeightedOnly(true));
+            base.withWeightedOnly(true),
+            base.withSharedQdq(true));
     for (Quantizer.Options o : changed) {
       assertNotEquals(base.key(), o.key(), o.toString());
     }
