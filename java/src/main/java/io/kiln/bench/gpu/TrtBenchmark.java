@@ -49,24 +49,51 @@ public final class TrtBenchmark {
   record Variant(
       String name, String modelFile, String precision, boolean stronglyTyped, boolean calibrate) {}
 
+  /**
+   * Q/DQ placements: their file suffix and {@code kiln quantize} flags. w = weighted MatMuls only,
+   * r = also the residual Adds, s = one shared Q/DQ pair and smoothing scale per tensor, a trailing
+   * 0 = no smoothing (its per-channel Mul is one more elementwise pass unless TensorRT fuses it).
+   */
+  static final Map<String, List<String>> PLACEMENTS = new LinkedHashMap<>();
+
+  static {
+    PLACEMENTS.put("full", List.of());
+    PLACEMENTS.put("w", List.of("--weighted-only"));
+    PLACEMENTS.put("w0", List.of("--weighted-only", "--smoothing", "0"));
+    PLACEMENTS.put("r0", List.of("--residual-add", "--smoothing", "0"));
+    PLACEMENTS.put("wr0", List.of("--weighted-only", "--residual-add", "--smoothing", "0"));
+    PLACEMENTS.put("ws", List.of("--weighted-only", "--shared-qdq"));
+    PLACEMENTS.put("ws0", List.of("--weighted-only", "--shared-qdq", "--smoothing", "0"));
+    PLACEMENTS.put("wrs", List.of("--weighted-only", "--residual-add", "--shared-qdq"));
+    PLACEMENTS.put(
+        "wrs0", List.of("--weighted-only", "--residual-add", "--shared-qdq", "--smoothing", "0"));
+    PLACEMENTS.put("rs0", List.of("--residual-add", "--shared-qdq", "--smoothing", "0"));
+  }
+
   static final Map<String, Variant> VARIANTS = new LinkedHashMap<>();
 
   static {
-    for (Variant v :
-        List.of(
-            new Variant("trt-fp32", "bert_base_fp32.onnx", "fp32", false, false),
-            new Variant("trt-fp16", "bert_base_fp32.onnx", "fp16", false, false),
-            new Variant("trt-fp16-typed", "bert_base_fp16_kiln.onnx", "fp16", true, false),
-            new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
-            new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-qdq-w-typed", "bert_base_qdq_w_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-qdq-w0-typed", "bert_base_qdq_w0_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-qdq-r0-typed", "bert_base_qdq_r0_fp16.onnx", "int8", true, false),
+    List<Variant> all =
+        new ArrayList<>(
+            List.of(
+                new Variant("trt-fp32", "bert_base_fp32.onnx", "fp32", false, false),
+                new Variant("trt-fp16", "bert_base_fp32.onnx", "fp16", false, false),
+                new Variant("trt-fp16-typed", "bert_base_fp16_kiln.onnx", "fp16", true, false),
+                new Variant("trt-int8-qdq", "bert_base_qdq.onnx", "int8", false, false),
+                new Variant("trt-int8-qdq-typed", "bert_base_qdq_fp16.onnx", "int8", true, false),
+                new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true)));
+    for (String p : PLACEMENTS.keySet()) {
+      if (!p.equals("full")) {
+        all.add(
             new Variant(
-                "trt-int8-qdq-wr0-typed", "bert_base_qdq_wr0_fp16.onnx", "int8", true, false),
-            new Variant("trt-int8-calib", "bert_base_fp32.onnx", "int8", false, true))) {
-      VARIANTS.put(v.name(), v);
+                "trt-int8-qdq-" + p + "-typed",
+                "bert_base_qdq_" + p + "_fp16.onnx",
+                "int8",
+                true,
+                false));
+      }
     }
+    all.forEach(v -> VARIANTS.put(v.name(), v));
   }
 
   public static void main(String[] args) throws Exception {
@@ -346,19 +373,6 @@ public final class TrtBenchmark {
     lb.get(v);
     return v;
   }
-
-  /**
-   * Q/DQ placements: their file suffix and {@code kiln quantize} flags. A trailing 0 turns
-   * smoothing off: its per-channel Mul before each quantized MatMul is one more elementwise pass
-   * over the activations that TensorRT may not fuse.
-   */
-  static final Map<String, List<String>> PLACEMENTS =
-      Map.of(
-          "full", List.of(),
-          "w", List.of("--weighted-only"),
-          "w0", List.of("--weighted-only", "--smoothing", "0"),
-          "r0", List.of("--residual-add", "--smoothing", "0"),
-          "wr0", List.of("--weighted-only", "--residual-add", "--smoothing", "0"));
 
   /**
    * The bench's precision graphs, all by {@code kiln quantize} of the FP32 export: the FP16 graph
