@@ -46,7 +46,8 @@ case "$phase" in
       | grep -v '^\[#* *\] ' | tee "$OUT/dense-segments.log" ;;
   bench)
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
-    cp "$WORK/results.json" "$OUT/" 2>/dev/null ;;
+    cp "$WORK/results.json" "$OUT/" 2>/dev/null
+    cp "$WORK"/*.layers.json "$OUT/" 2>/dev/null ;;
   report)
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --report "$OUT" --command "$1" 2>&1 | tail -150
     cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;

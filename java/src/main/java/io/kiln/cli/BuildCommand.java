@@ -6,10 +6,15 @@ import io.kiln.engine.trt.CalibrationBatches;
 import io.kiln.engine.trt.DimRange;
 import io.kiln.engine.trt.EngineMetadata;
 import io.kiln.engine.trt.Precision;
+import io.kiln.engine.trt.RuntimeOptions;
 import io.kiln.engine.trt.ShapeProfile;
+import io.kiln.engine.trt.TrtEngine;
 import io.kiln.engine.trt.TrtEngineBuilder;
 import io.kiln.model.onnx.OnnxModel;
 import io.kiln.precision.CalibrationData;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -95,6 +100,13 @@ public final class BuildCommand implements Callable<Integer> {
   Path timingCache;
 
   @Option(
+      names = "--detailed-layers",
+      description =
+          "keep each layer's kernel, formats and fused ops in the plan and write them beside it"
+              + " as ENGINE.plan.layers.json")
+  boolean detailedLayers;
+
+  @Option(
       names = {"-o", "--output"},
       required = true,
       paramLabel = "ENGINE.plan",
@@ -126,11 +138,21 @@ public final class BuildCommand implements Callable<Integer> {
               .workspaceMiB(workspaceMiB)
               .timingCache(timingCache)
               .calibration(batches)
+              .detailedLayers(detailedLayers)
               .build();
       long t0 = System.nanoTime();
       TrtEngineBuilder.Result r =
           new TrtEngineBuilder(System.err::println).buildTo(ModelSource.of(model), options, output);
       lastBuildSeconds = (System.nanoTime() - t0) / 1e9;
+      if (detailedLayers) {
+        Path layers = Path.of(output + ".layers.json");
+        try (TrtEngine engine = TrtEngine.load(output, RuntimeOptions.defaults())) {
+          Files.writeString(layers, engine.layerInformation());
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot write " + layers, e);
+        }
+        System.out.println("wrote " + layers);
+      }
       EngineMetadata m = r.metadata();
       System.out.printf(
           "wrote %s (%.1f MiB) and %s%n  %s on %s (sm %s), TensorRT %s, CUDA %s, %d profile(s), built in %.1f s%n",

@@ -45,6 +45,9 @@ public final class TrtBenchmark {
   /** Skip the build when a verified plan of the variant is already in WORK. */
   private static boolean REUSE;
 
+  /** Build with detailed layers and print which kernels TensorRT chose. */
+  private static boolean LAYERS;
+
   /** A model file and how to build it. */
   record Variant(
       String name, String modelFile, String precision, boolean stronglyTyped, boolean calibrate) {}
@@ -103,6 +106,7 @@ public final class TrtBenchmark {
     }
     Path work = Path.of(a.getOrDefault("work", "/tmp/kb"));
     REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
+    LAYERS = Boolean.parseBoolean(a.getOrDefault("layers", "false"));
     if (a.containsKey("report")) {
       TrtBenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
       return;
@@ -168,6 +172,9 @@ public final class TrtBenchmark {
     if (v.stronglyTyped()) {
       build.add("--strongly-typed");
     }
+    if (LAYERS) {
+      build.add("--detailed-layers");
+    }
     if (v.calibrate()) {
       Path calib = work.resolve("calibration");
       if (!Files.isDirectory(calib)) {
@@ -209,6 +216,9 @@ public final class TrtBenchmark {
         TrtEngine engine = TrtEngine.load(plan, RuntimeOptions.defaults())) {
       System.out.println(
           v.name() + ": profiles " + engine.profiles() + ", buckets " + engine.buckets());
+      if (LAYERS) {
+        printKernels(v.name(), JSON.readTree(engine.layerInformation()));
+      }
       double err = accuracy(work, engine, seq);
       System.out.printf(
           "%s: rel err vs PyTorch FP32 (batch 8, valid tokens) %.3g%n", v.name(), err);
@@ -323,6 +333,27 @@ public final class TrtBenchmark {
         }
       }
     }
+  }
+
+  /**
+   * The kernels TensorRT chose, most frequent first, with the layers of each (from detailed layer
+   * information; a names-only plan has none).
+   */
+  static void printKernels(String variant, JsonNode info) {
+    Map<String, Integer> kernels = new LinkedHashMap<>();
+    int layers = 0;
+    for (JsonNode layer : info.path("Layers")) {
+      layers++;
+      String tactic = layer.path("TacticName").asText("");
+      if (!tactic.isEmpty()) {
+        kernels.merge(tactic, 1, Integer::sum);
+      }
+    }
+    System.out.println(
+        variant + ": " + layers + " layers, " + kernels.size() + " distinct kernels");
+    kernels.entrySet().stream()
+        .sorted((x, y) -> y.getValue() - x.getValue())
+        .forEach(e -> System.out.printf("%s:   %3d x %s%n", variant, e.getValue(), e.getKey()));
   }
 
   /**

@@ -16,6 +16,8 @@ import java.util.List;
  * @param workspaceMiB workspace pool limit; 0 keeps TensorRT's default (the device's memory)
  * @param timingCache file to read and update, or null for none
  * @param calibration calibration batches for the implicit INT8 path, or null
+ * @param detailedLayers keep each layer's tactic, formats and fused ops in the plan, for {@link
+ *     TrtEngine#layerInformation()}
  */
 public record BuildOptions(
     Precision precision,
@@ -24,7 +26,8 @@ public record BuildOptions(
     int optLevel,
     long workspaceMiB,
     Path timingCache,
-    CalibrationBatches calibration) {
+    CalibrationBatches calibration,
+    boolean detailedLayers) {
 
   public BuildOptions {
     profiles = List.copyOf(profiles);
@@ -65,6 +68,9 @@ public record BuildOptions(
     if (calibration != null) {
       f.add("CALIBRATOR_ENTROPY2");
     }
+    if (detailedLayers) {
+      f.add("DETAILED_LAYERS");
+    }
     return f;
   }
 
@@ -77,6 +83,7 @@ public record BuildOptions(
     private long workspaceMiB;
     private Path timingCache;
     private CalibrationBatches calibration;
+    private boolean detailedLayers;
 
     public Builder precision(Precision p) {
       this.precision = p;
@@ -118,11 +125,23 @@ public record BuildOptions(
       return this;
     }
 
+    public Builder detailedLayers(boolean detailed) {
+      this.detailedLayers = detailed;
+      return this;
+    }
+
     public BuildOptions build() {
       List<ShapeProfile> ps =
           profiles.isEmpty() ? List.of(ShapeProfile.of("1:8:32", "128")) : profiles;
       return new BuildOptions(
-          precision, stronglyTyped, ps, optLevel, workspaceMiB, timingCache, calibration);
+          precision,
+          stronglyTyped,
+          ps,
+          optLevel,
+          workspaceMiB,
+          timingCache,
+          calibration,
+          detailedLayers);
     }
   }
 }

@@ -20,6 +20,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.tensorrt.nvinfer.ICudaEngine;
+import org.bytedeco.tensorrt.nvinfer.IEngineInspector;
 import org.bytedeco.tensorrt.nvinfer.IRuntime;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -259,6 +260,24 @@ public final class TrtEngine implements Engine {
     for (ExecutionSlot s : slots) {
       BucketContext ctx = s.context(engine, tensors, bucket, profileFor(bucket));
       s.graphs.prepare(bucket, ctx::capture);
+    }
+  }
+
+  /**
+   * TensorRT's description of the engine's layers as JSON: each layer's kernel, formats and fused
+   * operations when the plan was built with detailed layers, names only otherwise.
+   */
+  public synchronized String layerInformation() {
+    checkOpen();
+    IEngineInspector inspector =
+        NativeDelete.own(engine.createEngineInspector(), IEngineInspector::new);
+    if (inspector == null || inspector.isNull()) {
+      throw new BackendException("TensorRT could not create an engine inspector");
+    }
+    try {
+      return inspector.getEngineInformation(LayerInformationFormat.kJSON);
+    } finally {
+      NativeDelete.delete(inspector);
     }
   }
 

@@ -119,6 +119,9 @@ public final class TrtEngineBuilder {
       check(config, "createBuilderConfig");
       configurePrecision(config, options);
       config.setBuilderOptimizationLevel(options.optLevel());
+      if (options.detailedLayers()) {
+        config.setProfilingVerbosity(ProfilingVerbosity.kDETAILED);
+      }
       if (options.workspaceMiB() > 0) {
         config.setMemoryPoolLimit(MemoryPoolType.kWORKSPACE, options.workspaceMiB() << 20);
       }
