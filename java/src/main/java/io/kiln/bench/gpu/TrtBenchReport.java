@@ -11,9 +11,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import org.knowm.xchart.XYChart;
 
@@ -109,26 +111,24 @@ final class TrtBenchReport {
         find(rows, "torch-cudagraph-fp16", true, 8),
         "items_per_s");
     JsonNode fp16g32 = find(rows, "trt-fp16", true, 32);
-    Map<String, String> int8 = new LinkedHashMap<>();
-    int8.put("trt-int8-qdq-typed", "INT8 Q/DQ typed");
-    int8.put("trt-int8-qdq-w-typed", "INT8 Q/DQ weighted-only typed");
-    int8.put("trt-int8-qdq-w0-typed", "INT8 Q/DQ weighted-only, no smoothing, typed");
-    int8.put("trt-int8-qdq-r0-typed", "INT8 Q/DQ + residual, no smoothing, typed");
-    int8.put("trt-int8-qdq-wr0-typed", "INT8 Q/DQ weighted-only + residual, no smoothing, typed");
-    int8.put("trt-int8-qdq", "INT8 Q/DQ (flags)");
-    int8.put("trt-int8-calib", "INT8 calibrator");
-    int8.forEach(
-        (variant, label) -> {
-          JsonNode row = find(rows, variant, true, 32);
-          ratio(
-              out, "b32 " + label + "+graphs / FP16+graphs (items/s)", row, fp16g32, "items_per_s");
-          ratio(
-              out,
-              "b32 " + label + "+graphs / FP16+graphs (device only)",
-              row,
-              fp16g32,
-              "device_only_items_per_s");
-        });
+    // Every INT8 variant of the run; the precision-graph table says what each placement is.
+    Set<String> int8 = new LinkedHashSet<>();
+    for (JsonNode r : rows) {
+      if (r.get("variant").asText().startsWith("trt-int8")) {
+        int8.add(r.get("variant").asText());
+      }
+    }
+    for (String variant : int8) {
+      JsonNode row = find(rows, variant, true, 32);
+      ratio(
+          out, "b32 " + variant + " +graphs / FP16 +graphs (items/s)", row, fp16g32, "items_per_s");
+      ratio(
+          out,
+          "b32 " + variant + " +graphs / FP16 +graphs (device only)",
+          row,
+          fp16g32,
+          "device_only_items_per_s");
+    }
     if (builds != null) {
       for (JsonNode b : builds) {
         if (b.has("speedup")) {

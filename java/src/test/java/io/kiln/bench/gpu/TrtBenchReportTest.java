@@ -19,7 +19,11 @@ class TrtBenchReportTest {
         work.resolve("results.json"),
         "{\"device\": \"Test GPU\", \"rows\": ["
             + "{\"variant\": \"trt-fp16\", \"graphs\": true, \"batch\": 8, \"items_per_s\": 3000, \"device_only_items_per_s\": 3200,"
-            + " \"p50_us\": 2600, \"p99_us\": 2900, \"mean_us\": 2650}]}");
+            + " \"p50_us\": 2600, \"p99_us\": 2900, \"mean_us\": 2650},"
+            + "{\"variant\": \"trt-fp16\", \"graphs\": true, \"batch\": 32, \"items_per_s\": 8000, \"device_only_items_per_s\": 9000,"
+            + " \"p50_us\": 4000, \"p99_us\": 4100, \"mean_us\": 4000},"
+            + "{\"variant\": \"trt-int8-qdq-ws-typed\", \"graphs\": true, \"batch\": 32, \"items_per_s\": 10000, \"device_only_items_per_s\": 9900,"
+            + " \"p50_us\": 3200, \"p99_us\": 3300, \"mean_us\": 3200}]}");
     Files.writeString(
         work.resolve("peers.json"),
         "{\"environment\": {\"torch\": \"x\"}, \"rows\": ["
@@ -30,12 +34,22 @@ class TrtBenchReportTest {
     TrtBenchReport.write(work, out, "bench/gpu/run-trt-bench.sh");
 
     JsonNode json = new ObjectMapper().readTree(out.resolve("gpu-bert-base.json").toFile());
-    assertEquals(2, json.get("rows").size());
+    assertEquals(4, json.get("rows").size());
     assertEquals(
         1.5,
         json.get("acceptance")
             .get("b8 FP16+graphs / torch CUDA graph FP16 (items/s, host to host)")
             .asDouble(),
+        1e-9);
+    JsonNode int8 = json.get("acceptance");
+    assertEquals(
+        1.25,
+        int8.get("b32 trt-int8-qdq-ws-typed +graphs / FP16 +graphs (items/s)").asDouble(),
+        1e-9,
+        "every INT8 variant of the run gets its batch-32 ratio to FP16: " + int8);
+    assertEquals(
+        1.1,
+        int8.get("b32 trt-int8-qdq-ws-typed +graphs / FP16 +graphs (device only)").asDouble(),
         1e-9);
     String md = Files.readString(out.resolve("gpu-bert-base.md"));
     assertTrue(md.contains("| trt-fp16 +graphs | 3000 |"), md);
