@@ -101,6 +101,42 @@ class TrtEngineGpuTest {
   }
 
   @Test
+  void detailedPlansNameTheKernelsAndPlainPlansOnlyTheLayers() throws Exception {
+    BuildOptions detailed =
+        BuildOptions.builder()
+            .precision(Precision.FP32)
+            .profile(ShapeProfile.of("1:4:8", "1:32:64"))
+            .optLevel(3)
+            .detailedLayers(true)
+            .build();
+    EngineCache.Entry entry =
+        new TrtEngineBuilder(System.out::println).cached(cache, ModelSource.of(model), detailed);
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    try (TrtEngine engine = TrtEngine.load(entry, RuntimeOptions.defaults());
+        TrtEngine plain = TrtEngine.load(fp32, RuntimeOptions.defaults())) {
+      var layers = json.readTree(engine.layerInformation()).get("Layers");
+      long named = 0;
+      for (var layer : layers) {
+        named += layer.path("TacticName").asText("").isEmpty() ? 0 : 1;
+      }
+      System.out.printf("detailed FP32 plan: %d layers, %d with a kernel%n", layers.size(), named);
+      assertTrue(named > 0 && named >= layers.size() / 2, layers.size() + " layers, " + named);
+      var plainLayers = json.readTree(plain.layerInformation()).get("Layers");
+      assertTrue(plainLayers.size() > 0);
+      for (var layer : plainLayers) {
+        assertTrue(layer.isTextual(), "a plain plan lists layer names only: " + layer);
+      }
+    }
+    assertThrows(IllegalStateException.class, () -> closedEngine().layerInformation());
+  }
+
+  private TrtEngine closedEngine() {
+    TrtEngine e = TrtEngine.load(fp32, RuntimeOptions.defaults());
+    e.close();
+    return e;
+  }
+
+  @Test
   void fp32MatchesTheCommittedReference() throws Exception {
     Path refFile = model.resolveSibling("reference.json");
     var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(refFile.toFile());
