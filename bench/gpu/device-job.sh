@@ -11,8 +11,8 @@
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
 #   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
-#   layers    the kernels TensorRT picks for FP16 and the best INT8 placement (batches 8 and 32,
-#             detailed layer information beside each plan), ~4 min
+#   layers    the kernels TensorRT picks for FP16 and INT8 placements (LAYERS_PLACEMENTS, default ws;
+#             batches 8 and 32, detailed layer information beside each plan), ~4 min + ~1 min each
 #   roofline  batch-1 roofline of the CUDA runner with its stage breakdown: cuBLAS, skinny with
 #             programmatic launch, with the norms fused into the products, ~1 min
 set -uo pipefail
@@ -23,6 +23,8 @@ case "${1:-}" in
   start)
     PHASES=${2:-tests,llm,segments,trt}
     V=${TRT_VARIANTS:-trt-fp16,trt-int8-qdq-r0-typed,trt-int8-qdq-w0-typed,trt-int8-qdq-wr0-typed,trt-int8-calib,trt-fp32}
+    LP=${LAYERS_PLACEMENTS:-ws}
+    LV=trt-fp16; for p in ${LP//,/ }; do LV=$LV,trt-int8-qdq-$p-typed; done
     cat > $K/job.sh <<EOF
 cd $PWD
 for p in ${PHASES//,/ }; do
@@ -32,8 +34,8 @@ for p in ${PHASES//,/ }; do
            grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
     trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
     layers) bash $D/bench/gpu/run-trt-bench.sh peers --batches 8 --skip-ort --seconds 0.3 > /dev/null 2>&1
-           bash $D/bench/gpu/run-trt-bench.sh quantize percentile ws > /dev/null 2>&1
-           OUT=$K/out/layers bash $D/bench/gpu/run-trt-bench.sh bench trt-fp16,trt-int8-qdq-ws-typed --batches 8,32 --layers true --seconds 0.8 ;;
+           bash $D/bench/gpu/run-trt-bench.sh quantize percentile $LP > /dev/null 2>&1
+           OUT=$K/out/layers bash $D/bench/gpu/run-trt-bench.sh bench $LV --batches 8,32 --layers true --seconds 0.8 ;;
     segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
     kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/kernels/gpu-tests.log | tail -8 ;;

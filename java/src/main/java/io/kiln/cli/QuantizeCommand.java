@@ -104,6 +104,15 @@ final class QuantizeCommand implements Callable<Integer> {
   boolean sharedQdq;
 
   @Option(
+      names = "--unsmoothed",
+      split = ",",
+      paramLabel = "NODE",
+      description =
+          "MatMuls (names; * matches within a /-segment, ** across) whose input is quantized without"
+              + " smoothing, so TensorRT can fuse the activation before it into the GEMM")
+  List<String> unsmoothed = List.of();
+
+  @Option(
       names = "--activations",
       description =
           "int8 (zero point 0; TensorRT) or uint8 (zero point 128, the same grid; fastest on"
@@ -180,6 +189,7 @@ final class QuantizeCommand implements Callable<Integer> {
                   .withResidualAdd(residualAdd)
                   .withWeightedOnly(weightedOnly)
                   .withSharedQdq(sharedQdq)
+                  .withUnsmoothed(new HashSet<>(unsmoothed))
                   .withActivationType(activations)
                   .withSmoothing(smoothing));
       CalibrationCache c;

@@ -42,9 +42,11 @@ public final class Quantizer {
       ActivationType activationType,
       double smoothing,
       boolean weightedOnly,
-      boolean sharedQdq) {
+      boolean sharedQdq,
+      Set<String> unsmoothedNodes) {
     public Options {
       excludeNodes = Set.copyOf(excludeNodes);
+      unsmoothedNodes = Set.copyOf(unsmoothedNodes);
       excludeOpTypes = Set.copyOf(excludeOpTypes);
       if (!(percentile > 0 && percentile <= 100)) {
         throw new InvalidInputException("percentile must be in (0, 100], got " + percentile);
@@ -69,7 +71,8 @@ public final class Quantizer {
           ActivationType.INT8,
           0.7,
           false,
-          false);
+          false,
+          Set.of());
     }
 
     public Options withMethod(CalibrationMethod m) {
@@ -91,6 +94,16 @@ public final class Quantizer {
      */
     public Options withSharedQdq(boolean shared) {
       return with(o -> o.sharedQdq = shared);
+    }
+
+    /**
+     * Leaves the input of the named MatMuls unsmoothed (names; {@code *} matches within one {@code
+     * /} segment, {@code **} across segments), still quantized: TensorRT can then fuse an
+     * activation and its quantize into the GEMM that produces them, which a smoothing Mul in
+     * between prevents.
+     */
+    public Options withUnsmoothed(Set<String> nodeNames) {
+      return with(o -> o.unsmoothedNodes = nodeNames);
     }
 
     public Options withPercentile(double p) {
@@ -143,6 +156,7 @@ public final class Quantizer {
       double smoothing;
       boolean weightedOnly;
       boolean sharedQdq;
+      Set<String> unsmoothedNodes;
 
       Copy(Options o) {
         method = o.method;
@@ -155,6 +169,7 @@ public final class Quantizer {
         smoothing = o.smoothing;
         weightedOnly = o.weightedOnly;
         sharedQdq = o.sharedQdq;
+        unsmoothedNodes = o.unsmoothedNodes;
       }
 
       Options build() {
@@ -168,7 +183,8 @@ public final class Quantizer {
             activationType,
             smoothing,
             weightedOnly,
-            sharedQdq);
+            sharedQdq,
+            unsmoothedNodes);
       }
     }
 
@@ -185,7 +201,8 @@ public final class Quantizer {
           activationType.name(),
           Double.toString(smoothing),
           "weightedOnly=" + weightedOnly,
-          "sharedQdq=" + sharedQdq);
+          "sharedQdq=" + sharedQdq,
+          "unsmoothed=" + new java.util.TreeSet<>(unsmoothedNodes));
     }
   }
 

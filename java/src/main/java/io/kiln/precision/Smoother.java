@@ -34,11 +34,14 @@ final class Smoother {
       quantized.add(e.node());
     }
     List<Integer> out = new ArrayList<>();
+    List<java.util.regex.Pattern> unsmoothed =
+        options.unsmoothedNodes().stream().map(Smoother::glob).toList();
     for (int i = 0; i < nodes.size(); i++) {
       Node n = nodes.get(i);
       Proto w = inits.get(n.input(1));
       if (n.opType().equals("MatMul")
           && quantized.contains(i)
+          && unsmoothed.stream().noneMatch(g -> g.matcher(n.name()).matches())
           && !inits.containsKey(n.input(0))
           && w != null
           && TensorProtos.dims(w).length == 2
@@ -47,6 +50,28 @@ final class Smoother {
       }
     }
     return out;
+  }
+
+  /**
+   * A node-name pattern: {@code **} matches any run of characters, {@code *} any run without a
+   * {@code /}, everything else itself.
+   */
+  static java.util.regex.Pattern glob(String pattern) {
+    StringBuilder re = new StringBuilder();
+    String[] deep = pattern.split("\\*\\*", -1);
+    for (int d = 0; d < deep.length; d++) {
+      if (d > 0) {
+        re.append(".*");
+      }
+      String[] parts = deep[d].split("\\*", -1);
+      for (int p = 0; p < parts.length; p++) {
+        if (p > 0) {
+          re.append("[^/]*");
+        }
+        re.append(java.util.regex.Pattern.quote(parts[p]));
+      }
+    }
+    return java.util.regex.Pattern.compile(re.toString());
   }
 
   /** The activation tensors whose per-channel ranges smoothing needs. */

@@ -123,6 +123,44 @@ class MiniLmInt8Test {
   }
 
   @Test
+  void unsmoothedMatMulsReadTheirInputQuantizedButNotRescaled() {
+    Quantizer q =
+        new Quantizer(
+            Quantizer.Options.defaults()
+                .withWeightedOnly(true)
+                .withSharedQdq(true)
+                .withUnsmoothed(Set.of("**/layer.*/output/dense/MatMul")));
+    OnnxModel int8 = q.quantize(fp32, q.calibrate(fp32, "test", calibrationData(), Progress.NONE));
+    int8.check();
+    Map<String, Node> producers = new HashMap<>();
+    for (Node n : int8.nodes()) {
+      n.outputs().forEach(o -> producers.put(o, n));
+    }
+    int unsmoothed = 0;
+    int smoothed = 0;
+    for (Node n : int8.nodes()) {
+      if (!n.opType().equals("MatMul") || !producers.containsKey(n.input(0))) {
+        continue;
+      }
+      Node dq = producers.get(n.input(0));
+      if (!dq.opType().equals("DequantizeLinear")) {
+        continue;
+      }
+      Node quantized = producers.get(producers.get(dq.input(0)).input(0));
+      boolean rescaled =
+          quantized.opType().equals("Mul") && quantized.output(0).contains("_smoothed");
+      if (n.name().endsWith("/output/dense/MatMul") && !n.name().contains("attention")) {
+        assertTrue(!rescaled, n.name() + " reads a smoothed input");
+        unsmoothed++;
+      } else if (rescaled) {
+        smoothed++;
+      }
+    }
+    assertEquals(6, unsmoothed, "one FFN-out MatMul per layer, still quantized");
+    assertEquals(6 * 5, smoothed, "Q, K, V, attention output and FFN-in stay smoothed");
+  }
+
+  @Test
   void cacheAloneReproducesTheSameGraph() {
     Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.ENTROPY));
     CalibrationCache cache = q.calibrate(fp32, "sha", calibrationData(), Progress.NONE);

@@ -22,11 +22,32 @@ class QuantizerOptionsTest {
             base.withActivationType(Quantizer.ActivationType.UINT8),
             base.withSmoothing(0.5),
             base.withWeightedOnly(true),
-            base.withSharedQdq(true));
+            base.withSharedQdq(true),
+            base.withUnsmoothed(Set.of("**/layer.*/output/dense/MatMul")));
     for (Quantizer.Options o : changed) {
       assertNotEquals(base.key(), o.key(), o.toString());
     }
     assertEquals(changed.size(), changed.stream().map(Quantizer.Options::key).distinct().count());
     assertEquals(base.key(), Quantizer.Options.defaults().key());
+  }
+
+  @Test
+  void unsmoothedPatternsMatchWithinOrAcrossPathSegments() {
+    assertEquals(
+        true,
+        Smoother.glob("**/layer.*/output/dense/MatMul")
+            .matcher("/m/encoder/layer.11/output/dense/MatMul")
+            .matches());
+    assertEquals(
+        false,
+        Smoother.glob("**/layer.*/output/dense/MatMul")
+            .matcher("/m/encoder/layer.11/attention/output/dense/MatMul")
+            .matches());
+    assertEquals(
+        true,
+        Smoother.glob("**/output/dense/MatMul")
+            .matcher("/m/encoder/layer.11/attention/output/dense/MatMul")
+            .matches());
+    assertEquals(false, Smoother.glob("a.b").matcher("axb").matches(), "dots are literal");
   }
 }

@@ -55,7 +55,8 @@ public final class TrtBenchmark {
   /**
    * Q/DQ placements: their file suffix and {@code kiln quantize} flags. w = weighted MatMuls only,
    * r = also the residual Adds, s = one shared Q/DQ pair and smoothing scale per tensor, a trailing
-   * 0 = no smoothing (its per-channel Mul is one more elementwise pass unless TensorRT fuses it).
+   * 0 = no smoothing (its per-channel Mul is one more elementwise pass unless TensorRT fuses it), g
+   * and c = some inputs left unsmoothed (below).
    */
   static final Map<String, List<String>> PLACEMENTS = new LinkedHashMap<>();
 
@@ -71,6 +72,14 @@ public final class TrtBenchmark {
     PLACEMENTS.put(
         "wrs0", List.of("--weighted-only", "--residual-add", "--shared-qdq", "--smoothing", "0"));
     PLACEMENTS.put("rs0", List.of("--residual-add", "--shared-qdq", "--smoothing", "0"));
+    // ws with the FFN-out input unsmoothed (g: GELU then quantize, fusable into the FFN-in GEMM),
+    // and also the attention-output input (c: the attention context).
+    String ffnOut = "**/layer.*/output/dense/MatMul";
+    String attentionOut = "**/attention/output/dense/MatMul";
+    PLACEMENTS.put("wsg", List.of("--weighted-only", "--shared-qdq", "--unsmoothed", ffnOut));
+    PLACEMENTS.put(
+        "wsgc",
+        List.of("--weighted-only", "--shared-qdq", "--unsmoothed", ffnOut + "," + attentionOut));
   }
 
   static final Map<String, Variant> VARIANTS = new LinkedHashMap<>();
