@@ -345,8 +345,8 @@ public final class TrtBenchmark {
   }
 
   /**
-   * The kernels TensorRT chose, most frequent first, with the layers of each (from detailed layer
-   * information; a names-only plan has none).
+   * The kernels TensorRT chose and how many layers run each, most frequent first (from detailed
+   * layer information; a names-only plan has none).
    */
   static void printKernels(String variant, JsonNode info) {
     Map<String, Integer> kernels = new LinkedHashMap<>();
