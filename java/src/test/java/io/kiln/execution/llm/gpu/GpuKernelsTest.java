@@ -506,6 +506,13 @@ class GpuKernelsTest {
     return k2;
   }
 
+  /** The poison (NaN) still after the first {@code rows} rows of {@code width}. */
+  private static void assertNothingPast(float[] got, int rows, int width, String what) {
+    for (int i = rows * width; i < got.length; i++) {
+      assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + rows + " at " + i);
+    }
+  }
+
   /** Equal bits (NaN for both where neither kernel wrote). */
   private static void assertSame(float expected, float actual, String what) {
     assertEquals(Float.floatToIntBits(expected), Float.floatToIntBits(actual), what);
@@ -941,9 +948,7 @@ class GpuKernelsTest {
       String what = "skinny gemm " + st + " " + output + " " + m + "x" + in + "x" + out;
       double tol = Math.max(tolerance(yType), 1e-6 * magnitude);
       assertClose(expected, Arrays.copyOf(got, m * out), tol, what);
-      for (int i = m * out; i < got.length; i++) {
-        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
-      }
+      assertNothingPast(got, m, out, what);
     }
   }
 
@@ -986,14 +991,9 @@ class GpuKernelsTest {
       float[] expected = siluGate(x.values(), w.values(), m, in, ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
       for (int i = 0; i < m * ff; i++) {
-        assertEquals(
-            Float.floatToIntBits(reference[i]),
-            Float.floatToIntBits(got[i]),
-            what + ": element " + i + " differs from gemm + silu_mul");
+        assertSame(reference[i], got[i], what + ": element " + i + " differs from gemm + silu_mul");
       }
-      for (int i = m * ff; i < got.length; i++) {
-        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
-      }
+      assertNothingPast(got, m, ff, what);
     }
   }
 
@@ -1177,9 +1177,7 @@ class GpuKernelsTest {
       String what = "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
       float[] got = read(k, st, y, (m + 1) * ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
-      for (int i = m * ff; i < got.length; i++) {
-        assertTrue(Float.isNaN(got[i]), what + ": wrote past row " + m + " at " + i);
-      }
+      assertNothingPast(got, m, ff, what);
     }
     assertThrows(
         BackendException.class,
