@@ -102,6 +102,8 @@ final class Smoother {
       members.computeIfAbsent(nodes.get(i).input(0) + g, k -> new ArrayList<>()).add(i);
     }
     Map<String, double[]> scaleOf = new HashMap<>();
+    // Each target's weight, decoded once for its group's scales and then rescaled in place.
+    Map<Integer, float[]> weightOf = new HashMap<>();
     Set<String> replacedWeights = new LinkedHashSet<>();
     List<Node> out = new ArrayList<>();
     for (int i = 0; i < nodes.size(); i++) {
@@ -110,15 +112,17 @@ final class Smoother {
       if (g != null) {
         String x = n.input(0);
         String xs = x + "_smoothed" + g;
-        double[] s = scaleOf.get(xs);
+        double[] s = scaleOf.get(x + g);
         if (s == null) {
           List<float[]> weights = new ArrayList<>();
           for (int j : members.get(x + g)) {
-            weights.add(TensorProtos.floats(inits.get(nodes.get(j).input(1))));
+            float[] w = TensorProtos.floats(inits.get(nodes.get(j).input(1)));
+            weightOf.put(j, w);
+            weights.add(w);
           }
           int k = (int) TensorProtos.dims(inits.get(n.input(1)))[0];
           s = scales(x, channelAmax.get(x), weights, k, options.smoothing());
-          scaleOf.put(xs, s);
+          scaleOf.put(x + g, s);
           float[] inv = new float[k];
           for (int j = 0; j < k; j++) {
             inv[j] = (float) (1 / s[j]);
@@ -129,7 +133,7 @@ final class Smoother {
         }
         Proto wProto = inits.get(n.input(1));
         long[] dims = TensorProtos.dims(wProto);
-        float[] scaled = TensorProtos.floats(wProto);
+        float[] scaled = weightOf.remove(i);
         int cols = (int) dims[1];
         for (int j = 0; j < s.length; j++) {
           for (int c = 0; c < cols; c++) {
