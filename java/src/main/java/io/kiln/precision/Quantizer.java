@@ -235,10 +235,39 @@ public final class Quantizer {
     return opset >= MIN_OPSET ? model.copy() : model.convertOpset(MIN_OPSET);
   }
 
+  /**
+   * Every exclusion must name a node or op type of the model and every unsmoothed pattern must
+   * match a node, so that a misspelt name fails here instead of silently quantizing what it meant
+   * to keep.
+   */
+  private void requireNamesIn(OnnxModel model) {
+    Set<String> names = new HashSet<>();
+    Set<String> ops = new HashSet<>();
+    for (Node n : model.nodes()) {
+      names.add(n.name());
+      ops.add(n.opType());
+    }
+    Set<String> excluded = new java.util.TreeSet<>(options.excludeNodes());
+    excluded.addAll(options.excludeOpTypes());
+    for (String e : excluded) {
+      if (!names.contains(e) && !ops.contains(e)) {
+        throw new InvalidInputException(
+            "excluded '" + e + "' is neither a node name nor an op type of the model");
+      }
+    }
+    for (String u : new java.util.TreeSet<>(options.unsmoothedNodes())) {
+      java.util.regex.Pattern g = Smoother.glob(u);
+      if (names.stream().noneMatch(n -> g.matcher(n).matches())) {
+        throw new InvalidInputException("unsmoothed pattern '" + u + "' matches no node name");
+      }
+    }
+  }
+
   /** Calibrates the activations this quantizer would place Q/DQ on. */
   public CalibrationCache calibrate(
       OnnxModel model, String modelSha256, CalibrationData data, Progress progress) {
     OnnxModel prepared = prepare(model);
+    requireNamesIn(prepared);
     Calibrator calibrator = new Calibrator(options.method(), options.percentile(), progress);
     Map<String, float[]> channels = Map.of();
     OnnxModel target = prepared;
@@ -257,10 +286,10 @@ public final class Quantizer {
 
   /** The quantized graph; the same cache always gives the same bytes. */
   public OnnxModel quantize(OnnxModel model, CalibrationCache cache) {
+    OnnxModel prepared = prepare(model);
+    requireNamesIn(prepared);
     OnnxModel m =
-        options.smoothing() > 0
-            ? Smoother.apply(prepare(model), cache.channels(), options)
-            : prepare(model);
+        options.smoothing() > 0 ? Smoother.apply(prepared, cache.channels(), options) : prepared;
     QdqPlacement placement = QdqPlacement.plan(m, options);
     if (placement.edges().isEmpty()) {
       throw new ModelException("nothing to quantize: no MatMul, Gemm or Conv outside exclusions");

@@ -106,6 +106,38 @@ class CalibrationErrorsTest {
   }
 
   @Test
+  void misspeltExclusionsAndUnsmoothedPatternsAreRejected() {
+    OnnxModel m = miniLm();
+    String matMul =
+        m.nodes().stream().filter(n -> n.opType().equals("MatMul")).findFirst().get().name();
+    CalibrationCache empty = new CalibrationCache("sha", "none", Map.of());
+    Quantizer typo =
+        new Quantizer(
+            Quantizer.Options.defaults()
+                .withExcluded(java.util.Set.of(matMul + "x"), java.util.Set.of("Softmax")));
+    InvalidInputException e =
+        assertThrows(InvalidInputException.class, () -> typo.quantize(m, empty));
+    assertTrue(e.getMessage().contains(matMul + "x"), e.getMessage());
+    Quantizer nowhere =
+        new Quantizer(
+            Quantizer.Options.defaults().withUnsmoothed(java.util.Set.of("**/nowhere/MatMul")));
+    e =
+        assertThrows(
+            InvalidInputException.class,
+            () ->
+                nowhere.calibrate(
+                    m, "sha", new RandomCalibrationData(m, 1, 1, 8, 1), Progress.NONE));
+    assertTrue(e.getMessage().contains("**/nowhere/MatMul"), e.getMessage());
+    // A real name and a real op type pass the check (and fail later only for the empty cache).
+    Quantizer real =
+        new Quantizer(
+            Quantizer.Options.defaults()
+                .withExcluded(java.util.Set.of(matMul), java.util.Set.of("Softmax")));
+    Exception later = assertThrows(Exception.class, () -> real.quantize(m, empty));
+    assertTrue(!later.getMessage().contains("neither"), later.getMessage());
+  }
+
+  @Test
   void unsupportedModelsAreModelExceptions() {
     OnnxModel m = miniLm();
     Quantizer everythingExcluded =
