@@ -52,9 +52,10 @@ case "$phase" in
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --report "$OUT" --command "$1" 2>&1 | tail -150
     cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   all)  # everything after the tests, for one background job: peers, variants, report into $WORK/out
+        # (KILN_PLACEMENTS: the Q/DQ graphs to make; KILN_BENCH_ARGS: more TrtBenchmark flags)
     OUT=$WORK/out bash "$0" peers --seconds 1.0
     OUT=$WORK/out bash "$0" quantize percentile "${KILN_PLACEMENTS:-w0,r0,wr0}"
-    OUT=$WORK/out bash "$0" bench "$1" --seconds 0.8 --reuse true
+    OUT=$WORK/out bash "$0" bench "$1" --seconds 0.8 --reuse true ${KILN_BENCH_ARGS:-}
     [ -n "${KILN_WITH_TESTS:-}" ] && OUT=$WORK/out timeout 300 bash "$0" tests
     OUT=$WORK/out bash "$0" report "$2"
     echo ALL-DONE ;;

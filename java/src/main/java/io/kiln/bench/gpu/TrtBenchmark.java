@@ -55,8 +55,8 @@ public final class TrtBenchmark {
   /**
    * Q/DQ placements: their file suffix and {@code kiln quantize} flags. w = weighted MatMuls only,
    * r = also the residual Adds, s = one shared Q/DQ pair and smoothing scale per tensor, a trailing
-   * 0 = no smoothing (its per-channel Mul is one more elementwise pass unless TensorRT fuses it), g
-   * and c = some inputs left unsmoothed (below).
+   * 0 = no smoothing (its per-channel Mul is one more elementwise pass unless TensorRT fuses it),
+   * g, c and q = some inputs left unsmoothed, f = the FFN-out MatMuls left in float (below).
    */
   static final Map<String, List<String>> PLACEMENTS = new LinkedHashMap<>();
 
@@ -80,6 +80,18 @@ public final class TrtBenchmark {
     PLACEMENTS.put(
         "wsgc",
         List.of("--weighted-only", "--shared-qdq", "--unsmoothed", ffnOut + "," + attentionOut));
+    // ws with the QKV input unsmoothed (q: the LayerNorm quantizes directly), and ws with the FFN
+    // out in float (f: GELU stays in the FFN-in GEMM's epilogue, as in FP16).
+    PLACEMENTS.put(
+        "wsq",
+        List.of("--weighted-only", "--shared-qdq", "--unsmoothed", "**/attention/self/*/MatMul"));
+    String ffnOutNodes =
+        String.join(
+            ",",
+            java.util.stream.IntStream.range(0, 12)
+                .mapToObj(i -> "/m/encoder/layer." + i + "/output/dense/MatMul")
+                .toList());
+    PLACEMENTS.put("wsf", List.of("--weighted-only", "--shared-qdq", "--exclude", ffnOutNodes));
   }
 
   static final Map<String, Variant> VARIANTS = new LinkedHashMap<>();
