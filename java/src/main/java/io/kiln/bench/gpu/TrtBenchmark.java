@@ -85,6 +85,13 @@ public final class TrtBenchmark {
     PLACEMENTS.put(
         "wsq",
         List.of("--weighted-only", "--shared-qdq", "--unsmoothed", "**/attention/self/*/MatMul"));
+    PLACEMENTS.put(
+        "wsgq",
+        List.of(
+            "--weighted-only",
+            "--shared-qdq",
+            "--unsmoothed",
+            ffnOut + ",**/attention/self/*/MatMul"));
     String ffnOutNodes =
         String.join(
             ",",
