@@ -28,7 +28,11 @@ final class TrtBenchReport {
 
   private TrtBenchReport() {}
 
-  static void write(Path work, Path outDir, String command) throws IOException {
+  /**
+   * Writes the report of WORK's results into OUTDIR. {@code measuredAt} names when the rows were
+   * measured where results.json does not record it (older runs); empty otherwise.
+   */
+  static void write(Path work, Path outDir, String command, String measuredAt) throws IOException {
     ObjectNode root = (ObjectNode) JSON.readTree(work.resolve("results.json").toFile());
     ArrayNode rows = root.has("rows") ? (ArrayNode) root.get("rows") : root.putArray("rows");
     Path peers = work.resolve("peers.json");
@@ -41,9 +45,21 @@ final class TrtBenchReport {
     if (Files.exists(tests)) {
       root.put("gpu_tests", Files.readString(tests));
     }
-    root.put("date", java.time.Instant.now().toString());
+    String written = java.time.Instant.now().toString();
+    if (!measuredAt.isEmpty()) {
+      root.put("date", "measured " + measuredAt + ", report written " + written);
+    } else if (root.has("first_measured_at")) {
+      root.put(
+          "date",
+          "measured "
+              + root.get("first_measured_at").asText()
+              + " to "
+              + root.get("last_measured_at").asText());
+    } else {
+      root.put("date", "report written " + written + "; measurement time not recorded");
+    }
     root.put("command", command);
-    Map<String, Double> acceptance = acceptance(rows, root.get("builds"));
+    Map<String, Double> acceptance = acceptance(rows, root.get("builds"), root.get("accuracy"));
     ObjectNode acc = root.putObject("acceptance");
     acceptance.forEach(acc::put);
     ReportFiles.writeJson(outDir.resolve("gpu-bert-base.json"), root);
@@ -76,7 +92,7 @@ final class TrtBenchReport {
     }
   }
 
-  static Map<String, Double> acceptance(ArrayNode rows, JsonNode builds) {
+  static Map<String, Double> acceptance(ArrayNode rows, JsonNode builds, JsonNode accuracy) {
     Map<String, Double> out = new LinkedHashMap<>();
     JsonNode fp16g8 = find(rows, "trt-fp16", true, 8);
     ratio(
@@ -118,13 +134,22 @@ final class TrtBenchReport {
         int8.add(r.get("variant").asText());
       }
     }
+    Set<String> notFinite = new LinkedHashSet<>();
+    if (accuracy != null) {
+      for (JsonNode a : accuracy) {
+        if (!Double.isFinite(a.path("rel_err_vs_torch_fp32_b8").asDouble(Double.NaN))) {
+          notFinite.add(a.get("variant").asText());
+        }
+      }
+    }
     for (String variant : int8) {
       JsonNode row = find(rows, variant, true, 32);
-      ratio(
-          out, "b32 " + variant + " +graphs / FP16 +graphs (items/s)", row, fp16g32, "items_per_s");
+      // A fast engine whose output is NaN is no result; its ratio stays visible but says so.
+      String name = notFinite.contains(variant) ? variant + " (output not finite)" : variant;
+      ratio(out, "b32 " + name + " +graphs / FP16 +graphs (items/s)", row, fp16g32, "items_per_s");
       ratio(
           out,
-          "b32 " + variant + " +graphs / FP16 +graphs (device only)",
+          "b32 " + name + " +graphs / FP16 +graphs (device only)",
           row,
           fp16g32,
           "device_only_items_per_s");

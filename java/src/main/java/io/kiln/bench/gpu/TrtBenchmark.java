@@ -136,7 +136,11 @@ public final class TrtBenchmark {
     REUSE = Boolean.parseBoolean(a.getOrDefault("reuse", "false"));
     LAYERS = Boolean.parseBoolean(a.getOrDefault("layers", "false"));
     if (a.containsKey("report")) {
-      TrtBenchReport.write(work, Path.of(a.get("report")), a.getOrDefault("command", ""));
+      TrtBenchReport.write(
+          work,
+          Path.of(a.get("report")),
+          a.getOrDefault("command", ""),
+          a.getOrDefault("measured-at", ""));
       return;
     }
     if (a.containsKey("quantize")) {
@@ -633,6 +637,11 @@ public final class TrtBenchmark {
     }
     ArrayNode list = root.has(key) ? (ArrayNode) root.get(key) : root.putArray(key);
     list.add(row);
+    String now = java.time.Instant.now().toString();
+    if (!root.has("first_measured_at")) {
+      root.put("first_measured_at", now);
+    }
+    root.put("last_measured_at", now);
     JSON.writeValue(file.toFile(), root);
   }
 }
