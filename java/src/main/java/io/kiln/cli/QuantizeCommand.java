@@ -7,6 +7,7 @@ import io.kiln.precision.AccuracyReport;
 import io.kiln.precision.CalibrationCache;
 import io.kiln.precision.CalibrationData;
 import io.kiln.precision.CalibrationMethod;
+import io.kiln.precision.Float16Qdq;
 import io.kiln.precision.Fp16Converter;
 import io.kiln.precision.Progress;
 import io.kiln.precision.Quantizer;
@@ -113,6 +114,13 @@ final class QuantizeCommand implements Callable<Integer> {
   List<String> unsmoothed = List.of();
 
   @Option(
+      names = "--float16",
+      description =
+          "INT8: write the float16 form of the Q/DQ graph (opset 19, float32 inputs and outputs"
+              + " kept), for kiln build --strongly-typed")
+  boolean float16;
+
+  @Option(
       names = "--activations",
       description =
           "int8 (zero point 0; TensorRT) or uint8 (zero point 128, the same grid; fastest on"
@@ -155,6 +163,9 @@ final class QuantizeCommand implements Callable<Integer> {
   public Integer call() {
     PrintStream err = System.err;
     PrintWriter out = spec.commandLine().getOut();
+    if (float16 && precision != Target.INT8) {
+      throw new InvalidInputException("--float16 is for --precision int8; FP16 graphs are float16");
+    }
     err.println("loading " + model);
     OnnxModel fp32 = OnnxModel.load(model);
     Path tok = tokenizer != null ? tokenizer : defaultTokenizer();
@@ -213,6 +224,11 @@ final class QuantizeCommand implements Callable<Integer> {
         }
       }
       converted = q.quantize(fp32, c);
+      if (float16) {
+        Float16Qdq.Result half = Float16Qdq.convert(converted);
+        half.clamps().forEach(x -> err.println("float16: " + x));
+        converted = half.model();
+      }
     }
     converted.check();
     converted.save(output, externalData || !converted.fitsInMemory());

@@ -2,6 +2,7 @@ package io.kiln.precision;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
@@ -119,6 +120,49 @@ class MiniLmInt8Test {
         "MiniLM INT8 (shared Q/DQ, weighted only): mean cosine %.5f, min %.5f%n",
         r.meanCosine(), r.minCosine());
     assertTrue(r.meanCosine() >= 0.99, "mean cosine " + r.meanCosine());
+  }
+
+  @Test
+  void float16FormKeepsInt8WeightsFloat32IoAndTheEmbeddings() throws Exception {
+    Quantizer q =
+        new Quantizer(Quantizer.Options.defaults().withWeightedOnly(true).withSharedQdq(true));
+    OnnxModel int8 = q.quantize(fp32, q.calibrate(fp32, "test", calibrationData(), Progress.NONE));
+    Float16Qdq.Result r = Float16Qdq.convert(int8);
+    OnnxModel half = r.model();
+    half.check();
+    assertTrue(half.opset() >= Float16Qdq.OPSET, "opset " + half.opset());
+    half.initializers()
+        .forEach(
+            (name, t) ->
+                assertTrue(
+                    io.kiln.model.onnx.TensorProtos.dataType(t)
+                        != io.kiln.model.onnx.TensorProtos.FLOAT,
+                    name + " is still float32"));
+    Map<String, Node> producers = new HashMap<>();
+    half.nodes().forEach(n -> n.outputs().forEach(o -> producers.put(o, n)));
+    long int8Weights =
+        half.nodes().stream()
+            .filter(n -> n.opType().equals("DequantizeLinear"))
+            .filter(n -> half.initializers().containsKey(n.input(0)))
+            .filter(
+                n ->
+                    io.kiln.model.onnx.TensorProtos.dataType(half.initializers().get(n.input(0)))
+                        == io.kiln.model.onnx.TensorProtos.INT8)
+            .count();
+    assertEquals(6 * 6, int8Weights, "every weighted MatMul keeps its INT8 weight");
+    half.graphOutputs()
+        .forEach(
+            o ->
+                assertEquals(
+                    io.kiln.model.onnx.TensorProtos.FLOAT,
+                    OnnxModel.elemType(o),
+                    OnnxModel.name(o) + " should stay float32 for callers"));
+    EmbeddingComparison.Result e = onHeldOut(half);
+    System.out.printf(
+        "MiniLM INT8 float16 form: mean cosine %.5f, min %.5f%n", e.meanCosine(), e.minCosine());
+    // Everything float16 on the CPU costs about 0.005 of mean cosine against the float32 form.
+    assertTrue(e.meanCosine() >= 0.985, "mean cosine " + e.meanCosine());
+    assertThrows(io.kiln.ModelException.class, () -> Float16Qdq.convert(fp32));
   }
 
   @Test

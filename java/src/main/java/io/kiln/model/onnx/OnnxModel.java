@@ -429,6 +429,11 @@ public final class OnnxModel {
     return graph().getMessages(G_OUTPUT);
   }
 
+  /** The tensor name of a value info. */
+  public static String name(Proto valueInfo) {
+    return valueInfo.getString(VI_NAME);
+  }
+
   /** The element type (TensorProto.DataType) of a value info, or 0 when unknown. */
   public static int elemType(Proto valueInfo) {
     Proto type = valueInfo.getMessage(VI_TYPE);
