@@ -35,11 +35,7 @@ case "$phase" in
     cp "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   quantize)  # quantize [METHOD [PLACEMENTS]]: Kiln's FP16 graph and one Q/DQ graph per placement
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" \
-      --placements "${2:-w,w0,r0,wr0}" 2>&1 | tr '\r' '\n' | grep -v 'calibration' | tee -a "$OUT/quantize.log"
-    for q in "$WORK"/bert_base_qdq.onnx "$WORK"/bert_base_qdq_*.onnx; do
-      case "$q" in *_fp16.onnx) continue ;; esac
-      [ -f "$q" ] && pyrun $D/bench/gpu/qdq_to_fp16.py "$q" "${q%.onnx}_fp16.onnx"
-    done ;;
+      --placements "${2:-w,w0,r0,wr0}" 2>&1 | tr '\r' '\n' | grep -v 'calibration' | tee -a "$OUT/quantize.log" ;;
   segments)  # the CUDA Llama runner's dense segments: cuBLAS + Kiln kernels vs TensorRT engines
     jrun io.kiln.execution.llm.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
       --json "$OUT/dense-segments.json" --markdown "$OUT/dense-segments.md" 2>&1 \

@@ -232,7 +232,7 @@ final class TrtBenchReport {
     if (root.has("quantize")) {
       md.append(
           "## Precision graphs (`kiln quantize` of the FP32 export; strongly typed INT8 builds take"
-              + " them through `bench/gpu/qdq_to_fp16.py`)\n\n| graph | command | seconds on the"
+              + " the `--float16` form)\n\n| graph | command | seconds on the"
               + " device's CPU |\n|---|---|---:|\n");
       for (JsonNode q : root.get("quantize")) {
         md.append(

@@ -442,7 +442,7 @@ public final class TrtBenchmark {
    * ({@code bert_base_fp16_kiln.onnx}) and one INT8 Q/DQ graph per placement ({@code
    * bert_base_qdq[_P].onnx}: full = every MatMul, w = weighted MatMuls only, r = every MatMul and
    * the residual Adds, 0 = without smoothing), calibrated with {@code method} on the implicit
-   * calibrator's batches.
+   * calibrator's batches, and its float16 form ({@code _fp16.onnx}) for the strongly typed builds.
    */
   static void quantize(Path work, int seq, String method, List<String> placements)
       throws IOException {
@@ -482,8 +482,16 @@ public final class TrtBenchmark {
                   method,
                   "-o",
                   work.resolve(file).toString()));
+      Path cache = work.resolve("calibration-" + p + ".json");
+      args.addAll(List.of("--cache", cache.toString()));
       args.addAll(flags);
       runQuantize(work, p, args);
+      // The strongly typed variants' graph: the same Q/DQ from the same cache, in float16.
+      List<String> half = new ArrayList<>(args);
+      half.set(
+          half.indexOf("-o") + 1, work.resolve(file.replace(".onnx", "_fp16.onnx")).toString());
+      half.add("--float16");
+      runQuantize(work, p + " float16", half);
     }
   }
 
