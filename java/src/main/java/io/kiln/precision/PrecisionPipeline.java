@@ -42,7 +42,7 @@ public final class PrecisionPipeline {
     }
     PrecisionOptions o = options == null ? PrecisionOptions.defaults() : options;
     Quantizer.Options q = quantizationFor(o, backend);
-    String key = cacheKey(source, precision, o, q);
+    String key = cacheKey(source, precision, o, q) + (typedInt8(precision, backend) ? "-f16" : "");
     Path file = cacheDir.resolve("precision").resolve(key + ".onnx");
     if (Files.isRegularFile(file)) {
       LOG.info("using cached {} graph {}", precision, file);
@@ -53,6 +53,11 @@ public final class PrecisionPipeline {
         precision == Session.Precision.FP16
             ? convertFp16(model, o)
             : quantizeInt8(model, source.sha256(), o, q);
+    if (typedInt8(precision, backend)) {
+      Float16Qdq.Result half = Float16Qdq.convert(converted);
+      half.clamps().forEach(c -> LOG.info("float16: {}", c));
+      converted = half.model();
+    }
     try {
       Files.createDirectories(file.getParent());
       if (converted.fitsInMemory()) {
@@ -70,14 +75,28 @@ public final class PrecisionPipeline {
     return ModelSource.of(file);
   }
 
+  /**
+   * TensorRT takes INT8 as the float16 form of the Q/DQ graph and builds it strongly typed (its
+   * precision flags are deprecated), so nothing outside the Q/DQ pairs runs in float32.
+   */
+  public static boolean typedInt8(Session.Precision precision, String backend) {
+    return precision == Session.Precision.INT8 && "tensorrt".equals(backend);
+  }
+
+  /**
+   * The quantization a backend runs fastest unless the options name one: ONNX Runtime's integer
+   * kernels want UINT8 activations; TensorRT the weighted MatMuls with one shared Q/DQ pair per
+   * tensor, the fastest layout measured (bench/results/gpu-bert-base-2026-11-29-job4.md).
+   */
   static Quantizer.Options quantizationFor(PrecisionOptions o, String backend) {
     if (o.quantization() != null) {
       return o.quantization();
     }
     Quantizer.Options d = Quantizer.Options.defaults();
-    return backend != null && backend.startsWith("onnxruntime")
-        ? d.withActivationType(Quantizer.ActivationType.UINT8)
-        : d;
+    if (backend != null && backend.startsWith("onnxruntime")) {
+      return d.withActivationType(Quantizer.ActivationType.UINT8);
+    }
+    return "tensorrt".equals(backend) ? d.withWeightedOnly(true).withSharedQdq(true) : d;
   }
 
   static OnnxModel convertFp16(OnnxModel model, PrecisionOptions o) {

@@ -97,6 +97,42 @@ class PrecisionSessionTest {
   }
 
   @Test
+  void tensorRtInt8GraphsAreTheSharedLayoutInFloat16() throws Exception {
+    Path model = Files.write(dir.resolve("minilm.onnx"), TestModels.miniLmBytes());
+    PrecisionOptions options = PrecisionOptions.defaults().withCalibration("random:2");
+    Path cacheDir = dir.resolve("cache");
+    OnnxModel forTrt =
+        OnnxModel.of(
+            PrecisionPipeline.apply(
+                io.kiln.engine.ModelSource.of(model),
+                Session.Precision.INT8,
+                options,
+                "tensorrt",
+                cacheDir));
+    assertTrue(forTrt.opset() >= Float16Qdq.OPSET, "opset " + forTrt.opset());
+    java.util.Map<String, Long> quantizes = new java.util.HashMap<>();
+    for (Node n : forTrt.nodes()) {
+      if (n.opType().equals("QuantizeLinear")) {
+        quantizes.merge(n.input(0), 1L, Long::sum);
+      }
+    }
+    quantizes.forEach((t, k) -> assertEquals(1L, k, t + " is quantized " + k + " times"));
+    assertEquals(6 * 4, quantizes.size(), "weighted MatMuls only, one Q/DQ pair per tensor");
+    // ONNX Runtime keeps its own graph: per-reader pairs in float32.
+    OnnxModel forOrt =
+        OnnxModel.of(
+            PrecisionPipeline.apply(
+                io.kiln.engine.ModelSource.of(model),
+                Session.Precision.INT8,
+                options,
+                "onnxruntime",
+                cacheDir));
+    assertTrue(forOrt.opset() < Float16Qdq.OPSET, "opset " + forOrt.opset());
+    assertTrue(PrecisionPipeline.typedInt8(Session.Precision.INT8, "tensorrt"));
+    assertTrue(!PrecisionPipeline.typedInt8(Session.Precision.FP16, "tensorrt"));
+  }
+
+  @Test
   void fp16SessionRunsTheConvertedGraph() throws Exception {
     Path model = Files.write(dir.resolve("minilm.onnx"), TestModels.miniLmBytes());
     try (Session s =
@@ -169,6 +205,36 @@ class PrecisionSessionTest {
     assertEquals(
         KilnCli.EXIT_INPUT,
         cli.execute("quantize", model.toString(), "--precision", "int8", "-o", again.toString()));
+    // The float16 form for a strongly typed TensorRT build, from the same cache.
+    Path half = dir.resolve("half.onnx");
+    assertEquals(
+        KilnCli.EXIT_OK,
+        cli.execute(
+            "quantize",
+            model.toString(),
+            "--precision",
+            "int8",
+            "--method",
+            "max",
+            "--cache",
+            cache.toString(),
+            "--float16",
+            "-o",
+            half.toString(),
+            "--held-out",
+            "random:1"));
+    OnnxModel halfModel = OnnxModel.load(half);
+    assertTrue(halfModel.opset() >= Float16Qdq.OPSET, "opset " + halfModel.opset());
+    assertEquals(
+        KilnCli.EXIT_INPUT,
+        cli.execute(
+            "quantize",
+            model.toString(),
+            "--precision",
+            "fp16",
+            "--float16",
+            "-o",
+            half.toString()));
     Path corrupt = Files.write(dir.resolve("corrupt.onnx"), new byte[] {1, 2, 3, 4, 5});
     assertEquals(
         KilnCli.EXIT_MODEL,

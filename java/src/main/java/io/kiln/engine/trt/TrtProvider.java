@@ -35,9 +35,12 @@ public final class TrtProvider implements EngineProvider {
   public Engine open(ModelSource model, EngineOptions options) {
     int max = Math.max(1, options.maxBatchSize());
     int opt = Math.min(Math.max(1, options.batchSize()), max);
+    Precision precision = Precision.parse(options.precision());
     BuildOptions build =
         BuildOptions.builder()
-            .precision(Precision.parse(options.precision()))
+            .precision(precision)
+            // INT8 sessions hand over the float16 form of their Q/DQ graph.
+            .stronglyTyped(precision == Precision.INT8)
             .profile(new ShapeProfile(new DimRange(1, opt, max), new DimRange(1, 128, 512)))
             .build();
     EngineCache cache =
