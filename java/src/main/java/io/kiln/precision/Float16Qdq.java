@@ -6,10 +6,8 @@ import io.kiln.model.onnx.OnnxModel;
 import io.kiln.model.onnx.Proto;
 import io.kiln.model.onnx.TensorProtos;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * The float16 form of a Q/DQ graph, for a strongly typed TensorRT build: every float tensor between
@@ -43,19 +41,10 @@ public final class Float16Qdq {
       }
     }
     for (Node n : m.nodes()) {
-      switch (n.opType()) {
-        case "Cast" -> {
-          if (n.intAttribute("to", 0) == TensorProtos.FLOAT) {
-            n.setIntAttribute("to", TensorProtos.FLOAT16);
-          }
-        }
-        case "Constant", "ConstantOfShape" -> {
-          Proto v = n.tensorAttribute("value");
-          if (v != null && TensorProtos.dataType(v) == TensorProtos.FLOAT) {
-            n.setTensorAttribute("value", Fp16Converter.toHalf(v, n.name(), clamps));
-          }
-        }
-        default -> {}
+      Fp16Converter.retypeAttributes(n, clamps); // Cast targets, ConstantOfShape values
+      Proto v = n.opType().equals("Constant") ? n.tensorAttribute("value") : null;
+      if (v != null && TensorProtos.dataType(v) == TensorProtos.FLOAT) {
+        n.setTensorAttribute("value", Fp16Converter.toHalf(v, n.name(), clamps));
       }
     }
     keepFloat32Io(m);
@@ -65,56 +54,23 @@ public final class Float16Qdq {
 
   /** A Cast to float16 after each float input and one to float32 before each float output. */
   private static void keepFloat32Io(OnnxModel m) {
-    List<Node> nodes = new ArrayList<>(m.nodes());
-    List<Node> head = new ArrayList<>();
+    List<Node> nodes = m.nodes();
+    List<Node> all = new ArrayList<>();
     for (Proto in : m.graphInputs()) {
       String name = OnnxModel.name(in);
-      if (OnnxModel.elemType(in) != TensorProtos.FLOAT || m.initializers().containsKey(name)) {
-        continue;
-      }
-      String half = name + "_float16";
-      for (Node n : nodes) {
-        for (int i = 0; i < n.inputs().size(); i++) {
-          if (n.input(i).equals(name)) {
-            n.setInput(i, half);
-          }
-        }
-      }
-      head.add(cast(name, half, TensorProtos.FLOAT16));
-    }
-    Set<String> outputs = new HashSet<>();
-    for (Proto out : m.graphOutputs()) {
-      if (OnnxModel.elemType(out) == TensorProtos.FLOAT) {
-        outputs.add(OnnxModel.name(out));
+      if (OnnxModel.elemType(in) == TensorProtos.FLOAT && !m.initializers().containsKey(name)) {
+        Fp16Converter.rename(nodes, name, name + "_float16");
+        all.add(Fp16Converter.cast(name, name + "_float16", true));
       }
     }
-    List<Node> tail = new ArrayList<>();
-    for (Node n : nodes) {
-      for (int i = 0; i < n.outputs().size(); i++) {
-        String name = n.output(i);
-        if (outputs.contains(name)) {
-          String half = name + "_float16";
-          n.setOutput(i, half);
-          for (Node reader : nodes) {
-            for (int k = 0; k < reader.inputs().size(); k++) {
-              if (reader.input(k).equals(name)) {
-                reader.setInput(k, half);
-              }
-            }
-          }
-          tail.add(cast(half, name, TensorProtos.FLOAT));
-        }
-      }
-    }
-    List<Node> all = new ArrayList<>(head);
     all.addAll(nodes);
-    all.addAll(tail);
+    for (Proto out : m.graphOutputs()) {
+      String name = OnnxModel.name(out);
+      if (OnnxModel.elemType(out) == TensorProtos.FLOAT) {
+        Fp16Converter.rename(nodes, name, name + "_float16");
+        all.add(Fp16Converter.cast(name + "_float16", name, false));
+      }
+    }
     m.setNodes(all);
-  }
-
-  private static Node cast(String from, String to, int type) {
-    Node c = Node.create("Cast", to + "_Cast", List.of(from), List.of(to));
-    c.setIntAttribute("to", type);
-    return c;
   }
 }

@@ -272,7 +272,7 @@ public final class Fp16Converter {
 
     // Graph outputs: cast back to float32, or declare float16.
     for (Proto vi : m.graphOutputs()) {
-      String name = vi.getString(1);
+      String name = OnnxModel.name(vi);
       if (!Boolean.TRUE.equals(half.get(name))) {
         continue;
       }
@@ -281,20 +281,7 @@ public final class Fp16Converter {
         continue;
       }
       String inner = name + "_fp16_output";
-      for (Node n : out) {
-        List<String> outs = n.outputs();
-        for (int i = 0; i < outs.size(); i++) {
-          if (outs.get(i).equals(name)) {
-            n.setOutput(i, inner);
-          }
-        }
-        List<String> ins = n.inputs();
-        for (int i = 0; i < ins.size(); i++) {
-          if (ins.get(i).equals(name)) {
-            n.setInput(i, inner);
-          }
-        }
-      }
+      rename(out, name, inner);
       out.add(cast(inner, name, false));
       castCount++;
     }
@@ -316,14 +303,30 @@ public final class Fp16Converter {
     return new Result(m, clamps, kept, castCount);
   }
 
-  private static Node cast(String from, String to, boolean toHalf) {
+  /** Renames tensor {@code from} to {@code to} wherever the nodes write or read it. */
+  static void rename(List<Node> nodes, String from, String to) {
+    for (Node n : nodes) {
+      for (int i = 0; i < n.outputs().size(); i++) {
+        if (n.output(i).equals(from)) {
+          n.setOutput(i, to);
+        }
+      }
+      for (int i = 0; i < n.inputs().size(); i++) {
+        if (n.input(i).equals(from)) {
+          n.setInput(i, to);
+        }
+      }
+    }
+  }
+
+  static Node cast(String from, String to, boolean toHalf) {
     Node c = Node.create("Cast", to + "_Cast", List.of(from), List.of(to));
     c.setIntAttribute("to", toHalf ? TensorProtos.FLOAT16 : TensorProtos.FLOAT);
     return c;
   }
 
   /** Cast targets and float constant attributes of a node that now computes in float16. */
-  private static void retypeAttributes(Node n, List<Clamp> clamps) {
+  static void retypeAttributes(Node n, List<Clamp> clamps) {
     if (n.opType().equals("Cast") && n.intAttribute("to", 0) == TensorProtos.FLOAT) {
       n.setIntAttribute("to", TensorProtos.FLOAT16);
     }
