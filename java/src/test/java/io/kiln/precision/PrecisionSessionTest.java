@@ -154,6 +154,28 @@ class PrecisionSessionTest {
     }
   }
 
+  /** {@code kiln quantize MODEL} to INT8 from the calibration cache alone, with {@code extra}. */
+  private static int quantizeFromCache(
+      CommandLine cli, Path model, Path cache, Path out, String... extra) {
+    java.util.List<String> args =
+        new java.util.ArrayList<>(
+            java.util.List.of(
+                "quantize",
+                model.toString(),
+                "--precision",
+                "int8",
+                "--method",
+                "max",
+                "--cache",
+                cache.toString(),
+                "-o",
+                out.toString(),
+                "--held-out",
+                "random:1"));
+    args.addAll(java.util.List.of(extra));
+    return cli.execute(args.toArray(String[]::new));
+  }
+
   @Test
   void quantizeCommandWritesGraphCacheAndReport() throws Exception {
     Path model = Files.write(dir.resolve("minilm.onnx"), TestModels.miniLmBytes());
@@ -185,21 +207,7 @@ class PrecisionSessionTest {
     byte[] first = Files.readAllBytes(out);
     // From the cache alone, without calibration data: the same bytes.
     Path again = dir.resolve("again.onnx");
-    assertEquals(
-        KilnCli.EXIT_OK,
-        cli.execute(
-            "quantize",
-            model.toString(),
-            "--precision",
-            "int8",
-            "--method",
-            "max",
-            "--cache",
-            cache.toString(),
-            "-o",
-            again.toString(),
-            "--held-out",
-            "random:1"));
+    assertEquals(KilnCli.EXIT_OK, quantizeFromCache(cli, model, cache, again));
     assertTrue(java.util.Arrays.equals(first, Files.readAllBytes(again)));
 
     assertEquals(
@@ -207,22 +215,7 @@ class PrecisionSessionTest {
         cli.execute("quantize", model.toString(), "--precision", "int8", "-o", again.toString()));
     // The float16 form for a strongly typed TensorRT build, from the same cache.
     Path half = dir.resolve("half.onnx");
-    assertEquals(
-        KilnCli.EXIT_OK,
-        cli.execute(
-            "quantize",
-            model.toString(),
-            "--precision",
-            "int8",
-            "--method",
-            "max",
-            "--cache",
-            cache.toString(),
-            "--float16",
-            "-o",
-            half.toString(),
-            "--held-out",
-            "random:1"));
+    assertEquals(KilnCli.EXIT_OK, quantizeFromCache(cli, model, cache, half, "--float16"));
     OnnxModel halfModel = OnnxModel.load(half);
     assertTrue(halfModel.opset() >= Float16Qdq.OPSET, "opset " + halfModel.opset());
     assertEquals(
