@@ -4,10 +4,10 @@
 # Writes bench/results/cpu-int8-minilm-<date>.{md,json,png}. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f java/target/kiln.jar ] || mvn -B -q -o -DskipTests package
+[ -f java/cli/target/kiln.jar ] || mvn -B -q -o -DskipTests package
 stamp=$(date -u +%Y-%m-%d)
 res=java/src/test/resources/precision
 java -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 -Djava.awt.headless=true \
-  -cp "java/target/kiln.jar:java/target/lib/*" io.kiln.bench.Int8CpuBench \
+  -cp "java/cli/target/kiln.jar:java/cli/target/lib/*" io.kiln.bench.Int8CpuBench \
   "$res/calibration-sentences.txt" "$res/heldout-sentences.txt" \
   "bench/results/cpu-int8-minilm-$stamp" "${ROUNDS:-10}" "${ITERATIONS:-10}" 8 128

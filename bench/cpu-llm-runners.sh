@@ -5,8 +5,8 @@
 # Writes bench/results/cpu-llm-runners-<date>.{md,json}. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -f java/target/kiln.jar ] || mvn -B -q -DskipTests package
-work=${WORK:-java/target/llm-runners}
+[ -f java/cli/target/kiln.jar ] || mvn -B -q -DskipTests package
+work=${WORK:-java/cli/target/llm-runners}
 mkdir -p "$work"
 cat > "$work/config.json" <<'JSON'
 {"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":1024,"intermediate_size":2816,
@@ -14,7 +14,7 @@ cat > "$work/config.json" <<'JSON'
  "max_position_embeddings":2048,"rope_theta":10000.0,"rms_norm_eps":1e-05,"tie_word_embeddings":false,
  "bos_token_id":1,"eos_token_id":2}
 JSON
-java -jar java/target/kiln.jar make-random-model --shape "$work/config.json" --seed 1 --dtype f16 -o "$work/model"
+java -jar java/cli/target/kiln.jar make-random-model --shape "$work/config.json" --seed 1 --dtype f16 -o "$work/model"
 out=bench/results/cpu-llm-runners-$(date -u +%Y-%m-%d)
-java -Xmx6g -cp "java/target/kiln.jar:java/target/lib/*" io.kiln.bench.LlmRunnerComparison \
+java -Xmx6g -cp "java/cli/target/kiln.jar:java/cli/target/lib/*" io.kiln.bench.LlmRunnerComparison \
   "$work/model" "$out" 128 16 1,4

@@ -12,8 +12,8 @@
 # the peer graph here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-WORK=${WORK:-java/target/hf-crosscheck}
-CP="java/target/kiln.jar:java/target/lib/*"
+WORK=${WORK:-java/cli/target/hf-crosscheck}
+CP="java/cli/target/kiln.jar:java/cli/target/lib/*"
 shared=${SHARED:-../shared/models/public/llama}
 case "${1:-write}" in
   write)

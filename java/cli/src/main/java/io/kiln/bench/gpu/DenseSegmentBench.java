@@ -1,0 +1,461 @@
+package io.kiln.bench.gpu;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kiln.Precision;
+import io.kiln.Tensor;
+import io.kiln.bench.Charts;
+import io.kiln.bench.ReportFiles;
+import io.kiln.cuda.Cuda;
+import io.kiln.engine.trt.BuildOptions;
+import io.kiln.engine.trt.RuntimeOptions;
+import io.kiln.engine.trt.ShapeProfile;
+import io.kiln.engine.trt.TrtEngine;
+import io.kiln.engine.trt.TrtEngineBuilder;
+import io.kiln.execution.llm.gpu.Cublas;
+import io.kiln.execution.llm.gpu.CudaModule;
+import io.kiln.execution.llm.gpu.DeviceBuffer;
+import io.kiln.execution.llm.gpu.Kernels;
+import io.kiln.execution.llm.gpu.SkinnyGemm;
+import io.kiln.execution.llm.gpu.StorageType;
+import io.kiln.model.ModelSource;
+import io.kiln.model.llama.LlamaConfig;
+import io.kiln.model.llama.RandomLlamaModel;
+import io.kiln.model.onnx.OnnxGraphBuilder;
+import io.kiln.model.onnx.OnnxModel;
+import io.kiln.precision.Fp16Converter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.style.Styler;
+
+/**
+ * The dense segments of one decoder layer (QKV projection, output projection, gated MLP) on the
+ * device, at the token counts a step has: as the CUDA runner runs them (cuBLAS GEMMs with Kiln's
+ * SiLU-mul kernel or, up to 8 tokens, Kiln's skinny GEMM with the SiLU gate fused, also with
+ * programmatic launch; fp16 storage, fp32 accumulation) and as FP16 TensorRT engines that Kiln
+ * builds from ONNX graphs of the same shapes (strongly typed, one static profile per token count).
+ * Both are timed as CUDA-graph replays back to back on one stream, so the figure is device time per
+ * segment.
+ *
+ * <pre>
+ * java ... io.kiln.bench.gpu.DenseSegmentBench [--shape llama-3.2-1b] [--tokens 1,8,64,512]
+ *     [--iterations 200] [--json FILE] [--markdown FILE] [--png FILE]
+ * java ... io.kiln.bench.gpu.DenseSegmentBench --from FILE.json [--markdown FILE] [--png FILE]
+ * </pre>
+ *
+ * <p>{@code --from} renders the table and plot of an earlier run's JSON (no device needed).
+ */
+public final class DenseSegmentBench {
+  private static final int ELEMENTWISE_THREADS = 256;
+
+  private DenseSegmentBench() {}
+
+  /** One segment: {@code in -> out}, or for the MLP {@code in -> 2 ff -> silu-mul -> ff -> in}. */
+  record Segment(String name, int in, int out, int ff) {
+    boolean mlp() {
+      return ff > 0;
+    }
+
+    /** Weight bytes read per run in fp16. */
+    long weightBytes() {
+      return mlp() ? 2L * (3L * in * ff) : 2L * in * out;
+    }
+  }
+
+  static List<Segment> segments(LlamaConfig c) {
+    int h = c.hiddenSize();
+    int qDim = c.numHeads() * c.headDim();
+    int kvDim = c.numKvHeads() * c.headDim();
+    return List.of(
+        new Segment("qkv", h, qDim + 2 * kvDim, 0),
+        new Segment("o", qDim, h, 0),
+        new Segment("mlp", h, h, c.intermediateSize()));
+  }
+
+  public static void main(String[] args) throws IOException {
+    Map<String, String> a = new LinkedHashMap<>();
+    for (int i = 0; i + 1 < args.length; i += 2) {
+      a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
+    }
+    if (a.containsKey("from")) {
+      write((ObjectNode) ReportFiles.JSON.readTree(Path.of(a.get("from")).toFile()), a);
+      return;
+    }
+    String shape = a.getOrDefault("shape", "llama-3.2-1b");
+    LlamaConfig config = LlamaConfig.parse(RandomLlamaModel.shape(shape), shape);
+    int[] tokens =
+        Arrays.stream(a.getOrDefault("tokens", "1,8,64,512").split(","))
+            .mapToInt(Integer::parseInt)
+            .toArray();
+    int iterations = Integer.parseInt(a.getOrDefault("iterations", "200"));
+    Cuda.init();
+    ObjectNode root = ReportFiles.JSON.createObjectNode();
+    root.put("device", Cuda.deviceName()).put("shape", shape).put("iterations", iterations);
+    ArrayNode rows = root.putArray("rows");
+    for (Segment s : segments(config)) {
+      double[] cublasUs = timeRunnerPath(s, tokens, iterations, false, false);
+      double[] skinnyUs = timeRunnerPath(s, tokens, iterations, true, false);
+      double[] overlappedUs =
+          Cuda.programmaticLaunchSupported()
+              ? timeRunnerPath(s, tokens, iterations, true, true)
+              : nans(tokens.length);
+      double[] trtUs = timeTensorRt(s, tokens, iterations);
+      for (int t = 0; t < tokens.length; t++) {
+        ObjectNode r = rows.addObject();
+        r.put("segment", s.name()).put("tokens", tokens[t]).put("cublas_us", cublasUs[t]);
+        putMicros(r, "skinny_us", skinnyUs[t]);
+        putMicros(r, "skinny_programmatic_us", overlappedUs[t]);
+        r.put("tensorrt_us", trtUs[t])
+            .put("cublas_over_tensorrt", cublasUs[t] / trtUs[t])
+            .put("weight_bytes", s.weightBytes());
+        System.out.printf(
+            Locale.ROOT,
+            "%-4s tokens %4d: cuBLAS %8.1f us, skinny %8.1f us, skinny+PDL %8.1f us,"
+                + " TensorRT %8.1f us%n",
+            s.name(),
+            tokens[t],
+            cublasUs[t],
+            skinnyUs[t],
+            overlappedUs[t],
+            trtUs[t]);
+      }
+    }
+    write(root, a);
+  }
+
+  private static void write(ObjectNode root, Map<String, String> a) throws IOException {
+    String md = markdown(root);
+    System.out.print(md);
+    if (a.containsKey("json")) {
+      ReportFiles.JSON
+          .writerWithDefaultPrettyPrinter()
+          .writeValue(Path.of(a.get("json")).toFile(), root);
+    }
+    if (a.containsKey("markdown")) {
+      Files.writeString(Path.of(a.get("markdown")), md);
+    }
+    if (a.containsKey("png")) {
+      Charts.savePng(Path.of(a.get("png")), charts(root));
+    }
+  }
+
+  /** One chart per segment: µs per run against tokens, a line per path (log-log). */
+  static List<XYChart> charts(ObjectNode root) {
+    Map<String, List<JsonNode>> bySegment = new LinkedHashMap<>();
+    for (JsonNode r : root.path("rows")) {
+      bySegment.computeIfAbsent(r.path("segment").asText(), k -> new ArrayList<>()).add(r);
+    }
+    String[][] paths = {
+      {"cublas_us", "cuBLAS"},
+      {"skinny_us", "Kiln skinny GEMM"},
+      {"skinny_programmatic_us", "skinny GEMM, programmatic launch"},
+      {"tensorrt_us", "TensorRT FP16"}
+    };
+    List<XYChart> charts = new ArrayList<>();
+    for (Map.Entry<String, List<JsonNode>> e : bySegment.entrySet()) {
+      XYChart c =
+          Charts.lines(
+              460,
+              440,
+              e.getKey() + " (" + root.path("device").asText() + ")",
+              "tokens per step",
+              "µs per run");
+      c.getStyler()
+          .setXAxisLogarithmic(true)
+          .setYAxisLogarithmic(true)
+          .setLegendPosition(Styler.LegendPosition.OutsideS);
+      for (String[] path : paths) {
+        List<double[]> points = new ArrayList<>();
+        for (JsonNode r : e.getValue()) {
+          double us = micros(r, path[0]);
+          if (!Double.isNaN(us)) {
+            points.add(new double[] {r.path("tokens").asDouble(), us});
+          }
+        }
+        if (!points.isEmpty()) {
+          Charts.addLine(
+              c,
+              path[1],
+              points.stream().mapToDouble(p -> p[0]).toArray(),
+              points.stream().mapToDouble(p -> p[1]).toArray());
+        }
+      }
+      charts.add(c);
+    }
+    return charts;
+  }
+
+  static String markdown(ObjectNode root) {
+    StringBuilder md = new StringBuilder();
+    md.append("Dense segments of one layer (")
+        .append(root.path("shape").asText())
+        .append(") on ")
+        .append(root.path("device").asText())
+        .append(", fp16, CUDA-graph replay, µs per run\n\n")
+        .append(
+            "| segment | tokens | cuBLAS | Kiln skinny GEMM | skinny GEMM, programmatic launch"
+                + " | TensorRT | runner's best / TensorRT | runner's best, weight GB/s |\n")
+        .append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (var r : root.path("rows")) {
+      double c = r.path("cublas_us").asDouble();
+      double k = micros(r, "skinny_us");
+      double p = micros(r, "skinny_programmatic_us");
+      double t = r.path("tensorrt_us").asDouble();
+      double best = Math.min(c, Math.min(Double.isNaN(k) ? c : k, Double.isNaN(p) ? c : p));
+      md.append(
+          String.format(
+              Locale.ROOT,
+              "| %s | %d | %.1f | %s | %s | %.1f | %.2f | %.0f |%n",
+              r.path("segment").asText(),
+              r.path("tokens").asInt(),
+              c,
+              cell(k),
+              cell(p),
+              t,
+              best / t,
+              r.path("weight_bytes").asDouble() / (best * 1e3)));
+    }
+    md.append("\nBelow 1 in the last column: the runner's own path is faster than TensorRT.\n");
+    return md.toString();
+  }
+
+  private static double[] nans(int n) {
+    double[] a = new double[n];
+    Arrays.fill(a, Double.NaN);
+    return a;
+  }
+
+  /** NaN (a path that does not apply) is written as null: JSON has no NaN. */
+  private static void putMicros(ObjectNode r, String key, double us) {
+    if (Double.isNaN(us)) {
+      r.putNull(key);
+    } else {
+      r.put(key, us);
+    }
+  }
+
+  private static double micros(JsonNode r, String key) {
+    JsonNode v = r.path(key);
+    return v.isNumber() ? v.asDouble() : Double.NaN;
+  }
+
+  private static String cell(double us) {
+    return Double.isNaN(us) ? "–" : String.format(Locale.ROOT, "%.1f", us);
+  }
+
+  /**
+   * The runner's way: cuBLAS GemmEx, or up to 8 tokens Kiln's skinny GEMM (NaN above), on fp16
+   * storage. The MLP runs Kiln's SiLU-mul between cuBLAS GEMMs; the skinny path fuses it into the
+   * gate/up product, as the runner does. {@code programmatic}: every Kiln kernel launched with
+   * programmatic dependent launch.
+   */
+  static double[] timeRunnerPath(
+      Segment s, int[] tokens, int iterations, boolean skinny, boolean programmatic) {
+    int maxTokens = Arrays.stream(tokens).max().orElse(1);
+    int hiddenOut = s.mlp() ? 2 * s.ff() : s.out();
+    CUstream_st stream = new CUstream_st();
+    Cuda.check(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
+    try (CudaModule module = CudaModule.load();
+        Cublas blas = new Cublas(stream);
+        DeviceBuffer w1 = filled(2L * s.in() * hiddenOut);
+        DeviceBuffer w2 = filled(s.mlp() ? 2L * s.ff() * s.in() : 1);
+        DeviceBuffer x = filled(2L * maxTokens * s.in());
+        DeviceBuffer y1 = filled(2L * maxTokens * hiddenOut);
+        DeviceBuffer act = filled(s.mlp() ? 2L * maxTokens * s.ff() : 1);
+        DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1)) {
+      Kernels k = new Kernels(module, StorageType.F16, 64, programmatic);
+      int f16 = StorageType.F16.cudaType;
+      int sms = Cuda.multiprocessors();
+      double[] us = new double[tokens.length];
+      for (int t = 0; t < tokens.length; t++) {
+        int n = tokens[t];
+        if (skinny && !SkinnyGemm.handles(n)) {
+          us[t] = Double.NaN;
+          continue;
+        }
+        GemmStep gemm =
+            skinny
+                ? (y, in, w, inDim, outDim) ->
+                    SkinnyGemm.launch(k.skinnyGemm, stream, sms, n, inDim, outDim, y, in, w)
+                : (y, in, w, inDim, outDim) -> blas.linear(y, f16, in, w, f16, n, inDim, outDim);
+        Runnable run =
+            () -> {
+              if (s.mlp() && skinny) {
+                SkinnyGemm.launch(
+                    k.skinnyGemmSilu,
+                    stream,
+                    sms,
+                    n,
+                    s.in(),
+                    s.ff(),
+                    act.address(),
+                    x.address(),
+                    w1.address());
+              } else {
+                gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
+                if (s.mlp()) {
+                  k.siluMul.launch1d(
+                      stream,
+                      (long) n * s.ff(),
+                      ELEMENTWISE_THREADS,
+                      act.address(),
+                      y1.address(),
+                      n,
+                      s.ff());
+                }
+              }
+              if (s.mlp()) {
+                gemm.run(y2.address(), act.address(), w2.address(), s.ff(), s.in());
+              }
+            };
+        run.run(); // cuBLAS loads its kernels outside the capture
+        us[t] = replayMicros(stream, run, iterations);
+      }
+      return us;
+    } finally {
+      cudart.cudaStreamDestroy(stream);
+    }
+  }
+
+  /** One GEMM of n rows: y[n][out] = x[n][in] times w[out][in]^T. */
+  private interface GemmStep {
+    void run(long y, long x, long w, int in, int out);
+  }
+
+  /** Device memory with a harmless fp16 pattern (0x3C3C, about 1.06) rather than garbage. */
+  private static DeviceBuffer filled(long bytes) {
+    DeviceBuffer b = new DeviceBuffer(bytes);
+    Cuda.check(cudart.cudaMemset(Cuda.at(b.address()), 0x3C, bytes), "cudaMemset");
+    return b;
+  }
+
+  /** Captures {@code run} once and returns microseconds per graph replay. */
+  private static double replayMicros(CUstream_st stream, Runnable run, int iterations) {
+    Cuda.check(
+        cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
+        "cudaStreamBeginCapture");
+    CUgraph_st graph = new CUgraph_st();
+    try {
+      run.run();
+    } finally {
+      Cuda.check(cudart.cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
+    }
+    CUgraphExec_st exec = new CUgraphExec_st();
+    try {
+      Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
+      return Cuda.millisPerReplay(exec, stream, 10, iterations) * 1000.0;
+    } finally {
+      if (!exec.isNull()) {
+        cudart.cudaGraphExecDestroy(exec);
+      }
+      cudart.cudaGraphDestroy(graph);
+    }
+  }
+
+  /** A strongly typed FP16 engine of the segment, one static profile per token count. */
+  static double[] timeTensorRt(Segment s, int[] tokens, int iterations) throws IOException {
+    Path dir = Files.createTempDirectory("kiln-segment");
+    try {
+      Path fp32 = dir.resolve(s.name() + ".onnx");
+      segmentGraph(s, new Random(1)).write(fp32, "kiln");
+      // float16 everywhere, inputs and outputs too, like the runner's fp16 storage.
+      OnnxModel fp16 =
+          new Fp16Converter(new Fp16Converter.Options(Set.of(), Set.of(), false, false))
+              .convert(OnnxModel.load(fp32))
+              .model();
+      List<ShapeProfile> profiles = new ArrayList<>();
+      for (int n : tokens) {
+        profiles.add(ShapeProfile.fixed(n, 1));
+      }
+      BuildOptions options =
+          BuildOptions.builder()
+              .precision(Precision.FP16)
+              .stronglyTyped(true)
+              .profiles(profiles)
+              .build();
+      byte[] plan =
+          new TrtEngineBuilder(System.err::println)
+              .build(ModelSource.of(s.name() + "-fp16", fp16.toBytes()), options)
+              .plan();
+      double[] us = new double[tokens.length];
+      try (TrtEngine engine = TrtEngine.load(plan, RuntimeOptions.defaults())) {
+        for (int t = 0; t < tokens.length; t++) {
+          try (Tensor x =
+              Tensor.ofFloats(io.kiln.DType.F16, ones(tokens[t] * s.in()), tokens[t], s.in())) {
+            us[t] = engine.timeDeviceOnly(Map.of("x", x), true, iterations);
+          }
+        }
+      }
+      return us;
+    } finally {
+      try (var files = Files.list(dir)) {
+        for (Path p : files.toList()) {
+          Files.deleteIfExists(p);
+        }
+      }
+      Files.deleteIfExists(dir);
+    }
+  }
+
+  private static float[] ones(int n) {
+    float[] v = new float[n];
+    Arrays.fill(v, 1f);
+    return v;
+  }
+
+  /**
+   * The segment as an ONNX graph in float32 with random weights: {@code y = x W} or, for the MLP,
+   * {@code y = (silu(x Wg) * (x Wu)) Wd} with gate and up in one weight, as the runner stores them.
+   */
+  static OnnxGraphBuilder segmentGraph(Segment s, Random rnd) {
+    OnnxGraphBuilder g = new OnnxGraphBuilder(s.name(), 17, null);
+    g.input("x", OnnxGraphBuilder.FLOAT, "batch", s.in());
+    float scale = (float) (1 / Math.sqrt(s.in()));
+    if (!s.mlp()) {
+      String w = g.floats("w", random(rnd, s.in() * s.out(), scale), s.in(), s.out());
+      g.node("MatMul", new String[] {"x", w}, new String[] {"y"});
+    } else {
+      String wgu =
+          g.floats("w_gate_up", random(rnd, s.in() * 2 * s.ff(), scale), s.in(), 2L * s.ff());
+      String wd =
+          g.floats(
+              "w_down",
+              random(rnd, s.ff() * s.in(), (float) (1 / Math.sqrt(s.ff()))),
+              s.ff(),
+              s.in());
+      String gateUp = g.op("MatMul", "x", wgu);
+      String axis = g.intVector(1);
+      String gate = g.op("Slice", new String[] {gateUp, g.intVector(0), g.intVector(s.ff()), axis});
+      String up =
+          g.op("Slice", new String[] {gateUp, g.intVector(s.ff()), g.intVector(2L * s.ff()), axis});
+      String silu = g.op("Mul", gate, g.op("Sigmoid", gate));
+      String act = g.op("Mul", silu, up);
+      g.node("MatMul", new String[] {act, wd}, new String[] {"y"});
+    }
+    g.output("y", OnnxGraphBuilder.FLOAT, "batch", s.out());
+    return g;
+  }
+
+  private static float[] random(Random rnd, int n, float scale) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) rnd.nextGaussian() * scale;
+    }
+    return v;
+  }
+}

@@ -1,0 +1,206 @@
+package io.kiln.cli;
+
+import io.kiln.InvalidInputException;
+import io.kiln.bench.BenchMode;
+import io.kiln.bench.BenchPlot;
+import io.kiln.bench.BenchReport;
+import io.kiln.bench.ModelBenchmark;
+import io.kiln.bench.RawOrtPeer;
+import io.kiln.embedding.DefaultEmbeddingModel;
+import io.kiln.model.ModelSource;
+import io.kiln.session.Session;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code kiln bench [MODEL]}: throughput, utilization, memory and latency per batch size. */
+@Command(
+    name = "bench",
+    description = {
+      "Benchmark a model per batch size: items/s, utilization, memory and per-item latency.",
+      "On the CPU the same model also runs on raw ONNX Runtime in the same run, and the table"
+          + " gives Kiln's time relative to it."
+    })
+final class BenchCommand implements Callable<Integer> {
+  @Parameters(
+      index = "0",
+      arity = "0..1",
+      paramLabel = "MODEL",
+      description = "ONNX file (default: the embedded all-MiniLM-L6-v2)")
+  Path model;
+
+  @Option(
+      names = "--batch",
+      split = ",",
+      paramLabel = "N[,N...]",
+      description = "batch sizes (default: the mode's)")
+  List<Integer> batches;
+
+  @Option(names = "--seq", defaultValue = "128", description = "sequence length (default: 128)")
+  int seq;
+
+  @Option(names = "--warmup", defaultValue = "3", description = "untimed runs per batch size")
+  int warmup;
+
+  @Option(
+      names = "--iterations",
+      defaultValue = "30",
+      description = "timed runs per engine and batch size (default: 30)")
+  int iterations;
+
+  @Option(names = "--seconds", description = "at most this long per engine and batch size")
+  Double seconds;
+
+  @Option(
+      names = "--rounds",
+      defaultValue = "5",
+      description = "Kiln and the peer alternate this many times per batch size (default: 5)")
+  int rounds;
+
+  @Option(
+      names = "--mode",
+      defaultValue = "default",
+      description = "batch, fast, lite, cpu, default or accurate (default: default)")
+  String mode;
+
+  @Option(
+      names = "--threads",
+      description = "CPU threads for Kiln and the peer (default: all" + " cores)")
+  Integer threads;
+
+  @Option(
+      names = "--vocab",
+      defaultValue = "30522",
+      description = "token ids are drawn below this (default: 30522, BERT's vocabulary)")
+  int vocabulary;
+
+  @Option(names = "--no-peer", description = "skip the raw ONNX Runtime comparison")
+  boolean noPeer;
+
+  @Mixin ReportOptions reportOptions;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    BenchMode preset = parseMode(mode);
+    PrintWriter out = spec.commandLine().getOut();
+    int cpuThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    ModelSource source =
+        model != null
+            ? ModelSource.of(model)
+            : ModelSource.ofResource(DefaultEmbeddingModel.get().modelResource());
+    List<Integer> sweep = batches != null ? batches : preset.batches();
+    int largest = sweep.stream().mapToInt(Integer::intValue).max().orElse(1);
+    Session.Builder builder =
+        Session.builder(source)
+            .device(preset.device())
+            .precision(preset.precision())
+            .cudaGraphs(preset.cudaGraphs())
+            .intraOpThreads(cpuThreads)
+            .maxBatchSize(Math.max(largest, 1));
+    try (Session session = builder.build()) {
+      Map<String, Object> header =
+          reportOptions.header(
+              "kiln bench " + (model == null ? "all-MiniLM-L6-v2" : model.getFileName()));
+      header.put("model", source.name());
+      header.put("model_sha256", source.sha256());
+      header.put("mode", preset.name().toLowerCase(java.util.Locale.ROOT));
+      header.put("backend", session.backendName() + " (" + session.deviceDescription() + ")");
+      header.put("precision", session.precision().name().toLowerCase(java.util.Locale.ROOT));
+      header.put("seq", seq);
+      header.put("threads", cpuThreads);
+      ReportOptions.machine(header);
+      String fallback = fallbackNote(preset, session);
+      if (fallback != null) {
+        header.put("note", fallback);
+        out.println("note: " + fallback);
+      }
+      out.flush();
+      boolean onCpu = session.backendName().startsWith("onnxruntime");
+      BenchReport report = new BenchReport(header, "CPU %", "RSS MiB");
+      ModelBenchmark.Plan plan =
+          new ModelBenchmark.Plan(
+              sweep,
+              seq,
+              warmup,
+              iterations,
+              seconds == null ? Duration.ofHours(1) : Duration.ofMillis((long) (seconds * 1000)),
+              rounds,
+              vocabulary,
+              42);
+      try (RawOrtPeer peer = !noPeer && onCpu ? peerOf(session, cpuThreads) : null) {
+        ModelBenchmark.run(session, peer, plan, report, System.err);
+      }
+      out.println(report.markdown());
+      out.flush();
+      if (reportOptions.json != null) {
+        report.writeJson(reportOptions.json);
+      }
+      if (reportOptions.markdown != null) {
+        report.writeMarkdown(reportOptions.markdown);
+      }
+      if (reportOptions.plot != null) {
+        BenchPlot.write(report, reportOptions.plot);
+      }
+    }
+    return KilnCli.EXIT_OK;
+  }
+
+  /** Raw ONNX Runtime on exactly the graph the session runs (after any precision conversion). */
+  private static RawOrtPeer peerOf(Session session, int threads) {
+    try {
+      java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("kiln-bench-peer");
+      java.nio.file.Path file = dir.resolve("model.onnx");
+      session.exportOnnx(file);
+      try {
+        return new RawOrtPeer(file, threads);
+      } finally {
+        // ONNX Runtime has read the model (and any external data) into its session.
+        try (var files = java.nio.file.Files.walk(dir)) {
+          files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+      }
+    } catch (java.io.IOException e) {
+      throw new io.kiln.KilnException("cannot stage the peer's model: " + e.getMessage(), e);
+    }
+  }
+
+  private static BenchMode parseMode(String name) {
+    try {
+      return BenchMode.valueOf(name.trim().toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new InvalidInputException(
+          "unknown mode '" + name + "'; use batch, fast, lite, cpu, default or accurate");
+    }
+  }
+
+  /** Says which parts of the preset this machine or build cannot honour. */
+  private static String fallbackNote(BenchMode preset, Session session) {
+    StringBuilder sb = new StringBuilder();
+    if (session.precision() != preset.precision()) {
+      sb.append("mode ")
+          .append(preset.name().toLowerCase(java.util.Locale.ROOT))
+          .append(" asks for ")
+          .append(preset.precision())
+          .append(", which ")
+          .append(session.backendName())
+          .append(" cannot run in this build; measuring ")
+          .append(session.precision());
+    }
+    if (preset.cudaGraphs() && session.backendName().startsWith("onnxruntime")) {
+      sb.append(sb.length() > 0 ? "; " : "")
+          .append("CUDA graphs need a GPU backend; not used on ")
+          .append(session.backendName());
+    }
+    return sb.length() == 0 ? null : sb.toString();
+  }
+}

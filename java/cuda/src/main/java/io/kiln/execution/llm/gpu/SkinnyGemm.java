@@ -1,0 +1,302 @@
+package io.kiln.execution.llm.gpu;
+
+import io.kiln.BackendException;
+import org.bytedeco.cuda.cudart.CUstream_st;
+
+/**
+ * The skinny GEMM kernels ({@code skinny_gemm*} in llm_kernels.cu): {@code y[m][out] = x[m][in] .
+ * w[out][in]^T} for steps of at most {@link #MAX_TOKENS} rows, one warp per output row (two or four
+ * for long rows, see {@link #warpsPerRow}). The runner uses them for one-row steps; the builds for
+ * more rows are kept for the dense-segment bench and the kernel tests. The geometry and checks are
+ * plain Java so that they can be tested without a device.
+ */
+public final class SkinnyGemm {
+  /** Most activation rows the kernel handles (its register tile). */
+  static final int MAX_TOKENS = 8;
+
+  /** Most warps per block, the kernel's launch bound. */
+  static final int MAX_WARPS_PER_BLOCK = 4;
+
+  /** Blocks per multiprocessor below which a launch uses smaller blocks to reach more of them. */
+  static final int MIN_BLOCKS_PER_SM = 2;
+
+  private SkinnyGemm() {}
+
+  /**
+   * One skinny GEMM entry point in its two builds: {@code rows} for 1 to {@link #MAX_TOKENS}
+   * activation rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets
+   * twice the blocks share a multiprocessor (batch-1 decode, the hot path).
+   */
+  public record Variants(Kernel rows, Kernel oneRow, int elementBytes) {
+    static Variants of(CudaModule m, String name, StorageType storage, String signature) {
+      return new Variants(
+          m.kernel(name + "_" + storage.suffix, signature),
+          m.kernel(name + "_m1_" + storage.suffix, signature),
+          storage.bytes);
+    }
+
+    Kernel forRows(int m) {
+      return m == 1 ? oneRow : rows;
+    }
+  }
+
+  public static boolean handles(int tokens) {
+    return tokens >= 1 && tokens <= MAX_TOKENS;
+  }
+
+  /**
+   * Warps per block for {@code out} rows: the largest block that still gives every multiprocessor
+   * {@link #MIN_BLOCKS_PER_SM} blocks, so that narrow layers spread over the whole device.
+   */
+  static int warpsPerBlock(int out, int multiprocessors) {
+    for (int warps = MAX_WARPS_PER_BLOCK; warps > 1; warps /= 2) {
+      if (((long) out + warps - 1) / warps >= (long) MIN_BLOCKS_PER_SM * multiprocessors) {
+        return warps;
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * Row bytes from which a row is split over 2 warps, twice that over 4 (a lane round is 4 KiB).
+   */
+  static final int SPLIT_ROW_BYTES = 8192;
+
+  /**
+   * Warps that share one weight row of {@code in} elements: 1, 2 or 4. A warp walks its part of a
+   * row one round of loads after another, so long rows (the MLP's down projection) are split to
+   * keep their loads in flight together.
+   */
+  static int warpsPerRow(int in, int elementBytes) {
+    long bytes = (long) in * elementBytes;
+    return bytes >= 2L * SPLIT_ROW_BYTES ? 4 : bytes >= SPLIT_ROW_BYTES ? 2 : 1;
+  }
+
+  /**
+   * How a launch over {@code rows} warp rows (output rows, or rotation pairs) of {@code in} inputs
+   * is laid out: warps per row, warps per block (a multiple of it), blocks.
+   */
+  record Geometry(int warpsPerRow, int warpsPerBlock, long blocks) {
+    static Geometry of(int rows, int in, int elementBytes, int multiprocessors) {
+      int split = SkinnyGemm.warpsPerRow(in, elementBytes);
+      long warps = (long) rows * split;
+      int perBlock =
+          Math.max(
+              split,
+              SkinnyGemm.warpsPerBlock((int) Math.min(Integer.MAX_VALUE, warps), multiprocessors));
+      return new Geometry(split, perBlock, (warps + perBlock - 1) / perBlock);
+    }
+  }
+
+  static void checkShape(int m, int in, int out) {
+    if (!handles(m) || in < 1 || out < 1) {
+      throw new BackendException(
+          "skinny gemm with shape "
+              + m
+              + "x"
+              + in
+              + "x"
+              + out
+              + ": needs 1 to "
+              + MAX_TOKENS
+              + " rows and positive sizes");
+    }
+  }
+
+  /**
+   * Enqueues {@code kernel} (a plain, bias, fp32-output or SiLU-gate skinny GEMM) with its pointers
+   * first (y, x, w and, for the bias kernel, the bias), then m, in and out.
+   */
+  public static void launch(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long... pointers) {
+    checkShape(m, in, out);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, pointers);
+  }
+
+  /**
+   * Enqueues a normed product ({@code skinny_gemm_silu_normed}): {@code x} is the fp32 residual
+   * stream, whose RMSNorm the kernel computes with {@code eps}; the norm's weight is folded into
+   * {@code w}.
+   */
+  static void launchNormed(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      float eps) {
+    checkShape(m, in, out);
+    checkResidualStream(x);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, eps);
+  }
+
+  /**
+   * Enqueues the LM head with the greedy argmax fused ({@code skinny_gemm_logits}): fp32 logits
+   * into {@code y}, and for each activation row t a 64-bit key at {@code keys} + 8t (zero before
+   * the launch) that {@link StepLayout#greedyToken} turns into the token.
+   */
+  static void launchLogits(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      long keys) {
+    checkShape(m, in, out);
+    if (keys % 8 != 0) {
+      throw new BackendException(
+          "skinny gemm logits: greedy keys at 0x"
+              + Long.toHexString(keys)
+              + " are not 8-byte aligned");
+    }
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, keys);
+  }
+
+  /** The normed kernels read the fp32 residual stream in 16-byte vectors. */
+  private static void checkResidualStream(long x) {
+    if (x % 16 != 0) {
+      throw new BackendException(
+          "skinny gemm normed: the fp32 residual stream at 0x"
+              + Long.toHexString(x)
+              + " is not 16-byte aligned");
+    }
+  }
+
+  /**
+   * Lays {@code warpRows} warp rows out ({@link Geometry}) and launches with {@code pointers}, then
+   * m, in, out and the warps per row, then {@code rest}.
+   */
+  private static void enqueue(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      int warpRows,
+      long[] pointers,
+      Object... rest) {
+    Geometry g = Geometry.of(warpRows, in, kernel.elementBytes(), multiprocessors);
+    Object[] args = new Object[pointers.length + 4 + rest.length];
+    for (int i = 0; i < pointers.length; i++) {
+      args[i] = pointers[i];
+    }
+    args[pointers.length] = m;
+    args[pointers.length + 1] = in;
+    args[pointers.length + 2] = out;
+    args[pointers.length + 3] = g.warpsPerRow();
+    System.arraycopy(rest, 0, args, pointers.length + 4, rest.length);
+    kernel.forRows(m).launch(stream, g.blocks(), 1, 1, 32 * g.warpsPerBlock(), 0, args);
+  }
+
+  /**
+   * Where the fused QKV kernels rotate and write to (RopeKv in llm_kernels.cu): the positions and
+   * the cos/sin tables of RoPE, the K/V pools of the layer and the slot mapping, with the head
+   * counts and size.
+   */
+  record RopeKv(
+      long positions,
+      long cosTable,
+      long sinTable,
+      long keyCache,
+      long valueCache,
+      long slotMapping,
+      int numHeads,
+      int numKvHeads,
+      int headDim) {}
+
+  /**
+   * Enqueues the QKV projection with RoPE and the K/V pool write fused ({@code
+   * skinny_gemm_rope_kv}): {@code out} is the QKV row width, {@code (numHeads + 2 numKvHeads)
+   * headDim}; one warp per rotation pair, so {@code out / 2} warps.
+   */
+  static void launchRopeKv(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      RopeKv rope) {
+    ropeKv(kernel, stream, multiprocessors, m, in, out, y, x, w, rope);
+  }
+
+  /**
+   * {@link #launchRopeKv} with the norm fused ({@code skinny_gemm_rope_kv_normed}): {@code x} is
+   * the fp32 residual stream, as in {@link #launchNormed}.
+   */
+  static void launchRopeKvNormed(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      RopeKv rope,
+      float eps) {
+    checkResidualStream(x);
+    ropeKv(kernel, stream, multiprocessors, m, in, out, y, x, w, rope, eps);
+  }
+
+  /** Checks the head layout and enqueues with the RoPE/K-V arguments, then {@code rest}. */
+  private static void ropeKv(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      RopeKv r,
+      Object... rest) {
+    checkShape(m, in, out);
+    int hd = r.headDim();
+    if (hd < 2 || hd % 2 != 0 || (long) (r.numHeads() + 2 * r.numKvHeads()) * hd != out) {
+      throw new BackendException(
+          "skinny gemm rope: a row of "
+              + out
+              + " is not "
+              + r.numHeads()
+              + " + 2 x "
+              + r.numKvHeads()
+              + " heads of an even size "
+              + hd);
+    }
+    Object[] tail = {
+      r.positions(),
+      r.cosTable(),
+      r.sinTable(),
+      r.keyCache(),
+      r.valueCache(),
+      r.slotMapping(),
+      r.numHeads(),
+      r.numKvHeads(),
+      hd
+    };
+    Object[] args = java.util.Arrays.copyOf(tail, tail.length + rest.length);
+    System.arraycopy(rest, 0, args, tail.length, rest.length);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out / 2, new long[] {y, x, w}, args);
+  }
+}

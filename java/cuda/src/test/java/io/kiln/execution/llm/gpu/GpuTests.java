@@ -1,0 +1,86 @@
+package io.kiln.execution.llm.gpu;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.kiln.cuda.Cuda;
+import io.kiln.cuda.GpuProbe;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import org.bytedeco.cuda.global.cudart;
+
+/** Shared set-up of the GPU tests: skip without a device or kernels, device data helpers. */
+final class GpuTests {
+  private GpuTests() {}
+
+  static void assumeGpu() {
+    Optional<String> reason = GpuProbe.cudaUnavailableReason();
+    assumeTrue(reason.isEmpty(), () -> "skipped: " + reason.orElse(""));
+    assumeTrue(CudaModule.kernelsBuilt(), "skipped: the CUDA kernels were not built (no nvcc)");
+  }
+
+  static void sync() {
+    Cuda.check(cudart.cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  }
+
+  static float[] random(SplittableRandom rnd, int n, double scale) {
+    float[] out = new float[n];
+    for (int i = 0; i < n; i++) {
+      out[i] = (float) ((rnd.nextDouble() * 2 - 1) * scale);
+    }
+    return out;
+  }
+
+  /** Device data in a storage type, plus the values as the device holds them (fp16-rounded). */
+  record Stored(DeviceBuffer buffer, float[] values) implements AutoCloseable {
+    @Override
+    public void close() {
+      buffer.close();
+    }
+  }
+
+  static Stored store(Kernels k, StorageType st, float[] data) {
+    DeviceBuffer out = new DeviceBuffer((long) data.length * st.bytes);
+    if (st == StorageType.F32) {
+      out.upload(data);
+      return new Stored(out, data.clone());
+    }
+    try (DeviceBuffer stage = new DeviceBuffer(4L * data.length)) {
+      stage.upload(data);
+      k.castToHalf.launch1d(
+          null, data.length, 256, out.address(), stage.address(), (long) data.length);
+      sync();
+    }
+    return new Stored(out, read(k, st, out, data.length));
+  }
+
+  /** A poisoned output: every byte 0xFF, a NaN in both fp16 and fp32. */
+  static DeviceBuffer poisoned(StorageType st, long count) {
+    DeviceBuffer b = new DeviceBuffer(count * st.bytes);
+    b.fill(0xFF);
+    return b;
+  }
+
+  static float[] read(Kernels k, StorageType st, DeviceBuffer b, int count) {
+    sync();
+    if (st == StorageType.F32) {
+      return b.downloadFloats(count);
+    }
+    try (DeviceBuffer wide = new DeviceBuffer(4L * count)) {
+      k.castToFloat.launch1d(null, count, 256, wide.address(), b.address(), (long) count);
+      sync();
+      return wide.downloadFloats(count);
+    }
+  }
+
+  static DeviceBuffer ints(int[] data) {
+    DeviceBuffer b = new DeviceBuffer(4L * Math.max(1, data.length));
+    b.upload(data);
+    return b;
+  }
+
+  static DeviceBuffer floats(float[] data) {
+    DeviceBuffer b = new DeviceBuffer(4L * Math.max(1, data.length));
+    b.upload(data);
+    return b;
+  }
+}

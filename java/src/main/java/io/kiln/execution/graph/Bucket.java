@@ -1,9 +1,0 @@
-package io.kiln.execution.graph;
-
-/** One padded input shape: a batch size and a sequence length. */
-public record Bucket(int batch, int seq) {
-  @Override
-  public String toString() {
-    return batch + "x" + seq;
-  }
-}
