@@ -8,11 +8,12 @@ import io.kiln.embedding.DefaultEmbeddingModel;
 import io.kiln.engine.ort.OrtProvider;
 import io.kiln.model.ModelSource;
 import io.kiln.model.onnx.OnnxModel;
+import io.kiln.precision.ActivationType;
 import io.kiln.precision.EmbeddingComparison;
 import io.kiln.precision.OrtRunner;
 import io.kiln.precision.PrecisionOptions;
 import io.kiln.precision.PrecisionPipeline;
-import io.kiln.precision.Quantizer;
+import io.kiln.precision.QuantizerOptions;
 import io.kiln.precision.RandomCalibrationData;
 import io.kiln.session.Session;
 import java.io.IOException;
@@ -70,19 +71,19 @@ public final class Int8CpuBench {
         PrecisionOptions.defaults()
             .withCalibration("texts:" + calibration)
             .withTokenizer(tokenizer);
-    Quantizer.Options defaults = Quantizer.Options.defaults();
+    QuantizerOptions defaults = QuantizerOptions.defaults();
     // The headline graph first; the others show what activation type and smoothing do on ORT.
-    Map<String, Quantizer.Options> variants = new LinkedHashMap<>();
+    Map<String, QuantizerOptions> variants = new LinkedHashMap<>();
     variants.put(
         "INT8, uint8 activations (zero point 128)",
-        defaults.withActivationType(Quantizer.ActivationType.UINT8));
+        defaults.withActivationType(ActivationType.UINT8));
     variants.put("INT8, int8 activations (zero point 0, the TensorRT form)", defaults);
     variants.put("INT8, int8 activations, no smoothing", defaults.withSmoothing(0));
 
     System.err.println("calibrating INT8 MiniLM on " + calibration);
     long t0 = System.nanoTime();
     Map<String, ModelSource> graphs = new LinkedHashMap<>();
-    for (Map.Entry<String, Quantizer.Options> v : variants.entrySet()) {
+    for (Map.Entry<String, QuantizerOptions> v : variants.entrySet()) {
       graphs.put(
           v.getKey(),
           PrecisionPipeline.apply(

@@ -152,7 +152,7 @@ final class BenchCommand implements Callable<Integer> {
         BenchPlot.write(report, reportOptions.plot);
       }
     }
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   /** Raw ONNX Runtime on exactly the graph the session runs (after any precision conversion). */

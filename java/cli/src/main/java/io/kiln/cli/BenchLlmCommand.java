@@ -164,7 +164,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     if (reportOptions.plot != null) {
       report.writePlot(reportOptions.plot);
     }
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   private int requestsAt(int c) {

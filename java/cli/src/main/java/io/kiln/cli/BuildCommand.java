@@ -11,7 +11,7 @@ import io.kiln.engine.trt.TrtEngine;
 import io.kiln.engine.trt.TrtEngineBuilder;
 import io.kiln.model.ModelSource;
 import io.kiln.model.onnx.OnnxModel;
-import io.kiln.precision.CalibrationData;
+import io.kiln.precision.CalibrationSources;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -166,7 +166,7 @@ public final class BuildCommand implements Callable<Integer> {
           m.cudaVersion(),
           m.profiles().size(),
           m.buildSeconds());
-      return KilnCli.EXIT_OK;
+      return ExitCodes.OK;
     }
   }
 
@@ -177,6 +177,6 @@ public final class BuildCommand implements Callable<Integer> {
     boolean texts = calibration.startsWith("texts:");
     OnnxModel graph = calibration.startsWith("random:") || texts ? OnnxModel.load(model) : null;
     Path tok = !texts ? null : tokenizer != null ? tokenizer : QuantizeCommand.defaultTokenizer();
-    return CalibrationBatches.collect(CalibrationData.parse(calibration, graph, tok), cache);
+    return CalibrationBatches.collect(CalibrationSources.parse(calibration, graph, tok), cache);
   }
 }

@@ -57,6 +57,6 @@ final class EmbedCommand implements Callable<Integer> {
       }
       out.flush();
     }
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 }

@@ -35,6 +35,6 @@ public final class ExportLlmCommand implements Callable<Integer> {
     long start = System.nanoTime();
     Path onnx = LlamaOnnxExporter.export(model, output, externalData);
     System.err.printf("wrote %s in %.1f s%n", onnx, (System.nanoTime() - start) / 1e9);
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 }

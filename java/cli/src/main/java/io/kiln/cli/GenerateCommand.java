@@ -139,7 +139,7 @@ final class GenerateCommand implements Callable<Integer> {
       }
     }
     out.flush();
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   /** Streams the tokens to {@code out} unless JSON was asked for. */

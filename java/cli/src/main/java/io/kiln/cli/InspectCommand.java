@@ -40,6 +40,6 @@ final class InspectCommand implements Callable<Integer> {
       }
     }
     out.flush();
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 }

@@ -27,15 +27,6 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {
-  /** Exit codes scripts can rely on. */
-  public static final int EXIT_OK = 0;
-
-  public static final int EXIT_FAILURE = 1;
-  public static final int EXIT_USAGE = 2;
-  public static final int EXIT_MODEL = 3;
-  public static final int EXIT_INPUT = 4;
-  public static final int EXIT_BACKEND = 5;
-
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
@@ -75,15 +66,15 @@ public final class KilnCli implements Runnable {
 
   static int exitCode(Throwable ex) {
     if (ex instanceof ModelException) {
-      return EXIT_MODEL;
+      return ExitCodes.MODEL;
     }
     if (ex instanceof InvalidInputException) {
-      return EXIT_INPUT;
+      return ExitCodes.INPUT;
     }
     if (ex instanceof BackendException) {
-      return EXIT_BACKEND;
+      return ExitCodes.BACKEND;
     }
-    return EXIT_FAILURE;
+    return ExitCodes.FAILURE;
   }
 
   private static String describe(Throwable ex) {

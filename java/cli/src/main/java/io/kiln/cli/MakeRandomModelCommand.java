@@ -69,7 +69,7 @@ public final class MakeRandomModelCommand implements Callable<Integer> {
           }
         });
     System.err.printf("%nwrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   private static ObjectNode config(String shape) {

@@ -3,17 +3,18 @@ package io.kiln.cli;
 import io.kiln.InvalidInputException;
 import io.kiln.Precision;
 import io.kiln.embedding.DefaultEmbeddingModel;
+import io.kiln.engine.PrecisionGraph;
 import io.kiln.model.ModelSource;
 import io.kiln.model.onnx.OnnxModel;
 import io.kiln.precision.AccuracyReport;
-import io.kiln.precision.CalibrationData;
+import io.kiln.precision.ActivationType;
 import io.kiln.precision.CalibrationMethod;
+import io.kiln.precision.CalibrationSources;
 import io.kiln.precision.Fp16Converter;
-import io.kiln.precision.PrecisionGraph;
 import io.kiln.precision.PrecisionOptions;
 import io.kiln.precision.PrecisionPipeline;
 import io.kiln.precision.Progress;
-import io.kiln.precision.Quantizer;
+import io.kiln.precision.QuantizerOptions;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -124,7 +125,7 @@ final class QuantizeCommand implements Callable<Integer> {
           "int8 (zero point 0; TensorRT) or uint8 (zero point 128, the same grid; fastest on"
               + " ONNX Runtime CPU) (default: ${DEFAULT-VALUE})",
       defaultValue = "int8")
-  Quantizer.ActivationType activations;
+  ActivationType activations;
 
   @Option(
       names = "--smoothing",
@@ -191,9 +192,9 @@ final class QuantizeCommand implements Callable<Integer> {
       }
       graph = PrecisionGraph.fp16();
     } else {
-      graph =
-          PrecisionGraph.int8(
-              Quantizer.Options.defaults()
+      options =
+          options.withQuantization(
+              QuantizerOptions.defaults()
                   .withMethod(CalibrationMethod.parse(method))
                   .withPercentile(percentile)
                   .withExcluded(excluded, excluded)
@@ -203,8 +204,8 @@ final class QuantizeCommand implements Callable<Integer> {
                   .withSharedQdq(sharedQdq)
                   .withUnsmoothed(new HashSet<>(unsmoothed))
                   .withActivationType(activations)
-                  .withSmoothing(smoothing),
-              float16);
+                  .withSmoothing(smoothing));
+      graph = PrecisionGraph.int8(PrecisionGraph.QdqLayout.defaults(), float16);
     }
     String sha = ModelSource.of(model).sha256();
     OnnxModel converted = PrecisionPipeline.convert(fp32, sha, graph, options, Progress.to(err));
@@ -214,10 +215,11 @@ final class QuantizeCommand implements Callable<Integer> {
     err.println("wrote " + output);
     err.println("accuracy against FP32 on " + heldOut + ":");
     AccuracyReport report =
-        AccuracyReport.compare(fp32, converted, CalibrationData.parse(heldOut, fp32, tok, 99), 0);
+        AccuracyReport.compare(
+            fp32, converted, CalibrationSources.parse(heldOut, fp32, tok, 99), 0);
     out.print(report.toTable());
     out.flush();
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   /** The embedded MiniLM tokenizer, written to a temp file for texts: data. */

@@ -72,7 +72,7 @@ final class RunCommand implements Callable<Integer> {
     } finally {
       feed.values().forEach(Tensor::close);
     }
-    return KilnCli.EXIT_OK;
+    return ExitCodes.OK;
   }
 
   private Map<String, Tensor> readInputs() {

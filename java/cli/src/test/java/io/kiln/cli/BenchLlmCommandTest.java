@@ -64,10 +64,10 @@ class BenchLlmCommandTest {
   void badOptionsExitWithTheInputCode() {
     String dir = PublicLlama.directory().toString();
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         GenerateCommandTest.kiln("bench-llm", "--model", dir, "--concurrency", "0").exit());
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         GenerateCommandTest.kiln(
                 "bench-llm",
                 "--model",

@@ -40,14 +40,14 @@ class BuildCommandTest {
   void missingModelIsAnErrorMessageNotACrash() {
     int rc =
         run("build", dir.resolve("none.onnx").toString(), "-o", dir.resolve("x.plan").toString());
-    assertEquals(KilnCli.EXIT_MODEL, rc);
+    assertEquals(ExitCodes.MODEL, rc);
     assertTrue(lastErr.contains("not found"), lastErr);
   }
 
   @Test
   void badRangeIsRejectedBeforeAnyNativeCall() {
     int rc = run("build", "m.onnx", "--batch", "8:1:4", "-o", dir.resolve("x.plan").toString());
-    assertEquals(KilnCli.EXIT_INPUT, rc);
+    assertEquals(ExitCodes.INPUT, rc);
     assertTrue(lastErr.contains("min <= opt <= max"), lastErr);
   }
 
@@ -63,7 +63,7 @@ class BuildCommandTest {
             dir.resolve("none").toString(),
             "-o",
             dir.resolve("x.plan").toString());
-    assertEquals(KilnCli.EXIT_INPUT, rc);
+    assertEquals(ExitCodes.INPUT, rc);
     assertTrue(lastErr.contains("calibration directory not found"), lastErr);
     Path samples = dir.resolve("samples");
     try (io.kiln.Tensor a = io.kiln.Tensor.of(new long[] {1, 2, 3, 4}, 1, 4);
@@ -73,7 +73,7 @@ class BuildCommandTest {
       io.kiln.model.TensorJson.write(java.util.Map.of("input_ids", b), samples.resolve("b.json"));
     }
     rc = run("build", "m.onnx", "--calibration", samples.toString(), "-o", "x.plan");
-    assertEquals(KilnCli.EXIT_INPUT, rc);
+    assertEquals(ExitCodes.INPUT, rc);
     assertTrue(lastErr.contains("the INT8 calibrator needs one shape"), lastErr);
   }
 
@@ -83,7 +83,7 @@ class BuildCommandTest {
     Path model = dir.resolve("m.onnx");
     java.nio.file.Files.write(model, new byte[] {8, 7});
     int rc = run("build", model.toString(), "-o", dir.resolve("x.plan").toString());
-    assertEquals(KilnCli.EXIT_BACKEND, rc);
+    assertEquals(ExitCodes.BACKEND, rc);
     assertTrue(lastErr.contains("CUDA"), lastErr);
   }
 
@@ -104,13 +104,13 @@ class BuildCommandTest {
       dir.resolve("x.plan").toString()
     };
     // Read and tokenized (the default tokenizer), then the build itself needs the GPU.
-    assertEquals(KilnCli.EXIT_BACKEND, run(build));
+    assertEquals(ExitCodes.BACKEND, run(build));
     assertTrue(lastErr.contains("CUDA"), lastErr);
     String[] badTokenizer = java.util.Arrays.copyOf(build, build.length + 2);
     badTokenizer[build.length] = "--tokenizer";
     badTokenizer[build.length + 1] = dir.resolve("missing.json").toString();
     int rc = run(badTokenizer);
-    assertNotEquals(KilnCli.EXIT_BACKEND, rc, lastErr);
-    assertNotEquals(KilnCli.EXIT_OK, rc, lastErr);
+    assertNotEquals(ExitCodes.BACKEND, rc, lastErr);
+    assertNotEquals(ExitCodes.OK, rc, lastErr);
   }
 }

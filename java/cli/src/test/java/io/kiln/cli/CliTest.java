@@ -179,7 +179,7 @@ class CliTest {
   @Test
   void errorsGiveOneLineAndAnExitCode(@TempDir Path dir) throws Exception {
     Outcome missing = kiln("inspect", dir.resolve("nope.onnx").toString());
-    assertEquals(KilnCli.EXIT_MODEL, missing.exit());
+    assertEquals(ExitCodes.MODEL, missing.exit());
     assertEquals(1, missing.err().trim().lines().count(), missing.err());
     assertTrue(missing.err().startsWith("kiln: model error: model file not found"), missing.err());
 
@@ -189,15 +189,14 @@ class CliTest {
         inputs,
         "{\"input_ids\": {\"dtype\": \"int64\", \"shape\": [1, 2]," + " \"data\": [1, 2]}}");
     Outcome bad = kiln("run", ref.model().toString(), "--inputs", inputs.toString());
-    assertEquals(KilnCli.EXIT_INPUT, bad.exit());
+    assertEquals(ExitCodes.INPUT, bad.exit());
     assertTrue(bad.err().contains("missing input 'attention_mask'"), bad.err());
 
     Files.writeString(inputs, "{not json");
     assertEquals(
-        KilnCli.EXIT_INPUT,
-        kiln("run", ref.model().toString(), "--inputs", inputs.toString()).exit());
-    assertEquals(KilnCli.EXIT_USAGE, kiln("bench", "--batch", "x").exit());
-    assertEquals(KilnCli.EXIT_INPUT, kiln("bench", "--mode", "turbo").exit());
-    assertEquals(KilnCli.EXIT_INPUT, kiln("embed", "--model", ref.model().toString(), "t").exit());
+        ExitCodes.INPUT, kiln("run", ref.model().toString(), "--inputs", inputs.toString()).exit());
+    assertEquals(ExitCodes.USAGE, kiln("bench", "--batch", "x").exit());
+    assertEquals(ExitCodes.INPUT, kiln("bench", "--mode", "turbo").exit());
+    assertEquals(ExitCodes.INPUT, kiln("embed", "--model", ref.model().toString(), "t").exit());
   }
 }

@@ -33,7 +33,7 @@ class CudaDeviceCommandTest {
     GenerateCommandTest.Run run =
         GenerateCommandTest.kiln(
             "generate", "--model", dir.toString(), "--prompt-ids", "1,2,3", "--device", "tpu");
-    assertEquals(KilnCli.EXIT_INPUT, run.exit(), run.err());
+    assertEquals(ExitCodes.INPUT, run.exit(), run.err());
     assertTrue(run.err().contains("--device"), run.err());
   }
 
@@ -44,7 +44,7 @@ class CudaDeviceCommandTest {
     GenerateCommandTest.Run run =
         GenerateCommandTest.kiln(
             "generate", "--model", dir.toString(), "--prompt-ids", "1,2,3", "--device", "cuda");
-    assertEquals(KilnCli.EXIT_BACKEND, run.exit(), run.err());
+    assertEquals(ExitCodes.BACKEND, run.exit(), run.err());
     assertTrue(
         run.err().contains("CUDA is not available") || run.err().contains("kernels not built"),
         run.err());
@@ -73,7 +73,7 @@ class CudaDeviceCommandTest {
             "--kv-utilization",
             "0.05",
             "--json");
-    assertEquals(KilnCli.EXIT_OK, run.exit(), run.err());
+    assertEquals(ExitCodes.OK, run.exit(), run.err());
     JsonNode o = new ObjectMapper().readTree(run.out());
     int[] ids = new int[o.get("new_token_ids").size()];
     for (int i = 0; i < ids.length; i++) {
@@ -104,7 +104,7 @@ class CudaDeviceCommandTest {
             "--programmatic-launch",
             "--json",
             json.toString());
-    assertEquals(KilnCli.EXIT_OK, bench.exit(), bench.err());
+    assertEquals(ExitCodes.OK, bench.exit(), bench.err());
     JsonNode report = new ObjectMapper().readTree(Files.readString(json));
     assertTrue(report.get("startup").get("kv_blocks").asInt() > 1, report.toString());
     JsonNode roofline = report.get("batch1_roofline");

@@ -163,22 +163,20 @@ class GenerateCommandTest {
   void badInputsExitWithTheInputCode() {
     String dir = PublicLlama.directory().toString();
     Run noTokenizer = kiln("generate", "--model", dir, "--prompt", "hello");
-    assertEquals(KilnCli.EXIT_INPUT, noTokenizer.exit());
+    assertEquals(ExitCodes.INPUT, noTokenizer.exit());
     assertTrue(noTokenizer.err().contains("tokenizer.json"), noTokenizer.err());
     for (String[] bad :
         new String[][] {
           {"--temperature", "-1"}, {"--top-p", "0"}, {"--top-k", "-3"}, {"--max-new-tokens", "0"}
         }) {
       Run run = kiln("generate", "--model", dir, "--prompt-ids", "1,2", bad[0], bad[1]);
-      assertEquals(KilnCli.EXIT_INPUT, run.exit(), String.join(" ", bad) + ": " + run.err());
+      assertEquals(ExitCodes.INPUT, run.exit(), String.join(" ", bad) + ": " + run.err());
     }
+    assertEquals(ExitCodes.INPUT, kiln("generate", "--model", dir, "--prompt-ids", "1,512").exit());
     assertEquals(
-        KilnCli.EXIT_INPUT, kiln("generate", "--model", dir, "--prompt-ids", "1,512").exit());
-    assertEquals(
-        KilnCli.EXIT_USAGE,
+        ExitCodes.USAGE,
         kiln("generate", "--model", dir, "--prompt-ids", "1", "--prompt", "x").exit());
     assertEquals(
-        KilnCli.EXIT_MODEL,
-        kiln("generate", "--model", "/nonexistent", "--prompt-ids", "1").exit());
+        ExitCodes.MODEL, kiln("generate", "--model", "/nonexistent", "--prompt-ids", "1").exit());
   }
 }

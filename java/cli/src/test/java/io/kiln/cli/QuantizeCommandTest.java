@@ -64,26 +64,26 @@ class QuantizeCommandTest {
             out.toString(),
             "--held-out",
             "random:1");
-    assertEquals(KilnCli.EXIT_OK, code);
+    assertEquals(ExitCodes.OK, code);
     assertTrue(stdout.toString().contains("last_hidden_state"), stdout.toString());
     assertTrue(stdout.toString().contains("cosine"));
     assertTrue(Files.isRegularFile(cache));
     byte[] first = Files.readAllBytes(out);
     // From the cache alone, without calibration data: the same bytes.
     Path again = dir.resolve("again.onnx");
-    assertEquals(KilnCli.EXIT_OK, quantizeFromCache(cli, model, cache, again));
+    assertEquals(ExitCodes.OK, quantizeFromCache(cli, model, cache, again));
     assertTrue(java.util.Arrays.equals(first, Files.readAllBytes(again)));
 
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         cli.execute("quantize", model.toString(), "--precision", "int8", "-o", again.toString()));
     // The float16 form for a strongly typed TensorRT build, from the same cache.
     Path half = dir.resolve("half.onnx");
-    assertEquals(KilnCli.EXIT_OK, quantizeFromCache(cli, model, cache, half, "--float16"));
+    assertEquals(ExitCodes.OK, quantizeFromCache(cli, model, cache, half, "--float16"));
     OnnxModel halfModel = OnnxModel.load(half);
     assertTrue(halfModel.opset() >= Float16Qdq.OPSET, "opset " + halfModel.opset());
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         cli.execute(
             "quantize",
             model.toString(),
@@ -94,7 +94,7 @@ class QuantizeCommandTest {
             half.toString()));
     Path corrupt = Files.write(dir.resolve("corrupt.onnx"), new byte[] {1, 2, 3, 4, 5});
     assertEquals(
-        KilnCli.EXIT_MODEL,
+        ExitCodes.MODEL,
         cli.execute("quantize", corrupt.toString(), "--precision", "fp16", "-o", again.toString()));
   }
 }

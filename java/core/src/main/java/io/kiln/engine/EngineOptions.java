@@ -1,7 +1,6 @@
 package io.kiln.engine;
 
 import io.kiln.Precision;
-import io.kiln.precision.PrecisionGraph;
 import java.nio.file.Path;
 
 /**

@@ -4,7 +4,6 @@ import io.kiln.Backend;
 import io.kiln.Device;
 import io.kiln.Precision;
 import io.kiln.model.ModelSource;
-import io.kiln.precision.PrecisionGraph;
 import java.util.Optional;
 
 /**

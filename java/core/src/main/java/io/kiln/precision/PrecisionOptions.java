@@ -17,7 +17,7 @@ import java.nio.file.Path;
  *     calibration data; NaN turns the auto mode off
  */
 public record PrecisionOptions(
-    Quantizer.Options quantization,
+    QuantizerOptions quantization,
     Fp16Converter.Options fp16,
     String calibration,
     Path calibrationCache,
@@ -29,7 +29,7 @@ public record PrecisionOptions(
         null, Fp16Converter.Options.defaults(), null, null, null, Float.NaN);
   }
 
-  public PrecisionOptions withQuantization(Quantizer.Options q) {
+  public PrecisionOptions withQuantization(QuantizerOptions q) {
     return new PrecisionOptions(q, fp16, calibration, calibrationCache, tokenizer, fp16AutoBound);
   }
 

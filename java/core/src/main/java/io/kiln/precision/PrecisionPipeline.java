@@ -3,6 +3,7 @@ package io.kiln.precision;
 import io.kiln.InvalidInputException;
 import io.kiln.KilnException;
 import io.kiln.Precision;
+import io.kiln.engine.PrecisionGraph;
 import io.kiln.model.ModelSource;
 import io.kiln.model.onnx.OnnxModel;
 import java.io.IOException;
@@ -86,9 +87,16 @@ public final class PrecisionPipeline {
     return converted;
   }
 
-  /** The session's own INT8 settings when it names them, else the engine's defaults. */
-  static Quantizer.Options quantization(PrecisionGraph graph, PrecisionOptions o) {
-    return o.quantization() != null ? o.quantization() : graph.quantization();
+  /** The session's own INT8 settings when it names them, else the engine's layout. */
+  static QuantizerOptions quantization(PrecisionGraph graph, PrecisionOptions o) {
+    if (o.quantization() != null) {
+      return o.quantization();
+    }
+    PrecisionGraph.QdqLayout qdq = graph.qdq();
+    return QuantizerOptions.defaults()
+        .withActivationType(qdq.unsignedActivations() ? ActivationType.UINT8 : ActivationType.INT8)
+        .withWeightedOnly(qdq.weightedOnly())
+        .withSharedQdq(qdq.sharedPairs());
   }
 
   static OnnxModel convertFp16(OnnxModel model, PrecisionOptions o, Progress progress) {
@@ -108,7 +116,7 @@ public final class PrecisionPipeline {
   }
 
   static OnnxModel quantizeInt8(
-      OnnxModel model, String sha256, PrecisionOptions o, Quantizer.Options q, Progress progress) {
+      OnnxModel model, String sha256, PrecisionOptions o, QuantizerOptions q, Progress progress) {
     Quantizer quantizer = new Quantizer(q);
     CalibrationCache cache = null;
     if (o.calibrationCache() != null && Files.isRegularFile(o.calibrationCache())) {
@@ -137,9 +145,9 @@ public final class PrecisionPipeline {
   static CalibrationData calibrationData(OnnxModel model, PrecisionOptions o) {
     if (o.calibration() == null) {
       LOG.warn("calibrating on random:16 inputs; give calibration data for real accuracy");
-      return CalibrationData.parse("random:16", model, o.tokenizer());
+      return CalibrationSources.parse("random:16", model, o.tokenizer());
     }
-    return CalibrationData.parse(o.calibration(), model, o.tokenizer());
+    return CalibrationSources.parse(o.calibration(), model, o.tokenizer());
   }
 
   private static String cacheKey(ModelSource source, PrecisionGraph graph, PrecisionOptions o) {

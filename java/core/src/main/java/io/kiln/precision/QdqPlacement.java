@@ -43,7 +43,7 @@ public final class QdqPlacement {
     return new ArrayList<>(out);
   }
 
-  public static QdqPlacement plan(OnnxModel model, Quantizer.Options options) {
+  public static QdqPlacement plan(OnnxModel model, QuantizerOptions options) {
     List<Node> nodes = model.nodes();
     Set<String> initializers = model.initializers().keySet();
     Set<String> constants = new HashSet<>(initializers);
@@ -103,7 +103,7 @@ public final class QdqPlacement {
     return op.equals("MatMul") || op.equals("Gemm") || op.equals("Conv");
   }
 
-  private static boolean excluded(Node n, Quantizer.Options o) {
+  private static boolean excluded(Node n, QuantizerOptions o) {
     return o.excludeNodes().contains(n.name()) || o.excludeOpTypes().contains(n.opType());
   }
 

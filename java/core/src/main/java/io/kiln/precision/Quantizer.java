@@ -19,7 +19,7 @@ import java.util.Set;
  * TensorRT builds strongly typed and ONNX Runtime runs with integer kernels.
  *
  * <pre>{@code
- * Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.ENTROPY));
+ * Quantizer q = new Quantizer(QuantizerOptions.defaults().withMethod(CalibrationMethod.ENTROPY));
  * CalibrationCache cache = q.calibrate(model, sha256, data, Progress.NONE);
  * OnnxModel int8 = q.quantize(model, cache); // the same graph every time for the same cache
  * }</pre>
@@ -31,198 +31,13 @@ import java.util.Set;
 public final class Quantizer {
   static final int MIN_OPSET = 13;
 
-  /** Quantization settings; {@link #defaults()} then the {@code with...} methods. */
-  public record Options(
-      CalibrationMethod method,
-      double percentile,
-      Set<String> excludeNodes,
-      Set<String> excludeOpTypes,
-      boolean keepFirstAndLast,
-      boolean quantizeResidualAdd,
-      ActivationType activationType,
-      double smoothing,
-      boolean weightedOnly,
-      boolean sharedQdq,
-      Set<String> unsmoothedNodes) {
-    public Options {
-      excludeNodes = Set.copyOf(excludeNodes);
-      unsmoothedNodes = Set.copyOf(unsmoothedNodes);
-      excludeOpTypes = Set.copyOf(excludeOpTypes);
-      if (!(percentile > 0 && percentile <= 100)) {
-        throw new InvalidInputException("percentile must be in (0, 100], got " + percentile);
-      }
-      if (!(smoothing >= 0 && smoothing < 1)) {
-        throw new InvalidInputException("smoothing alpha must be in [0, 1), got " + smoothing);
-      }
-    }
+  private final QuantizerOptions options;
 
-    /**
-     * Percentile 99.99 calibration, smoothing alpha 0.7, INT8 activations, residual Adds left in
-     * float, nothing excluded.
-     */
-    public static Options defaults() {
-      return new Options(
-          CalibrationMethod.PERCENTILE,
-          99.99,
-          Set.of(),
-          Set.of(),
-          false,
-          false,
-          ActivationType.INT8,
-          0.7,
-          false,
-          false,
-          Set.of());
-    }
-
-    public Options withMethod(CalibrationMethod m) {
-      return with(o -> o.method = m);
-    }
-
-    /**
-     * Quantize only MatMul/Gemm/Conv with a constant weight, leaving products of two activations
-     * (attention scores, attention-weighted values) in float so TensorRT keeps its fused attention.
-     */
-    public Options withWeightedOnly(boolean only) {
-      return with(o -> o.weightedOnly = only);
-    }
-
-    /**
-     * One Q/DQ pair per activation tensor, shared by every quantized reader, and one smoothing
-     * scale per tensor: the layout TensorRT fuses into its producer and the readers' integer GEMMs.
-     * The default, one pair per reading edge, is what ONNX Runtime folds into integer kernels.
-     */
-    public Options withSharedQdq(boolean shared) {
-      return with(o -> o.sharedQdq = shared);
-    }
-
-    /**
-     * Leaves the input of the named MatMuls unsmoothed (names; {@code *} matches within one {@code
-     * /} segment, {@code **} across segments), still quantized: TensorRT can then fuse an
-     * activation and its quantize into the GEMM that produces them, which a smoothing Mul in
-     * between prevents.
-     */
-    public Options withUnsmoothed(Set<String> nodeNames) {
-      return with(o -> o.unsmoothedNodes = nodeNames);
-    }
-
-    public Options withPercentile(double p) {
-      return with(o -> o.percentile = p);
-    }
-
-    /** Excludes nodes whose name or op type is listed. */
-    public Options withExcluded(Set<String> names, Set<String> opTypes) {
-      return with(
-          o -> {
-            o.excludeNodes = names;
-            o.excludeOpTypes = opTypes;
-          });
-    }
-
-    /** Keeps the first and the last MatMul/Gemm/Conv in float. */
-    public Options withKeepFirstAndLast(boolean keep) {
-      return with(o -> o.keepFirstAndLast = keep);
-    }
-
-    /** Also quantizes both inputs of residual Adds (the TensorRT fusion pattern). */
-    public Options withResidualAdd(boolean quantize) {
-      return with(o -> o.quantizeResidualAdd = quantize);
-    }
-
-    public Options withActivationType(ActivationType type) {
-      return with(o -> o.activationType = type);
-    }
-
-    /** Smoothing strength alpha in [0, 1); 0 turns smoothing off. */
-    public Options withSmoothing(double alpha) {
-      return with(o -> o.smoothing = alpha);
-    }
-
-    private Options with(java.util.function.Consumer<Copy> change) {
-      Copy c = new Copy(this);
-      change.accept(c);
-      return c.build();
-    }
-
-    /** A mutable copy, so that each wither names only what it changes. */
-    private static final class Copy {
-      CalibrationMethod method;
-      double percentile;
-      Set<String> excludeNodes;
-      Set<String> excludeOpTypes;
-      boolean keepFirstAndLast;
-      boolean quantizeResidualAdd;
-      ActivationType activationType;
-      double smoothing;
-      boolean weightedOnly;
-      boolean sharedQdq;
-      Set<String> unsmoothedNodes;
-
-      Copy(Options o) {
-        method = o.method;
-        percentile = o.percentile;
-        excludeNodes = o.excludeNodes;
-        excludeOpTypes = o.excludeOpTypes;
-        keepFirstAndLast = o.keepFirstAndLast;
-        quantizeResidualAdd = o.quantizeResidualAdd;
-        activationType = o.activationType;
-        smoothing = o.smoothing;
-        weightedOnly = o.weightedOnly;
-        sharedQdq = o.sharedQdq;
-        unsmoothedNodes = o.unsmoothedNodes;
-      }
-
-      Options build() {
-        return new Options(
-            method,
-            percentile,
-            excludeNodes,
-            excludeOpTypes,
-            keepFirstAndLast,
-            quantizeResidualAdd,
-            activationType,
-            smoothing,
-            weightedOnly,
-            sharedQdq,
-            unsmoothedNodes);
-      }
-    }
-
-    /** A stable text of every setting, for cache keys. */
-    public String key() {
-      return String.join(
-          "|",
-          method.id(),
-          Double.toString(percentile),
-          new java.util.TreeSet<>(excludeNodes).toString(),
-          new java.util.TreeSet<>(excludeOpTypes).toString(),
-          Boolean.toString(keepFirstAndLast),
-          Boolean.toString(quantizeResidualAdd),
-          activationType.name(),
-          Double.toString(smoothing),
-          "weightedOnly=" + weightedOnly,
-          "sharedQdq=" + sharedQdq,
-          "unsmoothed=" + new java.util.TreeSet<>(unsmoothedNodes));
-    }
-  }
-
-  /**
-   * The integer type of quantized activations. Both are the same symmetric grid (scale amax/127):
-   * INT8 with zero point 0, as TensorRT requires, or UINT8 with zero point 128, the form ONNX
-   * Runtime's x86 integer MatMul kernels take directly.
-   */
-  public enum ActivationType {
-    INT8,
-    UINT8
-  }
-
-  private final Options options;
-
-  public Quantizer(Options options) {
+  public Quantizer(QuantizerOptions options) {
     this.options = options;
   }
 
-  public Options options() {
+  public QuantizerOptions options() {
     return options;
   }
 

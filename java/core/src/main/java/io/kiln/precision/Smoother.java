@@ -26,7 +26,7 @@ final class Smoother {
   private Smoother() {}
 
   /** MatMul nodes with an activation first input and a 2-D initializer weight, by index. */
-  static List<Integer> targets(OnnxModel model, Quantizer.Options options) {
+  static List<Integer> targets(OnnxModel model, QuantizerOptions options) {
     Map<String, Proto> inits = model.initializers();
     List<Node> nodes = model.nodes();
     Set<Integer> quantized = new HashSet<>();
@@ -75,7 +75,7 @@ final class Smoother {
   }
 
   /** The activation tensors whose per-channel ranges smoothing needs. */
-  static List<String> activations(OnnxModel model, Quantizer.Options options) {
+  static List<String> activations(OnnxModel model, QuantizerOptions options) {
     Set<String> out = new LinkedHashSet<>();
     List<Node> nodes = model.nodes();
     for (int i : targets(model, options)) {
@@ -86,11 +86,11 @@ final class Smoother {
 
   /**
    * A smoothed copy of the model; {@code channelAmax} holds amax per last-axis channel of X. Each
-   * target gets its own scale, or, with {@link Quantizer.Options#sharedQdq()}, all targets reading
+   * target gets its own scale, or, with {@link QuantizerOptions#sharedQdq()}, all targets reading
    * one tensor share a scale (from the largest of their weight rows) and one Mul.
    */
   static OnnxModel apply(
-      OnnxModel model, Map<String, float[]> channelAmax, Quantizer.Options options) {
+      OnnxModel model, Map<String, float[]> channelAmax, QuantizerOptions options) {
     OnnxModel m = model.copy();
     List<Node> nodes = m.nodes();
     Map<String, Proto> inits = m.initializers();

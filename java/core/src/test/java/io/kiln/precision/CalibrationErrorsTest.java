@@ -32,25 +32,25 @@ class CalibrationErrorsTest {
     InvalidInputException e =
         assertThrows(
             InvalidInputException.class,
-            () -> CalibrationData.parse(dir.resolve("nope").toString(), m, null));
+            () -> CalibrationSources.parse(dir.resolve("nope").toString(), m, null));
     assertTrue(e.getMessage().contains("not found"), e.getMessage());
     Files.createDirectories(dir.resolve("empty"));
     e =
         assertThrows(
             InvalidInputException.class,
-            () -> CalibrationData.parse(dir.resolve("empty").toString(), m, null));
+            () -> CalibrationSources.parse(dir.resolve("empty").toString(), m, null));
     assertTrue(e.getMessage().contains("empty"), e.getMessage());
-    assertThrows(InvalidInputException.class, () -> CalibrationData.parse("random:0", m, null));
-    assertThrows(InvalidInputException.class, () -> CalibrationData.parse("random:x", m, null));
+    assertThrows(InvalidInputException.class, () -> CalibrationSources.parse("random:0", m, null));
+    assertThrows(InvalidInputException.class, () -> CalibrationSources.parse("random:x", m, null));
     assertThrows(
-        InvalidInputException.class, () -> CalibrationData.parse("texts:/no/file.txt", m, null));
+        InvalidInputException.class, () -> CalibrationSources.parse("texts:/no/file.txt", m, null));
     Path blank = Files.writeString(dir.resolve("blank.txt"), "\n  \n");
     Path tok =
         Files.write(
             dir.resolve("tok.json"), TestModels.resource("all-minilm-l6-v2-tokenizer.json"));
     e =
         assertThrows(
-            InvalidInputException.class, () -> CalibrationData.parse("texts:" + blank, m, tok));
+            InvalidInputException.class, () -> CalibrationSources.parse("texts:" + blank, m, tok));
     assertTrue(e.getMessage().contains("empty"), e.getMessage());
   }
 
@@ -69,16 +69,17 @@ class CalibrationErrorsTest {
     feed.forEach((name, t) -> io.kiln.model.Npy.write(t, npy.resolve(name + ".npy")));
     feed.values().forEach(Tensor::close);
     Files.writeString(data.resolve("notes.txt"), "ignored");
-    Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.MAX));
+    Quantizer q = new Quantizer(QuantizerOptions.defaults().withMethod(CalibrationMethod.MAX));
     CalibrationCache cache =
-        q.calibrate(m, "sha", CalibrationData.parse(data.toString(), m, null), Progress.NONE);
+        q.calibrate(m, "sha", CalibrationSources.parse(data.toString(), m, null), Progress.NONE);
     assertEquals(8, cache.tensors().values().iterator().next().samples());
 
     Files.writeString(data.resolve("sample9.json"), "{ not json");
     assertThrows(
         InvalidInputException.class,
         () ->
-            q.calibrate(m, "sha", CalibrationData.parse(data.toString(), m, null), Progress.NONE));
+            q.calibrate(
+                m, "sha", CalibrationSources.parse(data.toString(), m, null), Progress.NONE));
   }
 
   @Test
@@ -97,11 +98,11 @@ class CalibrationErrorsTest {
     CalibrationCache other =
         new CalibrationCache(
             "sha", "test", Map.of("x", new CalibrationCache.Entry(1f, CalibrationMethod.MAX, 1)));
-    Quantizer q = new Quantizer(Quantizer.Options.defaults().withSmoothing(0));
+    Quantizer q = new Quantizer(QuantizerOptions.defaults().withSmoothing(0));
     InvalidInputException e =
         assertThrows(InvalidInputException.class, () -> q.quantize(miniLm(), other));
     assertTrue(e.getMessage().contains("recalibrate"), e.getMessage());
-    Quantizer smoothing = new Quantizer(Quantizer.Options.defaults());
+    Quantizer smoothing = new Quantizer(QuantizerOptions.defaults());
     assertThrows(InvalidInputException.class, () -> smoothing.quantize(miniLm(), other));
   }
 
@@ -113,14 +114,14 @@ class CalibrationErrorsTest {
     CalibrationCache empty = new CalibrationCache("sha", "none", Map.of());
     Quantizer typo =
         new Quantizer(
-            Quantizer.Options.defaults()
+            QuantizerOptions.defaults()
                 .withExcluded(java.util.Set.of(matMul + "x"), java.util.Set.of("Softmax")));
     InvalidInputException e =
         assertThrows(InvalidInputException.class, () -> typo.quantize(m, empty));
     assertTrue(e.getMessage().contains(matMul + "x"), e.getMessage());
     Quantizer nowhere =
         new Quantizer(
-            Quantizer.Options.defaults().withUnsmoothed(java.util.Set.of("**/nowhere/MatMul")));
+            QuantizerOptions.defaults().withUnsmoothed(java.util.Set.of("**/nowhere/MatMul")));
     e =
         assertThrows(
             InvalidInputException.class,
@@ -131,7 +132,7 @@ class CalibrationErrorsTest {
     // A real name and a real op type pass the check (and fail later only for the empty cache).
     Quantizer real =
         new Quantizer(
-            Quantizer.Options.defaults()
+            QuantizerOptions.defaults()
                 .withExcluded(java.util.Set.of(matMul), java.util.Set.of("Softmax")));
     Exception later = assertThrows(Exception.class, () -> real.quantize(m, empty));
     assertTrue(!later.getMessage().contains("neither"), later.getMessage());
@@ -142,7 +143,7 @@ class CalibrationErrorsTest {
     OnnxModel m = miniLm();
     Quantizer everythingExcluded =
         new Quantizer(
-            Quantizer.Options.defaults()
+            QuantizerOptions.defaults()
                 .withExcluded(java.util.Set.of(), java.util.Set.of("MatMul")));
     ModelException e =
         assertThrows(

@@ -62,13 +62,12 @@ class MiniLmInt8Test {
 
   @Test
   void percentileInt8EmbeddingsFollowFp32() throws Exception {
-    Quantizer.Options options =
-        Quantizer.Options.defaults().withMethod(CalibrationMethod.PERCENTILE);
+    QuantizerOptions options = QuantizerOptions.defaults().withMethod(CalibrationMethod.PERCENTILE);
     // The activation type does not change calibration: one cache serves both graphs.
     CalibrationCache cache =
         new Quantizer(options).calibrate(fp32, "test", calibrationData(), Progress.NONE);
     assertEquals(70, cache.tensors().values().iterator().next().samples());
-    for (Quantizer.ActivationType type : Quantizer.ActivationType.values()) {
+    for (ActivationType type : ActivationType.values()) {
       OnnxModel int8 = new Quantizer(options.withActivationType(type)).quantize(fp32, cache);
       int8.check();
       EmbeddingComparison.Result r = onHeldOut(int8);
@@ -84,7 +83,7 @@ class MiniLmInt8Test {
 
   @Test
   void sharedLayoutQuantizesEachTensorOnceAndKeepsAccuracy() throws Exception {
-    Quantizer.Options perReader = Quantizer.Options.defaults().withWeightedOnly(true);
+    QuantizerOptions perReader = QuantizerOptions.defaults().withWeightedOnly(true);
     Quantizer shared = new Quantizer(perReader.withSharedQdq(true));
     CalibrationCache cache = shared.calibrate(fp32, "test", calibrationData(), Progress.NONE);
     OnnxModel int8 = shared.quantize(fp32, cache);
@@ -125,7 +124,7 @@ class MiniLmInt8Test {
   @Test
   void float16FormKeepsInt8WeightsFloat32IoAndTheEmbeddings() throws Exception {
     Quantizer q =
-        new Quantizer(Quantizer.Options.defaults().withWeightedOnly(true).withSharedQdq(true));
+        new Quantizer(QuantizerOptions.defaults().withWeightedOnly(true).withSharedQdq(true));
     OnnxModel int8 = q.quantize(fp32, q.calibrate(fp32, "test", calibrationData(), Progress.NONE));
     Float16Qdq.Result r = Float16Qdq.convert(int8);
     OnnxModel half = r.model();
@@ -169,7 +168,7 @@ class MiniLmInt8Test {
   void unsmoothedMatMulsReadTheirInputQuantizedButNotRescaled() {
     Quantizer q =
         new Quantizer(
-            Quantizer.Options.defaults()
+            QuantizerOptions.defaults()
                 .withWeightedOnly(true)
                 .withSharedQdq(true)
                 .withUnsmoothed(Set.of("**/layer.*/output/dense/MatMul")));
@@ -205,7 +204,7 @@ class MiniLmInt8Test {
 
   @Test
   void cacheAloneReproducesTheSameGraph() {
-    Quantizer q = new Quantizer(Quantizer.Options.defaults().withMethod(CalibrationMethod.ENTROPY));
+    Quantizer q = new Quantizer(QuantizerOptions.defaults().withMethod(CalibrationMethod.ENTROPY));
     CalibrationCache cache = q.calibrate(fp32, "sha", calibrationData(), Progress.NONE);
     byte[] first = q.quantize(fp32, cache).toBytes();
     Path file = dir.resolve("calibration.json");
@@ -221,8 +220,7 @@ class MiniLmInt8Test {
 
   @Test
   void placementFollowsTheRules() {
-    Quantizer q =
-        new Quantizer(Quantizer.Options.defaults().withSmoothing(0).withResidualAdd(true));
+    Quantizer q = new Quantizer(QuantizerOptions.defaults().withSmoothing(0).withResidualAdd(true));
     OnnxModel prepared = Quantizer.prepare(fp32);
     QdqPlacement plan = QdqPlacement.plan(prepared, q.options());
     Set<String> inits = prepared.initializers().keySet();

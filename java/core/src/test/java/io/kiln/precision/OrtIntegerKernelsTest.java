@@ -40,11 +40,11 @@ class OrtIntegerKernelsTest {
   @Test
   void everyMatMulRunsInIntegerKernels() throws Exception {
     OnnxModel fp32 = OnnxModel.parse(TestModels.miniLmBytes());
-    Quantizer.Options base = Quantizer.Options.defaults().withMethod(CalibrationMethod.MAX);
+    QuantizerOptions base = QuantizerOptions.defaults().withMethod(CalibrationMethod.MAX);
     CalibrationCache cache =
         new Quantizer(base)
             .calibrate(fp32, "sha", new RandomCalibrationData(fp32, 2, 1, 16, 3), Progress.NONE);
-    for (Quantizer.ActivationType type : Quantizer.ActivationType.values()) {
+    for (ActivationType type : ActivationType.values()) {
       Map<String, Integer> ops =
           optimizedOps(new Quantizer(base.withActivationType(type)).quantize(fp32, cache));
       int integer =

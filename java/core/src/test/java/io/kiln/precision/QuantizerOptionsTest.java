@@ -10,8 +10,8 @@ import org.junit.jupiter.api.Test;
 class QuantizerOptionsTest {
   @Test
   void everySettingChangesTheCacheKey() {
-    Quantizer.Options base = Quantizer.Options.defaults();
-    List<Quantizer.Options> changed =
+    QuantizerOptions base = QuantizerOptions.defaults();
+    List<QuantizerOptions> changed =
         List.of(
             base.withMethod(CalibrationMethod.ENTROPY),
             base.withPercentile(99.9),
@@ -19,16 +19,16 @@ class QuantizerOptionsTest {
             base.withExcluded(Set.of(), Set.of("Conv")),
             base.withKeepFirstAndLast(true),
             base.withResidualAdd(true),
-            base.withActivationType(Quantizer.ActivationType.UINT8),
+            base.withActivationType(ActivationType.UINT8),
             base.withSmoothing(0.5),
             base.withWeightedOnly(true),
             base.withSharedQdq(true),
             base.withUnsmoothed(Set.of("**/layer.*/output/dense/MatMul")));
-    for (Quantizer.Options o : changed) {
+    for (QuantizerOptions o : changed) {
       assertNotEquals(base.key(), o.key(), o.toString());
     }
-    assertEquals(changed.size(), changed.stream().map(Quantizer.Options::key).distinct().count());
-    assertEquals(base.key(), Quantizer.Options.defaults().key());
+    assertEquals(changed.size(), changed.stream().map(QuantizerOptions::key).distinct().count());
+    assertEquals(base.key(), QuantizerOptions.defaults().key());
   }
 
   @Test

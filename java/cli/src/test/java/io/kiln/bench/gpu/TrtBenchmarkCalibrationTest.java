@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.Tensor;
 import io.kiln.engine.trt.CalibrationBatches;
-import io.kiln.precision.CalibrationData;
+import io.kiln.precision.CalibrationSources;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
@@ -23,7 +23,7 @@ class TrtBenchmarkCalibrationTest {
     TrtBenchmark.writeCalibration(calibration, model, 128);
     try (CalibrationBatches c =
         CalibrationBatches.collect(
-            CalibrationData.parse(calibration.toString(), null, null), dir.resolve("x.calib"))) {
+            CalibrationSources.parse(calibration.toString(), null, null), dir.resolve("x.calib"))) {
       assertEquals(8, c.batches().size());
       assertEquals(8, c.batchSize());
       for (Map<String, Tensor> b : c.batches()) {

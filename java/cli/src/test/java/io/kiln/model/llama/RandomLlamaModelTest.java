@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.DType;
 import io.kiln.InvalidInputException;
+import io.kiln.cli.ExitCodes;
 import io.kiln.cli.KilnCli;
 import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
@@ -157,7 +158,7 @@ class RandomLlamaModelTest {
     assertTrue(Files.isRegularFile(onnx.resolve("model.onnx.data")));
     assertTrue(Files.isRegularFile(onnx.resolve("config.json")));
     assertEquals(
-        KilnCli.EXIT_MODEL,
+        ExitCodes.MODEL,
         KilnCli.execute(
             "export-llm", "--model", dir.resolve("absent").toString(), "-o", onnx.toString()));
   }
@@ -166,11 +167,11 @@ class RandomLlamaModelTest {
   void unknownShapeIsRejected() {
     assertThrows(InvalidInputException.class, () -> RandomLlamaModel.shape("gpt-5"));
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         KilnCli.execute(
             "make-random-model", "--shape", "gpt-5", "-o", dir.resolve("x").toString()));
     assertEquals(
-        KilnCli.EXIT_INPUT,
+        ExitCodes.INPUT,
         KilnCli.execute(
             "make-random-model",
             "--shape",

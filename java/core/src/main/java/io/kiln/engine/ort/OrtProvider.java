@@ -6,9 +6,8 @@ import io.kiln.Precision;
 import io.kiln.engine.Engine;
 import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
+import io.kiln.engine.PrecisionGraph;
 import io.kiln.model.ModelSource;
-import io.kiln.precision.PrecisionGraph;
-import io.kiln.precision.Quantizer;
 import java.util.Optional;
 
 /** ONNX Runtime on the CPU; available wherever its bundled natives load. */
@@ -37,8 +36,7 @@ public final class OrtProvider implements EngineProvider {
   @Override
   public PrecisionGraph graphFor(Precision precision) {
     return precision == Precision.INT8
-        ? PrecisionGraph.int8(
-            Quantizer.Options.defaults().withActivationType(Quantizer.ActivationType.UINT8), false)
+        ? PrecisionGraph.int8(new PrecisionGraph.QdqLayout(true, false, false), false)
         : PrecisionGraph.of(precision);
   }
 

@@ -7,9 +7,8 @@ import io.kiln.cuda.GpuProbe;
 import io.kiln.engine.Engine;
 import io.kiln.engine.EngineOptions;
 import io.kiln.engine.EngineProvider;
+import io.kiln.engine.PrecisionGraph;
 import io.kiln.model.ModelSource;
-import io.kiln.precision.PrecisionGraph;
-import io.kiln.precision.Quantizer;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,8 +45,7 @@ public final class TrtProvider implements EngineProvider {
   @Override
   public PrecisionGraph graphFor(Precision precision) {
     return precision == Precision.INT8
-        ? PrecisionGraph.int8(
-            Quantizer.Options.defaults().withWeightedOnly(true).withSharedQdq(true), true)
+        ? PrecisionGraph.int8(new PrecisionGraph.QdqLayout(false, true, true), true)
         : PrecisionGraph.of(precision);
   }
 
