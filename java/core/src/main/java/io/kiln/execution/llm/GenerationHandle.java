@@ -1,17 +1,20 @@
 package io.kiln.execution.llm;
 
 import java.util.concurrent.CompletableFuture;
+import java.util.function.LongConsumer;
 
 /** A submitted request: its id, its eventual result, and a way to cancel it. */
 public final class GenerationHandle {
   private final long requestId;
   private final CompletableFuture<GenerationResult> result;
-  private final LlmEngine engine;
+  // The engine's cancel, passed in so that a handle never names its engine.
+  private final LongConsumer canceller;
 
-  GenerationHandle(long requestId, CompletableFuture<GenerationResult> result, LlmEngine engine) {
+  GenerationHandle(
+      long requestId, CompletableFuture<GenerationResult> result, LongConsumer canceller) {
     this.requestId = requestId;
     this.result = result;
-    this.engine = engine;
+    this.canceller = canceller;
   }
 
   public long requestId() {
@@ -31,6 +34,6 @@ public final class GenerationHandle {
    * its stream ends with {@link GenerationCancelledException}. No effect once finished.
    */
   public void cancel() {
-    engine.cancel(requestId);
+    canceller.accept(requestId);
   }
 }

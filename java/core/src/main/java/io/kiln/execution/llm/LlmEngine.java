@@ -108,7 +108,7 @@ public final class LlmEngine implements AutoCloseable {
           active.put(id, request);
           scheduler.add(request);
         });
-    return new GenerationHandle(id, result, this);
+    return new GenerationHandle(id, result, this::cancel);
   }
 
   /** Queues a request and returns its tokens as a blocking iterator. */
@@ -121,7 +121,7 @@ public final class LlmEngine implements AutoCloseable {
   /** A cold publisher: each subscription submits the request once. */
   public Flow.Publisher<TokenEvent> publisher(int[] prompt, SamplingParams params) {
     validate(prompt, params);
-    return new TokenPublisher(this, prompt.clone(), params);
+    return new TokenPublisher(this::submit, prompt.clone(), params);
   }
 
   /**

@@ -12,12 +12,17 @@ import java.util.concurrent.atomic.AtomicLong;
  * engine never blocks on a slow subscriber. Single subscriber.
  */
 final class TokenPublisher implements Flow.Publisher<TokenEvent> {
-  private final LlmEngine engine;
+  /** The engine's submit, passed in so that a publisher never names its engine. */
+  interface Submitter {
+    GenerationHandle submit(int[] prompt, SamplingParams params, TokenListener listener);
+  }
+
+  private final Submitter engine;
   private final int[] prompt;
   private final SamplingParams params;
   private final AtomicBoolean subscribed = new AtomicBoolean();
 
-  TokenPublisher(LlmEngine engine, int[] prompt, SamplingParams params) {
+  TokenPublisher(Submitter engine, int[] prompt, SamplingParams params) {
     this.engine = engine;
     this.prompt = prompt;
     this.params = params;

@@ -26,30 +26,7 @@ final class BucketContext implements AutoCloseable {
   final int profile;
   private final IExecutionContext context;
   private final CUstream_st stream;
-  final Map<String, Buffer> buffers = new LinkedHashMap<>();
-
-  /** Device buffer of one tensor at this bucket's shape, and pinned host staging for inputs. */
-  static final class Buffer {
-    final IoTensor io;
-    final long[] shape;
-    final long bytes;
-    final Pointer device = new Pointer();
-    final Pointer host = new Pointer();
-
-    Buffer(IoTensor io, long[] shape) {
-      this.io = io;
-      this.shape = shape;
-      this.bytes = Math.max(1, io.dtype().byteSize() * elements(shape));
-    }
-  }
-
-  static long elements(long[] shape) {
-    long n = 1;
-    for (long d : shape) {
-      n = Math.multiplyExact(n, d);
-    }
-    return n;
-  }
+  final Map<String, BucketBuffer> buffers = new LinkedHashMap<>();
 
   @SuppressWarnings("deprecation") // allInputShapesSpecified: the check we want here
   BucketContext(
@@ -82,7 +59,7 @@ final class BucketContext implements AutoCloseable {
             throw new BackendException(
                 "shape " + java.util.Arrays.toString(shape) + " rejected for input " + t.name());
           }
-          buffers.put(t.name(), new Buffer(t, shape));
+          buffers.put(t.name(), new BucketBuffer(t, shape));
         }
       }
       if (!context.allInputShapesSpecified()) {
@@ -97,10 +74,10 @@ final class BucketContext implements AutoCloseable {
                   "output " + t.name() + " has a data-dependent shape; not supported");
             }
           }
-          buffers.put(t.name(), new Buffer(t, shape));
+          buffers.put(t.name(), new BucketBuffer(t, shape));
         }
       }
-      for (Buffer b : buffers.values()) {
+      for (BucketBuffer b : buffers.values()) {
         Cuda.check(
             cudaMalloc(b.device, b.bytes),
             "cudaMalloc (" + b.io.name() + ", bucket " + bucket + ")");
@@ -122,7 +99,7 @@ final class BucketContext implements AutoCloseable {
    * the request's {@code batch} rows and {@code seq} length; returns after the stream is done.
    */
   Map<String, Tensor> execute(Runnable run, long batch, long seq, PinnedPool pool) {
-    for (Buffer b : buffers.values()) {
+    for (BucketBuffer b : buffers.values()) {
       if (b.io.input()) {
         Cuda.check(
             cudaMemcpyAsync(b.device, b.host, b.bytes, cudaMemcpyHostToDevice, stream),
@@ -132,7 +109,7 @@ final class BucketContext implements AutoCloseable {
     run.run();
     Map<String, Tensor> out = new LinkedHashMap<>();
     try {
-      for (Buffer b : buffers.values()) {
+      for (BucketBuffer b : buffers.values()) {
         if (b.io.input()) {
           continue;
         }
@@ -181,7 +158,7 @@ final class BucketContext implements AutoCloseable {
 
   long deviceBytes() {
     long n = 0;
-    for (Buffer b : buffers.values()) {
+    for (BucketBuffer b : buffers.values()) {
       n += b.bytes;
     }
     return n;
@@ -191,7 +168,7 @@ final class BucketContext implements AutoCloseable {
   public void close() {
     cudaStreamSynchronize(stream);
     NativeDelete.delete(context);
-    for (Buffer b : buffers.values()) {
+    for (BucketBuffer b : buffers.values()) {
       if (!b.device.isNull()) {
         cudaFree(b.device);
         b.device.setNull();

@@ -13,8 +13,9 @@ import org.bytedeco.javacpp.Pointer;
 final class Padding {
   private Padding() {}
 
-  static void pack(Map<String, Tensor> inputs, BucketContext ctx, long batch, long seq) {
-    for (BucketContext.Buffer b : ctx.buffers.values()) {
+  static void pack(
+      Map<String, Tensor> inputs, Iterable<BucketBuffer> buffers, long batch, long seq) {
+    for (BucketBuffer b : buffers) {
       if (!b.io.input()) {
         continue;
       }
@@ -52,8 +53,7 @@ final class Padding {
    */
   record OutputCut(long[] shape, boolean seqCut, long bytes, long rowPitch, long srcRowPitch) {}
 
-  static OutputCut cut(
-      BucketContext.Buffer b, long bucketBatch, long bucketSeq, long batch, long seq) {
+  static OutputCut cut(BucketBuffer b, long bucketBatch, long bucketSeq, long batch, long seq) {
     long[] shape = b.shape.clone();
     boolean rows = shape.length > 0 && shape[0] == bucketBatch;
     if (rows) {
@@ -68,7 +68,7 @@ final class Padding {
     for (int a = 2; a < shape.length; a++) {
       inner *= shape[a];
     }
-    long bytes = elem * BucketContext.elements(shape);
+    long bytes = elem * BucketBuffer.elements(shape);
     return seqCut
         ? new OutputCut(shape, true, bytes, seq * inner * elem, bucketSeq * inner * elem)
         : new OutputCut(shape, false, bytes, 0, 0);

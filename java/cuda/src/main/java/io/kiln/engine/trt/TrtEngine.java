@@ -214,7 +214,7 @@ public final class TrtEngine implements Engine {
     ExecutionSlot slot = acquire();
     try {
       BucketContext ctx = slot.context(engine, tensors, bucket, profileFor(bucket));
-      Padding.pack(inputs, ctx, bs[0], bs[1]);
+      Padding.pack(inputs, ctx.buffers.values(), bs[0], bs[1]);
       return ctx.execute(computeStep(slot, ctx, bucket, useGraph), bs[0], bs[1], outputs);
     } finally {
       free.add(slot);

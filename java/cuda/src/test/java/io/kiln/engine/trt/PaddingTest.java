@@ -30,7 +30,7 @@ class PaddingTest {
   @Test
   void outputsAreCutToTheRequestsRowsAndLengthWithPitchedCopies() {
     IoTensor hidden = new IoTensor("h", io.kiln.DType.F32, new long[] {-1, -1, 3}, false);
-    BucketContext.Buffer b = new BucketContext.Buffer(hidden, new long[] {4, 8, 3});
+    BucketBuffer b = new BucketBuffer(hidden, new long[] {4, 8, 3});
     Padding.OutputCut cut = Padding.cut(b, 4, 8, 2, 5);
     assertArrayEquals(new long[] {2, 5, 3}, cut.shape());
     assertTrue(cut.seqCut());
@@ -60,7 +60,7 @@ class PaddingTest {
     assertEquals(3 * 8 * 3 * 4, rowsOnly.bytes());
 
     IoTensor pooled = new IoTensor("p", io.kiln.DType.F16, new long[] {-1, 16}, false);
-    BucketContext.Buffer pb = new BucketContext.Buffer(pooled, new long[] {4, 16});
+    BucketBuffer pb = new BucketBuffer(pooled, new long[] {4, 16});
     Padding.OutputCut noSeq = Padding.cut(pb, 4, 8, 1, 5);
     assertArrayEquals(new long[] {1, 16}, noSeq.shape(), "a fixed axis 1 is not the sequence");
     assertEquals(16 * 2, noSeq.bytes());
