@@ -37,7 +37,7 @@ case "$phase" in
     jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" \
       --placements "${2:-w,w0,r0,wr0}" 2>&1 | tr '\r' '\n' | grep -v 'calibration' | tee -a "$OUT/quantize.log" ;;
   segments)  # the CUDA Llama runner's dense segments: cuBLAS + Kiln kernels vs TensorRT engines
-    jrun io.kiln.execution.llm.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
+    jrun io.kiln.bench.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
       --json "$OUT/dense-segments.json" --markdown "$OUT/dense-segments.md" 2>&1 \
       | grep -v '^\[#* *\] ' | tee "$OUT/dense-segments.log" ;;
   bench)

@@ -5,16 +5,33 @@
 # ../shared/gpu/stage-app.sh. Both run-trt-bench.sh and llm-gpu.sh run from this layout.
 set -euo pipefail
 ROOT=$(git rev-parse --show-toplevel); cd "$ROOT"
-T=java/target
+MODULES="java/core java/cuda java/cli"
+T=java/cli/target
 SHARED=${KILN_SHARED:-$ROOT/../shared}
-[ -f $T/classes/io/kiln/native/llm_kernels.fatbin ] \
+[ -f java/cuda/target/classes/io/kiln/native/llm_kernels.fatbin ] \
   || { echo "the kernel fatbin was not built (nvcc and cmake needed here)"; exit 1; }
 rm -rf .devrun && mkdir -p .devrun/lib .devrun/stubs .devrun/bench/gpu .devrun/shared/models/public/bert
-cp -r $T/classes $T/test-classes .devrun/
-# Every runtime jar but the embedded MiniLM model (83 MB), which no device run uses.
+# Every module's classes merged into one folder (and tests into another); the modules'
+# ServiceLoader registrations of one service are concatenated, not overwritten.
+for kind in classes test-classes; do
+  mkdir -p .devrun/$kind
+  for m in $MODULES; do
+    [ -d $m/target/$kind ] && cp -r $m/target/$kind/. .devrun/$kind/
+  done
+  rm -rf .devrun/$kind/META-INF/services
+  for m in $MODULES; do
+    for s in $m/target/$kind/META-INF/services/*; do
+      [ -f "$s" ] || continue
+      mkdir -p .devrun/$kind/META-INF/services
+      cat "$s" >> .devrun/$kind/META-INF/services/"$(basename "$s")"
+    done
+  done
+done
+# Every runtime jar but the Kiln jars (merged above) and the embedded MiniLM model (83 MB), which
+# no device run uses.
 for j in $T/lib/*.jar $T/test-lib/*.jar; do
   case "$(basename "$j")" in
-    langchain4j-embeddings-*) ;;
+    langchain4j-embeddings-*|kiln-*) ;;
     *) cp -n "$j" .devrun/lib/ ;;
   esac
 done

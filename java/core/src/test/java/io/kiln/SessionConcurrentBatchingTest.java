@@ -109,6 +109,7 @@ class SessionConcurrentBatchingTest {
             .intraOpThreads(1)
             .maxBatchSize(16)
             .maxWaitMicros(200_000)
+            .dynamicBatching(true)
             .build()) {
       CyclicBarrier barrier = new CyclicBarrier(THREADS);
       List<Future<?>> futures = new ArrayList<>();

@@ -153,7 +153,7 @@ class SessionTest {
     s.close();
     Map<String, Tensor> in = ref.batch();
     try {
-      assertThrows(IllegalStateException.class, () -> s.infer(in));
+      assertThrows(ClosedException.class, () -> s.infer(in));
     } finally {
       in.values().forEach(Tensor::close);
     }

@@ -23,9 +23,21 @@ public interface Engine extends AutoCloseable {
   /** Runs once. The caller owns the returned tensors, in the model's output order. */
   Map<String, Tensor> run(Map<String, Tensor> inputs);
 
+  /**
+   * Whether merging concurrent calls into one run was measured to raise this engine's throughput;
+   * sessions merge them only then, unless told otherwise.
+   */
+  default boolean mergesConcurrentCalls() {
+    return false;
+  }
+
   /** Drops cached per-shape state (captured graphs, bound buffers). */
   default void clearCache() {}
 
+  /**
+   * Turns new runs away, waits (bounded) for those inside, cuts short any still running where the
+   * backend can, and only then frees native memory.
+   */
   @Override
   void close();
 }

@@ -21,6 +21,7 @@ import io.kiln.execution.batching.MergedRun;
 import io.kiln.model.ModelSource;
 import io.kiln.model.onnx.OnnxModel;
 import io.kiln.precision.PrecisionPipeline;
+import io.kiln.util.CallGate;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,6 +42,9 @@ import org.slf4j.LoggerFactory;
  * to free its native resources. {@link #infer} may be called from several threads at once.
  */
 public final class Session implements AutoCloseable {
+  /** How long close waits for the calls inside before it cuts them short. */
+  static final Duration CLOSE_WAIT = Duration.ofSeconds(30);
+
   private static final Logger LOG = LoggerFactory.getLogger(Session.class);
 
   private final Builder options;
@@ -51,7 +55,7 @@ public final class Session implements AutoCloseable {
   private final DynamicBatcher concurrentBatcher; // null when dynamic batching is off
   private final java.util.concurrent.atomic.AtomicInteger inFlight =
       new java.util.concurrent.atomic.AtomicInteger();
-  private volatile boolean closed;
+  private final CallGate gate = new CallGate("session");
 
   private Session(Builder options, ModelSource model, Engine engine) {
     this.options = options;
@@ -62,7 +66,7 @@ public final class Session implements AutoCloseable {
         new ListBatcher(
             engine.inputs(), engine.outputs(), options.maxBatchSize, options.sequenceBucket);
     this.concurrentBatcher =
-        options.dynamicBatching
+        mergesConcurrentCalls(options, engine)
             ? new DynamicBatcher(engine, options.maxBatchSize, options.maxWaitMicros)
             : null;
   }
@@ -120,7 +124,15 @@ public final class Session implements AutoCloseable {
    * its own rows back.
    */
   public Result infer(Map<String, Tensor> inputs) {
-    checkOpen();
+    gate.enter();
+    try {
+      return inferInside(inputs);
+    } finally {
+      gate.exit();
+    }
+  }
+
+  private Result inferInside(Map<String, Tensor> inputs) {
     validator.validate(inputs);
     Map<String, Tensor> feed = orderedInputs(inputs);
     if (concurrentBatcher == null) {
@@ -146,7 +158,15 @@ public final class Session implements AutoCloseable {
    * attention mask) up to the maximum batch size, and returns one result per request, in order.
    */
   public List<Result> inferBatch(List<Map<String, Tensor>> requests) {
-    checkOpen();
+    gate.enter();
+    try {
+      return inferBatchInside(requests);
+    } finally {
+      gate.exit();
+    }
+  }
+
+  private List<Result> inferBatchInside(List<Map<String, Tensor>> requests) {
     if (requests == null || requests.isEmpty()) {
       throw new InvalidInputException("empty batch: inferBatch needs at least one request");
     }
@@ -157,7 +177,7 @@ public final class Session implements AutoCloseable {
         throw new InvalidInputException("request " + i + ": " + e.getMessage());
       }
     }
-    if (!options.dynamicBatching) {
+    if (Boolean.FALSE.equals(options.dynamicBatching)) {
       List<Result> out = new ArrayList<>();
       for (Map<String, Tensor> r : requests) {
         out.add(new Result(engine.run(orderedInputs(r))));
@@ -184,7 +204,16 @@ public final class Session implements AutoCloseable {
    */
   public BenchmarkResult benchmark(
       Map<String, Tensor> inputs, int warmup, int iterations, Duration maxTime) {
-    checkOpen();
+    gate.enter();
+    try {
+      return benchmarkInside(inputs, warmup, iterations, maxTime);
+    } finally {
+      gate.exit();
+    }
+  }
+
+  private BenchmarkResult benchmarkInside(
+      Map<String, Tensor> inputs, int warmup, int iterations, Duration maxTime) {
     if (warmup < 0 || iterations < 1) {
       throw new InvalidInputException("benchmark needs warmup >= 0 and iterations >= 1");
     }
@@ -225,25 +254,36 @@ public final class Session implements AutoCloseable {
 
   /** Drops per-shape state the backend keeps (captured graphs, bound buffers). */
   public void clearCache() {
-    checkOpen();
-    engine.clearCache();
+    gate.enter();
+    try {
+      engine.clearCache();
+    } finally {
+      gate.exit();
+    }
   }
 
+  /**
+   * Turns new calls away with a {@link io.kiln.ClosedException}, waits for the calls inside (up to
+   * {@link #CLOSE_WAIT}), fails those still queued for a merged run, and closes the engine, which
+   * cuts short any run still inside it before it frees native memory.
+   */
   @Override
   public void close() {
-    if (!closed) {
-      closed = true;
-      if (concurrentBatcher != null) {
-        concurrentBatcher.close();
-      }
-      engine.close();
+    if (!gate.beginClose()) {
+      return;
     }
+    gate.awaitIdle(CLOSE_WAIT);
+    if (concurrentBatcher != null) {
+      concurrentBatcher.close();
+    }
+    engine.close();
   }
 
-  private void checkOpen() {
-    if (closed) {
-      throw new IllegalStateException("session is closed");
-    }
+  /** Merging concurrent calls is on where the engine measured a gain, unless the builder says. */
+  private static boolean mergesConcurrentCalls(Builder options, Engine engine) {
+    return options.dynamicBatching != null
+        ? options.dynamicBatching
+        : engine.mergesConcurrentCalls();
   }
 
   /** The inputs in the model's declared order, which backends bind positionally. */
@@ -302,7 +342,7 @@ public final class Session implements AutoCloseable {
     private boolean kvCache;
     private int batchSize = 1;
     private int maxBatchSize = 32;
-    private boolean dynamicBatching = true;
+    private Boolean dynamicBatching; // null: the engine's measured choice
     private long maxWaitMicros = 1000;
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int sequenceBucket = 32;
@@ -357,7 +397,9 @@ public final class Session implements AutoCloseable {
 
     /**
      * Whether {@link Session#inferBatch} and concurrent {@link Session#infer} calls merge requests
-     * into shared runs (default on).
+     * into shared runs. By default {@code inferBatch} always merges, and concurrent {@code infer}
+     * calls merge only on engines where merging was measured to raise throughput (TensorRT, not
+     * ONNX Runtime on the CPU, where it halved calls per second at 16 threads).
      */
     public Builder dynamicBatching(boolean on) {
       this.dynamicBatching = on;

@@ -8,6 +8,8 @@ import io.kiln.Tensor;
 import io.kiln.TensorInfo;
 import io.kiln.engine.Engine;
 import io.kiln.model.ModelSource;
+import io.kiln.util.CallGate;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,12 +29,18 @@ import org.bytedeco.onnxruntime.TensorTypeAndShapeInfo;
 import org.bytedeco.onnxruntime.TypeInfo;
 import org.bytedeco.onnxruntime.Value;
 import org.bytedeco.onnxruntime.ValueVector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * ONNX Runtime on the CPU through its C++ API. Inputs are bound to the callers' native memory and
  * outputs are handed over as views of ONNX Runtime's own buffers, so no tensor data is copied.
  */
 public final class OrtEngine implements Engine {
+  /** How long close waits for runs inside, before and after asking them to terminate. */
+  static final Duration CLOSE_WAIT = Duration.ofSeconds(30);
+
+  private static final Logger LOG = LoggerFactory.getLogger(OrtEngine.class);
   private static final Object ENV_LOCK = new Object();
   private static Env env;
 
@@ -44,7 +52,7 @@ public final class OrtEngine implements Engine {
   private final List<TensorInfo> outputs;
   private final PointerPointer<BytePointer> outputNames;
   private final int intraOpThreads;
-  private volatile boolean closed;
+  private final CallGate gate = new CallGate("ONNX Runtime engine");
 
   private OrtEngine(ModelSource model, int intraOpThreads) {
     this.intraOpThreads = intraOpThreads;
@@ -159,9 +167,15 @@ public final class OrtEngine implements Engine {
 
   @Override
   public Map<String, Tensor> run(Map<String, Tensor> feed) {
-    if (closed) {
-      throw new IllegalStateException("engine is closed");
+    gate.enter();
+    try {
+      return runInside(feed);
+    } finally {
+      gate.exit();
     }
+  }
+
+  private Map<String, Tensor> runInside(Map<String, Tensor> feed) {
     int n = feed.size();
     BytePointer[] names = new BytePointer[n];
     int k = 0;
@@ -191,6 +205,9 @@ public final class OrtEngine implements Engine {
       try {
         results = session.Run(runOptions, inputNames, inputValues, n, outputNames, outputs.size());
       } catch (RuntimeException ex) {
+        if (gate.closing()) {
+          throw gate.cutShort(); // close set the terminate flag
+        }
         throw new BackendException("ONNX Runtime run failed: " + ex.getMessage(), ex);
       }
       return takeOutputs(results);
@@ -222,15 +239,29 @@ public final class OrtEngine implements Engine {
     return out;
   }
 
+  /**
+   * Turns new runs away, waits for those inside (up to {@link #CLOSE_WAIT}), then asks ONNX Runtime
+   * to terminate the rest; freeing the session under a running call would crash the JVM, so a call
+   * that still does not return leaves the session's memory unfreed, with a warning.
+   */
   @Override
   public void close() {
-    if (!closed) {
-      closed = true;
-      outputNames.close();
-      runOptions.close();
-      cpuMemory.close();
-      session.close();
-      options.close();
+    if (!gate.beginClose()) {
+      return;
     }
+    if (!gate.awaitIdle(CLOSE_WAIT)) {
+      runOptions.SetTerminate();
+      if (!gate.awaitIdle(CLOSE_WAIT)) {
+        LOG.warn(
+            "{} run(s) still inside ONNX Runtime after terminate; the session is not freed",
+            gate.inside());
+        return;
+      }
+    }
+    outputNames.close();
+    runOptions.close();
+    cpuMemory.close();
+    session.close();
+    options.close();
   }
 }

@@ -1,6 +1,7 @@
 package io.kiln.execution.batching;
 
 import io.kiln.BackendException;
+import io.kiln.ClosedException;
 import io.kiln.InvalidInputException;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
@@ -94,7 +95,7 @@ public final class DynamicBatcher implements AutoCloseable {
   /** Queues {@code inputs}; the future completes with this request's outputs. */
   public CompletableFuture<Map<String, Tensor>> submit(Map<String, Tensor> inputs) {
     if (closed) {
-      throw new IllegalStateException("batcher is closed");
+      throw new ClosedException("the session's batcher is closed");
     }
     if (inputs.isEmpty()) {
       throw new InvalidInputException("no inputs");
@@ -182,7 +183,8 @@ public final class DynamicBatcher implements AutoCloseable {
       runBatch(batch);
     }
     if (held != null) {
-      held.result().completeExceptionally(new IllegalStateException("batcher closed"));
+      held.result()
+          .completeExceptionally(new ClosedException("the session closed before this call ran"));
     }
   }
 
@@ -231,7 +233,8 @@ public final class DynamicBatcher implements AutoCloseable {
     }
     Request r;
     while ((r = queue.poll()) != null) {
-      r.result().completeExceptionally(new IllegalStateException("batcher closed"));
+      r.result()
+          .completeExceptionally(new ClosedException("the session closed before this call ran"));
     }
   }
 }
