@@ -38,7 +38,13 @@ public final class Tensor implements AutoCloseable {
   /** A zero-filled tensor that owns its memory. */
   public static Tensor allocate(DType dtype, long... shape) {
     long[] s = checkedShape(shape);
-    long bytes = Math.multiplyExact(elementCount(s), dtype.byteSize());
+    long bytes;
+    try {
+      bytes = Math.multiplyExact(elementCount(s), dtype.byteSize());
+    } catch (ArithmeticException e) {
+      throw new InvalidInputException(
+          "shape " + Arrays.toString(s) + " of " + dtype + " is larger than memory can address");
+    }
     BytePointer p = new BytePointer(Math.max(bytes, 1));
     Pointer.memset(p, 0, Math.max(bytes, 1));
     p.capacity(bytes);
@@ -282,7 +288,12 @@ public final class Tensor implements AutoCloseable {
   static long elementCount(long[] shape) {
     long n = 1;
     for (long d : shape) {
-      n = Math.multiplyExact(n, d);
+      try {
+        n = Math.multiplyExact(n, d);
+      } catch (ArithmeticException e) {
+        throw new InvalidInputException(
+            "shape " + Arrays.toString(shape) + " holds more elements than a long can count");
+      }
     }
     return n;
   }

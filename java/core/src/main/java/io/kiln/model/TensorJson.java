@@ -30,9 +30,17 @@ public final class TensorJson {
       root = JSON.readTree(file.toFile());
     } catch (NoSuchFileException | java.io.FileNotFoundException e) {
       throw new InvalidInputException("inputs file not found: " + file);
-    } catch (IOException e) {
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      com.fasterxml.jackson.core.JsonLocation at = e.getLocation();
       throw new InvalidInputException(
-          "inputs file " + file + " is not valid JSON: " + e.getMessage());
+          "inputs file "
+              + file
+              + " is not valid JSON"
+              + (at != null ? " at line " + at.getLineNr() + ", column " + at.getColumnNr() : "")
+              + ": "
+              + e.getOriginalMessage().lines().findFirst().orElse(""));
+    } catch (IOException e) {
+      throw new InvalidInputException("cannot read inputs file " + file + ": " + e.getMessage());
     }
     if (root == null || !root.isObject()) {
       throw new InvalidInputException("inputs file " + file + " must hold a JSON object");
@@ -65,7 +73,12 @@ public final class TensorJson {
     DType dtype = DType.parse(dtypeNode.asText());
     long[] shape = new long[shapeNode.size()];
     for (int i = 0; i < shape.length; i++) {
-      shape[i] = shapeNode.get(i).asLong();
+      JsonNode d = shapeNode.get(i);
+      if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
+        throw new InvalidInputException(
+            "input '" + name + "': shape entries must be non-negative integers, got " + d);
+      }
+      shape[i] = d.asLong();
     }
     int n = dataNode.size();
     try {
@@ -142,6 +155,9 @@ public final class TensorJson {
   private static long integral(String name, JsonNode x) {
     if (!x.isIntegralNumber()) {
       throw new InvalidInputException("input '" + name + "' needs integers, got " + x);
+    }
+    if (!x.canConvertToLong()) {
+      throw new InvalidInputException("input '" + name + "' has " + x + ", outside int64");
     }
     return x.asLong();
   }

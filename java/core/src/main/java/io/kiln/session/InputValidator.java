@@ -4,6 +4,7 @@ import io.kiln.DType;
 import io.kiln.InvalidInputException;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
+import io.kiln.model.onnx.IndexRanges;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.nio.ShortBuffer;
@@ -17,10 +18,12 @@ import java.util.stream.Collectors;
 final class InputValidator {
   private final List<TensorInfo> declared;
   private final boolean checkFinite;
+  private final IndexRanges ranges;
 
-  InputValidator(List<TensorInfo> declared, boolean checkFinite) {
+  InputValidator(List<TensorInfo> declared, boolean checkFinite, IndexRanges ranges) {
     this.declared = declared;
     this.checkFinite = checkFinite;
+    this.ranges = ranges;
   }
 
   void validate(Map<String, Tensor> inputs) {
@@ -107,6 +110,19 @@ final class InputValidator {
           }
         }
       }
+      Long rows = ranges.rows().get(info.name());
+      if (rows != null) {
+        checkIndices(info.name(), t, rows);
+        if (ranges.maxSequence() > 0 && shape.length > 1 && shape[1] > ranges.maxSequence()) {
+          throw new InvalidInputException(
+              "input '"
+                  + info.name()
+                  + "' holds a sequence of "
+                  + shape[1]
+                  + " positions; the model's position table has "
+                  + ranges.maxSequence());
+        }
+      }
       if (checkFinite && t.dtype().isFloatingPoint()) {
         long bad = firstNonFinite(t);
         if (bad >= 0) {
@@ -116,6 +132,30 @@ final class InputValidator {
                   + "' has a non-finite value (NaN or infinity) at index "
                   + bad);
         }
+      }
+    }
+  }
+
+  /** Every value must index a row of the table: 0 to rows - 1 (no negative wrap-around). */
+  private static void checkIndices(String name, Tensor t, long rows) {
+    if (t.dtype() != DType.I64 && t.dtype() != DType.I32) {
+      return;
+    }
+    ByteBuffer b = t.buffer();
+    long count = t.dtype() == DType.I64 ? b.remaining() / 8 : b.remaining() / 4;
+    for (int i = 0; i < count; i++) {
+      long v =
+          t.dtype() == DType.I64 ? b.getLong(b.position() + 8 * i) : b.getInt(b.position() + 4 * i);
+      if (v < 0 || v >= rows) {
+        throw new InvalidInputException(
+            "input '"
+                + name
+                + "' has "
+                + v
+                + " at index "
+                + i
+                + "; the model's table it indexes has rows 0 to "
+                + (rows - 1));
       }
     }
   }

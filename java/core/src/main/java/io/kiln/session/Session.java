@@ -19,6 +19,7 @@ import io.kiln.execution.batching.DynamicBatcher;
 import io.kiln.execution.batching.ListBatcher;
 import io.kiln.execution.batching.MergedRun;
 import io.kiln.model.ModelSource;
+import io.kiln.model.onnx.IndexRanges;
 import io.kiln.model.onnx.OnnxModel;
 import io.kiln.precision.PrecisionPipeline;
 import io.kiln.util.CallGate;
@@ -57,11 +58,11 @@ public final class Session implements AutoCloseable {
       new java.util.concurrent.atomic.AtomicInteger();
   private final CallGate gate = new CallGate("session");
 
-  private Session(Builder options, ModelSource model, Engine engine) {
+  private Session(Builder options, ModelSource model, Engine engine, IndexRanges ranges) {
     this.options = options;
     this.model = model;
     this.engine = engine;
-    this.validator = new InputValidator(engine.inputs(), options.checkFinite);
+    this.validator = new InputValidator(engine.inputs(), options.checkFinite, ranges);
     this.batcher =
         new ListBatcher(
             engine.inputs(), engine.outputs(), options.maxBatchSize, options.sequenceBucket);
@@ -456,6 +457,7 @@ public final class Session implements AutoCloseable {
       }
       ModelSource source = model.get();
       EngineProvider provider = Backends.choose(backend, device);
+      IndexRanges ranges = indexRanges(source);
       PrecisionGraph graph = provider.graphFor(precision);
       source = PrecisionPipeline.apply(source, graph, precisionOptions, cacheDir);
       EngineOptions engineOptions =
@@ -469,7 +471,20 @@ public final class Session implements AutoCloseable {
           throw e;
         }
       }
-      return new Session(this, source, engine);
+      return new Session(this, source, engine, ranges);
+    }
+
+    /**
+     * The id and position ranges of the original graph (a quantized one may hide its tables behind
+     * DequantizeLinear). A model whose graph cannot be read here is left to the engine.
+     */
+    private static IndexRanges indexRanges(ModelSource source) {
+      try {
+        return IndexRanges.of(OnnxModel.of(source));
+      } catch (RuntimeException e) {
+        LOG.debug("no index ranges for {}: {}", source.name(), e.toString());
+        return IndexRanges.none();
+      }
     }
 
     /** A KV-cache decoder takes the past keys and values in and gives the present ones out. */
