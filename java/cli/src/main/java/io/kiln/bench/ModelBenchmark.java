@@ -23,7 +23,8 @@ public final class ModelBenchmark {
    *
    * @param iterations timed runs per engine and batch size, spread over {@code rounds}
    * @param maxTimePerBatch caps the timed runs per engine and batch size
-   * @param vocabulary token ids are drawn from {@code [1, vocabulary)}
+   * @param vocabulary token ids are drawn from {@code [1, vocabulary)}; 0 for the tables the model
+   *     itself holds
    */
   public record Plan(
       List<Integer> batches,
@@ -38,9 +39,9 @@ public final class ModelBenchmark {
       if (batches.isEmpty() || batches.stream().anyMatch(b -> b < 1)) {
         throw new io.kiln.InvalidInputException("batch sizes must be >= 1, got " + batches);
       }
-      if (seq < 1 || warmup < 0 || iterations < 1 || rounds < 1) {
+      if (seq < 1 || warmup < 0 || iterations < 1 || rounds < 1 || vocabulary < 0) {
         throw new io.kiln.InvalidInputException(
-            "need seq >= 1, warmup >= 0, iterations >= 1 and rounds >= 1");
+            "need seq >= 1, warmup >= 0, iterations >= 1, rounds >= 1 and vocabulary >= 0");
       }
       batches = List.copyOf(batches);
     }
@@ -54,7 +55,8 @@ public final class ModelBenchmark {
    */
   public static BenchReport run(
       Session session, RawOrtPeer peer, Plan plan, BenchReport report, PrintStream progress) {
-    InputFactory inputs = new InputFactory(session.inputs(), plan.vocabulary(), plan.seed());
+    InputFactory inputs =
+        new InputFactory(session.inputs(), session.indexRanges(), plan.vocabulary(), plan.seed());
     int perRound = Math.max(1, (plan.iterations() + plan.rounds() - 1) / plan.rounds());
     Duration roundCap = plan.maxTimePerBatch().dividedBy(plan.rounds());
     ProgressBar bar = new ProgressBar(progress, (long) plan.batches().size() * plan.rounds());

@@ -78,9 +78,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--vocab",
-      defaultValue = "30522",
-      description = "token ids are drawn below this (default: 30522, BERT's vocabulary)")
-  int vocabulary;
+      description =
+          "token ids are drawn below this (default: within the embedding table the model holds)")
+  Integer vocabulary;
 
   @Option(names = "--no-peer", description = "skip the raw ONNX Runtime comparison")
   boolean noPeer;
@@ -89,9 +89,14 @@ final class BenchCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
+  private static final int MAX_SEQ = 1 << 20;
+  private static final int MAX_BATCH = 1 << 16;
+  private static final long MAX_TOKENS = 1L << 24;
+
   @Override
   public Integer call() {
     BenchMode preset = parseMode(mode);
+    checkRanges();
     PrintWriter out = spec.commandLine().getOut();
     int cpuThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
     ModelSource source =
@@ -122,9 +127,13 @@ final class BenchCommand implements Callable<Integer> {
       String fallback = fallbackNote(preset, session);
       if (fallback != null) {
         header.put("note", fallback);
-        out.println("note: " + fallback);
+        System.err.println("note: " + fallback); // stdout carries only the report
       }
-      out.flush();
+      long positions = session.indexRanges().maxSequence();
+      if (positions > 0 && seq > positions) {
+        throw OptionRanges.usage(
+            spec, "--seq " + seq + " is longer than the model's " + positions + " positions");
+      }
       boolean onCpu = session.backendName().startsWith("onnxruntime");
       BenchReport report = new BenchReport(header, "CPU %", "RSS MiB");
       ModelBenchmark.Plan plan =
@@ -135,7 +144,7 @@ final class BenchCommand implements Callable<Integer> {
               iterations,
               seconds == null ? Duration.ofHours(1) : Duration.ofMillis((long) (seconds * 1000)),
               rounds,
-              vocabulary,
+              vocabulary == null ? 0 : vocabulary,
               42);
       try (RawOrtPeer peer = !noPeer && onCpu ? peerOf(session, cpuThreads) : null) {
         ModelBenchmark.run(session, peer, plan, report, System.err);
@@ -153,6 +162,30 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     return ExitCodes.OK;
+  }
+
+  /** Sizes whose inputs would not fit in memory are usage errors, not OutOfMemoryErrors. */
+  private void checkRanges() {
+    OptionRanges.between(spec, "--seq", seq, 1, MAX_SEQ);
+    if (batches != null) {
+      OptionRanges.eachBetween(spec, "--batch", batches, 1, MAX_BATCH);
+      int largest = batches.stream().mapToInt(Integer::intValue).max().orElse(1);
+      if ((long) largest * seq > MAX_TOKENS) {
+        throw OptionRanges.usage(
+            spec,
+            "--batch " + largest + " times --seq " + seq + " exceeds " + MAX_TOKENS + " tokens");
+      }
+    }
+    OptionRanges.between(spec, "--warmup", warmup, 0, 1_000_000);
+    OptionRanges.between(spec, "--iterations", iterations, 1, 10_000_000);
+    OptionRanges.between(spec, "--rounds", rounds, 1, 1000);
+    if (seconds != null) {
+      OptionRanges.between(spec, "--seconds", seconds, 0.001, 86_400);
+    }
+    OptionRanges.threads(spec, "--threads", threads);
+    if (vocabulary != null) {
+      OptionRanges.between(spec, "--vocab", vocabulary, 2, Integer.MAX_VALUE);
+    }
   }
 
   /** Raw ONNX Runtime on exactly the graph the session runs (after any precision conversion). */

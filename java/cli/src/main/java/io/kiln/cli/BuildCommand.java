@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -126,8 +127,12 @@ public final class BuildCommand implements Callable<Integer> {
     return out;
   }
 
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
   @Override
   public Integer call() {
+    OptionRanges.between(spec, "--opt-level", optLevel, 0, 5);
+    OptionRanges.between(spec, "--workspace", workspaceMiB, 0, 1L << 30);
     try (CalibrationBatches batches = calibration == null ? null : readCalibration()) {
       BuildOptions options =
           BuildOptions.builder()

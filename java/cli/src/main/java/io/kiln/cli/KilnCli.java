@@ -42,6 +42,12 @@ public final class KilnCli implements Runnable {
   public static CommandLine newCommandLine() {
     CommandLine cli = new CommandLine(new KilnCli());
     cli.setCaseInsensitiveEnumValuesAllowed(true);
+    // Every subcommand answers --help and --version, before its required options are checked.
+    for (CommandLine sub : cli.getSubcommands().values()) {
+      sub.getCommandSpec().mixinStandardHelpOptions(true);
+      sub.getCommandSpec().versionProvider(new Version());
+    }
+    cli.setParameterExceptionHandler(KilnCli::usageError);
     cli.setExecutionExceptionHandler(
         (ex, commandLine, parseResult) -> {
           commandLine.getErr().println("kiln: " + describe(ex));
@@ -62,6 +68,18 @@ public final class KilnCli implements Runnable {
     System.setProperty(
         "org.bytedeco.javacpp.maxBytes", System.getProperty("org.bytedeco.javacpp.maxBytes", "0"));
     System.setProperty("java.awt.headless", "true");
+  }
+
+  /** A command-line mistake: one line and where to look, not the whole usage text. */
+  private static int usageError(CommandLine.ParameterException ex, String[] args) {
+    CommandLine command = ex.getCommandLine();
+    String first = String.valueOf(ex.getMessage()).lines().findFirst().orElse("bad command line");
+    command.getErr().println("kiln: " + first);
+    command
+        .getErr()
+        .println("try '" + command.getCommandSpec().qualifiedName() + " --help' for the options");
+    command.getErr().flush();
+    return ExitCodes.USAGE;
   }
 
   static int exitCode(Throwable ex) {
@@ -98,10 +116,8 @@ public final class KilnCli implements Runnable {
   static final class Version implements CommandLine.IVersionProvider {
     @Override
     public String[] getVersion() {
-      String kiln = KilnCli.class.getPackage().getImplementationVersion();
       return new String[] {
-        "kiln " + (kiln == null ? "dev" : kiln),
-        "onnxruntime " + io.kiln.engine.ort.OrtEngine.version()
+        "kiln " + io.kiln.KilnVersion.get(), "onnxruntime " + io.kiln.engine.ort.OrtEngine.version()
       };
     }
   }

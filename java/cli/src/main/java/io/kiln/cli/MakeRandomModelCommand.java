@@ -7,10 +7,12 @@ import io.kiln.DType;
 import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
 import io.kiln.model.llama.RandomLlamaModel;
+import io.kiln.util.ProgressBar;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -50,11 +52,15 @@ public final class MakeRandomModelCommand implements Callable<Integer> {
       description = "split weights into shards of at most this size (default ${DEFAULT-VALUE})")
   long shardSizeMb;
 
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
   @Override
   public Integer call() {
+    OptionRanges.between(spec, "--shard-size-mb", shardSizeMb, 1, 1L << 20);
     ObjectNode config = config(shape);
     long start = System.nanoTime();
-    int[] lastPercent = {-1};
+    ProgressBar progress = new ProgressBar(System.err, 100);
+    int[] shown = {0};
     RandomLlamaModel.write(
         config,
         seed,
@@ -62,13 +68,12 @@ public final class MakeRandomModelCommand implements Callable<Integer> {
         output,
         shardSizeMb << 20,
         done -> {
-          int percent = (int) Math.floor(done * 100);
-          if (percent != lastPercent[0]) {
-            lastPercent[0] = percent;
-            System.err.printf("\rwriting weights %3d%%", percent);
+          while (shown[0] < (int) Math.floor(done * 100)) {
+            shown[0]++;
+            progress.step("writing weights");
           }
         });
-    System.err.printf("%nwrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
+    System.err.printf("wrote %s in %.1f s%n", output, (System.nanoTime() - start) / 1e9);
     return ExitCodes.OK;
   }
 

@@ -15,6 +15,7 @@ import io.kiln.precision.PrecisionOptions;
 import io.kiln.precision.PrecisionPipeline;
 import io.kiln.precision.Progress;
 import io.kiln.precision.QuantizerOptions;
+import io.kiln.util.ProgressBar;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -165,6 +166,8 @@ final class QuantizeCommand implements Callable<Integer> {
     if (float16 && precision != Precision.INT8) {
       throw new InvalidInputException("--float16 is for --precision int8; FP16 graphs are float16");
     }
+    OptionRanges.between(spec, "--percentile", percentile, 50.0, 100.0);
+    OptionRanges.between(spec, "--smoothing", smoothing, 0.0, 1.0);
     if (precision == Precision.FP32) {
       throw new InvalidInputException("--precision must be fp16 or int8; the model is fp32");
     }
@@ -208,8 +211,10 @@ final class QuantizeCommand implements Callable<Integer> {
       graph = PrecisionGraph.int8(PrecisionGraph.QdqLayout.defaults(), float16);
     }
     String sha = ModelSource.of(model).sha256();
-    OnnxModel converted = PrecisionPipeline.convert(fp32, sha, graph, options, Progress.to(err));
-    err.println();
+    ProgressBar progress = ProgressBar.unbounded(err);
+    OnnxModel converted =
+        PrecisionPipeline.convert(fp32, sha, graph, options, Progress.to(progress));
+    progress.finish();
     converted.check();
     converted.save(output, externalData || !converted.fitsInMemory());
     err.println("wrote " + output);

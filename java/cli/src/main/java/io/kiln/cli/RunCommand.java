@@ -52,27 +52,33 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    Map<String, Tensor> feed = readInputs();
-    try (Session s = options.builder(model, null).build();
-        Session.Result result = s.infer(feed)) {
-      if (output == null) {
-        java.io.ByteArrayOutputStream json = new java.io.ByteArrayOutputStream();
-        TensorJson.write(result.asMap(), json);
-        PrintWriter out = spec.commandLine().getOut();
-        out.println(json.toString(java.nio.charset.StandardCharsets.UTF_8));
-        out.flush();
-      } else if (output.toString().endsWith(".json")) {
-        TensorJson.write(result.asMap(), output);
-      } else {
-        java.nio.file.Files.createDirectories(output);
-        for (Map.Entry<String, Tensor> e : result) {
-          Npy.write(e.getValue(), output.resolve(e.getKey().replace('/', '_') + ".npy"));
-        }
+    // Options and the model are checked before the inputs are read.
+    try (Session s = options.builder(model, null).build()) {
+      Map<String, Tensor> feed = readInputs();
+      try (Session.Result result = s.infer(feed)) {
+        write(result);
+      } finally {
+        feed.values().forEach(Tensor::close);
       }
-    } finally {
-      feed.values().forEach(Tensor::close);
     }
     return ExitCodes.OK;
+  }
+
+  private void write(Session.Result result) throws IOException {
+    if (output == null) {
+      java.io.ByteArrayOutputStream json = new java.io.ByteArrayOutputStream();
+      TensorJson.write(result.asMap(), json);
+      PrintWriter out = spec.commandLine().getOut();
+      out.println(json.toString(java.nio.charset.StandardCharsets.UTF_8));
+      out.flush();
+    } else if (output.toString().endsWith(".json")) {
+      TensorJson.write(result.asMap(), output);
+    } else {
+      java.nio.file.Files.createDirectories(output);
+      for (Map.Entry<String, Tensor> e : result) {
+        Npy.write(e.getValue(), output.resolve(e.getKey().replace('/', '_') + ".npy"));
+      }
+    }
   }
 
   private Map<String, Tensor> readInputs() {

@@ -5,10 +5,14 @@ import io.kiln.Device;
 import io.kiln.Precision;
 import io.kiln.session.Session;
 import java.nio.file.Path;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 /** The session options shared by every command that runs a model. */
 final class SessionOptions {
+  @CommandLine.Spec(CommandLine.Spec.Target.MIXEE)
+  CommandLine.Model.CommandSpec spec;
+
   @Option(
       names = "--device",
       description = "auto, cpu or cuda (default: ${DEFAULT-VALUE})",
@@ -51,6 +55,8 @@ final class SessionOptions {
   }
 
   Session.Builder apply(Session.Builder b) {
+    OptionRanges.threads(spec, "--threads", threads);
+    OptionRanges.between(spec, "--max-batch", maxBatch, 1, 1 << 16);
     b.device(device).precision(precision).backend(backend).maxBatchSize(maxBatch);
     b.cudaGraphs(cudaGraphs);
     if (threads != null) {

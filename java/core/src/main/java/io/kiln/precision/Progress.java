@@ -10,9 +10,13 @@ public interface Progress {
 
   Progress NONE = (pass, batches, samples) -> {};
 
-  /** One line redrawn in place on a stream, such as stderr; the caller ends the line. */
+  /** Progress on a stream, such as stderr; the caller ends the line. */
   static Progress to(PrintStream out) {
-    ProgressBar bar = ProgressBar.unbounded(out);
+    return to(ProgressBar.unbounded(out));
+  }
+
+  /** Progress through {@code bar}. */
+  static Progress to(ProgressBar bar) {
     return (pass, batches, samples) ->
         bar.show(String.format("calibration %-9s batch %5d  samples %7d", pass, batches, samples));
   }

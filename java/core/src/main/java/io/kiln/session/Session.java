@@ -57,11 +57,13 @@ public final class Session implements AutoCloseable {
   private final java.util.concurrent.atomic.AtomicInteger inFlight =
       new java.util.concurrent.atomic.AtomicInteger();
   private final CallGate gate = new CallGate("session");
+  private final IndexRanges ranges;
 
   private Session(Builder options, ModelSource model, Engine engine, IndexRanges ranges) {
     this.options = options;
     this.model = model;
     this.engine = engine;
+    this.ranges = ranges;
     this.validator = new InputValidator(engine.inputs(), options.checkFinite, ranges);
     this.batcher =
         new ListBatcher(
@@ -104,6 +106,11 @@ public final class Session implements AutoCloseable {
 
   public String deviceDescription() {
     return engine.deviceDescription();
+  }
+
+  /** What the model's integer inputs index, as learned from its graph; inputs are held to it. */
+  public IndexRanges indexRanges() {
+    return ranges;
   }
 
   public Precision precision() {
