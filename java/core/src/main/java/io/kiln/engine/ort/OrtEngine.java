@@ -42,6 +42,7 @@ public final class OrtEngine implements Engine {
 
   private static final Logger LOG = LoggerFactory.getLogger(OrtEngine.class);
   private static final Object ENV_LOCK = new Object();
+  private static final OrtLog LOG_SINK = new OrtLog();
   private static Env env;
 
   private final Session session;
@@ -106,7 +107,7 @@ public final class OrtEngine implements Engine {
   private static Env sharedEnv() {
     synchronized (ENV_LOCK) {
       if (env == null) {
-        env = new Env(ORT_LOGGING_LEVEL_ERROR, "kiln");
+        env = new Env(ORT_LOGGING_LEVEL_WARNING, "kiln", LOG_SINK, null);
       }
       return env;
     }
