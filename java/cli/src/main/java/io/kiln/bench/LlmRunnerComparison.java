@@ -1,9 +1,11 @@
 package io.kiln.bench;
 
-import io.kiln.execution.llm.CpuLlamaRunner;
+import io.kiln.Device;
 import io.kiln.execution.llm.KvPoolSpec;
+import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.OnnxDecoderRunner;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.model.llama.LlamaOnnxExporter;
 import io.kiln.util.ProgressBar;
@@ -51,10 +53,12 @@ public final class LlmRunnerComparison {
     for (String b : batches.split(",")) {
       int batch = Integer.parseInt(b.trim());
       int blocksPerSequence = (promptLen + steps + 15) / 16;
-      KvPoolSpec pool = new KvPoolSpec(1 + batch * blocksPerSequence, 16);
-      try (ModelRunner cpu = CpuLlamaRunner.open(model, pool, threads)) {
+      RunnerOptions options =
+          RunnerOptions.defaults().withKvBlocks(batch * blocksPerSequence).withThreads(threads);
+      try (ModelRunner cpu = LlmRunners.open(model, Device.CPU, options)) {
         rows.add(time("kiln-cpu", cpu, batch, promptLen, steps, blocksPerSequence));
       }
+      KvPoolSpec pool = KvPoolSpec.ofUsableBlocks(options.kvBlocks(), options.blockSize());
       try (ModelRunner ort = OnnxDecoderRunner.open(onnx, pool, threads)) {
         rows.add(time("onnxruntime", ort, batch, promptLen, steps, blocksPerSequence));
       }
@@ -152,6 +156,7 @@ public final class LlmRunnerComparison {
     for (int s = 0; s < batch; s++) {
       int[] prompt = random.ints(promptLen, 0, vocab).toArray();
       int[] table = new int[blocksPerSequence];
+      // Tables are built by hand here, without the engine's block manager: skip the null block 0.
       for (int i = 0; i < table.length; i++) {
         table[i] = 1 + s * blocksPerSequence + i;
       }

@@ -118,9 +118,10 @@ final class BenchLlmCommand implements Callable<Integer> {
     }
     ProgressBar progress = new ProgressBar(System.err, totalTokens);
     try (ModelRunner runner =
-        modelOptions.openRunner(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens)) {
+        modelOptions.openRunner(
+            modelOptions.runnerOptions(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens))) {
       if (runner instanceof GpuLlamaRunner gpu) {
-        header.put("kv_blocks", gpu.kvPool().numBlocks() - 1);
+        header.put("kv_blocks", gpu.kvPool().usableBlocks());
         header.put("startup", gpu.startupReport().toMap());
         if (roofline) {
           try {

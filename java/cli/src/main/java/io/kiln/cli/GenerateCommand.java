@@ -112,10 +112,11 @@ final class GenerateCommand implements Callable<Integer> {
       SchedulerConfig scheduler = SchedulerConfig.defaults();
       try (ModelRunner runner =
               modelOptions.openRunner(
-                  modelOptions.blocksFor(tokens),
-                  false,
-                  scheduler.maxNumSeqs(),
-                  scheduler.maxNumBatchedTokens());
+                  modelOptions.runnerOptions(
+                      modelOptions.blocksFor(tokens),
+                      false,
+                      scheduler.maxNumSeqs(),
+                      scheduler.maxNumBatchedTokens()));
           LlmEngine engine = new LlmEngine(runner, scheduler)) {
         GenerationResult result = run(engine, ids, params, tokenizer, out);
         if (json) {

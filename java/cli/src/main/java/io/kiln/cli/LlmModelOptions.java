@@ -1,15 +1,17 @@
 package io.kiln.cli;
 
+import io.kiln.Device;
+import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
 import io.kiln.execution.kv.KvBlockManager;
-import io.kiln.execution.llm.CpuLlamaRunner;
 import io.kiln.execution.llm.KvPoolSpec;
+import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import io.kiln.execution.llm.gpu.GpuRunnerOptions;
 import io.kiln.execution.llm.gpu.StorageType;
 import io.kiln.model.llama.LlamaConfig;
-import io.kiln.model.llama.LlamaWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
@@ -94,8 +96,7 @@ final class LlmModelOptions {
       case "cpu" -> false;
       case "cuda", "gpu" -> true;
       default ->
-          throw new io.kiln.InvalidInputException(
-              "--device must be cpu or cuda, got '" + device + "'");
+          throw new InvalidInputException("--device must be cpu or cuda, got '" + device + "'");
     };
   }
 
@@ -118,27 +119,18 @@ final class LlmModelOptions {
   }
 
   /**
-   * The runner for the chosen device. On the CPU its pool holds {@code blocks} blocks besides the
-   * null block; on CUDA the pool fills the free device memory unless {@code fixedBlocks} is set.
+   * The runner settings these flags give, for a pool of {@code kvBlocks} usable blocks; on CUDA the
+   * pool fills the free device memory instead unless {@code fixedBlocks}.
    */
-  ModelRunner openRunner(int blocks, boolean fixedBlocks, int maxNumSeqs, int maxBatchedTokens) {
-    if (!cuda()) {
-      return openRunner(blocks);
-    }
-    StorageType storage =
-        switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
-          case "f16", "fp16", "float16" -> StorageType.F16;
-          case "f32", "fp32", "float32" -> StorageType.F32;
-          default ->
-              throw new io.kiln.InvalidInputException(
-                  "--dtype must be f16 or f32, got '" + dtype + "'");
-        };
-    GpuRunnerOptions o =
-        GpuRunnerOptions.defaults()
-            .withStorage(storage)
-            .withKvUtilization(kvUtilization)
-            .withKvBlocks(fixedBlocks ? blocks + 1 : 0)
+  RunnerOptions runnerOptions(
+      int kvBlocks, boolean fixedBlocks, int maxNumSeqs, int maxBatchedTokens) {
+    boolean onCuda = cuda();
+    RunnerOptions options =
+        RunnerOptions.defaults()
+            .withKvBlocks(onCuda && !fixedBlocks ? 0 : kvBlocks)
             .withBlockSize(blockSize)
+            .withThreads(threads != null ? threads : 0)
+            .withKvUtilization(kvUtilization)
             .withMaxNumSeqs(maxNumSeqs)
             .withMaxBatchedTokens(maxBatchedTokens)
             .withMaxModelLen(maxModelLen)
@@ -146,9 +138,55 @@ final class LlmModelOptions {
             .withSkinnyGemm(skinnyGemm)
             .withProgrammaticLaunch(programmaticLaunch)
             .withFusedNorms(fusedNorms);
-    GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), o);
+    // The CPU runner is float32 whatever --dtype says, so only CUDA parses it.
+    return onCuda ? options.withStorage(storage()) : options;
+  }
+
+  /** The runner for the chosen device. */
+  ModelRunner openRunner(RunnerOptions options) {
+    if (!cuda()) {
+      return LlmRunners.open(model, Device.CPU, options);
+    }
+    GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), toGpuRunnerOptions(options));
     System.err.println("[kiln] " + runner.startupReport().line());
     return runner;
+  }
+
+  /**
+   * The same settings in kiln-cuda's own options type, until kiln-cuda registers a {@code
+   * RunnerProvider} that reads {@link RunnerOptions} itself. Its fixed pool size counts the null
+   * block, which {@link KvPoolSpec#ofUsableBlocks} adds.
+   */
+  private static GpuRunnerOptions toGpuRunnerOptions(RunnerOptions options) {
+    int poolBlocks =
+        options.kvBlocks() == 0
+            ? 0
+            : KvPoolSpec.ofUsableBlocks(options.kvBlocks(), options.blockSize()).numBlocks();
+    StorageType storage =
+        switch (options.storage()) {
+          case F16 -> StorageType.F16;
+          case F32 -> StorageType.F32;
+        };
+    return GpuRunnerOptions.defaults()
+        .withStorage(storage)
+        .withKvUtilization(options.kvUtilization())
+        .withKvBlocks(poolBlocks)
+        .withBlockSize(options.blockSize())
+        .withMaxNumSeqs(options.maxNumSeqs())
+        .withMaxBatchedTokens(options.maxBatchedTokens())
+        .withMaxModelLen(options.maxModelLen())
+        .withCudaGraphs(options.cudaGraphs())
+        .withSkinnyGemm(options.skinnyGemm())
+        .withProgrammaticLaunch(options.programmaticLaunch())
+        .withFusedNorms(options.fusedNorms());
+  }
+
+  private RunnerOptions.Storage storage() {
+    try {
+      return RunnerOptions.Storage.parse(dtype);
+    } catch (InvalidInputException e) {
+      throw new InvalidInputException("--dtype must be f16 or f32, got '" + dtype + "'");
+    }
   }
 
   private Path checkedModel() {
@@ -161,13 +199,6 @@ final class LlmModelOptions {
       throw new ModelException("model directory not found: " + model);
     }
     return LlamaConfig.load(model);
-  }
-
-  /** A CPU runner whose pool holds {@code blocks} blocks besides the null block. */
-  CpuLlamaRunner openRunner(int blocks) {
-    int cores = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-    return new CpuLlamaRunner(
-        LlamaWeights.load(model), new KvPoolSpec(blocks + 1, blockSize), Math.max(1, cores));
   }
 
   int blocksFor(int tokens) {

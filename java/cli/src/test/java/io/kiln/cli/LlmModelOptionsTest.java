@@ -2,12 +2,15 @@ package io.kiln.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.kiln.InvalidInputException;
+import io.kiln.execution.llm.RunnerOptions;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** The CUDA launch-path switches: on by default, each negatable. */
+/** The CUDA launch-path switches (on by default, each negatable) and the runner options. */
 class LlmModelOptionsTest {
   @CommandLine.Command(name = "holder")
   static final class Holder {
@@ -55,5 +58,47 @@ class LlmModelOptionsTest {
     assertTrue(o.skinnyGemm);
     assertTrue(o.backend().endsWith("kernels, programmatic launch)"));
     assertTrue(parse("--no-skinny-gemm", "--fused-norms").fusedNorms);
+  }
+
+  @Test
+  void flagsBecomeRunnerOptionsWithUsableBlocks() {
+    RunnerOptions cpu = parse("--threads", "3", "--block-size", "8").runnerOptions(7, false, 4, 32);
+    assertEquals(7, cpu.kvBlocks(), "the CPU pool always holds what the command asked for");
+    assertEquals(8, cpu.blockSize());
+    assertEquals(3, cpu.threads());
+    assertEquals(4, cpu.maxNumSeqs());
+    assertEquals(32, cpu.maxBatchedTokens());
+    assertEquals(0, parse().runnerOptions(7, false, 4, 32).threads(), "0: every core");
+
+    LlmModelOptions cuda =
+        parse(
+            "--device",
+            "cuda",
+            "--dtype",
+            "f32",
+            "--kv-utilization",
+            "0.5",
+            "--max-model-len",
+            "256",
+            "--no-cuda-graphs",
+            "--no-fused-norms");
+    RunnerOptions sized = cuda.runnerOptions(7, false, 4, 32);
+    assertEquals(0, sized.kvBlocks(), "cuda sizes its pool from free memory unless fixed");
+    assertEquals(RunnerOptions.Storage.F32, sized.storage());
+    assertEquals(0.5, sized.kvUtilization());
+    assertEquals(256, sized.maxModelLen());
+    assertFalse(sized.cudaGraphs());
+    assertFalse(sized.fusedNorms());
+    assertTrue(sized.skinnyGemm());
+    assertEquals(7, cuda.runnerOptions(7, true, 4, 32).kvBlocks());
+  }
+
+  @Test
+  void badDtypeOnCudaIsNamedAsTheFlag() {
+    InvalidInputException e =
+        assertThrows(
+            InvalidInputException.class,
+            () -> parse("--device", "cuda", "--dtype", "bf16").runnerOptions(1, false, 1, 1));
+    assertEquals("--dtype must be f16 or f32, got 'bf16'", e.getMessage());
   }
 }

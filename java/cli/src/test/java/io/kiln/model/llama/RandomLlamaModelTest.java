@@ -56,7 +56,7 @@ class RandomLlamaModelTest {
       }
       assertEquals(1 / Math.sqrt(64), Math.sqrt(ss / q.length), 0.01, "q_proj std");
     }
-    try (CpuLlamaRunner runner = CpuLlamaRunner.open(out, new KvPoolSpec(4, 16))) {
+    try (CpuLlamaRunner runner = CpuLlamaRunner.open(out, KvPoolSpec.ofUsableBlocks(3, 16))) {
       float[] logits =
           runner
               .forward(

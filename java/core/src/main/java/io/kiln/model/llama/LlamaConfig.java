@@ -6,11 +6,13 @@ import io.kiln.ModelException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Set;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The shape of a Llama-family decoder, read from a Hugging Face {@code config.json}. Llama 2/3/3.x
- * (with rope scaling), Mistral and Qwen2 share one architecture; they differ in the fields below.
+ * (with rope scaling), Mistral and Qwen2 share one architecture; they differ in the fields below,
+ * which {@link ModelFamilies} derives per family.
  *
  * @param qkvBias q/k/v projections have biases (Qwen2, or Llama with attention_bias)
  * @param outputBias the attention output projection has a bias (Llama with attention_bias)
@@ -38,10 +40,6 @@ public record LlamaConfig(
     int bosTokenId,
     int eosTokenId) {
 
-  private static final Set<String> MODEL_TYPES = Set.of("llama", "mistral", "qwen2");
-  private static final Set<String> ARCHITECTURES =
-      Set.of("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM");
-
   public static LlamaConfig load(Path modelDirectory) {
     Path file =
         Files.isDirectory(modelDirectory) ? modelDirectory.resolve("config.json") : modelDirectory;
@@ -67,29 +65,13 @@ public record LlamaConfig(
     if (c == null || !c.isObject()) {
       throw new ModelException(source + " is not a JSON object");
     }
-    JsonNode architectures = c.get("architectures");
-    if (architectures != null && architectures.isArray()) {
-      for (JsonNode a : architectures) {
-        if (!ARCHITECTURES.contains(a.asText())) {
-          throw new ModelException(
-              "unsupported architecture '"
-                  + a.asText()
-                  + "' in "
-                  + source
-                  + "; supported: "
-                  + String.join(", ", ARCHITECTURES.stream().sorted().toList()));
-        }
-      }
+    List<String> architectures = new ArrayList<>();
+    JsonNode listed = c.get("architectures");
+    if (listed != null && listed.isArray()) {
+      listed.forEach(a -> architectures.add(a.asText()));
     }
     String modelType = text(c, "model_type", null);
-    if (modelType == null || !MODEL_TYPES.contains(modelType)) {
-      throw new ModelException(
-          "unsupported model_type '"
-              + modelType
-              + "' in "
-              + source
-              + "; supported: llama, mistral, qwen2");
-    }
+    ModelFamily family = ModelFamilies.resolve(architectures, modelType, source);
     String act = text(c, "hidden_act", "silu");
     if (!act.equals("silu")) {
       throw new ModelException("unsupported hidden_act '" + act + "' in " + source + "; only silu");
@@ -118,11 +100,10 @@ public record LlamaConfig(
     if (scalingNode == null || scalingNode.isNull()) {
       scalingNode = ropeParameters;
     }
-    boolean isQwen2 = modelType.equals("qwen2");
     boolean attentionBias = bool(c, "attention_bias", false);
     int window = 0;
     JsonNode sw = c.get("sliding_window");
-    boolean windowUsed = !isQwen2 || bool(c, "use_sliding_window", false);
+    boolean windowUsed = family.slidingWindowEnabled(bool(c, "use_sliding_window", false));
     if (windowUsed && sw != null && sw.isNumber() && sw.asInt() > 0) {
       window = sw.asInt();
     }
@@ -131,7 +112,7 @@ public record LlamaConfig(
       window = 0;
     }
     return new LlamaConfig(
-        modelType,
+        family.modelType(),
         hidden,
         required(c, "intermediate_size", source),
         required(c, "num_hidden_layers", source),
@@ -143,10 +124,10 @@ public record LlamaConfig(
         number(c, "rms_norm_eps", 1e-6),
         theta,
         ropeScaling(scalingNode, source),
-        bool(c, "tie_word_embeddings", false),
-        isQwen2 || attentionBias,
-        !isQwen2 && attentionBias,
-        bool(c, "mlp_bias", false),
+        bool(c, "tie_word_embeddings", family.tiedEmbeddingsByDefault()),
+        family.qkvBias(attentionBias),
+        family.outputBias(attentionBias),
+        family.mlpBias(bool(c, "mlp_bias", false)),
         window,
         firstToken(c.get("bos_token_id")),
         firstToken(c.get("eos_token_id")));

@@ -81,11 +81,6 @@ public final class LlamaOnnxExporter {
     return g.floats(name, st.readFloats(name, size), size);
   }
 
-  /** A bias if the model has one, else null. */
-  private String bias(String name, boolean present, int size) {
-    return present ? vector(name, size) : null;
-  }
-
   private void build() {
     int dim = c.hiddenSize();
     g.input("input_ids", INT64, "batch_size", "sequence_length");
@@ -117,8 +112,8 @@ public final class LlamaOnnxExporter {
 
     String embedding =
         g.floats(
-            "model.embed_tokens.weight",
-            st.readFloats("model.embed_tokens.weight", c.vocabSize(), dim),
+            LlamaTensors.embedding(),
+            st.readFloats(LlamaTensors.embedding(), c.vocabSize(), dim),
             c.vocabSize(),
             dim);
     String h = g.op("Gather", new String[] {embedding, "input_ids"}, "axis", 0L);
@@ -127,14 +122,17 @@ public final class LlamaOnnxExporter {
     for (int i = 0; i < c.numLayers(); i++) {
       h = layer(i, h);
     }
-    String normed = rmsnorm(h, vector("model.norm.weight", dim));
+    String normed = rmsnorm(h, vector(LlamaTensors.finalNorm(), dim));
     String head =
-        st.contains("lm_head.weight") || !c.tieWordEmbeddings()
-            ? "lm_head.weight"
-            : "model.embed_tokens.weight";
+        st.contains(LlamaTensors.lmHead()) || !c.tieWordEmbeddings()
+            ? LlamaTensors.lmHead()
+            : LlamaTensors.embedding();
     String lmHead =
         g.transposed(
-            "lm_head.weight.T", st.readFloats(head, c.vocabSize(), dim), c.vocabSize(), dim);
+            LlamaTensors.lmHead() + ".T",
+            st.readFloats(head, c.vocabSize(), dim),
+            c.vocabSize(),
+            dim);
     g.node("MatMul", new String[] {normed, lmHead}, new String[] {"logits"});
   }
 
@@ -192,18 +190,25 @@ public final class LlamaOnnxExporter {
   }
 
   private String layer(int i, String h) {
-    String p = "model.layers." + i + ".";
+    LlamaTensors.Layer names = LlamaTensors.layer(i);
     int dim = c.hiddenSize();
     int hd = c.headDim();
+    boolean qkvBias = c.qkvBias();
 
     // Attention block
-    String x = rmsnorm(h, vector(p + "input_layernorm.weight", dim));
+    String x = rmsnorm(h, vector(names.attentionNorm(), dim));
     String q =
-        heads(linear(x, p + "self_attn.q_proj", c.qkvBias(), c.queryDim(), dim), c.numHeads());
+        heads(
+            linear(x, names.qProj(), qkvBias ? names.qProjBias() : null, c.queryDim(), dim),
+            c.numHeads());
     String k =
-        heads(linear(x, p + "self_attn.k_proj", c.qkvBias(), c.kvDim(), dim), c.numKvHeads());
+        heads(
+            linear(x, names.kProj(), qkvBias ? names.kProjBias() : null, c.kvDim(), dim),
+            c.numKvHeads());
     String v =
-        heads(linear(x, p + "self_attn.v_proj", c.qkvBias(), c.kvDim(), dim), c.numKvHeads());
+        heads(
+            linear(x, names.vProj(), qkvBias ? names.vProjBias() : null, c.kvDim(), dim),
+            c.numKvHeads());
     q = rope(q);
     k = rope(k);
     String keys = "present." + i + ".key";
@@ -229,22 +234,28 @@ public final class LlamaOnnxExporter {
     String context = g.op("MatMul", probs, vAll);
     context = g.op("Transpose", new String[] {context}, "perm", new long[] {0, 2, 1, 3});
     context = g.op("Reshape", context, g.intVector(0, 0, c.queryDim()));
-    h = g.op("Add", h, linear(context, p + "self_attn.o_proj", c.outputBias(), dim, c.queryDim()));
+    String outputBias = c.outputBias() ? names.oProjBias() : null;
+    h = g.op("Add", h, linear(context, names.oProj(), outputBias, dim, c.queryDim()));
 
     // MLP block
-    x = rmsnorm(h, vector(p + "post_attention_layernorm.weight", dim));
-    String gate = linear(x, p + "mlp.gate_proj", c.mlpBias(), c.intermediateSize(), dim);
-    String up = linear(x, p + "mlp.up_proj", c.mlpBias(), c.intermediateSize(), dim);
+    x = rmsnorm(h, vector(names.mlpNorm(), dim));
+    boolean mlpBias = c.mlpBias();
+    int ff = c.intermediateSize();
+    String gate = linear(x, names.gateProj(), mlpBias ? names.gateProjBias() : null, ff, dim);
+    String up = linear(x, names.upProj(), mlpBias ? names.upProjBias() : null, ff, dim);
     String act = g.op("Mul", g.op("Mul", gate, g.op("Sigmoid", gate)), up);
-    return g.op("Add", h, linear(act, p + "mlp.down_proj", c.mlpBias(), dim, c.intermediateSize()));
+    return g.op(
+        "Add", h, linear(act, names.downProj(), mlpBias ? names.downProjBias() : null, dim, ff));
   }
 
-  /** x . W^T (+ b), W read as {@code [out][in]} and stored transposed for MatMul. */
-  private String linear(String x, String name, boolean hasBias, int out, int in) {
-    float[] weight = st.readFloats(name + ".weight", out, in);
-    String y = g.op("MatMul", x, g.transposed(name + ".weight.T", weight, out, in));
-    String bias = bias(name + ".bias", hasBias, out);
-    return bias == null ? y : g.op("Add", y, bias);
+  /**
+   * x . W^T (+ b), W read as {@code [out][in]} and stored transposed for MatMul; {@code biasName}
+   * is null where the model has no bias.
+   */
+  private String linear(String x, String weightName, String biasName, int out, int in) {
+    float[] weight = st.readFloats(weightName, out, in);
+    String y = g.op("MatMul", x, g.transposed(weightName + ".T", weight, out, in));
+    return biasName == null ? y : g.op("Add", y, vector(biasName, out));
   }
 
   /** [batch, seq, heads*headDim] -> [batch, heads, seq, headDim]. */

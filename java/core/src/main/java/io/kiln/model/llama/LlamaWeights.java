@@ -57,44 +57,46 @@ public final class LlamaWeights {
     long q = c.queryDim();
     long kv = c.kvDim();
     long ff = c.intermediateSize();
-    float[] embedding = st.readFloats("model.embed_tokens.weight", c.vocabSize(), h);
+    float[] embedding = st.readFloats(LlamaTensors.embedding(), c.vocabSize(), h);
     Layer[] layers = new Layer[c.numLayers()];
     for (int i = 0; i < layers.length; i++) {
-      String p = "model.layers." + i + ".";
+      LlamaTensors.Layer names = LlamaTensors.layer(i);
       Layer l = new Layer();
-      l.attentionNorm = st.readFloats(p + "input_layernorm.weight", h);
-      l.wq = st.readFloats(p + "self_attn.q_proj.weight", q, h);
-      l.wk = st.readFloats(p + "self_attn.k_proj.weight", kv, h);
-      l.wv = st.readFloats(p + "self_attn.v_proj.weight", kv, h);
-      l.wo = st.readFloats(p + "self_attn.o_proj.weight", h, q);
+      l.attentionNorm = st.readFloats(names.attentionNorm(), h);
+      l.wq = st.readFloats(names.qProj(), q, h);
+      l.wk = st.readFloats(names.kProj(), kv, h);
+      l.wv = st.readFloats(names.vProj(), kv, h);
+      l.wo = st.readFloats(names.oProj(), h, q);
       if (c.qkvBias()) {
-        l.bq = st.readFloats(p + "self_attn.q_proj.bias", q);
-        l.bk = st.readFloats(p + "self_attn.k_proj.bias", kv);
-        l.bv = st.readFloats(p + "self_attn.v_proj.bias", kv);
+        l.bq = st.readFloats(names.qProjBias(), q);
+        l.bk = st.readFloats(names.kProjBias(), kv);
+        l.bv = st.readFloats(names.vProjBias(), kv);
       }
       if (c.outputBias()) {
-        l.bo = st.readFloats(p + "self_attn.o_proj.bias", h);
+        l.bo = st.readFloats(names.oProjBias(), h);
       }
-      l.mlpNorm = st.readFloats(p + "post_attention_layernorm.weight", h);
-      l.wGate = st.readFloats(p + "mlp.gate_proj.weight", ff, h);
-      l.wUp = st.readFloats(p + "mlp.up_proj.weight", ff, h);
-      l.wDown = st.readFloats(p + "mlp.down_proj.weight", h, ff);
+      l.mlpNorm = st.readFloats(names.mlpNorm(), h);
+      l.wGate = st.readFloats(names.gateProj(), ff, h);
+      l.wUp = st.readFloats(names.upProj(), ff, h);
+      l.wDown = st.readFloats(names.downProj(), h, ff);
       if (c.mlpBias()) {
-        l.bGate = st.readFloats(p + "mlp.gate_proj.bias", ff);
-        l.bUp = st.readFloats(p + "mlp.up_proj.bias", ff);
-        l.bDown = st.readFloats(p + "mlp.down_proj.bias", h);
+        l.bGate = st.readFloats(names.gateProjBias(), ff);
+        l.bUp = st.readFloats(names.upProjBias(), ff);
+        l.bDown = st.readFloats(names.downProjBias(), h);
       }
       layers[i] = l;
     }
-    float[] finalNorm = st.readFloats("model.norm.weight", h);
+    float[] finalNorm = st.readFloats(LlamaTensors.finalNorm(), h);
     float[] lmHead;
-    if (st.contains("lm_head.weight")) {
-      lmHead = st.readFloats("lm_head.weight", c.vocabSize(), h);
+    if (st.contains(LlamaTensors.lmHead())) {
+      lmHead = st.readFloats(LlamaTensors.lmHead(), c.vocabSize(), h);
     } else if (c.tieWordEmbeddings()) {
       lmHead = embedding;
     } else {
       throw new ModelException(
-          "missing tensor 'lm_head.weight' in "
+          "missing tensor '"
+              + LlamaTensors.lmHead()
+              + "' in "
               + st.directory()
               + " (tie_word_embeddings is false)");
     }

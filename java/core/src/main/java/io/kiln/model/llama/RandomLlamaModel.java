@@ -139,35 +139,35 @@ public final class RandomLlamaModel {
     double embeddingStd = 2.0 / Math.sqrt(h);
     double biasStd = 0.02;
     List<Spec> t = new ArrayList<>();
-    t.add(new Spec("model.embed_tokens.weight", new long[] {c.vocabSize(), h}, embeddingStd));
+    t.add(new Spec(LlamaTensors.embedding(), new long[] {c.vocabSize(), h}, embeddingStd));
     for (int i = 0; i < c.numLayers(); i++) {
-      String p = "model.layers." + i + ".";
-      t.add(new Spec(p + "input_layernorm.weight", new long[] {h}, 0));
-      t.add(new Spec(p + "self_attn.q_proj.weight", new long[] {q, h}, 1 / Math.sqrt(h)));
-      t.add(new Spec(p + "self_attn.k_proj.weight", new long[] {kv, h}, 1 / Math.sqrt(h)));
-      t.add(new Spec(p + "self_attn.v_proj.weight", new long[] {kv, h}, 1 / Math.sqrt(h)));
+      LlamaTensors.Layer names = LlamaTensors.layer(i);
+      t.add(new Spec(names.attentionNorm(), new long[] {h}, 0));
+      t.add(new Spec(names.qProj(), new long[] {q, h}, 1 / Math.sqrt(h)));
+      t.add(new Spec(names.kProj(), new long[] {kv, h}, 1 / Math.sqrt(h)));
+      t.add(new Spec(names.vProj(), new long[] {kv, h}, 1 / Math.sqrt(h)));
       if (c.qkvBias()) {
-        t.add(new Spec(p + "self_attn.q_proj.bias", new long[] {q}, biasStd));
-        t.add(new Spec(p + "self_attn.k_proj.bias", new long[] {kv}, biasStd));
-        t.add(new Spec(p + "self_attn.v_proj.bias", new long[] {kv}, biasStd));
+        t.add(new Spec(names.qProjBias(), new long[] {q}, biasStd));
+        t.add(new Spec(names.kProjBias(), new long[] {kv}, biasStd));
+        t.add(new Spec(names.vProjBias(), new long[] {kv}, biasStd));
       }
-      t.add(new Spec(p + "self_attn.o_proj.weight", new long[] {h, q}, 1 / Math.sqrt(q)));
+      t.add(new Spec(names.oProj(), new long[] {h, q}, 1 / Math.sqrt(q)));
       if (c.outputBias()) {
-        t.add(new Spec(p + "self_attn.o_proj.bias", new long[] {h}, biasStd));
+        t.add(new Spec(names.oProjBias(), new long[] {h}, biasStd));
       }
-      t.add(new Spec(p + "post_attention_layernorm.weight", new long[] {h}, 0));
-      t.add(new Spec(p + "mlp.gate_proj.weight", new long[] {ff, h}, 1 / Math.sqrt(h)));
-      t.add(new Spec(p + "mlp.up_proj.weight", new long[] {ff, h}, 1 / Math.sqrt(h)));
-      t.add(new Spec(p + "mlp.down_proj.weight", new long[] {h, ff}, 1 / Math.sqrt(ff)));
+      t.add(new Spec(names.mlpNorm(), new long[] {h}, 0));
+      t.add(new Spec(names.gateProj(), new long[] {ff, h}, 1 / Math.sqrt(h)));
+      t.add(new Spec(names.upProj(), new long[] {ff, h}, 1 / Math.sqrt(h)));
+      t.add(new Spec(names.downProj(), new long[] {h, ff}, 1 / Math.sqrt(ff)));
       if (c.mlpBias()) {
-        t.add(new Spec(p + "mlp.gate_proj.bias", new long[] {ff}, biasStd));
-        t.add(new Spec(p + "mlp.up_proj.bias", new long[] {ff}, biasStd));
-        t.add(new Spec(p + "mlp.down_proj.bias", new long[] {h}, biasStd));
+        t.add(new Spec(names.gateProjBias(), new long[] {ff}, biasStd));
+        t.add(new Spec(names.upProjBias(), new long[] {ff}, biasStd));
+        t.add(new Spec(names.downProjBias(), new long[] {h}, biasStd));
       }
     }
-    t.add(new Spec("model.norm.weight", new long[] {h}, 0));
+    t.add(new Spec(LlamaTensors.finalNorm(), new long[] {h}, 0));
     if (!c.tieWordEmbeddings()) {
-      t.add(new Spec("lm_head.weight", new long[] {c.vocabSize(), h}, 1 / Math.sqrt(h)));
+      t.add(new Spec(LlamaTensors.lmHead(), new long[] {c.vocabSize(), h}, 1 / Math.sqrt(h)));
     }
     return t;
   }

@@ -28,7 +28,7 @@ class CpuLlamaRunnerTest {
     runner =
         new CpuLlamaRunner(
             LlamaWeights.load(PublicLlama.directory()),
-            new KvPoolSpec(1 + 8 * BLOCKS_PER_SEQUENCE, BLOCK),
+            KvPoolSpec.ofUsableBlocks(8 * BLOCKS_PER_SEQUENCE, BLOCK),
             2);
   }
 

@@ -63,7 +63,8 @@ class GreedyPathTest {
     List<PublicLlama.Case> cases = PublicLlama.cases();
     LlamaWeights weights = LlamaWeights.load(PublicLlama.directory());
     try (CountingRunner runner =
-            new CountingRunner(new CpuLlamaRunner(weights, new KvPoolSpec(1 + 4 * 12, 16), 2));
+            new CountingRunner(
+                new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(4 * 12, 16), 2));
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 0, false))) {
       List<GenerationHandle> handles = new ArrayList<>();
       for (PublicLlama.Case c : cases) {

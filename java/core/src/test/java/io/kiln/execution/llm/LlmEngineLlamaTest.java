@@ -33,8 +33,8 @@ class LlmEngineLlamaTest {
     weights = LlamaWeights.load(PublicLlama.directory());
   }
 
-  private static CpuLlamaRunner runner(int blocks) {
-    return new CpuLlamaRunner(weights, new KvPoolSpec(blocks, BLOCK), 2);
+  private static CpuLlamaRunner runner(int usableBlocks) {
+    return new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(usableBlocks, BLOCK), 2);
   }
 
   private static List<GenerationResult> runConcurrently(LlmEngine engine) throws Exception {
@@ -51,7 +51,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void fourPromptsAloneAndTogetherGiveTheReferenceTokens() throws Exception {
-    try (CpuLlamaRunner runner = runner(1 + 4 * 12);
+    try (CpuLlamaRunner runner = runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 0, false))) {
       for (int i = 0; i < cases.size(); i++) {
         GenerationResult alone =
@@ -72,7 +72,7 @@ class LlmEngineLlamaTest {
   @Test
   void tooSmallABlockBudgetPreemptsAndStillGivesTheReferenceTokens() throws Exception {
     // All four at once need 4 + 4 + 6 + 10 = 24 blocks of 16; the budget is 12 (plus null).
-    try (CpuLlamaRunner runner = runner(1 + 4 * 12);
+    try (CpuLlamaRunner runner = runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 13, true))) {
       List<GenerationResult> results = runConcurrently(engine);
       int preemptions = 0;
@@ -91,7 +91,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void prefixCacheHitReusesThePromptAndGivesTheSameTokens() {
-    try (CpuLlamaRunner runner = runner(1 + 2 * 12);
+    try (CpuLlamaRunner runner = runner(2 * 12);
         LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
       PublicLlama.Case c = cases.get(3); // 100 tokens
       GenerationResult first = engine.generate(c.prompt(), SamplingParams.greedy(NEW_TOKENS));
@@ -105,7 +105,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void cancellingOneRequestLeavesTheOthersExact() throws Exception {
-    try (CpuLlamaRunner runner = runner(1 + 4 * 12);
+    try (CpuLlamaRunner runner = runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 32, 0, true))) {
       CountDownLatch started = new CountDownLatch(3);
       List<GenerationHandle> handles = new ArrayList<>();
@@ -129,7 +129,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void promptLongerThanTheContextIsRefused() {
-    try (CpuLlamaRunner runner = runner(1 + 200);
+    try (CpuLlamaRunner runner = runner(200);
         LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
       int context = runner.spec().maxPositions();
       InvalidInputException e =
@@ -150,7 +150,7 @@ class LlmEngineLlamaTest {
   void theOnnxRunnerServesTheSameTokensUnderPreemption(@TempDir Path dir) throws Exception {
     Path onnx = LlamaOnnxExporter.export(PublicLlama.directory(), dir.resolve("onnx"), false);
     try (OnnxDecoderRunner runner =
-            OnnxDecoderRunner.open(onnx.getParent(), new KvPoolSpec(1 + 4 * 12, BLOCK), 2);
+            OnnxDecoderRunner.open(onnx.getParent(), KvPoolSpec.ofUsableBlocks(4 * 12, BLOCK), 2);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 13, true))) {
       List<GenerationResult> results = runConcurrently(engine);
       for (int i = 0; i < cases.size(); i++) {

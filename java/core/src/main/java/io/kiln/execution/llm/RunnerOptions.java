@@ -1,0 +1,223 @@
+package io.kiln.execution.llm;
+
+import io.kiln.InvalidInputException;
+import io.kiln.execution.kv.KvBlockManager;
+import java.util.Locale;
+import java.util.function.Consumer;
+
+/**
+ * How {@link LlmRunners#open} sets up a model runner. Immutable; change one setting with its
+ * wither. Settings marked CUDA are ignored by the CPU runner, which stores and computes float32.
+ *
+ * @param kvBlocks KV blocks sequences can use, not counting the pool's null block; 0 sizes the pool
+ *     from free memory ({@code kvUtilization} of it)
+ * @param blockSize positions per KV block
+ * @param threads CPU threads, 0 for every available core
+ * @param storage CUDA: element type of weights, activations and the KV cache (math is fp32)
+ * @param kvUtilization share of the memory left after weights that a pool sized from free memory
+ *     takes, in (0, 1]
+ * @param maxNumSeqs most sequences in one step
+ * @param maxBatchedTokens most tokens in one step
+ * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
+ * @param cudaGraphs CUDA: replay decode steps as captured graphs (else launch eagerly)
+ * @param skinnyGemm CUDA: one-row steps through Kiln's skinny GEMM instead of cuBLAS
+ * @param programmaticLaunch CUDA: programmatic dependent launch of Kiln's kernels (sm_90 and later)
+ * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
+ */
+public record RunnerOptions(
+    int kvBlocks,
+    int blockSize,
+    int threads,
+    Storage storage,
+    double kvUtilization,
+    int maxNumSeqs,
+    int maxBatchedTokens,
+    int maxModelLen,
+    boolean cudaGraphs,
+    boolean skinnyGemm,
+    boolean programmaticLaunch,
+    boolean fusedNorms) {
+
+  /** Used when {@code maxModelLen} is 0 and the model's context is longer. */
+  public static final int DEFAULT_MAX_MODEL_LEN = 4096;
+
+  /** Element type a CUDA runner stores weights, activations and the KV cache in. */
+  public enum Storage {
+    F16,
+    F32;
+
+    /** {@code f16} or {@code f32} (also {@code fp16}, {@code float16}, ...). */
+    public static Storage parse(String text) {
+      String name = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+      return switch (name) {
+        case "f16", "fp16", "float16" -> F16;
+        case "f32", "fp32", "float32" -> F32;
+        default ->
+            throw new InvalidInputException("storage must be f16 or f32, got '" + text + "'");
+      };
+    }
+
+    public String label() {
+      return name().toLowerCase(Locale.ROOT);
+    }
+  }
+
+  public RunnerOptions {
+    if (kvBlocks < 0) {
+      throw new InvalidInputException(
+          "kv blocks must be >= 0 (0 sizes from memory), got " + kvBlocks);
+    }
+    if (blockSize < 1) {
+      throw new InvalidInputException("block size must be >= 1, got " + blockSize);
+    }
+    if (threads < 0) {
+      throw new InvalidInputException("threads must be >= 0 (0 for all cores), got " + threads);
+    }
+    if (storage == null) {
+      throw new InvalidInputException("storage type missing (f16 or f32)");
+    }
+    if (!(kvUtilization > 0 && kvUtilization <= 1)) {
+      throw new InvalidInputException("kv utilization must be in (0, 1], got " + kvUtilization);
+    }
+    if (maxNumSeqs < 1) {
+      throw new InvalidInputException("max num seqs must be >= 1, got " + maxNumSeqs);
+    }
+    if (maxBatchedTokens < 1) {
+      throw new InvalidInputException("max batched tokens must be >= 1, got " + maxBatchedTokens);
+    }
+    if (maxModelLen < 0) {
+      throw new InvalidInputException(
+          "max model len must be >= 0 (0 for min(context, 4096)), got " + maxModelLen);
+    }
+  }
+
+  /** Pool from free memory, 16-position blocks, all cores, f16 storage and every CUDA fast path. */
+  public static RunnerOptions defaults() {
+    return new RunnerOptions(
+        0,
+        KvBlockManager.DEFAULT_BLOCK_SIZE,
+        0,
+        Storage.F16,
+        0.90,
+        64,
+        512,
+        0,
+        true,
+        true,
+        true,
+        true);
+  }
+
+  /** The longest sequence served for a model of {@code contextLength} positions. */
+  public int maxModelLenFor(int contextLength) {
+    return maxModelLen > 0
+        ? Math.min(maxModelLen, contextLength)
+        : Math.min(contextLength, DEFAULT_MAX_MODEL_LEN);
+  }
+
+  /** {@code threads}, or every available core when it is 0. */
+  public int resolvedThreads() {
+    return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+  }
+
+  public RunnerOptions withKvBlocks(int usableBlocks) {
+    return with(copy -> copy.kvBlocks = usableBlocks);
+  }
+
+  public RunnerOptions withBlockSize(int size) {
+    return with(copy -> copy.blockSize = size);
+  }
+
+  public RunnerOptions withThreads(int count) {
+    return with(copy -> copy.threads = count);
+  }
+
+  public RunnerOptions withStorage(Storage type) {
+    return with(copy -> copy.storage = type);
+  }
+
+  public RunnerOptions withKvUtilization(double share) {
+    return with(copy -> copy.kvUtilization = share);
+  }
+
+  public RunnerOptions withMaxNumSeqs(int count) {
+    return with(copy -> copy.maxNumSeqs = count);
+  }
+
+  public RunnerOptions withMaxBatchedTokens(int count) {
+    return with(copy -> copy.maxBatchedTokens = count);
+  }
+
+  public RunnerOptions withMaxModelLen(int length) {
+    return with(copy -> copy.maxModelLen = length);
+  }
+
+  public RunnerOptions withCudaGraphs(boolean on) {
+    return with(copy -> copy.cudaGraphs = on);
+  }
+
+  public RunnerOptions withSkinnyGemm(boolean on) {
+    return with(copy -> copy.skinnyGemm = on);
+  }
+
+  public RunnerOptions withProgrammaticLaunch(boolean on) {
+    return with(copy -> copy.programmaticLaunch = on);
+  }
+
+  public RunnerOptions withFusedNorms(boolean on) {
+    return with(copy -> copy.fusedNorms = on);
+  }
+
+  private RunnerOptions with(Consumer<Copy> change) {
+    Copy copy = new Copy(this);
+    change.accept(copy);
+    return copy.build();
+  }
+
+  /** A mutable copy, so that each wither names only the setting it changes. */
+  private static final class Copy {
+    int kvBlocks;
+    int blockSize;
+    int threads;
+    Storage storage;
+    double kvUtilization;
+    int maxNumSeqs;
+    int maxBatchedTokens;
+    int maxModelLen;
+    boolean cudaGraphs;
+    boolean skinnyGemm;
+    boolean programmaticLaunch;
+    boolean fusedNorms;
+
+    Copy(RunnerOptions options) {
+      kvBlocks = options.kvBlocks;
+      blockSize = options.blockSize;
+      threads = options.threads;
+      storage = options.storage;
+      kvUtilization = options.kvUtilization;
+      maxNumSeqs = options.maxNumSeqs;
+      maxBatchedTokens = options.maxBatchedTokens;
+      maxModelLen = options.maxModelLen;
+      cudaGraphs = options.cudaGraphs;
+      skinnyGemm = options.skinnyGemm;
+      programmaticLaunch = options.programmaticLaunch;
+      fusedNorms = options.fusedNorms;
+    }
+
+    RunnerOptions build() {
+      return new RunnerOptions(
+          kvBlocks,
+          blockSize,
+          threads,
+          storage,
+          kvUtilization,
+          maxNumSeqs,
+          maxBatchedTokens,
+          maxModelLen,
+          cudaGraphs,
+          skinnyGemm,
+          programmaticLaunch,
+          fusedNorms);
+    }
+  }
+}
