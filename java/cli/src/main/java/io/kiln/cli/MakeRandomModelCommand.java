@@ -52,6 +52,9 @@ public final class MakeRandomModelCommand implements Callable<Integer> {
       description = "split weights into shards of at most this size (default ${DEFAULT-VALUE})")
   long shardSizeMb;
 
+  @Option(names = "--force", description = "write even a model larger than the free disk")
+  boolean force;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -67,6 +70,7 @@ public final class MakeRandomModelCommand implements Callable<Integer> {
         DType.parse(dtype),
         output,
         shardSizeMb << 20,
+        force,
         done -> {
           while (shown[0] < (int) Math.floor(done * 100)) {
             shown[0]++;

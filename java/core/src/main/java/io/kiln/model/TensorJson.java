@@ -31,14 +31,8 @@ public final class TensorJson {
     } catch (NoSuchFileException | java.io.FileNotFoundException e) {
       throw new InvalidInputException("inputs file not found: " + file);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      com.fasterxml.jackson.core.JsonLocation at = e.getLocation();
       throw new InvalidInputException(
-          "inputs file "
-              + file
-              + " is not valid JSON"
-              + (at != null ? " at line " + at.getLineNr() + ", column " + at.getColumnNr() : "")
-              + ": "
-              + e.getOriginalMessage().lines().findFirst().orElse(""));
+          "inputs file " + file + " is not valid JSON at " + JsonProblems.oneLine(e));
     } catch (IOException e) {
       throw new InvalidInputException("cannot read inputs file " + file + ": " + e.getMessage());
     }

@@ -3,6 +3,7 @@ package io.kiln.execution.llm;
 import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
 import io.kiln.execution.kv.KvBlockManager;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -244,7 +245,9 @@ public final class LlmEngine implements AutoCloseable {
       return;
     }
     long now = System.nanoTime();
-    List<TokenEvent> events = scheduler.complete(step, logits, greedyTokens, now);
+    StepOutput finite = dropNonFinite(new StepOutput(step, logits, greedyTokens));
+    List<TokenEvent> events =
+        scheduler.complete(finite.step(), finite.logits(), finite.greedyTokens(), now);
     steps++;
     generatedTokens += events.size();
     publishStats();
@@ -270,6 +273,73 @@ public final class LlmEngine implements AutoCloseable {
     }
   }
 
+  /** A step with what the runner computed for it: logits, or greedy tokens. */
+  private record StepOutput(ScheduledStep step, float[][] logits, int[] greedyTokens) {}
+
+  /**
+   * Fails the requests whose logits were not finite (their blocks are freed, never cached) and
+   * returns the output of the others, or {@code output} itself when all were finite.
+   */
+  private StepOutput dropNonFinite(StepOutput output) {
+    ScheduledStep step = output.step();
+    float[][] logits = output.logits();
+    int[] greedyTokens = output.greedyTokens();
+    List<Integer> bad = new ArrayList<>();
+    for (int i = 0; i < step.chunks.size(); i++) {
+      if (step.chunks.get(i).wantLogits()
+          && (greedyTokens != null
+              ? greedyTokens[i] == ModelRunner.NON_FINITE
+              : !allFinite(logits[i]))) {
+        bad.add(i);
+      }
+    }
+    if (bad.isEmpty()) {
+      return output;
+    }
+    ScheduledStep kept = new ScheduledStep();
+    List<float[]> keptLogits = new ArrayList<>();
+    List<Integer> keptTokens = new ArrayList<>();
+    for (int i = 0; i < step.chunks.size(); i++) {
+      LlmRequest r = step.requests.get(i);
+      if (bad.contains(i)) {
+        scheduler.remove(r.id);
+        active.remove(r.id);
+        r.finishReason = FinishReason.ERROR;
+        notifyError(
+            r,
+            new NonFiniteLogitsException(
+                "request "
+                    + r.id
+                    + ": the logits went non-finite (NaN or infinity) after "
+                    + r.numGenerated()
+                    + " generated tokens; the model's weights or config are broken"));
+        continue;
+      }
+      kept.requests.add(r);
+      kept.chunks.add(step.chunks.get(i));
+      kept.numTokens += step.chunks.get(i).tokens().length;
+      if (logits != null) {
+        keptLogits.add(logits[i]);
+      }
+      if (greedyTokens != null) {
+        keptTokens.add(greedyTokens[i]);
+      }
+    }
+    return new StepOutput(
+        kept,
+        logits != null ? keptLogits.toArray(float[][]::new) : null,
+        greedyTokens != null ? keptTokens.stream().mapToInt(Integer::intValue).toArray() : null);
+  }
+
+  private static boolean allFinite(float[] values) {
+    for (float v : values) {
+      if (!Float.isFinite(v)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Every request that samples this step picks the top logit with no penalty. */
   private static boolean allGreedy(ScheduledStep step) {
     for (int i = 0; i < step.chunks.size(); i++) {
@@ -290,7 +360,9 @@ public final class LlmEngine implements AutoCloseable {
           "runner returned " + tokens.length + " tokens for " + step.chunks.size() + " chunks");
     }
     for (int i = 0; i < tokens.length; i++) {
-      if (step.chunks.get(i).wantLogits() && (tokens[i] < 0 || tokens[i] >= spec.vocabSize())) {
+      boolean valid =
+          tokens[i] == ModelRunner.NON_FINITE || (tokens[i] >= 0 && tokens[i] < spec.vocabSize());
+      if (step.chunks.get(i).wantLogits() && !valid) {
         throw new BackendException("runner returned token " + tokens[i] + " for chunk " + i);
       }
     }

@@ -17,10 +17,14 @@ public interface ModelRunner extends AutoCloseable {
    */
   float[][] forward(List<SequenceChunk> batch);
 
+  /** What {@link #forwardGreedy} returns for a chunk whose logits were not all finite. */
+  int NON_FINITE = -2;
+
   /**
    * Optionally, the same step but returning only the greedy next token of each chunk with {@code
-   * wantLogits} (ties to the lower id; -1 for the other chunks), chosen where the logits are
-   * computed so that they need not travel. Null when the runner has no such path.
+   * wantLogits} (ties to the lower id; -1 for the other chunks; {@link #NON_FINITE} where a logit
+   * was NaN or infinite), chosen where the logits are computed so that they need not travel. Null
+   * when the runner has no such path.
    */
   default int[] forwardGreedy(List<SequenceChunk> batch) {
     return null;

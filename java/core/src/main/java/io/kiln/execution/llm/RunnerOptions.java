@@ -37,6 +37,8 @@ public record RunnerOptions(
     boolean skinnyGemm,
     boolean programmaticLaunch,
     boolean fusedNorms) {
+  /** More threads than this is a typo, not a machine. */
+  public static final int MAX_THREADS = 4096;
 
   /** Used when {@code maxModelLen} is 0 and the model's context is longer. */
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
@@ -70,8 +72,9 @@ public record RunnerOptions(
     if (blockSize < 1) {
       throw new InvalidInputException("block size must be >= 1, got " + blockSize);
     }
-    if (threads < 0) {
-      throw new InvalidInputException("threads must be >= 0 (0 for all cores), got " + threads);
+    if (threads < 0 || threads > MAX_THREADS) {
+      throw new InvalidInputException(
+          "threads must be 0 (all cores) to " + MAX_THREADS + ", got " + threads);
     }
     if (storage == null) {
       throw new InvalidInputException("storage type missing (f16 or f32)");

@@ -3,6 +3,7 @@ package io.kiln.model.llama;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.ModelException;
+import io.kiln.model.JsonProblems;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,6 +41,71 @@ public record LlamaConfig(
     int bosTokenId,
     int eosTokenId) {
 
+  /** Every shape is positive and every product of them fits an int, however the config came. */
+  public LlamaConfig {
+    for (int size :
+        new int[] {
+          hiddenSize,
+          intermediateSize,
+          numLayers,
+          numHeads,
+          numKvHeads,
+          headDim,
+          vocabSize,
+          maxPositions
+        }) {
+      if (size <= 0) {
+        throw new ModelException(
+            "a Llama config needs positive sizes: hidden "
+                + hiddenSize
+                + ", intermediate "
+                + intermediateSize
+                + ", layers "
+                + numLayers
+                + ", heads "
+                + numHeads
+                + "/"
+                + numKvHeads
+                + ", head_dim "
+                + headDim
+                + ", vocab "
+                + vocabSize
+                + ", positions "
+                + maxPositions);
+      }
+    }
+    if (numHeads % numKvHeads != 0) {
+      throw new ModelException(
+          "num_attention_heads "
+              + numHeads
+              + " is not a multiple of num_key_value_heads "
+              + numKvHeads);
+    }
+    if (headDim % 2 != 0) {
+      throw new ModelException("head_dim " + headDim + " must be even");
+    }
+    if (!(rmsNormEps > 0)
+        || !(ropeTheta > 0)
+        || Double.isInfinite(rmsNormEps)
+        || Double.isInfinite(ropeTheta)) {
+      throw new ModelException(
+          "rms_norm_eps " + rmsNormEps + " and rope_theta " + ropeTheta + " must be positive");
+    }
+    try {
+      Math.multiplyExact(numHeads, headDim);
+      Math.multiplyExact(2, Math.multiplyExact(numKvHeads, headDim));
+      Math.multiplyExact(2, intermediateSize);
+    } catch (ArithmeticException e) {
+      throw new ModelException(
+          "a Llama config whose layer widths overflow an int: heads "
+              + numHeads
+              + " x head_dim "
+              + headDim
+              + ", intermediate "
+              + intermediateSize);
+    }
+  }
+
   public static LlamaConfig load(Path modelDirectory) {
     Path file =
         Files.isDirectory(modelDirectory) ? modelDirectory.resolve("config.json") : modelDirectory;
@@ -49,7 +115,7 @@ public record LlamaConfig(
     try {
       return parse(new ObjectMapper().readTree(file.toFile()), file.toString());
     } catch (IOException e) {
-      throw new ModelException("cannot parse " + file + ": " + e.getMessage(), e);
+      throw new ModelException("cannot parse " + file + ": " + JsonProblems.oneLine(e), e);
     }
   }
 
@@ -57,7 +123,7 @@ public record LlamaConfig(
     try {
       return parse(new ObjectMapper().readTree(json), "config.json");
     } catch (IOException e) {
-      throw new ModelException("cannot parse config.json: " + e.getMessage(), e);
+      throw new ModelException("cannot parse config.json: " + JsonProblems.oneLine(e), e);
     }
   }
 
@@ -78,8 +144,9 @@ public record LlamaConfig(
     }
     int hidden = required(c, "hidden_size", source);
     int heads = required(c, "num_attention_heads", source);
-    int kvHeads = integer(c, "num_key_value_heads", heads);
-    int headDim = integer(c, "head_dim", hidden / heads);
+    int kvHeads =
+        c.hasNonNull("num_key_value_heads") ? required(c, "num_key_value_heads", source) : heads;
+    int headDim = c.hasNonNull("head_dim") ? required(c, "head_dim", source) : hidden / heads;
     if (heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0) {
       throw new ModelException(
           source
@@ -95,6 +162,13 @@ public record LlamaConfig(
     double theta = number(c, "rope_theta", Double.NaN);
     if (Double.isNaN(theta)) {
       theta = ropeParameters != null ? number(ropeParameters, "rope_theta", 10000) : 10000;
+    }
+    if (!(theta > 0) || Double.isInfinite(theta)) {
+      throw new ModelException(source + ": rope_theta must be a positive number, got " + theta);
+    }
+    double eps = number(c, "rms_norm_eps", 1e-6);
+    if (!(eps > 0) || Double.isInfinite(eps)) {
+      throw new ModelException(source + ": rms_norm_eps must be a positive number, got " + eps);
     }
     JsonNode scalingNode = c.get("rope_scaling");
     if (scalingNode == null || scalingNode.isNull()) {
@@ -121,7 +195,7 @@ public record LlamaConfig(
         headDim,
         required(c, "vocab_size", source),
         maxPositions,
-        number(c, "rms_norm_eps", 1e-6),
+        eps,
         theta,
         ropeScaling(scalingNode, source),
         bool(c, "tie_word_embeddings", family.tiedEmbeddingsByDefault()),
@@ -182,10 +256,14 @@ public record LlamaConfig(
     return n.asInt(-1);
   }
 
+  /** A positive integer that fits an int; anything else is a broken config. */
   private static int required(JsonNode c, String key, String source) {
     JsonNode n = c.get(key);
-    if (n == null || !n.isNumber()) {
+    if (n == null || n.isNull()) {
       throw new ModelException(source + " lacks the integer field " + key);
+    }
+    if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() <= 0) {
+      throw new ModelException(source + ": " + key + " must be a positive integer, got " + n);
     }
     return n.asInt();
   }
@@ -196,11 +274,6 @@ public record LlamaConfig(
       throw new ModelException(source + ": rope scaling lacks the number field " + key);
     }
     return n.asDouble();
-  }
-
-  private static int integer(JsonNode c, String key, int fallback) {
-    JsonNode n = c.get(key);
-    return n == null || !n.isNumber() ? fallback : n.asInt();
   }
 
   private static double number(JsonNode c, String key, double fallback) {

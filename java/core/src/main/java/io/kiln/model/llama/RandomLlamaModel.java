@@ -11,6 +11,7 @@ import io.kiln.model.safetensors.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -183,6 +184,22 @@ public final class RandomLlamaModel {
       Path out,
       long shardBytes,
       Consumer<Double> progress) {
+    write(config, seed, dtype, out, shardBytes, false, progress);
+  }
+
+  /**
+   * As above; the config is validated first, a model larger than the free disk is refused unless
+   * {@code force}, and the files are written to a staging folder beside {@code out} that is moved
+   * into place only when complete, so a failure never leaves a partial model.
+   */
+  public static void write(
+      ObjectNode config,
+      long seed,
+      DType dtype,
+      Path out,
+      long shardBytes,
+      boolean force,
+      Consumer<Double> progress) {
     if (!dtype.isFloatingPoint()) {
       throw new InvalidInputException(
           "weights dtype must be f32, f16 or bf16, got " + dtype.onnxName());
@@ -191,51 +208,139 @@ public final class RandomLlamaModel {
     cfg.put("torch_dtype", dtype.onnxName());
     LlamaConfig parsed = LlamaConfig.parse(cfg, "config");
     List<Spec> specs = tensors(parsed);
-    List<List<Spec>> shards = shard(specs, dtype, shardBytes);
-    long totalElements = specs.stream().mapToLong(Spec::elements).sum();
+    long totalBytes = totalBytes(specs, dtype);
+    Path target = out.toAbsolutePath();
+    checkTarget(target);
+    if (!force) {
+      checkDisk(target, totalBytes);
+    }
+    Path staging =
+        target.resolveSibling("." + target.getFileName() + ".partial-" + System.nanoTime());
     try {
-      Files.createDirectories(out);
-      ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-      mapper.writeValue(out.resolve("config.json").toFile(), cfg);
-      ObjectNode generation = mapper.createObjectNode();
-      generation.put("bos_token_id", parsed.bosTokenId());
-      generation.put("eos_token_id", parsed.eosTokenId());
-      generation.put("do_sample", false);
-      mapper.writeValue(out.resolve("generation_config.json").toFile(), generation);
+      writeInto(cfg, parsed, specs, seed, dtype, staging, shardBytes, progress);
+      Files.deleteIfExists(target); // an empty directory, checked above
+      Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      deleteQuietly(staging);
+      throw new ModelException("cannot write model to " + out + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      deleteQuietly(staging);
+      throw e;
+    }
+  }
 
-      long done = 0;
-      Map<String, String> weightMap = new LinkedHashMap<>();
-      float[][] buffers = new float[CHUNKS_IN_FLIGHT][CHUNK];
-      for (int s = 0; s < shards.size(); s++) {
-        String file =
-            shards.size() == 1
-                ? "model.safetensors"
-                : String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
-        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
-        for (Spec spec : shards.get(s)) {
-          entries.add(new SafetensorsWriter.Entry(spec.name(), dtype, spec.shape()));
-          weightMap.put(spec.name(), file);
-        }
-        try (SafetensorsWriter writer =
-            new SafetensorsWriter(out.resolve(file), entries, Map.of())) {
-          for (Spec spec : shards.get(s)) {
-            done += writeTensor(writer, spec, seed, buffers);
-            progress.accept((double) done / totalElements);
-          }
-        }
+  /** The weights' bytes; a config whose size does not fit a long is no model. */
+  static long totalBytes(List<Spec> specs, DType dtype) {
+    try {
+      long total = 0;
+      for (Spec s : specs) {
+        total = Math.addExact(total, Math.multiplyExact(s.elements(), dtype.byteSize()));
       }
-      if (shards.size() > 1) {
-        ObjectNode index = mapper.createObjectNode();
-        index
-            .putObject("metadata")
-            .put(
-                "total_size", specs.stream().mapToLong(x -> x.elements() * dtype.byteSize()).sum());
-        ObjectNode map = index.putObject("weight_map");
-        weightMap.forEach(map::put);
-        mapper.writeValue(out.resolve(SafetensorsModel.INDEX_FILE).toFile(), index);
+      return total;
+    } catch (ArithmeticException e) {
+      throw new ModelException("the config describes more weight bytes than a long can count");
+    }
+  }
+
+  private static void checkTarget(Path target) {
+    if (Files.isRegularFile(target)) {
+      throw new InvalidInputException("output " + target + " is a file, not a directory");
+    }
+    if (Files.isDirectory(target)) {
+      try (var entries = Files.list(target)) {
+        if (entries.findAny().isPresent()) {
+          throw new InvalidInputException("output directory " + target + " is not empty");
+        }
+      } catch (IOException e) {
+        throw new InvalidInputException("cannot read output directory " + target + ": " + e);
+      }
+    }
+  }
+
+  private static void checkDisk(Path target, long totalBytes) {
+    Path existing = target.getParent();
+    while (existing != null && !Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+    if (existing == null) {
+      return;
+    }
+    try {
+      long free = Files.getFileStore(existing).getUsableSpace();
+      if (totalBytes > free) {
+        throw new InvalidInputException(
+            String.format(
+                java.util.Locale.ROOT,
+                "the model needs %.1f GB but %s has %.1f GB free (--force writes anyway)",
+                totalBytes / 1e9,
+                existing,
+                free / 1e9));
       }
     } catch (IOException e) {
-      throw new ModelException("cannot write model to " + out + ": " + e.getMessage(), e);
+      throw new InvalidInputException("cannot tell the free space of " + existing + ": " + e);
+    }
+  }
+
+  private static void deleteQuietly(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException e) {
+      // Best effort: the staging folder's name says what it is.
+    }
+  }
+
+  private static void writeInto(
+      ObjectNode cfg,
+      LlamaConfig parsed,
+      List<Spec> specs,
+      long seed,
+      DType dtype,
+      Path out,
+      long shardBytes,
+      Consumer<Double> progress)
+      throws IOException {
+    List<List<Spec>> shards = shard(specs, dtype, shardBytes);
+    long totalElements = specs.stream().mapToLong(Spec::elements).sum();
+    Files.createDirectories(out);
+    ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    mapper.writeValue(out.resolve("config.json").toFile(), cfg);
+    ObjectNode generation = mapper.createObjectNode();
+    generation.put("bos_token_id", parsed.bosTokenId());
+    generation.put("eos_token_id", parsed.eosTokenId());
+    generation.put("do_sample", false);
+    mapper.writeValue(out.resolve("generation_config.json").toFile(), generation);
+
+    long done = 0;
+    Map<String, String> weightMap = new LinkedHashMap<>();
+    float[][] buffers = new float[CHUNKS_IN_FLIGHT][CHUNK];
+    for (int s = 0; s < shards.size(); s++) {
+      String file =
+          shards.size() == 1
+              ? "model.safetensors"
+              : String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
+      List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+      for (Spec spec : shards.get(s)) {
+        entries.add(new SafetensorsWriter.Entry(spec.name(), dtype, spec.shape()));
+        weightMap.put(spec.name(), file);
+      }
+      try (SafetensorsWriter writer = new SafetensorsWriter(out.resolve(file), entries, Map.of())) {
+        for (Spec spec : shards.get(s)) {
+          done += writeTensor(writer, spec, seed, buffers);
+          progress.accept((double) done / totalElements);
+        }
+      }
+    }
+    if (shards.size() > 1) {
+      ObjectNode index = mapper.createObjectNode();
+      index
+          .putObject("metadata")
+          .put("total_size", specs.stream().mapToLong(x -> x.elements() * dtype.byteSize()).sum());
+      ObjectNode map = index.putObject("weight_map");
+      weightMap.forEach(map::put);
+      mapper.writeValue(out.resolve(SafetensorsModel.INDEX_FILE).toFile(), index);
     }
   }
 

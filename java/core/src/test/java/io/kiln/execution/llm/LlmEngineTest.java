@@ -87,6 +87,32 @@ class LlmEngineTest {
   }
 
   @Test
+  void nonFiniteLogitsFailTheirRequestAndSpareTheOthers() throws Exception {
+    ToyModelRunner runner = new ToyModelRunner(VOCAB, 256, 64, 4, -1);
+    int[] healthy = prompt(3, 6);
+    int[] broken = prompt(4, 6);
+    runner.poisonToken = broken[0];
+    assertTrue(healthy[0] != broken[0]);
+    try (LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
+      for (SamplingParams params :
+          List.of(
+              SamplingParams.greedy(5),
+              SamplingParams.builder().temperature(0.8).maxNewTokens(5).seed(1).build())) {
+        GenerationHandle bad = engine.submit(broken, params, event -> {});
+        GenerationHandle good = engine.submit(healthy, SamplingParams.greedy(5), event -> {});
+        ExecutionException e =
+            assertThrows(ExecutionException.class, () -> bad.result().get(10, TimeUnit.SECONDS));
+        assertInstanceOf(NonFiniteLogitsException.class, e.getCause());
+        assertTrue(e.getCause().getMessage().contains("non-finite"), e.getCause().getMessage());
+        assertArrayEquals(
+            ToyModelRunner.reference(healthy, 5, VOCAB, -1),
+            good.result().get(10, TimeUnit.SECONDS).newTokenIds());
+      }
+      assertEquals(0, engine.stats().kvBlocksUsed(), "the failed request's blocks are freed");
+    }
+  }
+
+  @Test
   void callbackSeesTokensInOrderThenTheResult() throws Exception {
     ToyModelRunner runner = new ToyModelRunner(VOCAB, 256, 64, 4, -1);
     try (LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {

@@ -20,6 +20,9 @@ final class ToyModelRunner implements ModelRunner {
   volatile long stepDelayMillis;
   volatile RuntimeException failNext;
 
+  /** A prompt that starts with this token gets a NaN in its first logits (a broken model). */
+  volatile int poisonToken = -1;
+
   ToyModelRunner(int vocab, int maxPositions, int numBlocks, int blockSize, int eos) {
     this.spec = new ModelSpec(1, 1, 1, vocab, maxPositions, eos);
     this.pool = new KvPoolSpec(numBlocks, blockSize);
@@ -70,9 +73,17 @@ final class ToyModelRunner implements ModelRunner {
       }
       if (chunk.wantLogits()) {
         out[c] = logits(value, spec.vocabSize());
+        if (poisoned(chunk)) {
+          out[c][chunk.tokens().length % spec.vocabSize()] = Float.NaN;
+        }
       }
     }
     return out;
+  }
+
+  /** A prompt short enough to prefill in one chunk whose first token is the poison. */
+  private boolean poisoned(SequenceChunk chunk) {
+    return poisonToken >= 0 && chunk.startPosition() == 0 && chunk.tokens()[0] == poisonToken;
   }
 
   private int slot(SequenceChunk chunk, int position) {
