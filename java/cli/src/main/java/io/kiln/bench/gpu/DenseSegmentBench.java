@@ -61,8 +61,6 @@ import org.knowm.xchart.style.Styler;
  * <p>{@code --from} renders the table and plot of an earlier run's JSON (no device needed).
  */
 public final class DenseSegmentBench {
-  private static final int ELEMENTWISE_THREADS = 256;
-
   private DenseSegmentBench() {}
 
   /** One segment: {@code in -> out}, or for the MLP {@code in -> 2 ff -> silu-mul -> ff -> in}. */
@@ -278,7 +276,7 @@ public final class DenseSegmentBench {
         DeviceBuffer y1 = filled(2L * maxTokens * hiddenOut);
         DeviceBuffer act = filled(s.mlp() ? 2L * maxTokens * s.ff() : 1);
         DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1)) {
-      Kernels k = new Kernels(module, StorageType.F16, 64, programmatic);
+      Kernels kernels = new Kernels(module, StorageType.F16, 64, programmatic);
       int f16 = StorageType.F16.cudaType;
       int sms = Cuda.multiprocessors();
       double[] us = new double[tokens.length];
@@ -291,32 +289,17 @@ public final class DenseSegmentBench {
         GemmStep gemm =
             skinny
                 ? (y, in, w, inDim, outDim) ->
-                    SkinnyGemm.launch(k.skinnyGemm, stream, sms, n, inDim, outDim, y, in, w)
+                    kernels.skinnyGemm(stream, sms, n, inDim, outDim, y, in, w)
                 : (y, in, w, inDim, outDim) -> blas.linear(y, f16, in, w, f16, n, inDim, outDim);
         Runnable run =
             () -> {
               if (s.mlp() && skinny) {
-                SkinnyGemm.launch(
-                    k.skinnyGemmSilu,
-                    stream,
-                    sms,
-                    n,
-                    s.in(),
-                    s.ff(),
-                    act.address(),
-                    x.address(),
-                    w1.address());
+                kernels.skinnyGemmSilu(
+                    stream, sms, n, s.in(), s.ff(), act.address(), x.address(), w1.address());
               } else {
                 gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
                 if (s.mlp()) {
-                  k.siluMul.launch1d(
-                      stream,
-                      (long) n * s.ff(),
-                      ELEMENTWISE_THREADS,
-                      act.address(),
-                      y1.address(),
-                      n,
-                      s.ff());
+                  kernels.siluMul(stream, act.address(), y1.address(), n, s.ff());
                 }
               }
               if (s.mlp()) {

@@ -34,10 +34,6 @@ import org.bytedeco.javacpp.PointerPointer;
  * ModelRunner}, though it may be opened on another thread.
  */
 public final class GpuLlamaRunner implements ModelRunner {
-  private static final int ELEMENTWISE_THREADS = 256;
-  private static final int NORM_THREADS = 256;
-  private static final int ATTENTION_THREADS = 128;
-  private static final int SAMPLE_THREADS = 1024;
   private static final int MAX_SPLITS = 16;
   private static final int MAX_GROUP = 8;
 
@@ -333,8 +329,7 @@ public final class GpuLlamaRunner implements ModelRunner {
         stage.upload(data);
         long out = dst.address(2 * elementOffset);
         dst.address(2 * (elementOffset + data.length));
-        k.castToHalf.launch1d(
-            stream, data.length, ELEMENTWISE_THREADS, out, stage.address(), (long) data.length);
+        k.castToHalf(stream, out, stage.address(), (long) data.length);
         sync();
       }
     }
@@ -578,8 +573,7 @@ public final class GpuLlamaRunner implements ModelRunner {
               hostGreedyKeys, meta.pointer(), 8L * rows, cudart.cudaMemcpyDeviceToHost, stream),
           "cudaMemcpyAsync greedy keys");
     } else if (rows > 0) {
-      k.argmax.launch(
-          stream, rows, 1, 1, SAMPLE_THREADS, 0, logits.address(), c.vocabSize(), greedy.address());
+      k.argmax(stream, rows, logits.address(), c.vocabSize(), greedy.address());
       Cuda.check(
           cudart.cudaMemcpyAsync(
               hostGreedy, greedy.pointer(), 4L * rows, cudart.cudaMemcpyDeviceToHost, stream),
@@ -716,8 +710,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     if (skinny(n)) {
       int sms = Cuda.multiprocessors();
       if (bias != null) {
-        SkinnyGemm.launch(
-            k.skinnyGemmBias,
+        k.skinnyGemmBias(
             stream,
             sms,
             n,
@@ -728,16 +721,14 @@ public final class GpuLlamaRunner implements ModelRunner {
             w.address(),
             bias.address());
       } else {
-        SkinnyGemm.launch(
-            k.skinnyGemm, stream, sms, n, inDim, outDim, out.address(), in.address(), w.address());
+        k.skinnyGemm(stream, sms, n, inDim, outDim, out.address(), in.address(), w.address());
       }
       return;
     }
     blas.linear(
         out.address(), st.cudaType, in.address(), w.address(), st.cudaType, n, inDim, outDim);
     if (bias != null) {
-      k.addBias.launch1d(
-          stream, (long) n * outDim, ELEMENTWISE_THREADS, out.address(), bias.address(), n, outDim);
+      k.addBias(stream, out.address(), bias.address(), n, outDim);
     }
   }
 
@@ -750,8 +741,7 @@ public final class GpuLlamaRunner implements ModelRunner {
     boolean up = stages.contains(DecodeStage.MLP_UP);
     boolean silu = stages.contains(DecodeStage.SILU);
     if (up && silu && normsInProducts(n)) {
-      SkinnyGemm.launchNormed(
-          k.skinnyGemmSiluNormed,
+      k.skinnyGemmSiluNormed(
           stream,
           Cuda.multiprocessors(),
           n,
@@ -764,8 +754,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       return;
     }
     if (up && silu && skinny(n) && l.bGateUp == null) {
-      SkinnyGemm.launch(
-          k.skinnyGemmSilu,
+      k.skinnyGemmSilu(
           stream,
           Cuda.multiprocessors(),
           n,
@@ -780,8 +769,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       project(gateUp, xb, l.wGateUp, l.bGateUp, n, h, 2 * ff);
     }
     if (silu) {
-      k.siluMul.launch1d(
-          stream, (long) n * ff, ELEMENTWISE_THREADS, mlp.address(), gateUp.address(), n, ff);
+      k.siluMul(stream, mlp.address(), gateUp.address(), n, ff);
     }
   }
 
@@ -789,8 +777,7 @@ public final class GpuLlamaRunner implements ModelRunner {
   private void projectLogits(int rows) {
     int h = c.hiddenSize();
     if (skinny(rows)) {
-      SkinnyGemm.launchLogits(
-          k.skinnyGemmLogits,
+      k.skinnyGemmLogits(
           stream,
           Cuda.multiprocessors(),
           rows,
@@ -816,19 +803,7 @@ public final class GpuLlamaRunner implements ModelRunner {
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
   private void addThenNorm(int n, DeviceBuffer weight, float eps) {
     int h = c.hiddenSize();
-    k.addRmsnorm.launch(
-        stream,
-        n,
-        1,
-        1,
-        NORM_THREADS,
-        0,
-        x.address(),
-        proj.address(),
-        xb.address(),
-        weight.address(),
-        h,
-        eps);
+    k.addRmsnorm(stream, n, x.address(), proj.address(), xb.address(), weight.address(), h, eps);
   }
 
   /** Enqueues the whole forward pass for {@code n} attention rows and {@code rows} logits rows. */
@@ -849,29 +824,10 @@ public final class GpuLlamaRunner implements ModelRunner {
     boolean inProducts = normsInProducts(n);
 
     if (norms) {
-      k.embedding.launch1d(
-          stream,
-          (long) n * h,
-          ELEMENTWISE_THREADS,
-          x.address(),
-          embedding.address(),
-          metaAt(layout.tokens()),
-          n,
-          h);
+      k.embeddingGather(stream, x.address(), embedding.address(), metaAt(layout.tokens()), n, h);
     }
     if (norms && !inProducts) {
-      k.rmsnorm.launch(
-          stream,
-          n,
-          1,
-          1,
-          NORM_THREADS,
-          0,
-          xb.address(),
-          x.address(),
-          layers[0].attentionNorm.address(),
-          h,
-          eps);
+      k.rmsnorm(stream, n, xb.address(), x.address(), layers[0].attentionNorm.address(), h, eps);
     }
     for (int i = 0; i < layers.length; i++) {
       Layer l = layers[i];
@@ -910,8 +866,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       if (norms && i + 1 < layers.length) {
         addThenNorm(n, layers[i + 1].attentionNorm, eps);
       } else if (norms) {
-        k.residualAdd.launch1d(
-            stream, (long) n * h, ELEMENTWISE_THREADS, x.address(), proj.address(), (long) n * h);
+        k.residualAdd(stream, x.address(), proj.address(), (long) n * h);
       }
     }
     if (rows == 0) {
@@ -921,23 +876,11 @@ public final class GpuLlamaRunner implements ModelRunner {
       // When every row wants logits (decode steps) the logits rows are the rows in order.
       boolean allRows = rows == n;
       if (!allRows) {
-        k.gatherRows.launch1d(
-            stream,
-            (long) rows * h,
-            ELEMENTWISE_THREADS,
-            lastX.address(),
-            x.address(),
-            metaAt(layout.logitRows()),
-            rows,
-            h);
+        k.gatherRows(stream, lastX.address(), x.address(), metaAt(layout.logitRows()), rows, h);
       }
-      k.rmsnorm.launch(
+      k.rmsnorm(
           stream,
           rows,
-          1,
-          1,
-          NORM_THREADS,
-          0,
           lastNormed.address(),
           (allRows ? x : lastX).address(),
           finalNorm.address(),
@@ -951,8 +894,7 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   /** x += in times the weight (rounded to the storage type first), one skinny kernel. */
   private void addProduct(DeviceBuffer in, DeviceBuffer w, int n, int inDim) {
-    SkinnyGemm.launch(
-        k.skinnyGemmResidual,
+    k.skinnyGemmResidual(
         stream,
         Cuda.multiprocessors(),
         n,
@@ -987,8 +929,7 @@ public final class GpuLlamaRunner implements ModelRunner {
             c.numKvHeads(),
             hd);
     if (projection && rope && normsInProducts(n)) {
-      SkinnyGemm.launchRopeKvNormed(
-          k.skinnyGemmRopeKvNormed,
+      k.skinnyGemmRopeKvNormed(
           stream,
           Cuda.multiprocessors(),
           n,
@@ -1002,8 +943,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       return;
     }
     if (projection && rope && skinny(n) && l.bqkv == null) {
-      SkinnyGemm.launchRopeKv(
-          k.skinnyGemmRopeKv,
+      k.skinnyGemmRopeKv(
           stream,
           Cuda.multiprocessors(),
           n,
@@ -1019,10 +959,8 @@ public final class GpuLlamaRunner implements ModelRunner {
       project(qkv, xb, l.wqkv, l.bqkv, n, h, qkvDim);
     }
     if (rope) {
-      k.ropeKvWrite.launch1d(
+      k.ropeKvWrite(
           stream,
-          (long) n * (c.numHeads() + 2 * c.numKvHeads()) * (hd / 2),
-          ELEMENTWISE_THREADS,
           qkv.address(),
           positions,
           ropeCos.address(),
@@ -1045,13 +983,9 @@ public final class GpuLlamaRunner implements ModelRunner {
    */
   private void attend(int n, long kc, long vc, int splits) {
     int hd = c.headDim();
-    k.attention.launch(
+    k.pagedAttention(
         stream,
-        c.numKvHeads(),
         n,
-        splits,
-        ATTENTION_THREADS,
-        0,
         qkv.address(),
         qkvDim,
         kc,
@@ -1070,15 +1004,11 @@ public final class GpuLlamaRunner implements ModelRunner {
         partMl.address(),
         att.address(),
         qDim,
-        layout.decode ? 1 : 0);
+        layout.decode);
     if (splits > 1) {
-      k.combine.launch(
+      k.attentionCombine(
           stream,
-          c.numHeads(),
           n,
-          1,
-          hd,
-          0,
           partAcc.address(),
           partMl.address(),
           att.address(),
