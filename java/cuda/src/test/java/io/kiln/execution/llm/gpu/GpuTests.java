@@ -12,6 +12,9 @@ import org.bytedeco.cuda.global.cudart;
 
 /** Shared set-up of the GPU tests: skip without a device or kernels, device data helpers. */
 final class GpuTests {
+  /** The kernels only tests launch (native/test_kernels.cu), on the test classpath only. */
+  static final String TEST_KERNELS = "/io/kiln/native/test_kernels.fatbin";
+
   private static CudaModule testModule;
   private static final Map<StorageType, TestKernels> testKernels = new EnumMap<>(StorageType.class);
 
@@ -20,7 +23,7 @@ final class GpuTests {
   /** The kernels only tests launch, loaded on first use (see {@link #unloadTestKernels}). */
   static synchronized TestKernels testKernels(StorageType st) {
     if (testModule == null) {
-      testModule = CudaModule.load();
+      testModule = CudaModule.load(TEST_KERNELS);
     }
     return testKernels.computeIfAbsent(st, s -> new TestKernels(testModule, s));
   }
@@ -37,6 +40,9 @@ final class GpuTests {
     Optional<String> reason = GpuProbe.cudaUnavailableReason();
     assumeTrue(reason.isEmpty(), () -> "skipped: " + reason.orElse(""));
     assumeTrue(CudaModule.kernelsBuilt(), "skipped: the CUDA kernels were not built (no nvcc)");
+    assumeTrue(
+        CudaModule.kernelsBuilt(TEST_KERNELS),
+        "skipped: the test kernels were not built (no nvcc)");
   }
 
   static void sync() {
