@@ -8,6 +8,7 @@ import io.kiln.Tensor;
 import io.kiln.bench.Charts;
 import io.kiln.bench.ReportFiles;
 import io.kiln.cuda.Cuda;
+import io.kiln.cuda.CudaGraph;
 import io.kiln.engine.trt.BuildOptions;
 import io.kiln.engine.trt.RuntimeOptions;
 import io.kiln.engine.trt.ShapeProfile;
@@ -36,8 +37,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.bytedeco.cuda.cudart.CUgraphExec_st;
-import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
 import org.knowm.xchart.XYChart;
@@ -327,26 +326,10 @@ public final class DenseSegmentBench {
     return b;
   }
 
-  /** Captures {@code run} once and returns microseconds per graph replay. */
+  /** Captures {@code run} once and returns microseconds per graph replay (10 warm-up runs). */
   private static double replayMicros(CUstream_st stream, Runnable run, int iterations) {
-    Cuda.check(
-        cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
-        "cudaStreamBeginCapture");
-    CUgraph_st graph = new CUgraph_st();
-    try {
-      run.run();
-    } finally {
-      Cuda.check(cudart.cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
-    }
-    CUgraphExec_st exec = new CUgraphExec_st();
-    try {
-      Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
-      return Cuda.millisPerReplay(exec, stream, 10, iterations) * 1000.0;
-    } finally {
-      if (!exec.isNull()) {
-        cudart.cudaGraphExecDestroy(exec);
-      }
-      cudart.cudaGraphDestroy(graph);
+    try (CudaGraph graph = CudaGraph.capture(stream, run)) {
+      return graph.millisPerReplay(10, iterations) * 1000.0;
     }
   }
 
