@@ -32,30 +32,31 @@ final class DenseProducts {
     return skinnyGemm && tokens == 1;
   }
 
-  /** out[n, outDim] = in[n, inDim] times the weight (+ bias, where the model has one). */
+  /** out[rows, outDim] = in[rows, inDim] times the weight (+ bias, where the model has one). */
   void project(
       DeviceBuffer out,
       DeviceBuffer in,
-      DeviceBuffer w,
+      DeviceBuffer weight,
       DeviceBuffer bias,
-      int n,
+      int rows,
       int inDim,
       int outDim) {
-    if (skinny(n)) {
+    if (skinny(rows)) {
       int sms = Cuda.multiprocessors();
       if (bias != null) {
         kernels.skinnyGemmBias(
             stream,
             sms,
-            n,
+            rows,
             inDim,
             outDim,
             out.address(),
             in.address(),
-            w.address(),
+            weight.address(),
             bias.address());
       } else {
-        kernels.skinnyGemm(stream, sms, n, inDim, outDim, out.address(), in.address(), w.address());
+        kernels.skinnyGemm(
+            stream, sms, rows, inDim, outDim, out.address(), in.address(), weight.address());
       }
       return;
     }
@@ -63,31 +64,36 @@ final class DenseProducts {
         out.address(),
         storage.cudaType,
         in.address(),
-        w.address(),
+        weight.address(),
         storage.cudaType,
-        n,
+        rows,
         inDim,
         outDim);
     if (bias != null) {
-      kernels.addBias(stream, out.address(), bias.address(), n, outDim);
+      kernels.addBias(stream, out.address(), bias.address(), rows, outDim);
     }
   }
 
   /**
-   * residual[n, outDim] += in[n, inDim] times the weight (rounded to the storage type first), one
-   * skinny kernel.
+   * residual[rows, outDim] += in[rows, inDim] times the weight (rounded to the storage type first),
+   * one skinny kernel.
    */
   void addInto(
-      DeviceBuffer residual, DeviceBuffer in, DeviceBuffer w, int n, int inDim, int outDim) {
+      DeviceBuffer residual,
+      DeviceBuffer in,
+      DeviceBuffer weight,
+      int rows,
+      int inDim,
+      int outDim) {
     kernels.skinnyGemmResidual(
         stream,
         Cuda.multiprocessors(),
-        n,
+        rows,
         inDim,
         outDim,
         residual.address(),
         in.address(),
-        w.address());
+        weight.address());
   }
 
   /**

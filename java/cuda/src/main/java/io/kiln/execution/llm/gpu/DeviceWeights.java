@@ -68,69 +68,83 @@ final class DeviceWeights {
       DeviceMemory memory,
       Kernels kernels,
       CUstream_st stream) {
-    long h = config.hiddenSize();
+    long hidden = config.hiddenSize();
     long vocab = config.vocabSize();
     int qDim = config.queryDim();
     int kvDim = config.kvDim();
     int qkvDim = qDim + 2 * kvDim;
     int ff = config.intermediateSize();
-    long staging = Math.max(vocab * h, Math.max(2L * ff * h, (long) qkvDim * h));
+    long staging = Math.max(vocab * hidden, Math.max(2L * ff * hidden, (long) qkvDim * hidden));
     DeviceBuffer stage = storage == StorageType.F16 ? memory.alloc(4 * staging) : null;
     try {
-      Uploader up = new Uploader(weights, stage, storage, fusedNorms, memory, kernels, stream);
-      DeviceBuffer embedding = memory.alloc(vocab * h * storage.bytes);
-      up.matrix(embedding, 0, "model.embed_tokens.weight", vocab, h);
+      Uploader uploader =
+          new Uploader(weights, stage, storage, fusedNorms, memory, kernels, stream);
+      DeviceBuffer embedding = memory.alloc(vocab * hidden * storage.bytes);
+      uploader.matrix(embedding, 0, "model.embed_tokens.weight", vocab, hidden);
       if (fusedNorms) {
-        float[] ones = new float[(int) h];
+        float[] ones = new float[(int) hidden];
         Arrays.fill(ones, 1f);
-        up.unitNorm = memory.alloc(4 * h);
-        up.unitNorm.upload(ones);
+        uploader.unitNorm = memory.alloc(4 * hidden);
+        uploader.unitNorm.upload(ones);
       }
       Layer[] layers = new Layer[config.numLayers()];
       for (int i = 0; i < layers.length; i++) {
-        String p = "model.layers." + i + ".";
-        Layer l = new Layer();
-        float[] g = up.normWeight(p + "input_layernorm.weight", h);
-        l.attentionNorm = up.norm(g);
-        l.wqkv = memory.alloc((long) qkvDim * h * storage.bytes);
-        up.normedMatrix(l.wqkv, 0, p + "self_attn.q_proj.weight", g, qDim, h);
-        up.normedMatrix(l.wqkv, (long) qDim * h, p + "self_attn.k_proj.weight", g, kvDim, h);
-        up.normedMatrix(
-            l.wqkv, (long) (qDim + kvDim) * h, p + "self_attn.v_proj.weight", g, kvDim, h);
+        String prefix = "model.layers." + i + ".";
+        Layer layer = new Layer();
+        float[] norm = uploader.normWeight(prefix + "input_layernorm.weight", hidden);
+        layer.attentionNorm = uploader.norm(norm);
+        layer.wqkv = memory.alloc((long) qkvDim * hidden * storage.bytes);
+        uploader.normedMatrix(
+            layer.wqkv, 0, prefix + "self_attn.q_proj.weight", norm, qDim, hidden);
+        uploader.normedMatrix(
+            layer.wqkv,
+            (long) qDim * hidden,
+            prefix + "self_attn.k_proj.weight",
+            norm,
+            kvDim,
+            hidden);
+        uploader.normedMatrix(
+            layer.wqkv,
+            (long) (qDim + kvDim) * hidden,
+            prefix + "self_attn.v_proj.weight",
+            norm,
+            kvDim,
+            hidden);
         if (config.qkvBias()) {
-          l.bqkv = memory.alloc((long) qkvDim * storage.bytes);
-          up.matrix(l.bqkv, 0, p + "self_attn.q_proj.bias", qDim);
-          up.matrix(l.bqkv, qDim, p + "self_attn.k_proj.bias", kvDim);
-          up.matrix(l.bqkv, qDim + kvDim, p + "self_attn.v_proj.bias", kvDim);
+          layer.bqkv = memory.alloc((long) qkvDim * storage.bytes);
+          uploader.matrix(layer.bqkv, 0, prefix + "self_attn.q_proj.bias", qDim);
+          uploader.matrix(layer.bqkv, qDim, prefix + "self_attn.k_proj.bias", kvDim);
+          uploader.matrix(layer.bqkv, qDim + kvDim, prefix + "self_attn.v_proj.bias", kvDim);
         }
-        l.wo = memory.alloc(h * qDim * storage.bytes);
-        up.matrix(l.wo, 0, p + "self_attn.o_proj.weight", h, qDim);
+        layer.wo = memory.alloc(hidden * qDim * storage.bytes);
+        uploader.matrix(layer.wo, 0, prefix + "self_attn.o_proj.weight", hidden, qDim);
         if (config.outputBias()) {
-          l.bo = memory.alloc(h * storage.bytes);
-          up.matrix(l.bo, 0, p + "self_attn.o_proj.bias", h);
+          layer.bo = memory.alloc(hidden * storage.bytes);
+          uploader.matrix(layer.bo, 0, prefix + "self_attn.o_proj.bias", hidden);
         }
-        g = up.normWeight(p + "post_attention_layernorm.weight", h);
-        l.mlpNorm = up.norm(g);
-        l.wGateUp = memory.alloc(2L * ff * h * storage.bytes);
-        up.normedMatrix(l.wGateUp, 0, p + "mlp.gate_proj.weight", g, ff, h);
-        up.normedMatrix(l.wGateUp, (long) ff * h, p + "mlp.up_proj.weight", g, ff, h);
-        l.wDown = memory.alloc(h * ff * storage.bytes);
-        up.matrix(l.wDown, 0, p + "mlp.down_proj.weight", h, ff);
+        norm = uploader.normWeight(prefix + "post_attention_layernorm.weight", hidden);
+        layer.mlpNorm = uploader.norm(norm);
+        layer.wGateUp = memory.alloc(2L * ff * hidden * storage.bytes);
+        uploader.normedMatrix(layer.wGateUp, 0, prefix + "mlp.gate_proj.weight", norm, ff, hidden);
+        uploader.normedMatrix(
+            layer.wGateUp, (long) ff * hidden, prefix + "mlp.up_proj.weight", norm, ff, hidden);
+        layer.wDown = memory.alloc(hidden * ff * storage.bytes);
+        uploader.matrix(layer.wDown, 0, prefix + "mlp.down_proj.weight", hidden, ff);
         if (config.mlpBias()) {
-          l.bGateUp = memory.alloc(2L * ff * storage.bytes);
-          up.matrix(l.bGateUp, 0, p + "mlp.gate_proj.bias", ff);
-          up.matrix(l.bGateUp, ff, p + "mlp.up_proj.bias", ff);
-          l.bDown = memory.alloc(h * storage.bytes);
-          up.matrix(l.bDown, 0, p + "mlp.down_proj.bias", h);
+          layer.bGateUp = memory.alloc(2L * ff * storage.bytes);
+          uploader.matrix(layer.bGateUp, 0, prefix + "mlp.gate_proj.bias", ff);
+          uploader.matrix(layer.bGateUp, ff, prefix + "mlp.up_proj.bias", ff);
+          layer.bDown = memory.alloc(hidden * storage.bytes);
+          uploader.matrix(layer.bDown, 0, prefix + "mlp.down_proj.bias", hidden);
         }
-        layers[i] = l;
+        layers[i] = layer;
       }
       // The final norm keeps its weight: the LM head may be the embedding table too.
-      DeviceBuffer finalNorm = up.vector(up.normWeight("model.norm.weight", h));
+      DeviceBuffer finalNorm = uploader.vector(uploader.normWeight("model.norm.weight", hidden));
       DeviceBuffer lmHead;
       if (weights.contains("lm_head.weight")) {
-        lmHead = memory.alloc(vocab * h * storage.bytes);
-        up.matrix(lmHead, 0, "lm_head.weight", vocab, h);
+        lmHead = memory.alloc(vocab * hidden * storage.bytes);
+        uploader.matrix(lmHead, 0, "lm_head.weight", vocab, hidden);
       } else if (config.tieWordEmbeddings()) {
         lmHead = embedding;
       } else {
@@ -215,13 +229,13 @@ final class DeviceWeights {
      * norms g is folded in (column j times g[j]) and the norm itself runs with unit weight.
      */
     void normedMatrix(
-        DeviceBuffer dst, long elementOffset, String name, float[] g, long rows, long cols) {
+        DeviceBuffer dst, long elementOffset, String name, float[] norm, long rows, long cols) {
       float[] data = weights.readFloats(name, rows, cols);
       if (fusedNorms) {
         for (int r = 0; r < rows; r++) {
           int at = r * (int) cols;
           for (int j = 0; j < cols; j++) {
-            data[at + j] *= g[j];
+            data[at + j] *= norm[j];
           }
         }
       }
@@ -245,13 +259,13 @@ final class DeviceWeights {
     }
 
     /** The layer norm's device weight: g, or ones where g is folded into the products. */
-    DeviceBuffer norm(float[] g) {
-      return fusedNorms ? unitNorm : vector(g);
+    DeviceBuffer norm(float[] weight) {
+      return fusedNorms ? unitNorm : vector(weight);
     }
 
-    DeviceBuffer vector(float[] v) {
-      DeviceBuffer buffer = memory.alloc(4L * v.length);
-      buffer.upload(v);
+    DeviceBuffer vector(float[] values) {
+      DeviceBuffer buffer = memory.alloc(4L * values.length);
+      buffer.upload(values);
       return buffer;
     }
   }

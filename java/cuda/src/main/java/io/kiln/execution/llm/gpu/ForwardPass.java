@@ -26,7 +26,8 @@ final class ForwardPass {
   static final int MAX_SPLITS = 16;
 
   /** One enqueue: rows, splits and which stages run; fixed for all its layers. */
-  private record Step(int n, int rows, int splits, Set<DecodeStage> stages, boolean inProducts) {
+  private record Step(
+      int tokens, int rows, int splits, Set<DecodeStage> stages, boolean inProducts) {
     boolean runs(DecodeStage stage) {
       return stages.contains(stage);
     }
@@ -108,17 +109,19 @@ final class ForwardPass {
         && !config.mlpBias();
   }
 
-  /** Enqueues the whole forward pass for {@code n} attention rows and {@code rows} logits rows. */
-  void enqueue(int n, int rows, int splits) {
-    enqueue(n, rows, splits, DecodeStage.ALL);
+  /**
+   * Enqueues the whole forward pass for {@code tokens} attention rows and {@code rows} logits rows.
+   */
+  void enqueue(int tokens, int rows, int splits) {
+    enqueue(tokens, rows, splits, DecodeStage.ALL);
   }
 
   /**
    * Enqueues the forward pass, or only its {@code stages} (the others are skipped and their buffers
    * keep whatever they hold: timing only).
    */
-  void enqueue(int n, int rows, int splits, Set<DecodeStage> stages) {
-    Step step = new Step(n, rows, splits, stages, normsInProducts(n));
+  void enqueue(int tokens, int rows, int splits, Set<DecodeStage> stages) {
+    Step step = new Step(tokens, rows, splits, stages, normsInProducts(tokens));
     DeviceWeights.Layer[] layers = weights.layers;
     embed(step);
     for (int i = 0; i < layers.length; i++) {
@@ -143,22 +146,22 @@ final class ForwardPass {
   // ---- the steps, top to bottom ---------------------------------------------------------------
 
   /** x = the tokens' embedding rows; xb = rmsnorm(x) for the first layer (unless in products). */
-  private void embed(Step s) {
-    if (s.runs(DecodeStage.NORMS)) {
+  private void embed(Step step) {
+    if (step.runs(DecodeStage.NORMS)) {
       kernels.embeddingGather(
           stream,
-          activations.x.address(),
+          activations.residual.address(),
           weights.embedding.address(),
           stepIo.metaAt(stepIo.layout.tokens()),
-          s.n(),
+          step.tokens(),
           hidden);
     }
-    if (s.normKernels()) {
+    if (step.normKernels()) {
       kernels.rmsnorm(
           stream,
-          s.n(),
-          activations.xb.address(),
-          activations.x.address(),
+          step.tokens(),
+          activations.normed.address(),
+          activations.residual.address(),
           weights.layers[0].attentionNorm.address(),
           hidden,
           eps);
@@ -170,15 +173,15 @@ final class ForwardPass {
    * slots: one skinny kernel where it applies and both stages run (norming x itself where the norms
    * run in the products).
    */
-  private void qkvAndRope(Step s, DeviceWeights.Layer l, int layer) {
-    int n = s.n();
+  private void qkvAndRope(Step step, DeviceWeights.Layer layer, int index) {
+    int tokens = step.tokens();
     int hd = config.headDim();
-    long keys = kvPool.keys(layer);
-    long values = kvPool.values(layer);
+    long keys = kvPool.keys(index);
+    long values = kvPool.values(index);
     long positions = stepIo.metaAt(stepIo.layout.positions());
     long slots = stepIo.metaAt(stepIo.layout.slots());
-    boolean projection = s.runs(DecodeStage.QKV);
-    boolean rope = s.runs(DecodeStage.ROPE_KV);
+    boolean projection = step.runs(DecodeStage.QKV);
+    boolean rope = step.runs(DecodeStage.ROPE_KV);
     SkinnyGemm.RopeKv targets =
         new SkinnyGemm.RopeKv(
             positions,
@@ -190,35 +193,36 @@ final class ForwardPass {
             config.numHeads(),
             config.numKvHeads(),
             hd);
-    if (projection && rope && s.inProducts()) {
+    if (projection && rope && step.inProducts()) {
       kernels.skinnyGemmRopeKvNormed(
           stream,
           Cuda.multiprocessors(),
-          n,
+          tokens,
           hidden,
           qkvDim,
           activations.qkv.address(),
-          activations.x.address(),
-          l.wqkv.address(),
+          activations.residual.address(),
+          layer.wqkv.address(),
           targets,
           eps);
       return;
     }
-    if (projection && rope && skinny(n) && l.bqkv == null) {
+    if (projection && rope && skinny(tokens) && layer.bqkv == null) {
       kernels.skinnyGemmRopeKv(
           stream,
           Cuda.multiprocessors(),
-          n,
+          tokens,
           hidden,
           qkvDim,
           activations.qkv.address(),
-          activations.xb.address(),
-          l.wqkv.address(),
+          activations.normed.address(),
+          layer.wqkv.address(),
           targets);
       return;
     }
     if (projection) {
-      products.project(activations.qkv, activations.xb, l.wqkv, l.bqkv, n, hidden, qkvDim);
+      products.project(
+          activations.qkv, activations.normed, layer.wqkv, layer.bqkv, tokens, hidden, qkvDim);
     }
     if (rope) {
       kernels.ropeKvWrite(
@@ -230,7 +234,7 @@ final class ForwardPass {
           keys,
           values,
           slots,
-          n,
+          tokens,
           config.numHeads(),
           config.numKvHeads(),
           hd,
@@ -243,19 +247,19 @@ final class ForwardPass {
    * decode step the K/V of all but each row's last position is read before the wait on the QKV
    * kernel.
    */
-  private void attention(Step s, int layer) {
-    if (!s.runs(DecodeStage.ATTENTION)) {
+  private void attention(Step step, int index) {
+    if (!step.runs(DecodeStage.ATTENTION)) {
       return;
     }
     int hd = config.headDim();
-    int splits = s.splits();
+    int splits = step.splits();
     kernels.pagedAttention(
         stream,
-        s.n(),
+        step.tokens(),
         activations.qkv.address(),
         qkvDim,
-        kvPool.keys(layer),
-        kvPool.values(layer),
+        kvPool.keys(index),
+        kvPool.values(index),
         stepIo.metaAt(stepIo.layout.blockTables()),
         maxBlocks,
         stepIo.metaAt(stepIo.layout.rowSeq()),
@@ -274,7 +278,7 @@ final class ForwardPass {
     if (splits > 1) {
       kernels.attentionCombine(
           stream,
-          s.n(),
+          step.tokens(),
           activations.partAcc.address(),
           activations.partMl.address(),
           activations.att.address(),
@@ -286,21 +290,22 @@ final class ForwardPass {
   }
 
   /** proj = att . wo (+ bias); in the products: x += att . wo. */
-  private void outputProjection(Step s, DeviceWeights.Layer l) {
-    if (!s.runs(DecodeStage.O_PROJ)) {
+  private void outputProjection(Step step, DeviceWeights.Layer layer) {
+    if (!step.runs(DecodeStage.O_PROJ)) {
       return;
     }
-    if (s.inProducts()) {
-      addProduct(activations.att, l.wo, s.n(), qDim);
+    if (step.inProducts()) {
+      addProduct(activations.att, layer.wo, step.tokens(), qDim);
     } else {
-      products.project(activations.proj, activations.att, l.wo, l.bo, s.n(), qDim, hidden);
+      products.project(
+          activations.proj, activations.att, layer.wo, layer.bo, step.tokens(), qDim, hidden);
     }
   }
 
   /** x += attention output; xb = rmsnorm(x) for the MLP (in the products: nothing to do). */
-  private void mlpNorm(Step s, DeviceWeights.Layer l) {
-    if (s.normKernels()) {
-      addThenNorm(s.n(), l.mlpNorm);
+  private void mlpNorm(Step step, DeviceWeights.Layer layer) {
+    if (step.normKernels()) {
+      addThenNorm(step.tokens(), layer.mlpNorm);
     }
   }
 
@@ -308,52 +313,60 @@ final class ForwardPass {
    * mlp = silu(xb . gate^T) * (xb . up^T): one skinny pass over both weights where it applies and
    * both stages run.
    */
-  private void gatedProduct(Step s, DeviceWeights.Layer l) {
-    int n = s.n();
-    boolean up = s.runs(DecodeStage.MLP_UP);
-    boolean silu = s.runs(DecodeStage.SILU);
-    if (up && silu && s.inProducts()) {
+  private void gatedProduct(Step step, DeviceWeights.Layer layer) {
+    int tokens = step.tokens();
+    boolean up = step.runs(DecodeStage.MLP_UP);
+    boolean silu = step.runs(DecodeStage.SILU);
+    if (up && silu && step.inProducts()) {
       kernels.skinnyGemmSiluNormed(
           stream,
           Cuda.multiprocessors(),
-          n,
+          tokens,
           hidden,
           ff,
           activations.mlp.address(),
-          activations.x.address(),
-          l.wGateUp.address(),
+          activations.residual.address(),
+          layer.wGateUp.address(),
           eps);
       return;
     }
-    if (up && silu && skinny(n) && l.bGateUp == null) {
+    if (up && silu && skinny(tokens) && layer.bGateUp == null) {
       kernels.skinnyGemmSilu(
           stream,
           Cuda.multiprocessors(),
-          n,
+          tokens,
           hidden,
           ff,
           activations.mlp.address(),
-          activations.xb.address(),
-          l.wGateUp.address());
+          activations.normed.address(),
+          layer.wGateUp.address());
       return;
     }
     if (up) {
-      products.project(activations.gateUp, activations.xb, l.wGateUp, l.bGateUp, n, hidden, 2 * ff);
+      products.project(
+          activations.gateUp,
+          activations.normed,
+          layer.wGateUp,
+          layer.bGateUp,
+          tokens,
+          hidden,
+          2 * ff);
     }
     if (silu) {
-      kernels.siluMul(stream, activations.mlp.address(), activations.gateUp.address(), n, ff);
+      kernels.siluMul(stream, activations.mlp.address(), activations.gateUp.address(), tokens, ff);
     }
   }
 
   /** proj = mlp . wDown (+ bias); in the products: x += mlp . wDown. */
-  private void downProjection(Step s, DeviceWeights.Layer l) {
-    if (!s.runs(DecodeStage.MLP_DOWN)) {
+  private void downProjection(Step step, DeviceWeights.Layer layer) {
+    if (!step.runs(DecodeStage.MLP_DOWN)) {
       return;
     }
-    if (s.inProducts()) {
-      addProduct(activations.mlp, l.wDown, s.n(), ff);
+    if (step.inProducts()) {
+      addProduct(activations.mlp, layer.wDown, step.tokens(), ff);
     } else {
-      products.project(activations.proj, activations.mlp, l.wDown, l.bDown, s.n(), ff, hidden);
+      products.project(
+          activations.proj, activations.mlp, layer.wDown, layer.bDown, step.tokens(), ff, hidden);
     }
   }
 
@@ -361,31 +374,34 @@ final class ForwardPass {
    * x += MLP output; xb = rmsnorm(x) with the next layer's weight, or after the last layer only the
    * add (in the products: nothing to do).
    */
-  private void residualThenNextNorm(Step s, DeviceWeights.Layer next) {
-    if (!s.normKernels()) {
+  private void residualThenNextNorm(Step step, DeviceWeights.Layer next) {
+    if (!step.normKernels()) {
       return;
     }
     if (next != null) {
-      addThenNorm(s.n(), next.attentionNorm);
+      addThenNorm(step.tokens(), next.attentionNorm);
     } else {
       kernels.residualAdd(
-          stream, activations.x.address(), activations.proj.address(), (long) s.n() * hidden);
+          stream,
+          activations.residual.address(),
+          activations.proj.address(),
+          (long) step.tokens() * hidden);
     }
   }
 
   /** lastNormed = rmsnorm of the rows that want logits, with the final norm's weight. */
-  private void finalNorm(Step s) {
-    if (!s.runs(DecodeStage.NORMS)) {
+  private void finalNorm(Step step) {
+    if (!step.runs(DecodeStage.NORMS)) {
       return;
     }
-    int rows = s.rows();
+    int rows = step.rows();
     // When every row wants logits (decode steps) the logits rows are the rows in order.
-    boolean allRows = rows == s.n();
+    boolean allRows = rows == step.tokens();
     if (!allRows) {
       kernels.gatherRows(
           stream,
           activations.lastX.address(),
-          activations.x.address(),
+          activations.residual.address(),
           stepIo.metaAt(stepIo.layout.logitRows()),
           rows,
           hidden);
@@ -394,7 +410,7 @@ final class ForwardPass {
         stream,
         rows,
         activations.lastNormed.address(),
-        (allRows ? activations.x : activations.lastX).address(),
+        (allRows ? activations.residual : activations.lastX).address(),
         weights.finalNorm.address(),
         hidden,
         eps);
@@ -413,18 +429,18 @@ final class ForwardPass {
   }
 
   /** x += in times the weight (rounded to the storage type first), one skinny kernel. */
-  private void addProduct(DeviceBuffer in, DeviceBuffer w, int n, int inDim) {
-    products.addInto(activations.x, in, w, n, inDim, hidden);
+  private void addProduct(DeviceBuffer in, DeviceBuffer weight, int tokens, int inDim) {
+    products.addInto(activations.residual, in, weight, tokens, inDim, hidden);
   }
 
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
-  private void addThenNorm(int n, DeviceBuffer weight) {
+  private void addThenNorm(int tokens, DeviceBuffer weight) {
     kernels.addRmsnorm(
         stream,
-        n,
-        activations.x.address(),
+        tokens,
+        activations.residual.address(),
         activations.proj.address(),
-        activations.xb.address(),
+        activations.normed.address(),
         weight.address(),
         hidden,
         eps);

@@ -329,16 +329,17 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   /** Weight bytes a decode step reads: every matrix once, the norms, one embedding row. */
   public long weightBytesPerDecodeStep() {
-    long h = config.hiddenSize();
+    long hidden = config.hiddenSize();
     long qDim = config.queryDim();
     long qkvDim = qDim + 2L * config.kvDim();
     long ff = config.intermediateSize();
     long bytes = options.storage().bytes;
-    long perLayer = (qkvDim * h + h * qDim + 2L * ff * h + h * ff) * bytes + 8 * h;
+    long perLayer =
+        (qkvDim * hidden + hidden * qDim + 2L * ff * hidden + hidden * ff) * bytes + 8 * hidden;
     return config.numLayers() * perLayer
-        + (long) config.vocabSize() * h * bytes
-        + 4 * h
-        + h * bytes;
+        + (long) config.vocabSize() * hidden * bytes
+        + 4 * hidden
+        + hidden * bytes;
   }
 
   /**
@@ -358,12 +359,12 @@ public final class GpuLlamaRunner implements ModelRunner {
    */
   public CudaGraph captureLastDecodeStages(Set<DecodeStage> stages) {
     Cuda.makeCurrent();
-    int n = stepIo.layout.numTokens;
-    if (graphs.get(n) == null) {
+    int tokens = stepIo.layout.numTokens;
+    if (graphs.get(tokens) == null) {
       return null;
     }
     return CudaGraph.capture(
-        stream, () -> forwardPass.enqueue(n, n, forwardPass.splitsFor(n), stages));
+        stream, () -> forwardPass.enqueue(tokens, tokens, forwardPass.splitsFor(tokens), stages));
   }
 
   @Override
