@@ -9,22 +9,25 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
  * A CUDA graph captured from work enqueued on a stream. Capture runs in thread-local mode, so other
- * threads' CUDA calls do not break it; the stream must be a non-blocking stream.
+ * threads' CUDA calls do not break it; the stream must not be the legacy default stream. Only the
+ * instantiated graph is kept: the captured template is destroyed once instantiated.
  */
 public final class CudaGraph implements ReplayableGraph {
   private final CUstream_st stream;
-  private CUgraph_st graph;
   private CUgraphExec_st exec;
   private final long memoryBytes;
 
-  private CudaGraph(CUstream_st stream, CUgraph_st graph, CUgraphExec_st exec, long memoryBytes) {
+  private CudaGraph(CUstream_st stream, CUgraphExec_st exec, long memoryBytes) {
     this.stream = stream;
-    this.graph = graph;
     this.exec = exec;
     this.memoryBytes = memoryBytes;
   }
 
-  /** Captures what {@code enqueue} puts on {@code stream} and instantiates it. */
+  /**
+   * Captures what {@code enqueue} puts on {@code stream} and instantiates it (no instantiate
+   * flags). If {@code enqueue} throws, the capture is ended, its partial graph dropped and the
+   * exception rethrown, so the stream is usable again.
+   */
   public static CudaGraph capture(CUstream_st stream, Runnable enqueue) {
     long freeBefore = Cuda.memInfo()[0];
     Cuda.check(
@@ -44,21 +47,33 @@ public final class CudaGraph implements ReplayableGraph {
       throw new BackendException("stream capture produced no graph");
     }
     CUgraphExec_st exec = new CUgraphExec_st();
-    int rc = cudaGraphInstantiate(exec, graph, 0L);
-    if (rc != cudaSuccess) {
-      cudaGraphDestroy(graph);
-      Cuda.check(rc, "cudaGraphInstantiate");
-    }
+    int instantiated = cudaGraphInstantiate(exec, graph, 0L);
+    int destroyed = cudaGraphDestroy(graph);
+    Cuda.check(instantiated, "cudaGraphInstantiate");
+    Cuda.check(destroyed, "cudaGraphDestroy");
     long used = Math.max(0, freeBefore - Cuda.memInfo()[0]);
-    return new CudaGraph(stream, graph, exec, used);
+    return new CudaGraph(stream, exec, used);
   }
 
   @Override
   public void launch() {
+    Cuda.check(cudaGraphLaunch(exec(), stream), "cudaGraphLaunch");
+  }
+
+  /**
+   * Launches the graph {@code warmup} times, then {@code reps} times back to back between two
+   * events on its stream; returns device milliseconds per replay (see {@link
+   * Cuda#millisPerReplay}).
+   */
+  public double millisPerReplay(int warmup, int reps) {
+    return Cuda.millisPerReplay(exec(), stream, warmup, reps);
+  }
+
+  private CUgraphExec_st exec() {
     if (exec == null) {
       throw new IllegalStateException("graph is closed");
     }
-    Cuda.check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    return exec;
   }
 
   @Override
@@ -70,9 +85,7 @@ public final class CudaGraph implements ReplayableGraph {
   public void close() {
     if (exec != null) {
       cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
       exec = null;
-      graph = null;
     }
   }
 }

@@ -8,6 +8,7 @@ import io.kiln.Tensor;
 import io.kiln.bench.Charts;
 import io.kiln.bench.ReportFiles;
 import io.kiln.cuda.Cuda;
+import io.kiln.cuda.CudaGraph;
 import io.kiln.engine.trt.BuildOptions;
 import io.kiln.engine.trt.RuntimeOptions;
 import io.kiln.engine.trt.ShapeProfile;
@@ -36,8 +37,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.bytedeco.cuda.cudart.CUgraphExec_st;
-import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
 import org.knowm.xchart.XYChart;
@@ -61,8 +60,6 @@ import org.knowm.xchart.style.Styler;
  * <p>{@code --from} renders the table and plot of an earlier run's JSON (no device needed).
  */
 public final class DenseSegmentBench {
-  private static final int ELEMENTWISE_THREADS = 256;
-
   private DenseSegmentBench() {}
 
   /** One segment: {@code in -> out}, or for the MLP {@code in -> 2 ff -> silu-mul -> ff -> in}. */
@@ -278,7 +275,7 @@ public final class DenseSegmentBench {
         DeviceBuffer y1 = filled(2L * maxTokens * hiddenOut);
         DeviceBuffer act = filled(s.mlp() ? 2L * maxTokens * s.ff() : 1);
         DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1)) {
-      Kernels k = new Kernels(module, StorageType.F16, 64, programmatic);
+      Kernels kernels = new Kernels(module, StorageType.F16, 64, programmatic);
       int f16 = StorageType.F16.cudaType;
       int sms = Cuda.multiprocessors();
       double[] us = new double[tokens.length];
@@ -291,32 +288,17 @@ public final class DenseSegmentBench {
         GemmStep gemm =
             skinny
                 ? (y, in, w, inDim, outDim) ->
-                    SkinnyGemm.launch(k.skinnyGemm, stream, sms, n, inDim, outDim, y, in, w)
+                    kernels.skinnyGemm(stream, sms, n, inDim, outDim, y, in, w)
                 : (y, in, w, inDim, outDim) -> blas.linear(y, f16, in, w, f16, n, inDim, outDim);
         Runnable run =
             () -> {
               if (s.mlp() && skinny) {
-                SkinnyGemm.launch(
-                    k.skinnyGemmSilu,
-                    stream,
-                    sms,
-                    n,
-                    s.in(),
-                    s.ff(),
-                    act.address(),
-                    x.address(),
-                    w1.address());
+                kernels.skinnyGemmSilu(
+                    stream, sms, n, s.in(), s.ff(), act.address(), x.address(), w1.address());
               } else {
                 gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
                 if (s.mlp()) {
-                  k.siluMul.launch1d(
-                      stream,
-                      (long) n * s.ff(),
-                      ELEMENTWISE_THREADS,
-                      act.address(),
-                      y1.address(),
-                      n,
-                      s.ff());
+                  kernels.siluMul(stream, act.address(), y1.address(), n, s.ff());
                 }
               }
               if (s.mlp()) {
@@ -344,26 +326,10 @@ public final class DenseSegmentBench {
     return b;
   }
 
-  /** Captures {@code run} once and returns microseconds per graph replay. */
+  /** Captures {@code run} once and returns microseconds per graph replay (10 warm-up runs). */
   private static double replayMicros(CUstream_st stream, Runnable run, int iterations) {
-    Cuda.check(
-        cudart.cudaStreamBeginCapture(stream, cudart.cudaStreamCaptureModeThreadLocal),
-        "cudaStreamBeginCapture");
-    CUgraph_st graph = new CUgraph_st();
-    try {
-      run.run();
-    } finally {
-      Cuda.check(cudart.cudaStreamEndCapture(stream, graph), "cudaStreamEndCapture");
-    }
-    CUgraphExec_st exec = new CUgraphExec_st();
-    try {
-      Cuda.check(cudart.cudaGraphInstantiate(exec, graph, 0L), "cudaGraphInstantiate");
-      return Cuda.millisPerReplay(exec, stream, 10, iterations) * 1000.0;
-    } finally {
-      if (!exec.isNull()) {
-        cudart.cudaGraphExecDestroy(exec);
-      }
-      cudart.cudaGraphDestroy(graph);
+    try (CudaGraph graph = CudaGraph.capture(stream, run)) {
+      return graph.millisPerReplay(10, iterations) * 1000.0;
     }
   }
 

@@ -12,44 +12,57 @@ import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.BytePointer;
 
 /**
- * The kernel fatbin embedded in the jar, loaded with the driver API ({@code cuModuleLoadData}) so
- * that no second CUDA runtime enters the process. Unloading frees the module's device memory.
+ * A kernel fatbin on the classpath (the runner's, {@link #RESOURCE}, is embedded in the jar),
+ * loaded with the driver API ({@code cuModuleLoadData}) so that no second CUDA runtime enters the
+ * process. Unloading frees the module's device memory.
  */
 public final class CudaModule implements AutoCloseable {
   static final String RESOURCE = "/io/kiln/native/llm_kernels.fatbin";
 
   private final CUmod_st module;
+  private final String resource;
   private final Map<String, Kernel> kernels = new HashMap<>();
   private boolean closed;
 
-  private CudaModule(CUmod_st module) {
+  private CudaModule(CUmod_st module, String resource) {
     this.module = module;
+    this.resource = resource;
   }
 
   /** True when the build embedded the fatbin (it needs nvcc at build time). */
   static boolean kernelsBuilt() {
-    return CudaModule.class.getResource(RESOURCE) != null;
+    return kernelsBuilt(RESOURCE);
   }
 
+  static boolean kernelsBuilt(String resource) {
+    return CudaModule.class.getResource(resource) != null;
+  }
+
+  /** The runner's kernels. */
   public static CudaModule load() {
+    return load(RESOURCE);
+  }
+
+  /** The fatbin at {@code resource} on the classpath. */
+  static CudaModule load(String resource) {
     byte[] image;
-    try (InputStream in = CudaModule.class.getResourceAsStream(RESOURCE)) {
+    try (InputStream in = CudaModule.class.getResourceAsStream(resource)) {
       if (in == null) {
         throw new BackendException(
             "CUDA kernels not built: "
-                + RESOURCE
-                + " is not in the jar (build with nvcc and cmake on the PATH)");
+                + resource
+                + " is not on the classpath (build with nvcc and cmake on the PATH)");
       }
       image = in.readAllBytes();
     } catch (IOException e) {
-      throw new BackendException("cannot read " + RESOURCE + ": " + e.getMessage(), e);
+      throw new BackendException("cannot read " + resource + ": " + e.getMessage(), e);
     }
     Cuda.init();
     CUmod_st module = new CUmod_st();
     try (BytePointer data = new BytePointer(image)) {
-      Cuda.checkDriver(cudart.cuModuleLoadData(module, data), "cuModuleLoadData(" + RESOURCE + ")");
+      Cuda.checkDriver(cudart.cuModuleLoadData(module, data), "cuModuleLoadData(" + resource + ")");
     }
-    return new CudaModule(module);
+    return new CudaModule(module, resource);
   }
 
   /**
@@ -64,7 +77,8 @@ public final class CudaModule implements AutoCloseable {
         name,
         n -> {
           CUfunc_st function = new CUfunc_st();
-          Cuda.checkDriver(cudart.cuModuleGetFunction(function, module, n), "kernel " + n);
+          Cuda.checkDriver(
+              cudart.cuModuleGetFunction(function, module, n), "kernel " + n + " of " + resource);
           return new Kernel(n, function, signature);
         });
   }

@@ -8,7 +8,7 @@ import java.util.Set;
  * where its time goes. Where the skinny GEMM fuses two parts (QKV with RoPE, the MLP's up product
  * with SiLU), the fused kernel runs only when both are selected.
  */
-enum DecodeStage {
+public enum DecodeStage {
   /** Embedding gather, every RMSNorm, residual add and the logits-row gather. */
   NORMS("norms, residuals, embedding"),
   QKV("QKV projection"),
@@ -20,14 +20,19 @@ enum DecodeStage {
   MLP_DOWN("down projection"),
   LM_HEAD("LM head");
 
-  static final Set<DecodeStage> ALL = EnumSet.allOf(DecodeStage.class);
+  public static final Set<DecodeStage> ALL = EnumSet.allOf(DecodeStage.class);
 
   /** The weight-streaming products. */
-  static final Set<DecodeStage> DENSE = EnumSet.of(QKV, O_PROJ, MLP_UP, MLP_DOWN, LM_HEAD);
+  public static final Set<DecodeStage> DENSE = EnumSet.of(QKV, O_PROJ, MLP_UP, MLP_DOWN, LM_HEAD);
 
-  final String label;
+  private final String label;
 
   DecodeStage(String label) {
     this.label = label;
+  }
+
+  /** What the stage runs, for reports. */
+  public String label() {
+    return label;
   }
 }

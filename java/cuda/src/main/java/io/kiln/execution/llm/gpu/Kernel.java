@@ -13,15 +13,17 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * One kernel of the module. Every launch checks the arguments against the kernel's signature and
- * the launch shape against the hardware limits before it reaches the driver, so a wrong call is an
- * exception, not a crash. Not thread-safe: the argument slots are reused.
+ * One kernel of the module, launched through the typed methods of its wrapper ({@link Kernels}):
+ * the arguments travel as a list checked against a signature string private to the wrapper. Every
+ * launch checks the arguments against the kernel's signature and the launch shape against the
+ * hardware limits before it reaches the driver, so a wrong call is an exception, not a crash. Not
+ * thread-safe: the argument slots are reused.
  *
  * <p>With {@link #overlapPrevious} on, launches carry the programmatic stream serialization
  * attribute (sm_90+): the kernel may start while the previous one in the stream finishes, and waits
  * for it in {@code grid_dependency_sync} before it reads activations.
  */
-public final class Kernel implements AutoCloseable {
+final class Kernel implements AutoCloseable {
   private static final int MAX_THREADS = 1024;
   private static final long MAX_GRID_X = (1L << 31) - 1;
   private static final int MAX_GRID_YZ = 65535;
@@ -89,7 +91,7 @@ public final class Kernel implements AutoCloseable {
   }
 
   /** Launches on {@code stream} with a 1-D grid covering {@code count} threads. */
-  public void launch1d(CUstream_st stream, long count, int threads, Object... args) {
+  void launch1d(CUstream_st stream, long count, int threads, Object... args) {
     if (count <= 0) {
       return;
     }
@@ -104,7 +106,7 @@ public final class Kernel implements AutoCloseable {
       int blockX,
       int sharedBytes,
       Object... args) {
-    checkShape(gridX, gridY, gridZ, blockX);
+    checkShape(name, gridX, gridY, gridZ, blockX);
     pack(args);
     if (overlapped) {
       config
@@ -139,7 +141,8 @@ public final class Kernel implements AutoCloseable {
         "launch of " + name);
   }
 
-  void checkShape(long gridX, int gridY, int gridZ, int blockX) {
+  /** Pure check, so it can be tested without a device. */
+  static void checkShape(String name, long gridX, int gridY, int gridZ, int blockX) {
     if (gridX < 1 || gridX > MAX_GRID_X || gridY < 1 || gridY > MAX_GRID_YZ) {
       throw new BackendException(
           name + ": grid " + gridX + "x" + gridY + "x" + gridZ + " outside the device limits");

@@ -27,7 +27,7 @@ public final class SkinnyGemm {
    * activation rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets
    * twice the blocks share a multiprocessor (batch-1 decode, the hot path).
    */
-  public record Variants(Kernel rows, Kernel oneRow, int elementBytes) {
+  record Variants(Kernel rows, Kernel oneRow, int elementBytes) {
     static Variants of(CudaModule m, String name, StorageType storage, String signature) {
       return new Variants(
           m.kernel(name + "_" + storage.suffix, signature),
@@ -104,19 +104,40 @@ public final class SkinnyGemm {
   }
 
   /**
-   * Enqueues {@code kernel} (a plain, bias, fp32-output or SiLU-gate skinny GEMM) with its pointers
-   * first (y, x, w and, for the bias kernel, the bias), then m, in and out.
+   * Enqueues {@code kernel}, a skinny GEMM with the parameters {@code (y, x, w, m, in, out,
+   * ksplit)}: the plain, fp32-output, SiLU-gate or residual product.
    */
-  public static void launch(
+  static void launch(
       Variants kernel,
       CUstream_st stream,
       int multiprocessors,
       int m,
       int in,
       int out,
-      long... pointers) {
+      long y,
+      long x,
+      long w) {
     checkShape(m, in, out);
-    enqueue(kernel, stream, multiprocessors, m, in, out, out, pointers);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w});
+  }
+
+  /**
+   * Enqueues the product with a bias ({@code skinny_gemm_bias}: {@code y, x, w, bias, m, in, out,
+   * ksplit}).
+   */
+  static void launchBias(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long w,
+      long bias) {
+    checkShape(m, in, out);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w, bias});
   }
 
   /**

@@ -6,6 +6,7 @@ import static io.kiln.execution.llm.gpu.GpuTests.poisoned;
 import static io.kiln.execution.llm.gpu.GpuTests.random;
 import static io.kiln.execution.llm.gpu.GpuTests.read;
 import static io.kiln.execution.llm.gpu.GpuTests.store;
+import static io.kiln.execution.llm.gpu.GpuTests.testKernels;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -48,6 +49,7 @@ class GpuKernelsTest {
 
   @AfterAll
   static void unload() {
+    GpuTests.unloadTestKernels();
     if (module != null) {
       module.close();
     }
@@ -95,9 +97,8 @@ class GpuKernelsTest {
     try (DeviceBuffer dx = floats(x);
         DeviceBuffer dw = floats(w);
         DeviceBuffer out = poisoned(st, rows * dim)) {
-      k.rmsnorm.launch(
-          null, rows, 1, 1, 256, 0, out.address(), dx.address(), dw.address(), dim, 1e-5f);
-      assertClose(expected, read(k, st, out, rows * dim), tolerance(st), "rmsnorm " + st);
+      k.rmsnorm(null, rows, out.address(), dx.address(), dw.address(), dim, 1e-5f);
+      assertClose(expected, read(st, out, rows * dim), tolerance(st), "rmsnorm " + st);
     }
   }
 
@@ -112,20 +113,13 @@ class GpuKernelsTest {
     try (GpuTests.Stored table = store(k, st, random(rnd, vocab * dim, 1));
         DeviceBuffer dt = ints(tokens);
         DeviceBuffer out = poisoned(StorageType.F32, tokens.length * dim)) {
-      k.embedding.launch1d(
-          null,
-          (long) tokens.length * dim,
-          256,
-          out.address(),
-          table.buffer().address(),
-          dt.address(),
-          tokens.length,
-          dim);
+      k.embeddingGather(
+          null, out.address(), table.buffer().address(), dt.address(), tokens.length, dim);
       float[] expected = new float[tokens.length * dim];
       for (int t = 0; t < tokens.length; t++) {
         System.arraycopy(table.values(), tokens[t] * dim, expected, t * dim, dim);
       }
-      assertClose(expected, read(k, StorageType.F32, out, expected.length), 0, "embedding");
+      assertClose(expected, read(StorageType.F32, out, expected.length), 0, "embedding");
     }
   }
 
@@ -162,20 +156,19 @@ class GpuKernelsTest {
           }
         }
       }
-      k.rope.launch1d(
-          null,
-          (long) n * (heads + kvHeads) * half,
-          256,
-          qkv.buffer().address(),
-          dp.address(),
-          dc.address(),
-          ds.address(),
-          n,
-          heads,
-          kvHeads,
-          hd,
-          stride);
-      float[] got = read(k, st, qkv.buffer(), n * stride);
+      testKernels(st)
+          .rope(
+              null,
+              qkv.buffer().address(),
+              dp.address(),
+              dc.address(),
+              ds.address(),
+              n,
+              heads,
+              kvHeads,
+              hd,
+              stride);
+      float[] got = read(st, qkv.buffer(), n * stride);
       // The v heads (last kvHeads of each row) must be untouched.
       assertClose(expected, got, tolerance(st), "rope " + st);
     }
@@ -196,21 +189,20 @@ class GpuKernelsTest {
         DeviceBuffer dm = ints(mapping);
         DeviceBuffer kc = poisoned(st, (long) slots * kvDim);
         DeviceBuffer vc = poisoned(st, (long) slots * kvDim)) {
-      k.kvWrite.launch1d(
-          null,
-          (long) n * kvDim,
-          256,
-          kc.address(),
-          vc.address(),
-          qkv.buffer().address(),
-          dm.address(),
-          n,
-          kvDim,
-          stride,
-          qDim,
-          qDim + kvDim);
-      float[] keys = read(k, st, kc, slots * kvDim);
-      float[] values = read(k, st, vc, slots * kvDim);
+      testKernels(st)
+          .kvWrite(
+              null,
+              kc.address(),
+              vc.address(),
+              qkv.buffer().address(),
+              dm.address(),
+              n,
+              kvDim,
+              stride,
+              qDim,
+              qDim + kvDim);
+      float[] keys = read(st, kc, slots * kvDim);
+      float[] values = read(st, vc, slots * kvDim);
       Set<Integer> written = new HashSet<>();
       for (int t = 0; t < n; t++) {
         if (mapping[t] < 0) {
@@ -240,7 +232,7 @@ class GpuKernelsTest {
     int ff = 130;
     try (GpuTests.Stored gu = store(k, st, random(rnd, n * 2 * ff, 4));
         DeviceBuffer out = poisoned(st, n * ff)) {
-      k.siluMul.launch1d(null, (long) n * ff, 256, out.address(), gu.buffer().address(), n, ff);
+      k.siluMul(null, out.address(), gu.buffer().address(), n, ff);
       float[] expected = new float[n * ff];
       for (int t = 0; t < n; t++) {
         for (int j = 0; j < ff; j++) {
@@ -249,7 +241,7 @@ class GpuKernelsTest {
               (float) (g / (1 + Math.exp(-g))) * gu.values()[t * 2 * ff + ff + j];
         }
       }
-      assertClose(expected, read(k, st, out, n * ff), tolerance(st), "silu_mul " + st);
+      assertClose(expected, read(st, out, n * ff), tolerance(st), "silu_mul " + st);
     }
     int cols = 70;
     try (GpuTests.Stored y = store(k, st, random(rnd, n * cols, 1));
@@ -258,39 +250,29 @@ class GpuKernelsTest {
       for (int i = 0; i < expected.length; i++) {
         expected[i] += bias.values()[i % cols];
       }
-      k.addBias.launch1d(
-          null, (long) n * cols, 256, y.buffer().address(), bias.buffer().address(), n, cols);
-      assertClose(expected, read(k, st, y.buffer(), n * cols), tolerance(st), "add_bias " + st);
+      k.addBias(null, y.buffer().address(), bias.buffer().address(), n, cols);
+      assertClose(expected, read(st, y.buffer(), n * cols), tolerance(st), "add_bias " + st);
     }
     float[] x = random(rnd, n * cols, 1);
     try (DeviceBuffer dx = floats(x);
         GpuTests.Stored delta = store(k, st, random(rnd, n * cols, 1))) {
-      k.residualAdd.launch1d(
-          null, (long) n * cols, 256, dx.address(), delta.buffer().address(), (long) n * cols);
+      k.residualAdd(null, dx.address(), delta.buffer().address(), (long) n * cols);
       float[] expected = x.clone();
       for (int i = 0; i < expected.length; i++) {
         expected[i] += delta.values()[i];
       }
-      assertClose(expected, read(k, StorageType.F32, dx, n * cols), 1e-6, "residual_add " + st);
+      assertClose(expected, read(StorageType.F32, dx, n * cols), 1e-6, "residual_add " + st);
     }
     int[] rows = {2, 0};
     try (DeviceBuffer dx = floats(x);
         DeviceBuffer dr = ints(rows);
         DeviceBuffer out = poisoned(StorageType.F32, rows.length * cols)) {
-      k.gatherRows.launch1d(
-          null,
-          (long) rows.length * cols,
-          256,
-          out.address(),
-          dx.address(),
-          dr.address(),
-          rows.length,
-          cols);
+      k.gatherRows(null, out.address(), dx.address(), dr.address(), rows.length, cols);
       float[] expected = new float[rows.length * cols];
       for (int r = 0; r < rows.length; r++) {
         System.arraycopy(x, rows[r] * cols, expected, r * cols, cols);
       }
-      assertClose(expected, read(k, StorageType.F32, out, expected.length), 0, "gather_rows");
+      assertClose(expected, read(StorageType.F32, out, expected.length), 0, "gather_rows");
     }
   }
 
@@ -323,36 +305,32 @@ class GpuKernelsTest {
         DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
-      k.rope.launch1d(
+      testKernels(st)
+          .rope(
+              null,
+              a.buffer().address(),
+              dp.address(),
+              dc.address(),
+              ds.address(),
+              n,
+              heads,
+              kvHeads,
+              hd,
+              stride);
+      testKernels(st)
+          .kvWrite(
+              null,
+              kc1.address(),
+              vc1.address(),
+              a.buffer().address(),
+              dm.address(),
+              n,
+              kvDim,
+              stride,
+              qDim,
+              qDim + kvDim);
+      k.ropeKvWrite(
           null,
-          (long) n * (heads + kvHeads) * half,
-          256,
-          a.buffer().address(),
-          dp.address(),
-          dc.address(),
-          ds.address(),
-          n,
-          heads,
-          kvHeads,
-          hd,
-          stride);
-      k.kvWrite.launch1d(
-          null,
-          (long) n * kvDim,
-          256,
-          kc1.address(),
-          vc1.address(),
-          a.buffer().address(),
-          dm.address(),
-          n,
-          kvDim,
-          stride,
-          qDim,
-          qDim + kvDim);
-      k.ropeKvWrite.launch1d(
-          null,
-          (long) n * (heads + 2 * kvHeads) * half,
-          256,
           b.buffer().address(),
           dp.address(),
           dc.address(),
@@ -365,8 +343,8 @@ class GpuKernelsTest {
           kvHeads,
           hd,
           stride);
-      assertArrayEquals(read(k, st, a.buffer(), n * stride), read(k, st, b.buffer(), n * stride));
-      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, "rope_kv_write");
+      assertArrayEquals(read(st, a.buffer(), n * stride), read(st, b.buffer(), n * stride));
+      float[] k2 = assertPoolsSame(st, kc1, vc1, kc2, vc2, slots * kvDim, "rope_kv_write");
       assertFalse(Float.isNaN(k2[31 * kvDim]), "slot 31 written");
       assertTrue(Float.isNaN(k2[1 * kvDim]), "slot 1 untouched");
     }
@@ -417,11 +395,9 @@ class GpuKernelsTest {
         DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
       long xa = x.buffer().address();
       long wa = w.buffer().address();
-      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, out, y1.address(), xa, wa);
-      k.ropeKvWrite.launch1d(
+      k.skinnyGemm(null, sms, m, in, out, y1.address(), xa, wa);
+      k.ropeKvWrite(
           null,
-          (long) m * (heads + 2 * kvHeads) * half,
-          256,
           y1.address(),
           dp.address(),
           dc.address(),
@@ -434,8 +410,7 @@ class GpuKernelsTest {
           kvHeads,
           hd,
           out);
-      SkinnyGemm.launchRopeKv(
-          k.skinnyGemmRopeKv,
+      k.skinnyGemmRopeKv(
           null,
           sms,
           m,
@@ -455,22 +430,21 @@ class GpuKernelsTest {
               kvHeads,
               hd));
       String what = "skinny gemm rope kv " + st + " m=" + m + " hd=" + hd;
-      float[] a = read(k, st, y1, m * out);
-      float[] b = read(k, st, y2, m * out);
+      float[] a = read(st, y1, m * out);
+      float[] b = read(st, y2, m * out);
       // The same sums, rotated with the same roundings: equal bits.
       for (int i = 0; i < a.length; i++) {
         assertFalse(Float.isNaN(b[i]), what + ": qkv element " + i + " never written");
         assertSame(a[i], b[i], what + ": qkv " + i);
       }
-      float[] k2 = assertPoolsSame(k, st, kc1, vc1, kc2, vc2, slots * kvDim, what);
+      float[] k2 = assertPoolsSame(st, kc1, vc1, kc2, vc2, slots * kvDim, what);
       assertFalse(Float.isNaN(k2[31 * kvDim]), what + ": slot 31 written");
       assertTrue(Float.isNaN(k2[3 * kvDim]), what + ": slot 3 untouched");
     }
     assertThrows(
         BackendException.class,
         () ->
-            SkinnyGemm.launchRopeKv(
-                k.skinnyGemmRopeKv,
+            k.skinnyGemmRopeKv(
                 null,
                 sms,
                 1,
@@ -488,7 +462,6 @@ class GpuKernelsTest {
    * key pool for checks of which slots were written.
    */
   private static float[] assertPoolsSame(
-      Kernels k,
       StorageType st,
       DeviceBuffer keys1,
       DeviceBuffer values1,
@@ -496,10 +469,10 @@ class GpuKernelsTest {
       DeviceBuffer values2,
       int count,
       String what) {
-    float[] k1 = read(k, st, keys1, count);
-    float[] k2 = read(k, st, keys2, count);
-    float[] v1 = read(k, st, values1, count);
-    float[] v2 = read(k, st, values2, count);
+    float[] k1 = read(st, keys1, count);
+    float[] k2 = read(st, keys2, count);
+    float[] v1 = read(st, values1, count);
+    float[] v2 = read(st, values2, count);
     for (int i = 0; i < count; i++) {
       assertSame(k1[i], k2[i], what + ": key " + i);
       assertSame(v1[i], v2[i], what + ": value " + i);
@@ -534,17 +507,11 @@ class GpuKernelsTest {
         DeviceBuffer dw = floats(w);
         DeviceBuffer out1 = poisoned(st, rows * dim);
         DeviceBuffer out2 = poisoned(st, rows * dim)) {
-      k.residualAdd.launch1d(
-          null, (long) rows * dim, 256, x1.address(), delta.buffer().address(), (long) rows * dim);
-      k.rmsnorm.launch(
-          null, rows, 1, 1, 256, 0, out1.address(), x1.address(), dw.address(), dim, 1e-6f);
-      k.addRmsnorm.launch(
+      k.residualAdd(null, x1.address(), delta.buffer().address(), (long) rows * dim);
+      k.rmsnorm(null, rows, out1.address(), x1.address(), dw.address(), dim, 1e-6f);
+      k.addRmsnorm(
           null,
           rows,
-          1,
-          1,
-          256,
-          0,
           x2.address(),
           delta.buffer().address(),
           out2.address(),
@@ -552,9 +519,9 @@ class GpuKernelsTest {
           dim,
           1e-6f);
       assertArrayEquals(
-          read(k, StorageType.F32, x1, rows * dim), read(k, StorageType.F32, x2, rows * dim));
-      float[] o1 = read(k, st, out1, rows * dim);
-      assertClose(o1, read(k, st, out2, rows * dim), 1e-6, "add_rmsnorm " + st);
+          read(StorageType.F32, x1, rows * dim), read(StorageType.F32, x2, rows * dim));
+      float[] o1 = read(st, out1, rows * dim);
+      assertClose(o1, read(st, out2, rows * dim), 1e-6, "add_rmsnorm " + st);
     }
   }
 
@@ -613,13 +580,9 @@ class GpuKernelsTest {
       // decode 1 reads the K/V of all but each row's last position before its wait: same result.
       for (int decode = 0; decode <= 1; decode++) {
         out.fill(0xFF);
-        k.attention.launch(
+        k.pagedAttention(
             null,
-            kvHeads,
             rows,
-            splits,
-            128,
-            0,
             q.buffer().address(),
             qDim,
             kc.buffer().address(),
@@ -638,24 +601,12 @@ class GpuKernelsTest {
             ml.address(),
             out.address(),
             qDim,
-            decode);
+            decode == 1);
         if (splits > 1) {
-          k.combine.launch(
-              null,
-              heads,
-              rows,
-              1,
-              hd,
-              0,
-              acc.address(),
-              ml.address(),
-              out.address(),
-              heads,
-              hd,
-              splits,
-              qDim);
+          k.attentionCombine(
+              null, rows, acc.address(), ml.address(), out.address(), heads, hd, splits, qDim);
         }
-        float[] got = read(k, st, out, rows * qDim);
+        float[] got = read(st, out, rows * qDim);
         float[] expected = new float[rows * qDim];
         int group = heads / kvHeads;
         for (int r = 0; r < rows; r++) {
@@ -709,7 +660,7 @@ class GpuKernelsTest {
     logits[1 * vocab + 100000] = 50; // a tie: the lower id wins
     try (DeviceBuffer dl = floats(logits);
         DeviceBuffer out = ints(new int[] {-1, -1, -1})) {
-      k.argmax.launch(null, rows, 1, 1, 1024, 0, dl.address(), vocab, out.address());
+      k.argmax(null, rows, dl.address(), vocab, out.address());
       GpuTests.sync();
       int[] got = out.downloadInts(rows);
       int best2 = 0;
@@ -788,39 +739,33 @@ class GpuKernelsTest {
         DeviceBuffer doff = ints(offsets);
         DeviceBuffer out = ints(new int[draws])) {
       out.fill(0xFF);
-      k.sample.launch(
-          null,
-          draws,
-          1,
-          1,
-          1024,
-          0,
-          dl.address(),
-          vocab,
-          dt.address(),
-          dk.address(),
-          dp.address(),
-          ds.address(),
-          doff.address(),
-          out.address());
+      testKernels(StorageType.F32)
+          .sample(
+              null,
+              draws,
+              dl.address(),
+              vocab,
+              dt.address(),
+              dk.address(),
+              dp.address(),
+              ds.address(),
+              doff.address(),
+              out.address());
       GpuTests.sync();
       first = out.downloadInts(draws);
       out.fill(0xFF);
-      k.sample.launch(
-          null,
-          draws,
-          1,
-          1,
-          1024,
-          0,
-          dl.address(),
-          vocab,
-          dt.address(),
-          dk.address(),
-          dp.address(),
-          ds.address(),
-          doff.address(),
-          out.address());
+      testKernels(StorageType.F32)
+          .sample(
+              null,
+              draws,
+              dl.address(),
+              vocab,
+              dt.address(),
+              dk.address(),
+              dp.address(),
+              ds.address(),
+              doff.address(),
+              out.address());
       GpuTests.sync();
       assertArrayEquals(first, out.downloadInts(draws), "same seed and offset, same token");
     }
@@ -911,12 +856,9 @@ class GpuKernelsTest {
         DeviceBuffer y = poisoned(yType, (long) (m + 1) * out)) {
       long xAt = x.buffer().address((long) xOffset * st.bytes);
       switch (output) {
-        case STORAGE ->
-            SkinnyGemm.launch(
-                k.skinnyGemm, null, sms, m, in, out, y.address(), xAt, w.buffer().address());
+        case STORAGE -> k.skinnyGemm(null, sms, m, in, out, y.address(), xAt, w.buffer().address());
         case STORAGE_WITH_BIAS ->
-            SkinnyGemm.launch(
-                k.skinnyGemmBias,
+            k.skinnyGemmBias(
                 null,
                 sms,
                 m,
@@ -927,8 +869,8 @@ class GpuKernelsTest {
                 w.buffer().address(),
                 bias.buffer().address());
         case FLOAT ->
-            SkinnyGemm.launch(
-                k.skinnyGemmToFloat, null, sms, m, in, out, y.address(), xAt, w.buffer().address());
+            testKernels(st)
+                .skinnyGemmToFloat(null, sms, m, in, out, y.address(), xAt, w.buffer().address());
       }
       float[] expected = new float[m * out];
       double magnitude = 0; // largest sum of |terms|: fp32 accumulation error grows with it
@@ -945,7 +887,7 @@ class GpuKernelsTest {
           magnitude = Math.max(magnitude, terms);
         }
       }
-      float[] got = read(k, yType, y, (m + 1) * out);
+      float[] got = read(yType, y, (m + 1) * out);
       String what = "skinny gemm " + st + " " + output + " " + m + "x" + in + "x" + out;
       double tol = Math.max(tolerance(yType), 1e-6 * magnitude);
       assertClose(expected, Arrays.copyOf(got, m * out), tol, what);
@@ -983,11 +925,11 @@ class GpuKernelsTest {
         DeviceBuffer fused = poisoned(st, (long) (m + 1) * ff)) {
       long xa = x.buffer().address();
       long wa = w.buffer().address();
-      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, 2 * ff, gateUp.address(), xa, wa);
-      k.siluMul.launch1d(null, (long) m * ff, 256, twoKernels.address(), gateUp.address(), m, ff);
-      SkinnyGemm.launch(k.skinnyGemmSilu, null, sms, m, in, ff, fused.address(), xa, wa);
-      float[] reference = read(k, st, twoKernels, m * ff);
-      float[] got = read(k, st, fused, (m + 1) * ff);
+      k.skinnyGemm(null, sms, m, in, 2 * ff, gateUp.address(), xa, wa);
+      k.siluMul(null, twoKernels.address(), gateUp.address(), m, ff);
+      k.skinnyGemmSilu(null, sms, m, in, ff, fused.address(), xa, wa);
+      float[] reference = read(st, twoKernels, m * ff);
+      float[] got = read(st, fused, (m + 1) * ff);
       String what = "skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
       float[] expected = siluGate(x.values(), w.values(), m, in, ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
@@ -1022,12 +964,12 @@ class GpuKernelsTest {
         DeviceBuffer x2 = floats(resid)) {
       long xa = x.buffer().address();
       long wa = w.buffer().address();
-      SkinnyGemm.launch(k.skinnyGemm, null, sms, m, in, out, y.address(), xa, wa);
-      k.residualAdd.launch1d(null, (long) m * out, 256, x1.address(), y.address(), (long) m * out);
-      SkinnyGemm.launch(k.skinnyGemmResidual, null, sms, m, in, out, x2.address(), xa, wa);
+      k.skinnyGemm(null, sms, m, in, out, y.address(), xa, wa);
+      k.residualAdd(null, x1.address(), y.address(), (long) m * out);
+      k.skinnyGemmResidual(null, sms, m, in, out, x2.address(), xa, wa);
       String what = "skinny gemm residual " + st + " " + m + "x" + in + "x" + out;
-      float[] expected = read(k, StorageType.F32, x1, (m + 1) * out);
-      float[] got = read(k, StorageType.F32, x2, (m + 1) * out);
+      float[] expected = read(StorageType.F32, x1, (m + 1) * out);
+      float[] got = read(StorageType.F32, x2, (m + 1) * out);
       for (int i = 0; i < got.length; i++) {
         assertSame(expected[i], got[i], what + ": residual " + i);
       }
@@ -1064,12 +1006,11 @@ class GpuKernelsTest {
         DeviceBuffer keys = ints(new int[2 * m])) {
       long xa = x.buffer().address();
       long wa = w.buffer().address();
-      SkinnyGemm.launch(k.skinnyGemmToFloat, null, sms, m, in, vocab, plain.address(), xa, wa);
-      SkinnyGemm.launchLogits(
-          k.skinnyGemmLogits, null, sms, m, in, vocab, fused.address(), xa, wa, keys.address());
+      testKernels(st).skinnyGemmToFloat(null, sms, m, in, vocab, plain.address(), xa, wa);
+      k.skinnyGemmLogits(null, sms, m, in, vocab, fused.address(), xa, wa, keys.address());
       String what = "skinny gemm logits " + st + " " + m + "x" + in + "x" + vocab;
-      float[] expected = read(k, StorageType.F32, plain, m * vocab);
-      float[] got = read(k, StorageType.F32, fused, m * vocab);
+      float[] expected = read(StorageType.F32, plain, m * vocab);
+      float[] got = read(StorageType.F32, fused, m * vocab);
       int[] words = keys.downloadInts(2 * m);
       for (int t = 0; t < m; t++) {
         int best = 0;
@@ -1090,7 +1031,7 @@ class GpuKernelsTest {
     }
     assertThrows(
         BackendException.class,
-        () -> SkinnyGemm.launchLogits(k.skinnyGemmLogits, null, sms, 1, 64, 8, 0, 0, 0, 4),
+        () -> k.skinnyGemmLogits(null, sms, 1, 64, 8, 0, 0, 0, 4),
         "greedy keys off the 8-byte grid");
   }
 
@@ -1163,26 +1104,17 @@ class GpuKernelsTest {
     try (GpuTests.Stored w = store(k, st, folded(random(rnd, 2 * ff * in, 0.05), g));
         DeviceBuffer x = floats(resid);
         DeviceBuffer y = poisoned(st, (long) (m + 1) * ff)) {
-      SkinnyGemm.launchNormed(
-          k.skinnyGemmSiluNormed,
-          null,
-          sms,
-          m,
-          in,
-          ff,
-          y.address(),
-          x.address(),
-          w.buffer().address(),
-          eps);
+      k.skinnyGemmSiluNormed(
+          null, sms, m, in, ff, y.address(), x.address(), w.buffer().address(), eps);
       float[] expected = siluGate(normRows(resid, m, in, eps), w.values(), m, in, ff);
       String what = "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
-      float[] got = read(k, st, y, (m + 1) * ff);
+      float[] got = read(st, y, (m + 1) * ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
       assertNothingPast(got, m, ff, what);
     }
     assertThrows(
         BackendException.class,
-        () -> SkinnyGemm.launchNormed(k.skinnyGemmSiluNormed, null, sms, 1, 64, 8, 0, 8, 0, eps),
+        () -> k.skinnyGemmSiluNormed(null, sms, 1, 64, 8, 0, 8, 0, eps),
         "a residual stream off the 16-byte grid");
   }
 
@@ -1219,8 +1151,7 @@ class GpuKernelsTest {
         DeviceBuffer vc1 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer kc2 = poisoned(st, (long) slots * kvDim);
         DeviceBuffer vc2 = poisoned(st, (long) slots * kvDim)) {
-      SkinnyGemm.launchRopeKv(
-          k.skinnyGemmRopeKv,
+      k.skinnyGemmRopeKv(
           null,
           sms,
           m,
@@ -1239,8 +1170,7 @@ class GpuKernelsTest {
               heads,
               kvHeads,
               hd));
-      SkinnyGemm.launchRopeKvNormed(
-          k.skinnyGemmRopeKvNormed,
+      k.skinnyGemmRopeKvNormed(
           null,
           sms,
           m,
@@ -1262,12 +1192,12 @@ class GpuKernelsTest {
           eps);
       String what = "normed skinny gemm rope kv " + st + " m=" + m + " hd=" + hd + " in=" + in;
       double tol = st == StorageType.F32 ? 1e-5 : 4e-3;
-      assertClose(read(k, st, y1, m * out), read(k, st, y2, m * out), tol, what + ": qkv");
+      assertClose(read(st, y1, m * out), read(st, y2, m * out), tol, what + ": qkv");
       int count = slots * kvDim;
-      float[] keys1 = read(k, st, kc1, count);
-      float[] keys2 = read(k, st, kc2, count);
-      float[] values1 = read(k, st, vc1, count);
-      float[] values2 = read(k, st, vc2, count);
+      float[] keys1 = read(st, kc1, count);
+      float[] keys2 = read(st, kc2, count);
+      float[] values1 = read(st, vc1, count);
+      float[] values2 = read(st, vc2, count);
       for (int slot = 0; slot < slots; slot++) {
         boolean written = !Float.isNaN(keys1[slot * kvDim]);
         float[][] pair = {
@@ -1290,18 +1220,16 @@ class GpuKernelsTest {
   @Test
   void badLaunchArgumentsAreTypedErrors() {
     Kernels k = kernels(StorageType.F32, 64);
-    assertThrows(
-        BackendException.class, () -> k.rmsnorm.launch(null, 1, 1, 1, 256, 0, 0L, 0L, 0L, 1, 1f));
-    assertThrows(
-        BackendException.class, () -> k.rmsnorm.launch(null, 1, 1, 1, 2048, 0, 1L, 1L, 1L, 1, 1f));
-    assertThrows(BackendException.class, () -> k.argmax.launch(null, 1, 1, 1, 1024, 0, 1L, 1L, 1L));
+    assertThrows(BackendException.class, () -> k.rmsnorm(null, 1, 0L, 0L, 0L, 1, 1f));
+    assertThrows(BackendException.class, () -> k.rmsnorm(null, 1, 1L, 1L, 1L, 1, Float.NaN));
+    assertThrows(BackendException.class, () -> k.argmax(null, 1, 1L, 1, 0L));
     assertThrows(
         BackendException.class,
-        () -> SkinnyGemm.launch(k.skinnyGemm, null, 132, 9, 64, 64, 1L, 1L, 1L),
+        () -> k.skinnyGemm(null, 132, 9, 64, 64, 1L, 1L, 1L),
         "more rows than the kernel holds");
     assertThrows(
         BackendException.class,
-        () -> SkinnyGemm.launch(k.skinnyGemmBias, null, 132, 1, 64, 64, 1L, 1L, 1L),
+        () -> k.skinnyGemmBias(null, 132, 1, 64, 64, 1L, 1L, 1L, 0L),
         "the bias kernel without a bias");
   }
 }

@@ -164,6 +164,17 @@ class GpuLayoutTest {
   }
 
   @Test
+  void launchShapesAreCheckedAgainstTheDeviceLimits() {
+    Kernel.checkShape("k", 1, 1, 1, 1024);
+    Kernel.checkShape("k", (1L << 31) - 1, 65535, 65535, 1);
+    assertThrows(BackendException.class, () -> Kernel.checkShape("k", 1, 1, 1, 2048));
+    assertThrows(BackendException.class, () -> Kernel.checkShape("k", 0, 1, 1, 256));
+    assertThrows(BackendException.class, () -> Kernel.checkShape("k", 1L << 31, 1, 1, 256));
+    assertThrows(BackendException.class, () -> Kernel.checkShape("k", 1, 65536, 1, 256));
+    assertThrows(BackendException.class, () -> Kernel.checkShape("k", 1, 1, 0, 256));
+  }
+
+  @Test
   void programmaticLaunchAttributeHasTheDriverLayout() {
     try (BytePointer a = Kernel.programmaticSerializationAttribute()) {
       assertEquals(Kernel.ATTRIBUTE_BYTES, a.capacity());

@@ -4,18 +4,45 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.GpuProbe;
+import java.util.EnumMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import org.bytedeco.cuda.global.cudart;
 
 /** Shared set-up of the GPU tests: skip without a device or kernels, device data helpers. */
 final class GpuTests {
+  /** The kernels only tests launch (native/test_kernels.cu), on the test classpath only. */
+  static final String TEST_KERNELS = "/io/kiln/native/test_kernels.fatbin";
+
+  private static CudaModule testModule;
+  private static final Map<StorageType, TestKernels> testKernels = new EnumMap<>(StorageType.class);
+
   private GpuTests() {}
+
+  /** The kernels only tests launch, loaded on first use (see {@link #unloadTestKernels}). */
+  static synchronized TestKernels testKernels(StorageType st) {
+    if (testModule == null) {
+      testModule = CudaModule.load(TEST_KERNELS);
+    }
+    return testKernels.computeIfAbsent(st, s -> new TestKernels(testModule, s));
+  }
+
+  static synchronized void unloadTestKernels() {
+    testKernels.clear();
+    if (testModule != null) {
+      testModule.close();
+      testModule = null;
+    }
+  }
 
   static void assumeGpu() {
     Optional<String> reason = GpuProbe.cudaUnavailableReason();
     assumeTrue(reason.isEmpty(), () -> "skipped: " + reason.orElse(""));
     assumeTrue(CudaModule.kernelsBuilt(), "skipped: the CUDA kernels were not built (no nvcc)");
+    assumeTrue(
+        CudaModule.kernelsBuilt(TEST_KERNELS),
+        "skipped: the test kernels were not built (no nvcc)");
   }
 
   static void sync() {
@@ -46,11 +73,10 @@ final class GpuTests {
     }
     try (DeviceBuffer stage = new DeviceBuffer(4L * data.length)) {
       stage.upload(data);
-      k.castToHalf.launch1d(
-          null, data.length, 256, out.address(), stage.address(), (long) data.length);
+      k.castToHalf(null, out.address(), stage.address(), (long) data.length);
       sync();
     }
-    return new Stored(out, read(k, st, out, data.length));
+    return new Stored(out, read(st, out, data.length));
   }
 
   /** A poisoned output: every byte 0xFF, a NaN in both fp16 and fp32. */
@@ -60,13 +86,13 @@ final class GpuTests {
     return b;
   }
 
-  static float[] read(Kernels k, StorageType st, DeviceBuffer b, int count) {
+  static float[] read(StorageType st, DeviceBuffer b, int count) {
     sync();
     if (st == StorageType.F32) {
       return b.downloadFloats(count);
     }
     try (DeviceBuffer wide = new DeviceBuffer(4L * count)) {
-      k.castToFloat.launch1d(null, count, 256, wide.address(), b.address(), (long) count);
+      testKernels(StorageType.F16).castToFloat(null, wide.address(), b.address(), (long) count);
       sync();
       return wide.downloadFloats(count);
     }

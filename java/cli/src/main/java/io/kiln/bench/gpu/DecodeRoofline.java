@@ -1,14 +1,19 @@
-package io.kiln.execution.llm.gpu;
+package io.kiln.bench.gpu;
 
 import io.kiln.BackendException;
 import io.kiln.cuda.Cuda;
+import io.kiln.cuda.CudaGraph;
 import io.kiln.execution.llm.SequenceChunk;
+import io.kiln.execution.llm.gpu.DecodeStage;
+import io.kiln.execution.llm.gpu.DeviceBuffer;
+import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.bytedeco.cuda.cudart.CUevent_st;
 import org.bytedeco.cuda.global.cudart;
@@ -16,7 +21,8 @@ import org.bytedeco.cuda.global.cudart;
 /**
  * Batch-1 decode against the memory roofline: the bytes one decode step must read (every weight
  * matrix once, plus the sequence's K/V) over the step time, as a share of the device-to-device copy
- * bandwidth measured in the same process.
+ * bandwidth measured in the same process. The runner only hands out its last decode step's graph,
+ * or a capture of some of its stages; the timing runs here.
  */
 public final class DecodeRoofline {
   private DecodeRoofline() {}
@@ -136,11 +142,11 @@ public final class DecodeRoofline {
     }
     double stepMillis = (System.nanoTime() - t0) / 1e6 / steps;
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
-    double replayMillis = runner.timeLastDecodeReplay(steps);
-    double denseMillis = runner.timeLastDecodeStages(DecodeStage.DENSE, steps);
+    double replayMillis = replayMillis(runner.lastDecodeGraph(), steps);
+    double denseMillis = stageMillis(runner, DecodeStage.DENSE, steps);
     Map<String, Double> stageMillis = new LinkedHashMap<>();
     for (DecodeStage s : DecodeStage.values()) {
-      stageMillis.put(s.label, runner.timeLastDecodeStages(EnumSet.of(s), steps));
+      stageMillis.put(s.label(), stageMillis(runner, EnumSet.of(s), steps));
     }
     return new Result(
         runner.gemmPath(1),
@@ -153,6 +159,24 @@ public final class DecodeRoofline {
         copyBandwidth(),
         promptLength,
         steps);
+  }
+
+  /**
+   * Device milliseconds per replay of {@code graph}, one warm-up then {@code reps} back to back
+   * (NaN without a graph: the last step ran eagerly).
+   */
+  static double replayMillis(CudaGraph graph, int reps) {
+    return graph == null ? Double.NaN : graph.millisPerReplay(1, reps);
+  }
+
+  /**
+   * Device milliseconds per replay of only {@code stages} of the runner's last decode step: where
+   * the time of its whole graph goes.
+   */
+  static double stageMillis(GpuLlamaRunner runner, Set<DecodeStage> stages, int reps) {
+    try (CudaGraph part = runner.captureLastDecodeStages(stages)) {
+      return replayMillis(part, reps);
+    }
   }
 
   private static int decode(GpuLlamaRunner runner, int[] table, int token, int position) {
@@ -176,7 +200,11 @@ public final class DecodeRoofline {
       try {
         for (int i = 0; i < 3; i++) {
           Cuda.check(
-              cudart.cudaMemcpy(b.pointer(), a.pointer(), bytes, cudart.cudaMemcpyDeviceToDevice),
+              cudart.cudaMemcpy(
+                  Cuda.at(b.address()),
+                  Cuda.at(a.address()),
+                  bytes,
+                  cudart.cudaMemcpyDeviceToDevice),
               "cudaMemcpy device to device");
         }
         int reps = 10;
@@ -184,7 +212,11 @@ public final class DecodeRoofline {
         for (int i = 0; i < reps; i++) {
           Cuda.check(
               cudart.cudaMemcpyAsync(
-                  b.pointer(), a.pointer(), bytes, cudart.cudaMemcpyDeviceToDevice, null),
+                  Cuda.at(b.address()),
+                  Cuda.at(a.address()),
+                  bytes,
+                  cudart.cudaMemcpyDeviceToDevice,
+                  null),
               "cudaMemcpyAsync device to device");
         }
         Cuda.check(cudart.cudaEventRecord(stop, null), "cudaEventRecord");
