@@ -4,13 +4,9 @@ import io.kiln.Device;
 import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
 import io.kiln.execution.kv.KvBlockManager;
-import io.kiln.execution.llm.KvPoolSpec;
 import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
-import io.kiln.execution.llm.gpu.GpuLlamaRunner;
-import io.kiln.execution.llm.gpu.GpuRunnerOptions;
-import io.kiln.execution.llm.gpu.StorageType;
 import io.kiln.model.llama.LlamaConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -144,41 +140,7 @@ final class LlmModelOptions {
 
   /** The runner for the chosen device. */
   ModelRunner openRunner(RunnerOptions options) {
-    if (!cuda()) {
-      return LlmRunners.open(model, Device.CPU, options);
-    }
-    GpuLlamaRunner runner = GpuLlamaRunner.open(checkedModel(), toGpuRunnerOptions(options));
-    System.err.println("[kiln] " + runner.startupReport().line());
-    return runner;
-  }
-
-  /**
-   * The same settings in kiln-cuda's own options type, until kiln-cuda registers a {@code
-   * RunnerProvider} that reads {@link RunnerOptions} itself. Its fixed pool size counts the null
-   * block, which {@link KvPoolSpec#ofUsableBlocks} adds.
-   */
-  private static GpuRunnerOptions toGpuRunnerOptions(RunnerOptions options) {
-    int poolBlocks =
-        options.kvBlocks() == 0
-            ? 0
-            : KvPoolSpec.ofUsableBlocks(options.kvBlocks(), options.blockSize()).numBlocks();
-    StorageType storage =
-        switch (options.storage()) {
-          case F16 -> StorageType.F16;
-          case F32 -> StorageType.F32;
-        };
-    return GpuRunnerOptions.defaults()
-        .withStorage(storage)
-        .withKvUtilization(options.kvUtilization())
-        .withKvBlocks(poolBlocks)
-        .withBlockSize(options.blockSize())
-        .withMaxNumSeqs(options.maxNumSeqs())
-        .withMaxBatchedTokens(options.maxBatchedTokens())
-        .withMaxModelLen(options.maxModelLen())
-        .withCudaGraphs(options.cudaGraphs())
-        .withSkinnyGemm(options.skinnyGemm())
-        .withProgrammaticLaunch(options.programmaticLaunch())
-        .withFusedNorms(options.fusedNorms());
+    return LlmRunners.open(model, cuda() ? Device.CUDA : Device.CPU, options);
   }
 
   private RunnerOptions.Storage storage() {
@@ -187,11 +149,6 @@ final class LlmModelOptions {
     } catch (InvalidInputException e) {
       throw new InvalidInputException("--dtype must be f16 or f32, got '" + dtype + "'");
     }
-  }
-
-  private Path checkedModel() {
-    config();
-    return model;
   }
 
   LlamaConfig config() {

@@ -114,7 +114,7 @@ class LlmRunnersTest {
         () -> defaults.withBlockSize(0));
     assertMessage(
         InvalidInputException.class,
-        "threads must be >= 0 (0 for all cores), got -2",
+        "threads must be 0 (all cores) to 4096, got -2",
         () -> defaults.withThreads(-2));
     assertMessage(
         InvalidInputException.class,

@@ -2,6 +2,7 @@ package io.kiln.execution.llm.gpu;
 
 import io.kiln.cuda.Cuda;
 import io.kiln.model.llama.LlamaConfig;
+import io.kiln.model.llama.LlamaTensors;
 import io.kiln.model.safetensors.SafetensorsModel;
 import java.util.Arrays;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -80,7 +81,7 @@ final class DeviceWeights {
       Uploader uploader =
           new Uploader(weights, stage, storage, fusedNorms, memory, kernels, stream);
       DeviceBuffer embedding = memory.alloc(vocab * hidden * storage.bytes);
-      uploader.matrix(embedding, 0, "model.embed_tokens.weight", vocab, hidden);
+      uploader.matrix(embedding, 0, LlamaTensors.embedding(), vocab, hidden);
       if (fusedNorms) {
         float[] ones = new float[(int) hidden];
         Arrays.fill(ones, 1f);
@@ -89,67 +90,57 @@ final class DeviceWeights {
       }
       Layer[] layers = new Layer[config.numLayers()];
       for (int i = 0; i < layers.length; i++) {
-        String prefix = "model.layers." + i + ".";
+        LlamaTensors.Layer names = LlamaTensors.layer(i);
         Layer layer = new Layer();
-        float[] norm = uploader.normWeight(prefix + "input_layernorm.weight", hidden);
+        float[] norm = uploader.normWeight(names.attentionNorm(), hidden);
         layer.attentionNorm = uploader.norm(norm);
         layer.wqkv = memory.alloc((long) qkvDim * hidden * storage.bytes);
+        uploader.normedMatrix(layer.wqkv, 0, names.qProj(), norm, qDim, hidden);
+        uploader.normedMatrix(layer.wqkv, (long) qDim * hidden, names.kProj(), norm, kvDim, hidden);
         uploader.normedMatrix(
-            layer.wqkv, 0, prefix + "self_attn.q_proj.weight", norm, qDim, hidden);
-        uploader.normedMatrix(
-            layer.wqkv,
-            (long) qDim * hidden,
-            prefix + "self_attn.k_proj.weight",
-            norm,
-            kvDim,
-            hidden);
-        uploader.normedMatrix(
-            layer.wqkv,
-            (long) (qDim + kvDim) * hidden,
-            prefix + "self_attn.v_proj.weight",
-            norm,
-            kvDim,
-            hidden);
+            layer.wqkv, (long) (qDim + kvDim) * hidden, names.vProj(), norm, kvDim, hidden);
         if (config.qkvBias()) {
           layer.bqkv = memory.alloc((long) qkvDim * storage.bytes);
-          uploader.matrix(layer.bqkv, 0, prefix + "self_attn.q_proj.bias", qDim);
-          uploader.matrix(layer.bqkv, qDim, prefix + "self_attn.k_proj.bias", kvDim);
-          uploader.matrix(layer.bqkv, qDim + kvDim, prefix + "self_attn.v_proj.bias", kvDim);
+          uploader.matrix(layer.bqkv, 0, names.qProjBias(), qDim);
+          uploader.matrix(layer.bqkv, qDim, names.kProjBias(), kvDim);
+          uploader.matrix(layer.bqkv, qDim + kvDim, names.vProjBias(), kvDim);
         }
         layer.wo = memory.alloc(hidden * qDim * storage.bytes);
-        uploader.matrix(layer.wo, 0, prefix + "self_attn.o_proj.weight", hidden, qDim);
+        uploader.matrix(layer.wo, 0, names.oProj(), hidden, qDim);
         if (config.outputBias()) {
           layer.bo = memory.alloc(hidden * storage.bytes);
-          uploader.matrix(layer.bo, 0, prefix + "self_attn.o_proj.bias", hidden);
+          uploader.matrix(layer.bo, 0, names.oProjBias(), hidden);
         }
-        norm = uploader.normWeight(prefix + "post_attention_layernorm.weight", hidden);
+        norm = uploader.normWeight(names.mlpNorm(), hidden);
         layer.mlpNorm = uploader.norm(norm);
         layer.wGateUp = memory.alloc(2L * ff * hidden * storage.bytes);
-        uploader.normedMatrix(layer.wGateUp, 0, prefix + "mlp.gate_proj.weight", norm, ff, hidden);
-        uploader.normedMatrix(
-            layer.wGateUp, (long) ff * hidden, prefix + "mlp.up_proj.weight", norm, ff, hidden);
+        uploader.normedMatrix(layer.wGateUp, 0, names.gateProj(), norm, ff, hidden);
+        uploader.normedMatrix(layer.wGateUp, (long) ff * hidden, names.upProj(), norm, ff, hidden);
         layer.wDown = memory.alloc(hidden * ff * storage.bytes);
-        uploader.matrix(layer.wDown, 0, prefix + "mlp.down_proj.weight", hidden, ff);
+        uploader.matrix(layer.wDown, 0, names.downProj(), hidden, ff);
         if (config.mlpBias()) {
           layer.bGateUp = memory.alloc(2L * ff * storage.bytes);
-          uploader.matrix(layer.bGateUp, 0, prefix + "mlp.gate_proj.bias", ff);
-          uploader.matrix(layer.bGateUp, ff, prefix + "mlp.up_proj.bias", ff);
+          uploader.matrix(layer.bGateUp, 0, names.gateProjBias(), ff);
+          uploader.matrix(layer.bGateUp, ff, names.upProjBias(), ff);
           layer.bDown = memory.alloc(hidden * storage.bytes);
-          uploader.matrix(layer.bDown, 0, prefix + "mlp.down_proj.bias", hidden);
+          uploader.matrix(layer.bDown, 0, names.downProjBias(), hidden);
         }
         layers[i] = layer;
       }
       // The final norm keeps its weight: the LM head may be the embedding table too.
-      DeviceBuffer finalNorm = uploader.vector(uploader.normWeight("model.norm.weight", hidden));
+      DeviceBuffer finalNorm =
+          uploader.vector(uploader.normWeight(LlamaTensors.finalNorm(), hidden));
       DeviceBuffer lmHead;
-      if (weights.contains("lm_head.weight")) {
+      if (weights.contains(LlamaTensors.lmHead())) {
         lmHead = memory.alloc(vocab * hidden * storage.bytes);
-        uploader.matrix(lmHead, 0, "lm_head.weight", vocab, hidden);
+        uploader.matrix(lmHead, 0, LlamaTensors.lmHead(), vocab, hidden);
       } else if (config.tieWordEmbeddings()) {
         lmHead = embedding;
       } else {
         throw new io.kiln.ModelException(
-            "missing tensor 'lm_head.weight' in "
+            "missing tensor '"
+                + LlamaTensors.lmHead()
+                + "' in "
                 + weights.directory()
                 + " (tie_word_embeddings is false)");
       }

@@ -1,6 +1,8 @@
 package io.kiln.execution.llm.gpu;
 
 import io.kiln.InvalidInputException;
+import io.kiln.execution.llm.KvPoolSpec;
+import io.kiln.execution.llm.RunnerOptions;
 
 /**
  * How a {@link GpuLlamaRunner} is set up.
@@ -53,6 +55,34 @@ public record GpuRunnerOptions(
       throw new InvalidInputException(
           "block size, max sequences and max batched tokens must be >= 1, max model length >= 0");
     }
+  }
+
+  /**
+   * The CUDA runner's reading of the library's typed options. Its fixed pool size counts the null
+   * block, which {@link KvPoolSpec#ofUsableBlocks} adds to the usable blocks asked for.
+   */
+  public static GpuRunnerOptions from(RunnerOptions options) {
+    int poolBlocks =
+        options.kvBlocks() == 0
+            ? 0
+            : KvPoolSpec.ofUsableBlocks(options.kvBlocks(), options.blockSize()).numBlocks();
+    StorageType storage =
+        switch (options.storage()) {
+          case F16 -> StorageType.F16;
+          case F32 -> StorageType.F32;
+        };
+    return defaults()
+        .withStorage(storage)
+        .withKvUtilization(options.kvUtilization())
+        .withKvBlocks(poolBlocks)
+        .withBlockSize(options.blockSize())
+        .withMaxNumSeqs(options.maxNumSeqs())
+        .withMaxBatchedTokens(options.maxBatchedTokens())
+        .withMaxModelLen(options.maxModelLen())
+        .withCudaGraphs(options.cudaGraphs())
+        .withSkinnyGemm(options.skinnyGemm())
+        .withProgrammaticLaunch(options.programmaticLaunch())
+        .withFusedNorms(options.fusedNorms());
   }
 
   public static GpuRunnerOptions defaults() {

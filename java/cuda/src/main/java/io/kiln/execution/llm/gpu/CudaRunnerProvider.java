@@ -1,0 +1,36 @@
+package io.kiln.execution.llm.gpu;
+
+import io.kiln.Device;
+import io.kiln.cuda.GpuProbe;
+import io.kiln.execution.llm.ModelRunner;
+import io.kiln.execution.llm.RunnerOptions;
+import io.kiln.execution.llm.RunnerProvider;
+import java.nio.file.Path;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The CUDA Llama runner, for {@code LlmRunners.open} when kiln-cuda is on the classpath. */
+public final class CudaRunnerProvider implements RunnerProvider {
+  private static final Logger LOG = LoggerFactory.getLogger(CudaRunnerProvider.class);
+
+  @Override
+  public Device device() {
+    return Device.CUDA;
+  }
+
+  @Override
+  public Optional<String> unavailableReason() {
+    if (!CudaModule.kernelsBuilt()) {
+      return Optional.of("this build has no CUDA kernels (nvcc was not found when it was built)");
+    }
+    return GpuProbe.cudaUnavailableReason();
+  }
+
+  @Override
+  public ModelRunner open(Path modelDir, RunnerOptions options) {
+    GpuLlamaRunner runner = GpuLlamaRunner.open(modelDir, GpuRunnerOptions.from(options));
+    LOG.info("{}", runner.startupReport().line());
+    return runner;
+  }
+}
