@@ -34,18 +34,18 @@ case "$phase" in
     pyrun $D/bench/gpu/bert_base_peers.py "$WORK" "$@" 2>&1 | tee "$OUT/peers.log"
     cp "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   quantize)  # quantize [METHOD [PLACEMENTS]]: Kiln's FP16 graph and one Q/DQ graph per placement
-    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" \
+    jrun io.kiln.bench.driver.TrtBenchmark --work "$WORK" --quantize "${1:-percentile}" \
       --placements "${2:-w,w0,r0,wr0}" 2>&1 | tr '\r' '\n' | grep -v 'calibration' | tee -a "$OUT/quantize.log" ;;
   segments)  # the CUDA Llama runner's dense segments: cuBLAS + Kiln kernels vs TensorRT engines
     jrun io.kiln.bench.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
       --json "$OUT/dense-segments.json" --markdown "$OUT/dense-segments.md" 2>&1 \
       | grep -v '^\[#* *\] ' | tee "$OUT/dense-segments.log" ;;
   bench)
-    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
+    jrun io.kiln.bench.driver.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
     cp "$WORK/results.json" "$OUT/" 2>/dev/null
     cp "$WORK"/*.layers.json "$OUT/" 2>/dev/null ;;
   report)
-    jrun io.kiln.bench.gpu.TrtBenchmark --work "$WORK" --report "$OUT" --command "$1" 2>&1 | tail -150
+    jrun io.kiln.bench.driver.TrtBenchmark --work "$WORK" --report "$OUT" --command "$1" 2>&1 | tail -150
     cp "$WORK/results.json" "$WORK/peers.json" "$OUT/" 2>/dev/null ;;
   all)  # everything after the tests, for one background job: peers, variants, report into $WORK/out
         # (KILN_PLACEMENTS: the Q/DQ graphs to make; KILN_BENCH_ARGS: more TrtBenchmark flags)

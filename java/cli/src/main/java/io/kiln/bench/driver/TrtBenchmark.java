@@ -1,4 +1,4 @@
-package io.kiln.bench.gpu;
+package io.kiln.bench.driver;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -32,9 +32,9 @@ import picocli.CommandLine;
  * and PNG.
  *
  * <pre>
- * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --quantize percentile [--placements w,w0,r0,wr0]
- * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
- * java ... io.kiln.bench.gpu.TrtBenchmark --work /tmp/kb --report OUT --command "..."
+ * java ... io.kiln.bench.driver.TrtBenchmark --work /tmp/kb --quantize percentile [--placements w,w0,r0,wr0]
+ * java ... io.kiln.bench.driver.TrtBenchmark --work /tmp/kb --variants fp16,fp32 [--batches 1,8,32,64]
+ * java ... io.kiln.bench.driver.TrtBenchmark --work /tmp/kb --report OUT --command "..."
  * </pre>
  */
 public final class TrtBenchmark {

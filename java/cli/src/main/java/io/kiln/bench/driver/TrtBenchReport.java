@@ -1,4 +1,4 @@
-package io.kiln.bench.gpu;
+package io.kiln.bench.driver;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,4 @@
-package io.kiln.bench.gpu;
+package io.kiln.bench.driver;
 
 import static org.bytedeco.cuda.global.nvml.*;
 
