@@ -10,6 +10,7 @@ import io.kiln.Tensor;
 import io.kiln.cuda.Bucket;
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.GraphStats;
+import io.kiln.cuda.RequiresGpu;
 import io.kiln.execution.batching.DynamicBatcher;
 import io.kiln.model.ModelSource;
 import java.nio.file.Files;
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.TestInstance;
 
 /** TensorRT on the public BERT test model, checked against ONNX Runtime FP32 on the CPU. */
 @Tag("gpu")
+@RequiresGpu(RequiresGpu.Need.TENSORRT)
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class TrtEngineGpuTest {
   private Path model;

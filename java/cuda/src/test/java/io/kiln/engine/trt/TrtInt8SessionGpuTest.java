@@ -7,6 +7,7 @@ import io.kiln.Backend;
 import io.kiln.DType;
 import io.kiln.Precision;
 import io.kiln.Tensor;
+import io.kiln.cuda.RequiresGpu;
 import io.kiln.precision.PrecisionOptions;
 import io.kiln.session.Session;
 import java.nio.file.Files;
@@ -21,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** An INT8 session on TensorRT: the float16 Q/DQ graph, built strongly typed, against ORT FP32. */
 @Tag("gpu")
+@RequiresGpu(RequiresGpu.Need.TENSORRT)
 class TrtInt8SessionGpuTest {
   @TempDir Path dir;
 

@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.BackendException;
 import io.kiln.cuda.Cuda;
+import io.kiln.cuda.RequiresGpu;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -38,6 +39,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * outputs poisoned (NaN) first so that an element the kernel forgot fails the comparison.
  */
 @Tag("gpu")
+@RequiresGpu
 class GpuKernelsTest {
   private static CudaModule module;
 

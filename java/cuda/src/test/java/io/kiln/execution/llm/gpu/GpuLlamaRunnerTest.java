@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.InvalidInputException;
 import io.kiln.cuda.Cuda;
+import io.kiln.cuda.RequiresGpu;
 import io.kiln.execution.llm.EngineStats;
 import io.kiln.execution.llm.GenerationHandle;
 import io.kiln.execution.llm.GenerationResult;
@@ -31,6 +32,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /** The CUDA runner on the public tiny Llama against the Hugging Face references. */
 @Tag("gpu")
+@RequiresGpu
 @Timeout(300)
 class GpuLlamaRunnerTest {
   private static final int NEW_TOKENS = 48;
