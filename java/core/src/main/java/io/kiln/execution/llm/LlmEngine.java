@@ -1,6 +1,7 @@
 package io.kiln.execution.llm;
 
 import io.kiln.BackendException;
+import io.kiln.ClosedException;
 import io.kiln.InvalidInputException;
 import io.kiln.execution.kv.KvBlockManager;
 import java.util.ArrayList;
@@ -23,6 +24,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>The runner stays owned by the caller: close the engine first, then the runner.
  */
 public final class LlmEngine implements AutoCloseable {
+  /** How long close waits for the step in flight. */
+  static final java.time.Duration CLOSE_WAIT = java.time.Duration.ofSeconds(60);
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LlmEngine.class);
   private static final Runnable SHUTDOWN = () -> {};
 
   private final ModelRunner runner;
@@ -187,7 +192,7 @@ public final class LlmEngine implements AutoCloseable {
 
   private void enqueue(Runnable command) {
     if (closed) {
-      throw new IllegalStateException("the engine is closed");
+      throw new ClosedException("the LLM engine is closed");
     }
     commands.add(command);
   }
@@ -451,9 +456,14 @@ public final class LlmEngine implements AutoCloseable {
     closed = true;
     commands.add(SHUTDOWN);
     try {
-      thread.join();
+      // The loop ends after the step in flight; its runner must not be closed under it.
+      thread.join(CLOSE_WAIT.toMillis());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      return;
+    }
+    if (thread.isAlive()) {
+      LOG.warn("the LLM engine's step did not end within {}; its requests stay open", CLOSE_WAIT);
       return;
     }
     // Submissions that raced with closing: end them too.

@@ -431,7 +431,8 @@ class LlmEngineTest {
       assertThrows(GenerationCancelledException.class, () -> h.result().get(5, TimeUnit.SECONDS));
     }
     assertThrows(
-        IllegalStateException.class, () -> engine.generate(prompt(1, 3), SamplingParams.greedy(2)));
+        io.kiln.ClosedException.class,
+        () -> engine.generate(prompt(1, 3), SamplingParams.greedy(2)));
     engine.close();
   }
 
