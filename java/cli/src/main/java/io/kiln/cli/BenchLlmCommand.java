@@ -173,17 +173,18 @@ final class BenchLlmCommand implements Callable<Integer> {
   }
 
   private void validate() {
-    for (int c : concurrency) {
-      if (c < 1) {
-        throw new InvalidInputException("--concurrency values must be >= 1, got " + c);
-      }
+    OptionRanges.eachBetween(spec, "--concurrency", concurrency, 1, 1 << 16);
+    OptionRanges.between(spec, "--prompt-len", promptLength, 1, MAX_TOKENS);
+    OptionRanges.between(spec, "--gen-len", generateLength, 1, MAX_TOKENS);
+    if (requests != null) {
+      OptionRanges.between(spec, "--requests", requests, 1, 1 << 24);
     }
-    if (promptLength < 1 || generateLength < 1) {
-      throw new InvalidInputException("--prompt-len and --gen-len must be >= 1");
+    OptionRanges.between(spec, "--max-num-seqs", maxNumSeqs, 1, 1 << 16);
+    OptionRanges.between(spec, "--max-batched-tokens", maxBatchedTokens, 1, MAX_TOKENS);
+    if (kvBlocks != null) {
+      OptionRanges.between(spec, "--kv-blocks", kvBlocks, 1, 1 << 28);
     }
-    if (requests != null && requests < 1) {
-      throw new InvalidInputException("--requests must be >= 1");
-    }
+    modelOptions.checkRanges(spec);
     if (kvBlocks != null && kvBlocks < modelOptions.blocksFor(promptLength + generateLength)) {
       throw new InvalidInputException(
           "--kv-blocks "
@@ -192,8 +193,8 @@ final class BenchLlmCommand implements Callable<Integer> {
               + modelOptions.blocksFor(promptLength + generateLength)
               + " blocks)");
     }
-    if (maxNumSeqs < 1 || maxBatchedTokens < 1) {
-      throw new InvalidInputException("--max-num-seqs and --max-batched-tokens must be >= 1");
-    }
   }
+
+  /** More tokens per request than any context holds is a typo. */
+  private static final int MAX_TOKENS = 1 << 24;
 }

@@ -85,6 +85,12 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    OptionRanges.between(spec, "--max-new-tokens", maxNewTokens, 1, 1 << 24);
+    OptionRanges.between(spec, "--temperature", temperature, 0.0, 100.0);
+    OptionRanges.between(spec, "--top-k", topK, 0, 1 << 24);
+    OptionRanges.between(spec, "--top-p", topP, Double.MIN_VALUE, 1.0);
+    OptionRanges.between(spec, "--repetition-penalty", repetitionPenalty, Double.MIN_VALUE, 100.0);
+    modelOptions.checkRanges(spec);
     PrintWriter out = spec.commandLine().getOut();
     SamplingParams params =
         SamplingParams.builder()

@@ -10,6 +10,7 @@ import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.model.llama.LlamaConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 /** Options shared by the LLM commands: which model, and on which device to run it. */
@@ -118,6 +119,14 @@ final class LlmModelOptions {
    * The runner settings these flags give, for a pool of {@code kvBlocks} usable blocks; on CUDA the
    * pool fills the free device memory instead unless {@code fixedBlocks}.
    */
+  /** The shared LLM options' ranges: a value out of range is a usage error. */
+  void checkRanges(CommandLine.Model.CommandSpec spec) {
+    OptionRanges.threads(spec, "--threads", threads);
+    OptionRanges.between(spec, "--block-size", blockSize, 1, 1024);
+    OptionRanges.between(spec, "--kv-utilization", kvUtilization, 0.01, 1.0);
+    OptionRanges.between(spec, "--max-model-len", maxModelLen, 0, 1 << 24);
+  }
+
   RunnerOptions runnerOptions(
       int kvBlocks, boolean fixedBlocks, int maxNumSeqs, int maxBatchedTokens) {
     boolean onCuda = cuda();

@@ -227,7 +227,115 @@ class CliBadInputTest {
                     "0",
                     "-o",
                     dir.resolve("m").toString())));
+    // LLM commands.
+    cases.add(
+        new Case(
+            "generate --max-new-tokens past any context",
+            2,
+            "--max-new-tokens",
+            () -> generate("--max-new-tokens", "2147483647")));
+    cases.add(
+        new Case(
+            "generate --block-size 0", 2, "--block-size", () -> generate("--block-size", "0")));
+    cases.add(
+        new Case(
+            "generate --threads 100000", 2, "--threads", () -> generate("--threads", "100000")));
+    cases.add(new Case("generate --top-p 0", 2, "--top-p", () -> generate("--top-p", "0")));
+    cases.add(
+        new Case(
+            "generate --temperature -1",
+            2,
+            "--temperature",
+            () -> generate("--temperature", "-1")));
+    cases.add(
+        new Case(
+            "generate with a prompt id past the vocabulary",
+            4,
+            "outside the vocabulary",
+            () -> args("generate", "--model", tiny().toString(), "--prompt-ids", "1,99999999")));
+    cases.add(
+        new Case(
+            "generate on weights that hold NaN",
+            5,
+            "non-finite",
+            () -> args("generate", "--model", nanModel().toString(), "--prompt-ids", "1,2,3")));
+    cases.add(
+        new Case(
+            "bench-llm --concurrency 0",
+            2,
+            "--concurrency",
+            () -> args("bench-llm", "--model", tiny().toString(), "--concurrency", "0")));
+    cases.add(
+        new Case(
+            "make-random-model of a 10^12 vocabulary",
+            3,
+            "vocab_size",
+            () ->
+                args(
+                    "make-random-model",
+                    "--shape",
+                    bigConfig(),
+                    "-o",
+                    dir.resolve("big").toString())));
     return cases;
+  }
+
+  private static Path tinyModel;
+
+  /** A tiny random Llama, written once. */
+  private static synchronized Path tiny() {
+    if (tinyModel == null) {
+      tinyModel = dir.resolve("tiny");
+      io.kiln.model.llama.RandomLlamaModel.write(
+          io.kiln.model.llama.RandomLlamaModel.shape("tiny"),
+          5,
+          io.kiln.DType.F32,
+          tinyModel,
+          1L << 30,
+          fraction -> {});
+    }
+    return tinyModel;
+  }
+
+  private static String[] generate(String... extra) {
+    List<String> all =
+        new ArrayList<>(List.of("generate", "--model", tiny().toString(), "--prompt-ids", "1,2"));
+    all.addAll(List.of(extra));
+    return all.toArray(String[]::new);
+  }
+
+  /** The tiny model with every weight byte pattern turned into NaN. */
+  private static Path nanModel() {
+    try {
+      Path copy = dir.resolve("nan-" + System.nanoTime());
+      Files.createDirectories(copy);
+      try (var files = Files.list(tiny())) {
+        for (Path f : files.toList()) {
+          Files.copy(f, copy.resolve(f.getFileName()));
+        }
+      }
+      Path weights = copy.resolve("model.safetensors");
+      byte[] bytes = Files.readAllBytes(weights);
+      long header =
+          java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+      java.nio.ByteBuffer data =
+          java.nio.ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      for (int i = (int) (8 + header); i + 4 <= bytes.length; i += 4) {
+        data.putFloat(i, Float.NaN);
+      }
+      Files.write(weights, bytes);
+      return copy;
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** A config.json like the tiny model's but with a vocabulary of 10^12. */
+  private static String bigConfig() {
+    com.fasterxml.jackson.databind.node.ObjectNode c =
+        io.kiln.model.llama.RandomLlamaModel.shape("tiny");
+    c.put("vocab_size", 1_000_000_000_000L);
+    return write("big-config.json", c.toString());
   }
 
   private static String[] args(String... args) {

@@ -241,6 +241,35 @@ class LlmBadInputTest {
   }
 
   @Test
+  void aFailedWriteLeavesNoPartialModel() throws Exception {
+    Path out = dir.resolve("half-written");
+    RuntimeException stop = new RuntimeException("stopped halfway");
+    RuntimeException thrown =
+        assertThrows(
+            RuntimeException.class,
+            () ->
+                RandomLlamaModel.write(
+                    RandomLlamaModel.shape("tiny"),
+                    1,
+                    DType.F32,
+                    out,
+                    1L << 30,
+                    fraction -> {
+                      if (fraction > 0.5) {
+                        throw stop;
+                      }
+                    }));
+    assertTrue(thrown == stop, thrown.toString());
+    assertFalse(Files.exists(out), "a partial model was left at " + out);
+    try (var left = Files.list(dir)) {
+      assertTrue(
+          left.noneMatch(p -> p.getFileName().toString().contains("half-written")),
+          "a staging folder was left behind");
+    }
+    assertFalse(Files.exists(dir.resolve("huge")), "the refused model left a directory");
+  }
+
+  @Test
   void nanWeightsNeverBecomeTokens() {
     LlamaWeights weights = LlamaWeights.load(tiny);
     java.util.Arrays.fill(weights.layers[0].wq, Float.NaN);
