@@ -276,14 +276,27 @@ public record LlamaConfig(
     return n.asDouble();
   }
 
+  /** The number at {@code key}, the fallback when absent; a value of another type is an error. */
   private static double number(JsonNode c, String key, double fallback) {
     JsonNode n = c.get(key);
-    return n == null || !n.isNumber() ? fallback : n.asDouble();
+    if (n == null || n.isNull()) {
+      return fallback;
+    }
+    if (!n.isNumber()) {
+      throw new ModelException("config field " + key + " must be a number, got " + n);
+    }
+    return n.asDouble();
   }
 
   private static boolean bool(JsonNode c, String key, boolean fallback) {
     JsonNode n = c.get(key);
-    return n == null || !n.isBoolean() ? fallback : n.asBoolean();
+    if (n == null || n.isNull()) {
+      return fallback;
+    }
+    if (!n.isBoolean()) {
+      throw new ModelException("config field " + key + " must be true or false, got " + n);
+    }
+    return n.asBoolean();
   }
 
   private static String text(JsonNode c, String key, String fallback) {
