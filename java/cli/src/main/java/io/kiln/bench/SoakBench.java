@@ -145,6 +145,17 @@ public final class SoakBench {
         "rss_spread_mib",
         steady.stream().mapToDouble(Sample::rssMiB).max().orElse(0)
             - steady.stream().mapToDouble(Sample::rssMiB).min().orElse(0));
+    // A leak climbs; allocator churn goes up and down. The mean of the last quarter of the steady
+    // readings against the first quarter's tells them apart.
+    int quarter = Math.max(1, steady.size() / 4);
+    double firstQuarter =
+        steady.subList(0, quarter).stream().mapToDouble(Sample::rssMiB).average().orElse(0);
+    double lastQuarter =
+        steady.subList(steady.size() - quarter, steady.size()).stream()
+            .mapToDouble(Sample::rssMiB)
+            .average()
+            .orElse(0);
+    g.put("rss_trend_mib", lastQuarter - firstQuarter);
     g.put(
         "fd_growth",
         steady.get(steady.size() - 1).fds()
@@ -190,8 +201,10 @@ public final class SoakBench {
             model.getFileName(),
             requests,
             WARM_UP * 100));
-    md.append("| phase | RSS first | RSS last | RSS spread | fd growth | thread growth |\n");
-    md.append("|---|---:|---:|---:|---:|---:|\n");
+    md.append(
+        "| phase | RSS first | RSS last | RSS spread (max - min) | RSS trend (last quarter - first"
+            + " quarter, means) | fd growth | thread growth |\n");
+    md.append("|---|---:|---:|---:|---:|---:|---:|\n");
     row(md, "session cycles", growth(sessions));
     row(md, "LLM requests", growth(llm));
     ReportFiles.writeText(Path.of(out + ".md"), md.toString());
@@ -206,11 +219,12 @@ public final class SoakBench {
     md.append(
         String.format(
             Locale.ROOT,
-            "| %s | %.1f MiB | %.1f MiB | %.1f MiB | %d | %d |%n",
+            "| %s | %.1f MiB | %.1f MiB | %.1f MiB | %+.1f MiB | %d | %d |%n",
             name,
             (double) g.get("rss_first_mib"),
             (double) g.get("rss_last_mib"),
             (double) g.get("rss_spread_mib"),
+            (double) g.get("rss_trend_mib"),
             (int) g.get("fd_growth"),
             (int) g.get("thread_growth")));
   }

@@ -11,6 +11,7 @@ import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.execution.llm.SequenceChunks;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.safetensors.SafetensorsModel;
+import io.kiln.util.CallGate;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -29,6 +30,11 @@ import org.bytedeco.cuda.global.cudart;
  * and {@link DecodeGraphs}; this class sizes them at start-up and runs the steps.
  */
 public final class GpuLlamaRunner implements ModelRunner {
+  /** How long close waits for a step in flight. */
+  static final java.time.Duration CLOSE_WAIT = java.time.Duration.ofSeconds(30);
+
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(GpuLlamaRunner.class);
   private static final int MAX_GROUP = 8;
 
   private final LlamaConfig config;
@@ -48,7 +54,9 @@ public final class GpuLlamaRunner implements ModelRunner {
   private ForwardPass forwardPass;
   private DecodeGraphs graphs;
   private GpuStartupReport startup;
-  private boolean closed;
+  // The runner is thread-confined, but close() may come from another thread: it must not free
+  // device memory under a step in flight.
+  private final CallGate gate = new CallGate("CUDA Llama runner");
 
   /** Loads a Hugging Face model directory onto device 0. */
   public static GpuLlamaRunner open(Path modelDirectory, GpuRunnerOptions options) {
@@ -251,8 +259,13 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   @Override
   public float[][] forward(List<SequenceChunk> batch) {
-    enqueue(batch, true);
-    return stepIo.downloadLogits(batch, forwardPass.logits(), config.vocabSize());
+    gate.enter();
+    try {
+      enqueue(batch, true);
+      return stepIo.downloadLogits(batch, forwardPass.logits(), config.vocabSize());
+    } finally {
+      gate.exit();
+    }
   }
 
   /**
@@ -261,22 +274,29 @@ public final class GpuLlamaRunner implements ModelRunner {
    */
   @Override
   public int[] forwardGreedy(List<SequenceChunk> batch) {
-    enqueue(batch, true);
-    boolean keys = forwardPass.skinny(stepIo.layout.numLogitRows);
-    return stepIo.downloadGreedy(batch, keys, kernels, forwardPass.logits(), config.vocabSize());
+    gate.enter();
+    try {
+      enqueue(batch, true);
+      boolean keys = forwardPass.skinny(stepIo.layout.numLogitRows);
+      return stepIo.downloadGreedy(batch, keys, kernels, forwardPass.logits(), config.vocabSize());
+    } finally {
+      gate.exit();
+    }
   }
 
   /** Runs the step eagerly, without the graph, even for a decode batch (for tests). */
   float[][] forwardEager(List<SequenceChunk> batch) {
-    enqueue(batch, false);
-    return stepIo.downloadLogits(batch, forwardPass.logits(), config.vocabSize());
+    gate.enter();
+    try {
+      enqueue(batch, false);
+      return stepIo.downloadLogits(batch, forwardPass.logits(), config.vocabSize());
+    } finally {
+      gate.exit();
+    }
   }
 
   /** Uploads the step's inputs and enqueues its compute: a graph replay for decode batches. */
   private void enqueue(List<SequenceChunk> batch, boolean useGraph) {
-    if (closed) {
-      throw new IllegalStateException("runner closed");
-    }
     SequenceChunks.validate(batch, spec, kvPool.spec());
     Cuda.makeCurrent();
     int bucket = isDecode(batch) ? DecodeBuckets.bucketFor(buckets, batch.size()) : -1;
@@ -369,10 +389,13 @@ public final class GpuLlamaRunner implements ModelRunner {
 
   @Override
   public void close() {
-    if (closed) {
+    if (!gate.beginClose()) {
       return;
     }
-    closed = true;
+    if (!gate.awaitIdle(CLOSE_WAIT)) {
+      LOG.warn("a step is still inside the CUDA Llama runner; its device memory is not freed");
+      return;
+    }
     if (module == null) {
       return;
     }
