@@ -6,6 +6,8 @@ public enum DType {
   F16(2, "float16"),
   BF16(2, "bfloat16"),
   I8(1, "int8"),
+  /** FP8 E4M3 ("e4m3fn"), for stored weights: see {@link Float8}. */
+  F8E4M3(1, "float8e4m3fn"),
   I32(4, "int32"),
   I64(8, "int64"),
   BOOL(1, "bool");
@@ -49,6 +51,10 @@ public enum DType {
       case "i8":
       case "int8":
         return I8;
+      case "f8e4m3":
+      case "fp8":
+      case "float8e4m3fn":
+        return F8E4M3;
       case "i32":
       case "int32":
         return I32;

@@ -89,6 +89,14 @@ public final class Tensor implements AutoCloseable {
     if (dtype == DType.F32) {
       return of(values, shape);
     }
+    if (dtype == DType.F8E4M3) {
+      Tensor t = allocate(dtype, checkedLength(values.length, shape));
+      ByteBuffer b = t.buffer();
+      for (int i = 0; i < values.length; i++) {
+        b.put(i, Float8.floatToE4m3(values[i]));
+      }
+      return t;
+    }
     if (!dtype.isFloatingPoint()) {
       throw new InvalidInputException("ofFloats needs a floating-point dtype, not " + dtype);
     }
@@ -190,6 +198,12 @@ public final class Tensor implements AutoCloseable {
         for (int i = 0; i < out.length; i++) {
           short s = b.get(i);
           out[i] = dtype == DType.F16 ? Float16.halfToFloat(s) : Float16.bf16ToFloat(s);
+        }
+      }
+      case F8E4M3 -> {
+        ByteBuffer b = buffer();
+        for (int i = 0; i < out.length; i++) {
+          out[i] = Float8.e4m3ToFloat(b.get(i));
         }
       }
       default -> throw new InvalidInputException("toFloatArray needs a float tensor, not " + dtype);

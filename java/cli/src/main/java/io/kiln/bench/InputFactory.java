@@ -80,7 +80,7 @@ public final class InputFactory {
         }
         yield Tensor.of(w, shape);
       }
-      case F32, F16, BF16 -> {
+      case F32, F16, BF16, F8E4M3 -> {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {
           v[i] = (float) (random.nextDouble() * 2 - 1);

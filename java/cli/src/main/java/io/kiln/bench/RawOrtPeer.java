@@ -61,6 +61,8 @@ public final class RawOrtPeer implements AutoCloseable {
       case BOOL -> OnnxTensor.createTensor(env, b, shape, ai.onnxruntime.OnnxJavaType.BOOL);
       case F16 -> OnnxTensor.createTensor(env, b, shape, ai.onnxruntime.OnnxJavaType.FLOAT16);
       case BF16 -> OnnxTensor.createTensor(env, b, shape, ai.onnxruntime.OnnxJavaType.BFLOAT16);
+      case F8E4M3 ->
+          throw new io.kiln.InvalidInputException("the ONNX Runtime peer takes no float8 inputs");
     };
   }
 

@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
       MakeRandomModelCommand.class,
       ExportLlmCommand.class,
       QuantizeCommand.class,
+      QuantizeLlmCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class KilnCli implements Runnable {

@@ -35,7 +35,8 @@ class CliBadInputTest {
     "bench-llm",
     "make-random-model",
     "export-llm",
-    "quantize"
+    "quantize",
+    "quantize-llm"
   };
 
   @TempDir static Path dir;
@@ -277,6 +278,34 @@ class CliBadInputTest {
                     bigConfig(),
                     "-o",
                     dir.resolve("big").toString())));
+    cases.add(
+        new Case(
+            "quantize-llm to an unknown format",
+            2,
+            "--precision",
+            () ->
+                args(
+                    "quantize-llm",
+                    "--model",
+                    tiny().toString(),
+                    "--precision",
+                    "int4",
+                    "-o",
+                    dir.resolve("q4").toString())));
+    cases.add(
+        new Case(
+            "quantize-llm over an existing directory",
+            4,
+            "exists already",
+            () ->
+                args(
+                    "quantize-llm",
+                    "--model",
+                    tiny().toString(),
+                    "--precision",
+                    "int8",
+                    "-o",
+                    tiny().toString())));
     return cases;
   }
 

@@ -139,6 +139,7 @@ public final class Npy {
       case I64 -> "<i8";
       case BOOL -> "|b1";
       case BF16 -> throw new InvalidInputException(".npy has no bfloat16 type");
+      case F8E4M3 -> throw new InvalidInputException(".npy has no float8 type");
     };
   }
 }

@@ -77,7 +77,7 @@ public final class TensorJson {
     int n = dataNode.size();
     try {
       return switch (dtype) {
-        case F32, F16, BF16 -> {
+        case F32, F16, BF16, F8E4M3 -> {
           float[] v = new float[n];
           for (int i = 0; i < n; i++) {
             v[i] = floatValue(name, dataNode.get(i));
@@ -181,7 +181,7 @@ public final class TensorJson {
         g.writeEndArray();
         g.writeArrayFieldStart("data");
         switch (t.dtype()) {
-          case F32, F16, BF16 -> {
+          case F32, F16, BF16, F8E4M3 -> {
             for (float v : t.toFloatArray()) {
               g.writeNumber(v);
             }

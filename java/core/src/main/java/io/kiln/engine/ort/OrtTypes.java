@@ -15,6 +15,7 @@ final class OrtTypes {
       case F16 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
       case BF16 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16;
       case I8 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8;
+      case F8E4M3 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FN;
       case I32 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32;
       case I64 -> ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
       case BOOL -> ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL;
@@ -30,6 +31,8 @@ final class OrtTypes {
       return DType.BF16;
     } else if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8) {
       return DType.I8;
+    } else if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FN) {
+      return DType.F8E4M3;
     } else if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32) {
       return DType.I32;
     } else if (type == ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64) {

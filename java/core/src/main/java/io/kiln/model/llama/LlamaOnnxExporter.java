@@ -130,7 +130,7 @@ public final class LlamaOnnxExporter {
     String lmHead =
         g.transposed(
             LlamaTensors.lmHead() + ".T",
-            st.readFloats(head, c.vocabSize(), dim),
+            LinearWeights.read(st, head, c.vocabSize(), dim),
             c.vocabSize(),
             dim);
     g.node("MatMul", new String[] {normed, lmHead}, new String[] {"logits"});
@@ -253,7 +253,7 @@ public final class LlamaOnnxExporter {
    * is null where the model has no bias.
    */
   private String linear(String x, String weightName, String biasName, int out, int in) {
-    float[] weight = st.readFloats(weightName, out, in);
+    float[] weight = LinearWeights.read(st, weightName, out, in);
     String y = g.op("MatMul", x, g.transposed(weightName + ".T", weight, out, in));
     return biasName == null ? y : g.op("Add", y, vector(biasName, out));
   }

@@ -26,6 +26,19 @@ public final class LlamaTensors {
     return "lm_head.weight";
   }
 
+  /**
+   * The scale of a quantized weight: one value, or one per output row ({@code [out]} or {@code
+   * [out][1]}), that its stored INT8 or FP8 codes are multiplied by.
+   */
+  public static String weightScale(String weight) {
+    return weight + "_scale";
+  }
+
+  /** The block scales of a block-quantized FP8 weight ({@code [out/b][in/b]}), multiplied too. */
+  public static String weightBlockScale(String weight) {
+    return weight + "_scale_inv";
+  }
+
   /** The names of transformer block {@code index}. */
   public static Layer layer(int index) {
     if (index < 0) {

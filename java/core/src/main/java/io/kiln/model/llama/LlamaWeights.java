@@ -63,10 +63,10 @@ public final class LlamaWeights {
       LlamaTensors.Layer names = LlamaTensors.layer(i);
       Layer l = new Layer();
       l.attentionNorm = st.readFloats(names.attentionNorm(), h);
-      l.wq = st.readFloats(names.qProj(), q, h);
-      l.wk = st.readFloats(names.kProj(), kv, h);
-      l.wv = st.readFloats(names.vProj(), kv, h);
-      l.wo = st.readFloats(names.oProj(), h, q);
+      l.wq = LinearWeights.read(st, names.qProj(), q, h);
+      l.wk = LinearWeights.read(st, names.kProj(), kv, h);
+      l.wv = LinearWeights.read(st, names.vProj(), kv, h);
+      l.wo = LinearWeights.read(st, names.oProj(), h, q);
       if (c.qkvBias()) {
         l.bq = st.readFloats(names.qProjBias(), q);
         l.bk = st.readFloats(names.kProjBias(), kv);
@@ -76,9 +76,9 @@ public final class LlamaWeights {
         l.bo = st.readFloats(names.oProjBias(), h);
       }
       l.mlpNorm = st.readFloats(names.mlpNorm(), h);
-      l.wGate = st.readFloats(names.gateProj(), ff, h);
-      l.wUp = st.readFloats(names.upProj(), ff, h);
-      l.wDown = st.readFloats(names.downProj(), h, ff);
+      l.wGate = LinearWeights.read(st, names.gateProj(), ff, h);
+      l.wUp = LinearWeights.read(st, names.upProj(), ff, h);
+      l.wDown = LinearWeights.read(st, names.downProj(), h, ff);
       if (c.mlpBias()) {
         l.bGate = st.readFloats(names.gateProjBias(), ff);
         l.bUp = st.readFloats(names.upProjBias(), ff);
@@ -89,7 +89,7 @@ public final class LlamaWeights {
     float[] finalNorm = st.readFloats(LlamaTensors.finalNorm(), h);
     float[] lmHead;
     if (st.contains(LlamaTensors.lmHead())) {
-      lmHead = st.readFloats(LlamaTensors.lmHead(), c.vocabSize(), h);
+      lmHead = LinearWeights.read(st, LlamaTensors.lmHead(), c.vocabSize(), h);
     } else if (c.tieWordEmbeddings()) {
       lmHead = embedding;
     } else {

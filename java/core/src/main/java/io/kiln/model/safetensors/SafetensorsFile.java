@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.DType;
 import io.kiln.Float16;
+import io.kiln.Float8;
 import io.kiln.ModelException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -179,13 +180,16 @@ public final class SafetensorsFile implements AutoCloseable {
     return metadata;
   }
 
-  /** Reads a floating-point tensor as float32, converting from f16/bf16. */
+  /**
+   * Reads a tensor as float32, converting from f16/bf16, or, for stored weights, from FP8 E4M3 and
+   * INT8 codes (their values, before any scale).
+   */
   public float[] readFloats(String name) {
     SafetensorsTensor t = tensors.get(name);
     if (t == null) {
       throw new ModelException("tensor '" + name + "' not found in " + path);
     }
-    if (!t.dtype().isFloatingPoint()) {
+    if (!t.dtype().isFloatingPoint() && t.dtype() != DType.F8E4M3 && t.dtype() != DType.I8) {
       throw new ModelException(
           "tensor '"
               + name
@@ -243,6 +247,16 @@ public final class SafetensorsFile implements AutoCloseable {
       case BF16:
         for (int i = 0; i < count; i++) {
           dst[at + i] = Float16.bf16ToFloat(src.getShort(2 * i));
+        }
+        break;
+      case F8E4M3:
+        for (int i = 0; i < count; i++) {
+          dst[at + i] = Float8.e4m3ToFloat(src.get(i));
+        }
+        break;
+      case I8:
+        for (int i = 0; i < count; i++) {
+          dst[at + i] = src.get(i);
         }
         break;
       default:

@@ -35,6 +35,8 @@ public record SafetensorsTensor(
         return "BF16";
       case I8:
         return "I8";
+      case F8E4M3:
+        return "F8_E4M3";
       case I32:
         return "I32";
       case I64:
@@ -57,6 +59,8 @@ public record SafetensorsTensor(
         return DType.BF16;
       case "I8":
         return DType.I8;
+      case "F8_E4M3":
+        return DType.F8E4M3;
       case "I32":
         return DType.I32;
       case "I64":

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kiln.DType;
 import io.kiln.Float16;
+import io.kiln.Float8;
 import io.kiln.ModelException;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -47,8 +48,9 @@ public final class SafetensorsWriter implements AutoCloseable {
 
   public SafetensorsWriter(Path path, List<Entry> entries, Map<String, String> metadata) {
     for (Entry e : entries) {
-      if (!e.dtype().isFloatingPoint()) {
-        throw new IllegalArgumentException("only floating-point tensors are written: " + e.name());
+      if (!e.dtype().isFloatingPoint() && e.dtype() != DType.F8E4M3 && e.dtype() != DType.I8) {
+        throw new IllegalArgumentException(
+            "only float tensors and INT8 or FP8 weight codes are written: " + e.name());
       }
     }
     this.path = path;
@@ -137,6 +139,17 @@ public final class SafetensorsWriter implements AutoCloseable {
       case BF16:
         for (int i = 0; i < count; i++) {
           scratch.putShort(Float16.floatToBf16(values[i]));
+        }
+        break;
+      case F8E4M3:
+        for (int i = 0; i < count; i++) {
+          scratch.put(Float8.floatToE4m3(values[i]));
+        }
+        break;
+      case I8:
+        // Codes of a quantized weight: integral values, already within [-127, 127].
+        for (int i = 0; i < count; i++) {
+          scratch.put((byte) Math.max(-127, Math.min(127, Math.round(values[i]))));
         }
         break;
       default:

@@ -1,6 +1,7 @@
 package io.kiln.execution.llm.gpu;
 
 import io.kiln.cuda.Cuda;
+import io.kiln.model.llama.LinearWeights;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.LlamaTensors;
 import io.kiln.model.safetensors.SafetensorsModel;
@@ -212,7 +213,13 @@ final class DeviceWeights {
 
     /** Copies a tensor to {@code elementOffset} elements into {@code dst}. */
     void matrix(DeviceBuffer dst, long elementOffset, String name, long... shape) {
-      store(dst, elementOffset, weights.readFloats(name, shape));
+      // Projections may be stored as INT8 or FP8 codes with scales; they arrive dequantized.
+      store(
+          dst,
+          elementOffset,
+          shape.length == 2
+              ? LinearWeights.read(weights, name, shape[0], shape[1])
+              : weights.readFloats(name, shape));
     }
 
     /**
@@ -221,7 +228,7 @@ final class DeviceWeights {
      */
     void normedMatrix(
         DeviceBuffer dst, long elementOffset, String name, float[] norm, long rows, long cols) {
-      float[] data = weights.readFloats(name, rows, cols);
+      float[] data = LinearWeights.read(weights, name, rows, cols);
       if (fusedNorms) {
         for (int r = 0; r < rows; r++) {
           int at = r * (int) cols;
