@@ -1,16 +1,11 @@
 package io.kiln.badinput;
 
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.DynamicTest.dynamicTest;
-
 import io.kiln.Backend;
 import io.kiln.BertReference;
 import io.kiln.ClosedException;
 import io.kiln.DType;
 import io.kiln.Device;
 import io.kiln.InvalidInputException;
-import io.kiln.KilnException;
 import io.kiln.ModelException;
 import io.kiln.Precision;
 import io.kiln.Tensor;
@@ -31,7 +26,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -62,59 +56,44 @@ class LibraryBadInputTest {
     }
   }
 
-  private record Case(
-      String name, Class<? extends KilnException> type, String fragment, Executable call) {}
-
   @TestFactory
   Stream<DynamicTest> everyCaseIsTypedAndOneLine() {
-    return cases().stream()
-        .map(
-            c ->
-                dynamicTest(
-                    c.name(),
-                    () -> {
-                      KilnException e = assertThrows(c.type(), c.call(), c.name());
-                      String message = e.getMessage();
-                      assertTrue(message != null && !message.isBlank(), c.name() + ": no message");
-                      assertTrue(!message.contains("\n"), c.name() + ": not one line: " + message);
-                      assertTrue(
-                          message.contains(c.fragment()),
-                          c.name() + ": '" + message + "' lacks '" + c.fragment() + "'");
-                    }));
+    return BadInputCase.tests(cases());
   }
 
-  private static List<Case> cases() {
-    List<Case> cases = new ArrayList<>();
+  private static List<BadInputCase> cases() {
+    List<BadInputCase> cases = new ArrayList<>();
     // Token ids and sequences against the tables the model itself holds.
     cases.add(
-        new Case(
+        new BadInputCase(
             "id past the vocabulary",
             InvalidInputException.class,
             "rows 0 to " + (vocabulary - 1),
             () -> bertWith(vocabulary, 0, 8)));
     cases.add(
-        new Case("negative id", InvalidInputException.class, "has -1", () -> bertWith(-1, 0, 8)));
+        new BadInputCase(
+            "negative id", InvalidInputException.class, "has -1", () -> bertWith(-1, 0, 8)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "token type past its table",
             InvalidInputException.class,
             "'token_type_ids' has 2",
             () -> bertWith(101, 2, 8)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "sequence past the position table",
             InvalidInputException.class,
             "position table",
             () -> bertWith(101, 0, 513)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "id of Long.MIN_VALUE",
             InvalidInputException.class,
             "rows 0 to",
             () -> bertWith(Long.MIN_VALUE, 0, 4)));
     // Tensor files.
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON integer past int64",
             InvalidInputException.class,
             "outside int64",
@@ -122,82 +101,82 @@ class LibraryBadInputTest {
                 json(
                     "{\"x\":{\"dtype\":\"int64\",\"shape\":[1],\"data\":[9223372036854775808]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON negative shape",
             InvalidInputException.class,
             "non-negative integers",
             () -> json("{\"x\":{\"dtype\":\"int64\",\"shape\":[-1],\"data\":[1]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON fractional shape",
             InvalidInputException.class,
             "non-negative integers",
             () -> json("{\"x\":{\"dtype\":\"int64\",\"shape\":[1.5],\"data\":[1]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON huge shape",
             InvalidInputException.class,
             "non-negative integers",
             () -> json("{\"x\":{\"dtype\":\"float32\",\"shape\":[1e30],\"data\":[1]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON fraction in integer data",
             InvalidInputException.class,
             "needs integers",
             () -> json("{\"x\":{\"dtype\":\"int64\",\"shape\":[1],\"data\":[1.5]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON text in float data",
             InvalidInputException.class,
             "non-numeric",
             () -> json("{\"x\":{\"dtype\":\"float32\",\"shape\":[1],\"data\":[\"one\"]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON unknown dtype",
             InvalidInputException.class,
             "float64",
             () -> json("{\"x\":{\"dtype\":\"float64\",\"shape\":[1],\"data\":[1]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON without data",
             InvalidInputException.class,
             "\"data\"",
             () -> json("{\"x\":{\"dtype\":\"int64\",\"shape\":[1]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON data that does not fill the shape",
             InvalidInputException.class,
             "do not fill shape",
             () -> json("{\"x\":{\"dtype\":\"int64\",\"shape\":[2,2],\"data\":[1,2,3]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON int32 past its range",
             InvalidInputException.class,
             "out of range",
             () -> json("{\"x\":{\"dtype\":\"int32\",\"shape\":[1],\"data\":[4294967296]}}")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "JSON that is not JSON", InvalidInputException.class, "", () -> json("{\"x\": [1, 2")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "npy of an unsupported dtype",
             InvalidInputException.class,
             "<u8",
             () -> npy("{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", 8)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "npy in Fortran order",
             InvalidInputException.class,
             "ortran",
             () -> npy("{'descr': '<i8', 'fortran_order': True, 'shape': (1,), }", 8)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "npy cut short",
             InvalidInputException.class,
             "",
             () -> npy("{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", 8)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "npy without its magic",
             InvalidInputException.class,
             "",
@@ -208,89 +187,90 @@ class LibraryBadInputTest {
             }));
     // Tensors.
     cases.add(
-        new Case(
+        new BadInputCase(
             "negative dimension",
             InvalidInputException.class,
             "negative dimension",
             () -> Tensor.of(new long[] {1}, -1)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "values that do not fill the shape",
             InvalidInputException.class,
             "do not fill shape",
             () -> Tensor.of(new float[] {1, 2, 3}, 2, 2)));
     // Session options.
     cases.add(
-        new Case(
+        new BadInputCase(
             "maxBatchSize 0",
             InvalidInputException.class,
             "maxBatchSize",
             () -> Session.builder(ref.model()).maxBatchSize(0)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "batchSize past maxBatchSize",
             InvalidInputException.class,
             "exceeds maxBatchSize",
             () -> Session.builder(ref.model()).maxBatchSize(2).batchSize(4).build()));
     cases.add(
-        new Case(
+        new BadInputCase(
             "negative maxWaitMicros",
             InvalidInputException.class,
             "maxWaitMicros",
             () -> Session.builder(ref.model()).maxWaitMicros(-1)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "intraOpThreads 0",
             InvalidInputException.class,
             "intraOpThreads",
             () -> Session.builder(ref.model()).intraOpThreads(0)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "sequenceBucket 0",
             InvalidInputException.class,
             "sequenceBucket",
             () -> Session.builder(ref.model()).sequenceBucket(0)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "unknown precision",
             InvalidInputException.class,
             "fp64",
             () -> Precision.parse("fp64")));
     cases.add(
-        new Case("unknown device", InvalidInputException.class, "tpu", () -> Device.parse("tpu")));
+        new BadInputCase(
+            "unknown device", InvalidInputException.class, "tpu", () -> Device.parse("tpu")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "unknown backend",
             InvalidInputException.class,
             "openvino",
             () -> Backend.parse("openvino")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "a KV-cache decoder that is not one",
             ModelException.class,
             "past_key_values",
             () -> Session.builder(ref.model()).device(Device.CPU).kvCache(true).build()));
     cases.add(
-        new Case(
+        new BadInputCase(
             "an ONNX file of random bytes",
             ModelException.class,
             "",
             () -> Session.builder(new byte[] {8, 1, 18, 3, 1, 2}).device(Device.CPU).build()));
     // Calls.
     cases.add(
-        new Case(
+        new BadInputCase(
             "empty inferBatch",
             InvalidInputException.class,
             "empty batch",
             () -> bert.inferBatch(List.of())));
     cases.add(
-        new Case(
+        new BadInputCase(
             "benchmark with no iterations",
             InvalidInputException.class,
             "iterations",
             () -> withRow(in -> bert.benchmark(in, 0, 0, Duration.ofSeconds(1)))));
     cases.add(
-        new Case(
+        new BadInputCase(
             "a float where ids belong",
             InvalidInputException.class,
             "must be int64",
@@ -304,7 +284,7 @@ class LibraryBadInputTest {
               }
             }));
     cases.add(
-        new Case(
+        new BadInputCase(
             "a closed input tensor",
             InvalidInputException.class,
             "closed",
@@ -318,7 +298,7 @@ class LibraryBadInputTest {
               }
             }));
     cases.add(
-        new Case(
+        new BadInputCase(
             "a call on a closed session",
             ClosedException.class,
             "closed",
@@ -330,7 +310,7 @@ class LibraryBadInputTest {
               }
             }));
     cases.add(
-        new Case(
+        new BadInputCase(
             "an output name the model lacks",
             InvalidInputException.class,
             "no output named",
@@ -342,7 +322,7 @@ class LibraryBadInputTest {
                       }
                     })));
     cases.add(
-        new Case(
+        new BadInputCase(
             "an allocation whose size overflows",
             InvalidInputException.class,
             "",

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.DynamicTest.dynamicTest;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -35,7 +34,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -53,28 +51,13 @@ class LlmBadInputTest {
         RandomLlamaModel.shape("tiny"), 3, DType.F32, tiny, 1L << 30, fraction -> {});
   }
 
-  private record Case(
-      String name, Class<? extends KilnException> type, String fragment, Executable call) {}
-
   @TestFactory
   Stream<DynamicTest> everyCaseIsTypedAndOneLine() {
-    return cases().stream()
-        .map(
-            c ->
-                dynamicTest(
-                    c.name(),
-                    () -> {
-                      KilnException e = assertThrows(c.type(), c.call(), c.name());
-                      String message = e.getMessage();
-                      assertTrue(!message.contains("\n"), c.name() + ": not one line: " + message);
-                      assertTrue(
-                          message.contains(c.fragment()),
-                          c.name() + ": '" + message + "' lacks '" + c.fragment() + "'");
-                    }));
+    return BadInputCase.tests(cases());
   }
 
-  private static List<Case> cases() {
-    List<Case> cases = new ArrayList<>();
+  private static List<BadInputCase> cases() {
+    List<BadInputCase> cases = new ArrayList<>();
     cases.add(
         config("zero heads", "must be a positive integer", c -> c.put("num_attention_heads", 0)));
     cases.add(
@@ -143,19 +126,19 @@ class LlmBadInputTest {
             "rope scaling",
             c -> c.putObject("rope_scaling").put("rope_type", "yarn").put("factor", 4.0)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "config that is not JSON",
             ModelException.class,
             "cannot parse",
             () -> LlamaConfig.parse("{\"hidden_size\": ")));
     cases.add(
-        new Case(
+        new BadInputCase(
             "no config.json",
             ModelException.class,
             "config.json",
             () -> LlamaConfig.load(dir.resolve("nowhere"))));
     cases.add(
-        new Case(
+        new BadInputCase(
             "weights that lack a tensor",
             ModelException.class,
             "lm_head.weight",
@@ -168,7 +151,7 @@ class LlmBadInputTest {
               LlamaWeights.load(copy);
             }));
     cases.add(
-        new Case(
+        new BadInputCase(
             "a model larger than the free disk",
             InvalidInputException.class,
             "--force",
@@ -226,13 +209,13 @@ class LlmBadInputTest {
             new int[5000],
             SamplingParams.greedy(2)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "block size 0",
             InvalidInputException.class,
             "",
             () -> RunnerOptions.defaults().withBlockSize(0)));
     cases.add(
-        new Case(
+        new BadInputCase(
             "threads past any machine",
             InvalidInputException.class,
             "",
@@ -285,8 +268,8 @@ class LlmBadInputTest {
   }
 
   /** The tiny model's config.json with one change, parsed. */
-  private static Case config(String name, String fragment, Consumer<ObjectNode> change) {
-    return new Case(
+  private static BadInputCase config(String name, String fragment, Consumer<ObjectNode> change) {
+    return new BadInputCase(
         name,
         ModelException.class,
         fragment,
@@ -298,13 +281,13 @@ class LlmBadInputTest {
         });
   }
 
-  private static Case request(
+  private static BadInputCase request(
       String name,
       Class<? extends KilnException> type,
       String fragment,
       int[] prompt,
       SamplingParams params) {
-    return new Case(
+    return new BadInputCase(
         name,
         type,
         fragment,

@@ -8,10 +8,10 @@ import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
 import io.kiln.model.safetensors.SafetensorsModel;
 import io.kiln.model.safetensors.SafetensorsWriter;
+import io.kiln.util.StagedDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -214,18 +214,12 @@ public final class RandomLlamaModel {
     if (!force) {
       checkDisk(target, totalBytes);
     }
-    Path staging =
-        target.resolveSibling("." + target.getFileName() + ".partial-" + System.nanoTime());
     try {
-      writeInto(cfg, parsed, specs, seed, dtype, staging, shardBytes, progress);
-      Files.deleteIfExists(target); // an empty directory, checked above
-      Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+      StagedDirectory.write(
+          target,
+          staging -> writeInto(cfg, parsed, specs, seed, dtype, staging, shardBytes, progress));
     } catch (IOException e) {
-      deleteQuietly(staging);
       throw new ModelException("cannot write model to " + out + ": " + e.getMessage(), e);
-    } catch (RuntimeException e) {
-      deleteQuietly(staging);
-      throw e;
     }
   }
 
@@ -278,17 +272,6 @@ public final class RandomLlamaModel {
       }
     } catch (IOException e) {
       throw new InvalidInputException("cannot tell the free space of " + existing + ": " + e);
-    }
-  }
-
-  private static void deleteQuietly(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var files = Files.walk(dir)) {
-      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException e) {
-      // Best effort: the staging folder's name says what it is.
     }
   }
 

@@ -10,10 +10,10 @@ import io.kiln.ModelException;
 import io.kiln.model.safetensors.SafetensorsModel;
 import io.kiln.model.safetensors.SafetensorsTensor;
 import io.kiln.model.safetensors.SafetensorsWriter;
+import io.kiln.util.StagedDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -75,8 +75,6 @@ public final class WeightQuantizer {
     if (Files.exists(target)) {
       throw new InvalidInputException("output " + target + " exists already");
     }
-    Path staging =
-        target.resolveSibling("." + target.getFileName() + ".partial-" + System.nanoTime());
     try (SafetensorsModel weights = SafetensorsModel.open(modelDir)) {
       Set<String> projections = projections(config);
       for (String p : projections) {
@@ -87,17 +85,15 @@ public final class WeightQuantizer {
           throw new InvalidInputException(modelDir + " is quantized already (" + p + ")");
         }
       }
-      Files.createDirectories(staging);
-      writeWeights(weights, projections, format, staging, progress);
-      writeConfig(modelDir, format, staging);
-      copyOtherFiles(modelDir, staging);
-      Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+      StagedDirectory.write(
+          target,
+          staging -> {
+            writeWeights(weights, projections, format, staging, progress);
+            writeConfig(modelDir, format, staging);
+            copyOtherFiles(modelDir, staging);
+          });
     } catch (IOException e) {
-      deleteQuietly(staging);
       throw new ModelException("cannot write " + out + ": " + e.getMessage(), e);
-    } catch (RuntimeException e) {
-      deleteQuietly(staging);
-      throw e;
     }
   }
 
@@ -238,17 +234,6 @@ public final class WeightQuantizer {
           Files.copy(f, dir.resolve(name));
         }
       }
-    }
-  }
-
-  private static void deleteQuietly(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var files = Files.walk(dir)) {
-      files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException e) {
-      // Best effort: the staging folder's name says what it is.
     }
   }
 }
