@@ -74,6 +74,12 @@ timeout $HF_TIMEOUT "${PY[@]}" $D/bench/gpu/hf_generate_peer.py --model "$MODEL"
   --concurrency "$CONC" --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-hf.json" 2>&1 \
   | grep -v -i warn | tee -a "$LOG"
 
+stage "compiled PyTorch peer: static KV cache, fused weights, one CUDA graph per decode step"
+# Checks its own first-step logits against transformers before it times anything.
+timeout 300 "${PY[@]}" $D/bench/gpu/torch_llama_peer.py --model "$MODEL" --compile \
+  --batches 1,32,64 --prompt-len 128 --gen-len 128 --out "$OUT/llm-gpu-torch.json" 2>&1 \
+  | grep -v -i warn | tee -a "$LOG"
+
 stage "cross-check on the 1B shape: Kiln fp16 prompt logits and greedy tokens vs HF"
 PROMPT=$(python3 -c 'import random; r = random.Random(5); print(",".join(str(r.randrange(128256)) for _ in range(64)))')
 timeout 45 java "${JOPTS[@]}" -cp "$CP" io.kiln.execution.llm.gpu.LogitsDump "$MODEL" f16 \
