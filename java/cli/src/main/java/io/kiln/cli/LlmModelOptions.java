@@ -8,6 +8,7 @@ import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.model.llama.LlamaConfig;
+import io.kiln.model.llama.WeightQuantizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import picocli.CommandLine;
@@ -88,6 +89,14 @@ final class LlmModelOptions {
               + " then run each norm and residual add inside a skinny product (default: on)")
   boolean fusedNorms;
 
+  @Option(
+      names = "--quantization",
+      paramLabel = "int8|fp8",
+      description =
+          "cpu: store the projection weights in 8 bits on load (per-row scales), as a kiln"
+              + " quantize-llm checkpoint would be read (default: as the checkpoint has them)")
+  String quantization;
+
   boolean cuda() {
     return switch (device.toLowerCase(java.util.Locale.ROOT)) {
       case "cpu" -> false;
@@ -125,6 +134,14 @@ final class LlmModelOptions {
     OptionRanges.between(spec, "--block-size", blockSize, 1, 1024);
     OptionRanges.between(spec, "--kv-utilization", kvUtilization, 0.01, 1.0);
     OptionRanges.between(spec, "--max-model-len", maxModelLen, 0, 1 << 24);
+    if (quantization != null) {
+      try {
+        WeightQuantizer.Format.parse(quantization);
+      } catch (InvalidInputException e) {
+        throw OptionRanges.usage(
+            spec, "--quantization must be int8 or fp8, got '" + quantization + "'");
+      }
+    }
   }
 
   RunnerOptions runnerOptions(
@@ -142,7 +159,8 @@ final class LlmModelOptions {
             .withCudaGraphs(!noCudaGraphs)
             .withSkinnyGemm(skinnyGemm)
             .withProgrammaticLaunch(programmaticLaunch)
-            .withFusedNorms(fusedNorms);
+            .withFusedNorms(fusedNorms)
+            .withQuantization(quantization == null ? null : weightFormat());
     // The CPU runner is float32 whatever --dtype says, so only CUDA parses it.
     return onCuda ? options.withStorage(storage()) : options;
   }
@@ -150,6 +168,15 @@ final class LlmModelOptions {
   /** The runner for the chosen device. */
   ModelRunner openRunner(RunnerOptions options) {
     return LlmRunners.open(model, cuda() ? Device.CUDA : Device.CPU, options);
+  }
+
+  private WeightQuantizer.Format weightFormat() {
+    try {
+      return WeightQuantizer.Format.parse(quantization);
+    } catch (InvalidInputException e) {
+      throw new InvalidInputException(
+          "--quantization must be int8 or fp8, got '" + quantization + "'");
+    }
   }
 
   private RunnerOptions.Storage storage() {

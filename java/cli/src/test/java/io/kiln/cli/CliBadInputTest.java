@@ -244,6 +244,12 @@ class CliBadInputTest {
     cases.add(new Case("generate --top-p 0", 2, "--top-p", () -> generate("--top-p", "0")));
     cases.add(
         new Case(
+            "generate --quantization int4",
+            2,
+            "--quantization",
+            () -> generate("--quantization", "int4")));
+    cases.add(
+        new Case(
             "generate --temperature -1",
             2,
             "--temperature",

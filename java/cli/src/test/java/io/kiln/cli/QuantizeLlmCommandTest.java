@@ -54,5 +54,21 @@ class QuantizeLlmCommandTest {
       tokens[i] = json.get("new_token_ids").get(i).asInt();
     }
     assertArrayEquals(java.util.Arrays.copyOf(c.greedyNewTokens(), 8), tokens);
+    // Quantizing on load gives what reading the checkpoint gives, token for token.
+    GenerateCommandTest.Run onLoad =
+        GenerateCommandTest.kiln(
+            "generate",
+            "--model",
+            PublicLlama.directory().toString(),
+            "--quantization",
+            "int8",
+            "--prompt-ids",
+            ids.toString(),
+            "--max-new-tokens",
+            "8",
+            "--json");
+    assertEquals(ExitCodes.OK, onLoad.exit(), onLoad.err());
+    assertEquals(
+        json.get("new_token_ids"), new ObjectMapper().readTree(onLoad.out()).get("new_token_ids"));
   }
 }

@@ -2,6 +2,8 @@ package io.kiln.execution.llm;
 
 import io.kiln.Device;
 import io.kiln.model.llama.LlamaConfig;
+import io.kiln.model.llama.LlamaWeights;
+import io.kiln.model.llama.WeightQuantizer;
 import java.nio.file.Path;
 import java.util.Optional;
 
@@ -22,10 +24,13 @@ public final class CpuRunnerProvider implements RunnerProvider {
     LlamaConfig config = LlamaConfig.load(modelDir);
     int usableBlocks =
         options.kvBlocks() > 0 ? options.kvBlocks() : blocksFromFreeHeap(config, options);
-    return CpuLlamaRunner.open(
-        modelDir,
-        KvPoolSpec.ofUsableBlocks(usableBlocks, options.blockSize()),
-        options.resolvedThreads());
+    KvPoolSpec pool = KvPoolSpec.ofUsableBlocks(usableBlocks, options.blockSize());
+    if (options.quantization() == null) {
+      return CpuLlamaRunner.open(modelDir, pool, options.resolvedThreads());
+    }
+    LlamaWeights weights = LlamaWeights.load(modelDir);
+    WeightQuantizer.quantizeInPlace(weights, options.quantization());
+    return new CpuLlamaRunner(weights, pool, options.resolvedThreads());
   }
 
   /**

@@ -2,6 +2,7 @@ package io.kiln.execution.llm;
 
 import io.kiln.InvalidInputException;
 import io.kiln.execution.kv.KvBlockManager;
+import io.kiln.model.llama.WeightQuantizer;
 import java.util.Locale;
 import java.util.function.Consumer;
 
@@ -23,6 +24,8 @@ import java.util.function.Consumer;
  * @param skinnyGemm CUDA: one-row steps through Kiln's skinny GEMM instead of cuBLAS
  * @param programmaticLaunch CUDA: programmatic dependent launch of Kiln's kernels (sm_90 and later)
  * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
+ * @param quantization CPU: store the projection weights in 8 bits on load (computing with their
+ *     dequantized values, as an 8-bit checkpoint would be read); null keeps them as they are
  */
 public record RunnerOptions(
     int kvBlocks,
@@ -36,7 +39,8 @@ public record RunnerOptions(
     boolean cudaGraphs,
     boolean skinnyGemm,
     boolean programmaticLaunch,
-    boolean fusedNorms) {
+    boolean fusedNorms,
+    WeightQuantizer.Format quantization) {
   /** More threads than this is a typo, not a machine. */
   public static final int MAX_THREADS = 4096;
 
@@ -108,7 +112,8 @@ public record RunnerOptions(
         true,
         true,
         true,
-        true);
+        true,
+        null);
   }
 
   /** The longest sequence served for a model of {@code contextLength} positions. */
@@ -171,6 +176,11 @@ public record RunnerOptions(
     return with(copy -> copy.fusedNorms = on);
   }
 
+  /** Projection weights in 8 bits on load; null for none. */
+  public RunnerOptions withQuantization(WeightQuantizer.Format format) {
+    return with(copy -> copy.quantization = format);
+  }
+
   private RunnerOptions with(Consumer<Copy> change) {
     Copy copy = new Copy(this);
     change.accept(copy);
@@ -191,6 +201,7 @@ public record RunnerOptions(
     boolean skinnyGemm;
     boolean programmaticLaunch;
     boolean fusedNorms;
+    WeightQuantizer.Format quantization;
 
     Copy(RunnerOptions options) {
       kvBlocks = options.kvBlocks;
@@ -205,6 +216,7 @@ public record RunnerOptions(
       skinnyGemm = options.skinnyGemm;
       programmaticLaunch = options.programmaticLaunch;
       fusedNorms = options.fusedNorms;
+      quantization = options.quantization;
     }
 
     RunnerOptions build() {
@@ -220,7 +232,8 @@ public record RunnerOptions(
           cudaGraphs,
           skinnyGemm,
           programmaticLaunch,
-          fusedNorms);
+          fusedNorms,
+          quantization);
     }
   }
 }

@@ -118,6 +118,36 @@ public final class WeightQuantizer {
   /** Codes and per-row scales of an {@code [out][in]} matrix. */
   record Quantized(float[] codes, float[] scales) {}
 
+  /**
+   * The projections of {@code weights}, replaced in place by their 8-bit values: what reading a
+   * checkpoint written by {@link #quantize} gives, without writing one.
+   */
+  public static void quantizeInPlace(LlamaWeights weights, Format format) {
+    LlamaConfig c = weights.config;
+    int h = c.hiddenSize();
+    for (LlamaWeights.Layer layer : weights.layers) {
+      layer.wq = roundTrip(layer.wq, c.queryDim(), h, format);
+      layer.wk = roundTrip(layer.wk, c.kvDim(), h, format);
+      layer.wv = roundTrip(layer.wv, c.kvDim(), h, format);
+      layer.wo = roundTrip(layer.wo, h, c.queryDim(), format);
+      layer.wGate = roundTrip(layer.wGate, c.intermediateSize(), h, format);
+      layer.wUp = roundTrip(layer.wUp, c.intermediateSize(), h, format);
+      layer.wDown = roundTrip(layer.wDown, h, c.intermediateSize(), format);
+    }
+  }
+
+  /** Codes times scales, as {@link LinearWeights} computes them from a written checkpoint. */
+  static float[] roundTrip(float[] matrix, int out, int in, Format format) {
+    Quantized q = quantizeRows(matrix, out, in, format);
+    float[] values = q.codes();
+    for (int row = 0; row < out; row++) {
+      for (int col = 0; col < in; col++) {
+        values[row * in + col] *= q.scales()[row];
+      }
+    }
+    return values;
+  }
+
   static Quantized quantizeRows(float[] matrix, int out, int in, Format format) {
     float[] codes = new float[matrix.length];
     float[] scales = new float[out];

@@ -173,6 +173,21 @@ class WeightQuantizerTest {
     return best;
   }
 
+  @ParameterizedTest
+  @EnumSource(WeightQuantizer.Format.class)
+  void quantizingOnLoadEqualsReadingTheCheckpoint(WeightQuantizer.Format format) {
+    Path checkpoint = dir.resolve("onload-" + format.label());
+    WeightQuantizer.quantize(tiny, format, checkpoint, fraction -> {});
+    LlamaWeights read = LlamaWeights.load(checkpoint);
+    LlamaWeights onLoad = LlamaWeights.load(tiny);
+    WeightQuantizer.quantizeInPlace(onLoad, format);
+    for (int i = 0; i < read.layers.length; i++) {
+      assertArrayEquals(read.layers[i].wq, onLoad.layers[i].wq, "layer " + i + " q");
+      assertArrayEquals(read.layers[i].wGate, onLoad.layers[i].wGate, "layer " + i + " gate");
+      assertArrayEquals(read.layers[i].wDown, onLoad.layers[i].wDown, "layer " + i + " down");
+    }
+  }
+
   @Test
   void huggingFaceFp8WithOneScaleOrBlockScalesLoads() throws Exception {
     LlamaConfig c = LlamaConfig.load(tiny);

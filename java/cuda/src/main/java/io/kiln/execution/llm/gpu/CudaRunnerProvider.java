@@ -1,6 +1,7 @@
 package io.kiln.execution.llm.gpu;
 
 import io.kiln.Device;
+import io.kiln.InvalidInputException;
 import io.kiln.cuda.GpuProbe;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
@@ -29,6 +30,12 @@ public final class CudaRunnerProvider implements RunnerProvider {
 
   @Override
   public ModelRunner open(Path modelDir, RunnerOptions options) {
+    if (options.quantization() != null) {
+      // The 8-bit kernels are not written yet; never ignore the setting silently.
+      throw new InvalidInputException(
+          "8-bit weights on load run on the CPU runner for now; on cuda, open a checkpoint"
+              + " written by kiln quantize-llm (its weights are uploaded dequantized)");
+    }
     GpuLlamaRunner runner = GpuLlamaRunner.open(modelDir, GpuRunnerOptions.from(options));
     LOG.info("{}", runner.startupReport().line());
     return runner;
