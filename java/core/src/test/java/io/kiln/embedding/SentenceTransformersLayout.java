@@ -11,7 +11,7 @@ import java.nio.file.StandardCopyOption;
  * Lays out a model that a langchain4j jar carries as resources as a sentence-transformers
  * directory, writing the module files from what the model is.
  */
-final class SentenceTransformersLayout {
+public final class SentenceTransformersLayout {
   private SentenceTransformersLayout() {}
 
   /**
@@ -21,7 +21,7 @@ final class SentenceTransformersLayout {
    * @param poolingFlag the Pooling config key that is true, or null for no pooling files at all
    * @param normalize whether modules.json lists a Normalize module
    */
-  static Path write(
+  public static Path write(
       Path dir,
       String onnxResource,
       String tokenizerResource,
