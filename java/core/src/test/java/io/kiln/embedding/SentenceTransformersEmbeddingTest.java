@@ -12,6 +12,8 @@ import dev.langchain4j.model.embedding.onnx.allminilml6v2.AllMiniLmL6V2Embedding
 import dev.langchain4j.model.embedding.onnx.bgesmallenv15.BgeSmallEnV15EmbeddingModel;
 import dev.langchain4j.model.embedding.onnx.e5smallv2q.E5SmallV2QuantizedEmbeddingModel;
 import io.kiln.Device;
+import io.kiln.model.onnx.Node;
+import io.kiln.model.onnx.OnnxModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -310,6 +312,52 @@ class SentenceTransformersEmbeddingTest {
       float[] m = mean.embed(List.of("The kiln fires clay."))[0];
       assertTrue(Math.abs(norm(c) - 1) > 0.01, "not normalized: " + norm(c));
       assertTrue(MiniLmEmbeddingTest.cosine(c, m) < 0.99);
+    }
+  }
+
+  @Test
+  void modelWithoutTokenTypeIdsEmbedsTheSame() throws Exception {
+    Path dir =
+        SentenceTransformersLayout.write(
+            root.resolve("no-token-types"),
+            Model.MINILM.onnx,
+            Model.MINILM.tokenizer,
+            false,
+            "pooling_mode_mean_tokens",
+            true);
+    // The same graph with token_type_ids made inside it (zeros shaped like input_ids), so that
+    // it is no longer an input.
+    Path onnx = dir.resolve("model.onnx");
+    OnnxModel model = OnnxModel.load(onnx);
+    List<Node> nodes = new ArrayList<>();
+    nodes.add(Node.create("Shape", "types_shape", List.of("input_ids"), List.of("types_shape")));
+    nodes.add(
+        Node.create(
+            "ConstantOfShape", "types_zeros", List.of("types_shape"), List.of("types_zeros")));
+    nodes.add(
+        Node.create("Cast", "types_cast", List.of("types_zeros"), List.of("token_type_ids"))
+            .setIntAttribute("to", 7));
+    nodes.addAll(model.nodes());
+    model.setNodes(nodes);
+    int graphInputField = 11; // GraphProto.input
+    model
+        .graph()
+        .removeMessages(graphInputField, vi -> OnnxModel.name(vi).equals("token_type_ids"));
+    model.save(onnx);
+    List<String> texts = List.of("The kiln fires clay.", "", "Deux phrases. Zwei Sätze.");
+    try (TextEmbedder without =
+            TextEmbedder.open(dir, EmbeddingOptions.defaults(), b -> b.device(Device.CPU));
+        TextEmbedder with =
+            TextEmbedder.open(
+                DIRS.get(Model.MINILM), EmbeddingOptions.defaults(), b -> b.device(Device.CPU))) {
+      assertTrue(
+          without.session().inputs().stream().noneMatch(i -> i.name().equals("token_type_ids")));
+      assertTrue(with.session().inputs().stream().anyMatch(i -> i.name().equals("token_type_ids")));
+      float[][] a = without.embed(texts);
+      float[][] b = with.embed(texts);
+      for (int i = 0; i < texts.size(); i++) {
+        assertTrue(MiniLmEmbeddingTest.cosine(a[i], b[i]) >= 0.9999, "text " + i);
+      }
     }
   }
 
