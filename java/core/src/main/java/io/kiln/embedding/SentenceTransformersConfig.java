@@ -22,13 +22,16 @@ import java.util.Map;
  * @param prompts named prompts of config_sentence_transformers.json (e.g. query to "query: ")
  * @param defaultPromptName the prompt to use when none is asked for, or null
  * @param maxSeqLength sentence_bert_config.json's max_seq_length, or null
+ * @param includePrompt whether the prompt's tokens are pooled (the Pooling config's include_prompt;
+ *     true when not said)
  */
 public record SentenceTransformersConfig(
     Pooling pooling,
     Boolean normalize,
     Map<String, String> prompts,
     String defaultPromptName,
-    Integer maxSeqLength) {
+    Integer maxSeqLength,
+    boolean includePrompt) {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String POOLING_TYPE = "sentence_transformers.models.Pooling";
   private static final String NORMALIZE_TYPE = "sentence_transformers.models.Normalize";
@@ -39,7 +42,7 @@ public record SentenceTransformersConfig(
 
   /** Nothing said: no pooling, no normalization choice, no prompts. */
   public static SentenceTransformersConfig none() {
-    return new SentenceTransformersConfig(null, null, Map.of(), null, null);
+    return new SentenceTransformersConfig(null, null, Map.of(), null, null, true);
   }
 
   /** Reads the sentence-transformers files of {@code dir}; missing files leave values null. */
@@ -63,6 +66,9 @@ public record SentenceTransformersConfig(
       }
     }
     Pooling pooling = Files.isRegularFile(poolingConfig) ? poolingOf(poolingConfig) : null;
+    boolean includePrompt =
+        !Files.isRegularFile(poolingConfig)
+            || readJson(poolingConfig).path("include_prompt").asBoolean(true);
     Map<String, String> prompts = new LinkedHashMap<>();
     String defaultPrompt = null;
     Path stConfig = dir.resolve("config_sentence_transformers.json");
@@ -80,7 +86,8 @@ public record SentenceTransformersConfig(
       JsonNode max = readJson(bertConfig).path("max_seq_length");
       maxSeq = max.canConvertToInt() && max.asInt() > 0 ? max.asInt() : null;
     }
-    return new SentenceTransformersConfig(pooling, normalize, prompts, defaultPrompt, maxSeq);
+    return new SentenceTransformersConfig(
+        pooling, normalize, prompts, defaultPrompt, maxSeq, includePrompt);
   }
 
   /** The one pooling mode a Pooling config.json turns on. */

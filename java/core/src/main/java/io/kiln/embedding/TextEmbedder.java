@@ -41,11 +41,12 @@ public final class TextEmbedder implements AutoCloseable {
   private final String prompt;
   private final int dimensions;
   private final int batchSize;
+  private final int unpooledPrefix; // leading tokens pooling skips: the prompt, when excluded
   private final AtomicLong truncated = new AtomicLong();
 
   /** Mean pooling and L2 normalization (all-MiniLM-L6-v2 and its kin), 32 texts a run. */
   public TextEmbedder(Session session, HuggingFaceTokenizer tokenizer) {
-    this(session, tokenizer, Pooling.MEAN, true, "", 0, 32);
+    this(session, tokenizer, Pooling.MEAN, true, "", true, 0, 32);
   }
 
   private TextEmbedder(
@@ -54,6 +55,7 @@ public final class TextEmbedder implements AutoCloseable {
       Pooling pooling,
       boolean normalize,
       String prompt,
+      boolean poolPrompt,
       int dimensions,
       int batchSize) {
     for (String required : List.of("input_ids", "attention_mask")) {
@@ -78,6 +80,18 @@ public final class TextEmbedder implements AutoCloseable {
           "dimensions " + dimensions + " is more than the model's " + hidden);
     }
     this.dimensions = dimensions;
+    this.unpooledPrefix = poolPrompt || prompt.isEmpty() ? 0 : promptLength(tokenizer, prompt);
+  }
+
+  /**
+   * The prompt's length as sentence-transformers counts it for include_prompt false: its tokens
+   * with the leading special token, without a trailing one.
+   */
+  private static int promptLength(HuggingFaceTokenizer tokenizer, String prompt) {
+    Encoding e = tokenizer.encode(prompt);
+    long[] special = e.getSpecialTokenMask();
+    int n = e.getIds().length;
+    return n > 0 && special[n - 1] == 1 ? n - 1 : n;
   }
 
   /** The embedded all-MiniLM-L6-v2 (mean pooling, normalized) on the given session options. */
@@ -90,7 +104,7 @@ public final class TextEmbedder implements AutoCloseable {
       UnaryOperator<Session.Builder> tune, EmbeddingOptions options) {
     DefaultEmbeddingModel model = DefaultEmbeddingModel.get();
     SentenceTransformersConfig own =
-        new SentenceTransformersConfig(Pooling.MEAN, true, Map.of(), null, null);
+        new SentenceTransformersConfig(Pooling.MEAN, true, Map.of(), null, null, true);
     HuggingFaceTokenizer tokenizer =
         loadTokenizerResource(model.tokenizerResource(), DEFAULT_MAX_TOKENS);
     return build(
@@ -184,6 +198,7 @@ public final class TextEmbedder implements AutoCloseable {
             pooling,
             normalize,
             prompt,
+            config.includePrompt(),
             options.dimensions(),
             options.batchSize());
       } catch (RuntimeException e) {
@@ -382,6 +397,7 @@ public final class TextEmbedder implements AutoCloseable {
       float[][] rows = new float[to - from][];
       for (int r = 0; r < rows.length; r++) {
         long[] rowMask = java.util.Arrays.copyOfRange(mask, r * sequence, (r + 1) * sequence);
+        java.util.Arrays.fill(rowMask, 0, Math.min(unpooledPrefix, sequence), 0);
         rows[r] = finish(pooling.pool(states, r, sequence, dim, rowMask));
       }
       return rows;

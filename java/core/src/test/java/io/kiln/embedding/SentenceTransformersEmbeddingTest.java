@@ -316,6 +316,51 @@ class SentenceTransformersEmbeddingTest {
   }
 
   @Test
+  void excludedPromptIsNotPooled() throws Exception {
+    Path dir =
+        SentenceTransformersLayout.write(
+            root.resolve("e5-prompt-excluded"),
+            Model.E5_SMALL_QUANTIZED.onnx,
+            Model.E5_SMALL_QUANTIZED.tokenizer,
+            false,
+            "pooling_mode_mean_tokens",
+            true);
+    Files.writeString(
+        dir.resolve("1_Pooling").resolve("config.json"),
+        "{\"pooling_mode_mean_tokens\": true, \"include_prompt\": false}");
+    String text = "how do kilns work";
+    try (TextEmbedder excluded =
+            TextEmbedder.open(
+                dir, EmbeddingOptions.defaults().withPrompt("query: "), b -> b.device(Device.CPU));
+        TextEmbedder included =
+            TextEmbedder.open(
+                DIRS.get(Model.E5_SMALL_QUANTIZED),
+                EmbeddingOptions.defaults().withPrompt("query: "),
+                b -> b.device(Device.CPU))) {
+      float[] mine = excluded.embed(List.of(text))[0];
+      // By hand: run "query: how do kilns work" and average all but [CLS] query : (3 tokens).
+      Map<String, io.kiln.Tensor> in = excluded.encode(text);
+      try (io.kiln.session.Session.Result r = excluded.session().infer(in)) {
+        float[] states = r.get("last_hidden_state").toFloatArray();
+        int sequence = (int) in.get("input_ids").dim(1);
+        int dim = states.length / sequence;
+        float[] mean = new float[dim];
+        for (int s = 3; s < sequence; s++) {
+          for (int d = 0; d < dim; d++) {
+            mean[d] += states[s * dim + d] / (sequence - 3);
+          }
+        }
+        double cos = MiniLmEmbeddingTest.cosine(TextEmbedder.normalized(mean), mine);
+        assertTrue(cos >= 0.99999, "cosine " + cos);
+      } finally {
+        in.values().forEach(io.kiln.Tensor::close);
+      }
+      float[] withPrompt = included.embed(List.of(text))[0];
+      assertTrue(MiniLmEmbeddingTest.cosine(withPrompt, mine) < 0.9999);
+    }
+  }
+
+  @Test
   void modelWithoutTokenTypeIdsEmbedsTheSame() throws Exception {
     Path dir =
         SentenceTransformersLayout.write(
