@@ -12,11 +12,13 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 /**
@@ -181,7 +183,7 @@ public final class TextEmbedder implements AutoCloseable {
   }
 
   private static TextEmbedder build(
-      java.util.function.Supplier<Session> session,
+      Supplier<Session> session,
       HuggingFaceTokenizer tokenizer,
       SentenceTransformersConfig config,
       EmbeddingOptions options) {
@@ -351,7 +353,7 @@ public final class TextEmbedder implements AutoCloseable {
     for (int i = 0; i < order.length; i++) {
       order[i] = i;
     }
-    java.util.Arrays.sort(order, Comparator.comparingInt(i -> encodings[i].getIds().length));
+    Arrays.sort(order, Comparator.comparingInt(i -> encodings[i].getIds().length));
     for (int i = 0; i < order.length; i++) {
       byLength.set(i, encodings[order[i]]);
     }
@@ -389,15 +391,15 @@ public final class TextEmbedder implements AutoCloseable {
             "expected a [batch, sequence, hidden] output '"
                 + hiddenOutput
                 + "', got "
-                + java.util.Arrays.toString(shape));
+                + Arrays.toString(shape));
       }
       float[] states = hidden.toFloatArray();
       int dim = (int) shape[2];
       long[] mask = in.get("attention_mask").toLongArray();
       float[][] rows = new float[to - from][];
       for (int r = 0; r < rows.length; r++) {
-        long[] rowMask = java.util.Arrays.copyOfRange(mask, r * sequence, (r + 1) * sequence);
-        java.util.Arrays.fill(rowMask, 0, Math.min(unpooledPrefix, sequence), 0);
+        long[] rowMask = Arrays.copyOfRange(mask, r * sequence, (r + 1) * sequence);
+        Arrays.fill(rowMask, 0, Math.min(unpooledPrefix, sequence), 0);
         rows[r] = finish(pooling.pool(states, r, sequence, dim, rowMask));
       }
       return rows;
@@ -409,9 +411,7 @@ public final class TextEmbedder implements AutoCloseable {
   /** Matryoshka truncation, then unit length when the model normalizes. */
   private float[] finish(float[] pooled) {
     float[] v =
-        dimensions > 0 && dimensions < pooled.length
-            ? java.util.Arrays.copyOf(pooled, dimensions)
-            : pooled;
+        dimensions > 0 && dimensions < pooled.length ? Arrays.copyOf(pooled, dimensions) : pooled;
     return normalize ? normalized(v) : v;
   }
 
