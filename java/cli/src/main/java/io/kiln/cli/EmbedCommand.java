@@ -1,9 +1,25 @@
 package io.kiln.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.InvalidInputException;
+import io.kiln.KilnException;
+import io.kiln.embedding.EmbeddingOptions;
+import io.kiln.embedding.MissingEmbeddingSettingException;
+import io.kiln.embedding.Pooling;
 import io.kiln.embedding.TextEmbedder;
+import io.kiln.util.ProgressBar;
+import java.io.BufferedReader;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
 import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -12,51 +28,260 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code kiln embed TEXT...}: one normalized sentence embedding per line, as a JSON array. */
+/**
+ * {@code kiln embed [--model DIR|FILE] (TEXT... | --input FILE|-)}: one sentence embedding per
+ * text, pooled as the model says, as JSON arrays on stdout or JSONL in a file.
+ */
 @Command(
     name = "embed",
-    description =
-        "Print normalized sentence embeddings (mean pooling, then L2), one JSON array per"
-            + " line.")
+    description = {
+      "Print sentence embeddings, one JSON array per line (or JSONL with --output).",
+      "Pooling and normalization come from the model's sentence-transformers files"
+          + " (modules.json, 1_Pooling/config.json); --pooling and --normalize override them."
+    })
 final class EmbedCommand implements Callable<Integer> {
-  @Parameters(arity = "1..*", paramLabel = "TEXT", description = "texts to embed")
-  List<String> texts;
+  /** Texts embedded per step: large enough to batch by length, small enough to show progress. */
+  static final int TEXTS_PER_STEP = 1024;
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Parameters(arity = "0..*", paramLabel = "TEXT", description = "texts to embed")
+  List<String> texts = new ArrayList<>();
 
   @Option(
       names = "--model",
       paramLabel = "MODEL",
-      description = "ONNX encoder (default: the" + " embedded all-MiniLM-L6-v2)")
+      description =
+          "model directory (onnx/model.onnx or model.onnx, tokenizer.json, config.json,"
+              + " sentence-transformers files) or an ONNX file with --tokenizer (default: the"
+              + " embedded all-MiniLM-L6-v2)")
   Path model;
 
   @Option(
       names = "--tokenizer",
       paramLabel = "TOKENIZER.json",
-      description = "the model's" + " tokenizer.json (required with --model)")
+      description = "the tokenizer.json of an ONNX file given as --model")
   Path tokenizer;
+
+  @Option(
+      names = "--pooling",
+      paramLabel = "MODE",
+      description = "cls, mean, max, mean-sqrt-len or last-token (default: the model's)")
+  String pooling;
+
+  @Option(
+      names = "--normalize",
+      negatable = true,
+      description =
+          "scale to unit length; --no-normalize keeps the raw pooled vector (default:"
+              + " the model's)")
+  Boolean normalize;
+
+  @Option(names = "--prompt", paramLabel = "TEXT", description = "text put before every input")
+  String prompt;
+
+  @Option(
+      names = "--prompt-name",
+      paramLabel = "NAME",
+      description = "a prompt named in config_sentence_transformers.json, e.g. query")
+  String promptName;
+
+  @Option(
+      names = "--dimensions",
+      paramLabel = "N",
+      description = "keep the first N dimensions (Matryoshka), renormalized")
+  Integer dimensions;
+
+  @Option(
+      names = "--input",
+      paramLabel = "FILE",
+      description = "read texts from FILE (- for stdin): one per line, or JSONL with --field")
+  String input;
+
+  @Option(
+      names = "--field",
+      paramLabel = "NAME",
+      description = "with --input: each line is a JSON object and NAME holds its text")
+  String field;
+
+  @Option(
+      names = "--output",
+      paramLabel = "FILE.jsonl",
+      description = "write {\"index\": i, \"embedding\": [...]} lines here instead of stdout")
+  Path output;
 
   @Mixin SessionOptions options;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
-  public Integer call() {
-    if (model != null && tokenizer == null) {
-      throw new InvalidInputException("--model needs --tokenizer TOKENIZER.json");
+  public Integer call() throws IOException {
+    EmbeddingOptions embedding = embeddingOptions();
+    if (texts.isEmpty() == (input == null)) {
+      throw OptionRanges.usage(spec, "give TEXT arguments or --input FILE|-, not both or neither");
     }
-    try (TextEmbedder embedder =
-        model == null
-            ? TextEmbedder.defaultModel(options::apply)
-            : TextEmbedder.open(options.builder(model, null), tokenizer)) {
-      PrintWriter out = spec.commandLine().getOut();
-      for (float[] e : embedder.embed(texts)) {
-        StringBuilder sb = new StringBuilder("[");
-        for (int i = 0; i < e.length; i++) {
-          sb.append(i == 0 ? "" : ",").append(e[i]);
-        }
-        out.println(sb.append(']'));
+    if (field != null && input == null) {
+      throw OptionRanges.usage(spec, "--field needs --input");
+    }
+    try (TextEmbedder embedder = open(embedding)) {
+      List<String> all = input == null ? texts : readTexts();
+      if (all.isEmpty()) {
+        throw new InvalidInputException("no texts in " + input);
       }
-      out.flush();
+      write(embedder, all);
+      if (embedder.truncatedInputs() > 0) {
+        PrintWriter err = spec.commandLine().getErr();
+        err.println(
+            "kiln: "
+                + embedder.truncatedInputs()
+                + " of "
+                + all.size()
+                + " texts were longer than the model's maximum and were truncated");
+        err.flush();
+      }
     }
     return ExitCodes.OK;
+  }
+
+  private EmbeddingOptions embeddingOptions() {
+    EmbeddingOptions o = EmbeddingOptions.defaults();
+    if (pooling != null) {
+      try {
+        o = o.withPooling(Pooling.fromName(pooling));
+      } catch (InvalidInputException e) {
+        throw OptionRanges.usage(spec, "--pooling: " + e.getMessage());
+      }
+    }
+    if (prompt != null && promptName != null) {
+      throw OptionRanges.usage(spec, "give --prompt or --prompt-name, not both");
+    }
+    if (dimensions != null) {
+      o = o.withDimensions(OptionRanges.between(spec, "--dimensions", dimensions, 1, 1 << 20));
+    }
+    return o.withNormalize(normalize)
+        .withPrompt(prompt)
+        .withPromptName(promptName)
+        .withBatchSize(options.maxBatch);
+  }
+
+  private TextEmbedder open(EmbeddingOptions embedding) {
+    try {
+      if (model == null) {
+        return TextEmbedder.defaultModel(options::apply, embedding);
+      }
+      if (Files.isDirectory(model)) {
+        if (tokenizer != null) {
+          throw OptionRanges.usage(
+              spec, "--tokenizer is for an ONNX file; a model directory has its tokenizer.json");
+        }
+        return TextEmbedder.open(model, embedding, options::apply);
+      }
+      if (tokenizer == null) {
+        throw new InvalidInputException("--model FILE.onnx needs --tokenizer TOKENIZER.json");
+      }
+      Path beside = model.toAbsolutePath().getParent();
+      return TextEmbedder.open(options.builder(model, null), tokenizer, beside, embedding);
+    } catch (MissingEmbeddingSettingException e) {
+      throw OptionRanges.usage(spec, e.getMessage());
+    }
+  }
+
+  private List<String> readTexts() throws IOException {
+    List<String> lines = new ArrayList<>();
+    try (BufferedReader in =
+        input.equals("-")
+            ? new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))
+            : Files.newBufferedReader(inputPath(), StandardCharsets.UTF_8)) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        lines.add(field == null ? line : fieldOf(line, lines.size() + 1));
+      }
+    }
+    return lines;
+  }
+
+  private Path inputPath() {
+    Path p = Path.of(input);
+    if (!Files.isRegularFile(p)) {
+      throw new InvalidInputException("input file not found: " + input);
+    }
+    return p;
+  }
+
+  private String fieldOf(String line, int lineNumber) {
+    JsonNode node;
+    try {
+      node = JSON.readTree(line);
+    } catch (IOException e) {
+      throw new InvalidInputException(
+          input + " line " + lineNumber + ": not JSON: " + io.kiln.model.JsonProblems.oneLine(e));
+    }
+    JsonNode text = node == null ? null : node.get(field);
+    if (text == null || !text.isTextual()) {
+      throw new InvalidInputException(
+          input + " line " + lineNumber + ": no text field '" + field + "'");
+    }
+    return text.asText();
+  }
+
+  /** Embeds in steps, writing each step's lines as it finishes. */
+  private void write(TextEmbedder embedder, List<String> all) throws IOException {
+    int steps = (all.size() + TEXTS_PER_STEP - 1) / TEXTS_PER_STEP;
+    ProgressBar progress = input != null ? new ProgressBar(stderr(), steps) : null;
+    Writer out = openOutput();
+    try {
+      for (int step = 0; step < steps; step++) {
+        int from = step * TEXTS_PER_STEP;
+        int to = Math.min(all.size(), from + TEXTS_PER_STEP);
+        float[][] vectors = embedder.embed(all.subList(from, to));
+        for (int i = 0; i < vectors.length; i++) {
+          out.write(line(from + i, vectors[i]));
+          out.write('\n');
+        }
+        out.flush();
+        if (progress != null) {
+          progress.step(to + " of " + all.size() + " texts");
+        }
+      }
+    } finally {
+      // stdout belongs to the command line: flushed, never closed.
+      if (output != null) {
+        out.close();
+      } else {
+        out.flush();
+      }
+    }
+  }
+
+  private String line(int index, float[] v) {
+    StringBuilder sb = new StringBuilder(v.length * 12);
+    if (output != null) {
+      sb.append("{\"index\": ").append(index).append(", \"embedding\": ");
+    }
+    sb.append('[');
+    for (int i = 0; i < v.length; i++) {
+      sb.append(i == 0 ? "" : ",").append(v[i]);
+    }
+    sb.append(']');
+    return output != null ? sb.append('}').toString() : sb.toString();
+  }
+
+  private Writer openOutput() throws IOException {
+    if (output == null) {
+      return spec.commandLine().getOut();
+    }
+    try {
+      Path parent = output.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      return new BufferedWriter(Files.newBufferedWriter(output, StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new KilnException("cannot write " + output + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static PrintStream stderr() {
+    return System.err;
   }
 }

@@ -2,8 +2,11 @@ package io.kiln.cli;
 
 import io.kiln.TensorInfo;
 import io.kiln.embedding.DefaultEmbeddingModel;
+import io.kiln.embedding.ModelDirectory;
+import io.kiln.embedding.SentenceTransformersConfig;
 import io.kiln.session.Session;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -18,7 +21,9 @@ final class InspectCommand implements Callable<Integer> {
       index = "0",
       arity = "0..1",
       paramLabel = "MODEL",
-      description = "ONNX file (default: the embedded all-MiniLM-L6-v2)")
+      description =
+          "ONNX file or model directory (onnx/model.onnx or model.onnx; default: the embedded"
+              + " all-MiniLM-L6-v2)")
   Path model;
 
   @Mixin SessionOptions options;
@@ -39,7 +44,28 @@ final class InspectCommand implements Callable<Integer> {
         out.printf("  %-32s %-9s %s%n", o.name(), o.dtype().onnxName(), o.dimsText());
       }
     }
+    if (model != null && Files.isRegularFile(model.resolve("tokenizer.json"))) {
+      describeEmbedding(out, ModelDirectory.open(model));
+    }
     out.flush();
     return ExitCodes.OK;
+  }
+
+  /** What the sentence-transformers files of a model directory say about embedding. */
+  private static void describeEmbedding(PrintWriter out, ModelDirectory dir) {
+    SentenceTransformersConfig st = dir.config();
+    out.println("embedding:");
+    out.println(
+        "  pooling    "
+            + (st.pooling() != null ? st.pooling().optionName() : "not given (needs --pooling)"));
+    out.println(
+        "  normalize  "
+            + (st.normalize() == null
+                ? "not given (needs --normalize or --no-normalize)"
+                : st.normalize() ? "yes" : "no"));
+    out.println("  max tokens " + dir.maxTokens());
+    if (!st.prompts().isEmpty()) {
+      out.println("  prompts    " + String.join(", ", st.prompts().keySet()));
+    }
   }
 }

@@ -27,7 +27,10 @@ import picocli.CommandLine.Parameters;
           + " (flat, row-major); the output uses the same format."
     })
 final class RunCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL", description = "ONNX file")
+  @Parameters(
+      index = "0",
+      paramLabel = "MODEL",
+      description = "ONNX file or model directory (onnx/model.onnx or model.onnx)")
   Path model;
 
   @Option(

@@ -3,6 +3,7 @@ package io.kiln.cli;
 import io.kiln.Backend;
 import io.kiln.Device;
 import io.kiln.Precision;
+import io.kiln.embedding.ModelDirectory;
 import io.kiln.session.Session;
 import java.nio.file.Path;
 import picocli.CommandLine;
@@ -47,10 +48,15 @@ final class SessionOptions {
       defaultValue = "true")
   boolean cudaGraphs;
 
-  /** A builder for {@code model} (a path, or null for the embedded default) with these options. */
+  /**
+   * A builder for {@code model} (an ONNX file, a model directory holding onnx/model.onnx or
+   * model.onnx, or null for the embedded default) with these options.
+   */
   Session.Builder builder(Path model, String defaultResource) {
     Session.Builder b =
-        model != null ? Session.builder(model) : Session.builderFromResource(defaultResource);
+        model != null
+            ? Session.builder(ModelDirectory.onnxFile(model))
+            : Session.builderFromResource(defaultResource);
     return apply(b);
   }
 

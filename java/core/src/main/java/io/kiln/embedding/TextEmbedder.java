@@ -12,164 +12,451 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 /**
- * Sentence embeddings from a BERT-style encoder: tokenize, run, mean-pool the last hidden state
- * over the attention mask, then L2-normalize.
+ * Sentence embeddings from an encoder: tokenize (with the prompt, truncated to the model's
+ * maximum), run in batches of similar length, pool the token states as the model's
+ * sentence-transformers files say (or as {@link EmbeddingOptions} override), optionally keep the
+ * first N dimensions, then L2-normalize when the model does.
  */
 public final class TextEmbedder implements AutoCloseable {
-  /** The longest input the default model accepts, in tokens. */
+  /** The longest input when a model does not say its own, in tokens. */
   public static final int DEFAULT_MAX_TOKENS = 512;
+
+  private static final List<String> HIDDEN_OUTPUT_NAMES =
+      List.of("last_hidden_state", "token_embeddings");
 
   private final Session session;
   private final HuggingFaceTokenizer tokenizer;
   private final boolean usesTokenTypes;
+  private final String hiddenOutput;
+  private final Pooling pooling;
+  private final boolean normalize;
+  private final String prompt;
+  private final int dimensions;
+  private final int batchSize;
+  private final int unpooledPrefix; // leading tokens pooling skips: the prompt, when excluded
+  private final AtomicLong truncated = new AtomicLong();
 
+  /** Mean pooling and L2 normalization (all-MiniLM-L6-v2 and its kin), 32 texts a run. */
   public TextEmbedder(Session session, HuggingFaceTokenizer tokenizer) {
-    this.session = session;
-    this.tokenizer = tokenizer;
-    this.usesTokenTypes =
-        session.inputs().stream().anyMatch(i -> i.name().equals("token_type_ids"));
+    this(session, tokenizer, Pooling.MEAN, true, "", true, 0, 32);
+  }
+
+  private TextEmbedder(
+      Session session,
+      HuggingFaceTokenizer tokenizer,
+      Pooling pooling,
+      boolean normalize,
+      String prompt,
+      boolean poolPrompt,
+      int dimensions,
+      int batchSize) {
     for (String required : List.of("input_ids", "attention_mask")) {
       if (session.inputs().stream().noneMatch(i -> i.name().equals(required))) {
         throw new ModelException("an embedding model needs an input named '" + required + "'");
       }
     }
+    this.session = session;
+    this.tokenizer = tokenizer;
+    this.usesTokenTypes =
+        session.inputs().stream().anyMatch(i -> i.name().equals("token_type_ids"));
+    this.hiddenOutput = hiddenOutput(session);
+    this.pooling = pooling;
+    this.normalize = normalize;
+    this.prompt = prompt;
+    // A dynamically quantized model runs one text at a time, or its results would depend on
+    // which texts share a batch.
+    this.batchSize = session.rowsCoupled() ? 1 : Math.min(batchSize, session.maxBatchSize());
+    long hidden = dimension(session, hiddenOutput);
+    if (dimensions > 0 && hidden > 0 && dimensions > hidden) {
+      throw new InvalidInputException(
+          "dimensions " + dimensions + " is more than the model's " + hidden);
+    }
+    this.dimensions = dimensions;
+    this.unpooledPrefix = poolPrompt || prompt.isEmpty() ? 0 : promptLength(tokenizer, prompt);
   }
 
-  /** The embedded all-MiniLM-L6-v2 on the given session options. */
-  public static TextEmbedder defaultModel(java.util.function.UnaryOperator<Session.Builder> tune) {
-    return new TextEmbedder(
-        tune.apply(Session.builderFromResource(DefaultEmbeddingModel.get().modelResource()))
-            .build(),
-        loadTokenizerResource(DefaultEmbeddingModel.get().tokenizerResource()));
+  /**
+   * The prompt's length as sentence-transformers counts it for include_prompt false: its tokens
+   * with the leading special token, without a trailing one.
+   */
+  private static int promptLength(HuggingFaceTokenizer tokenizer, String prompt) {
+    Encoding e = tokenizer.encode(prompt);
+    long[] special = e.getSpecialTokenMask();
+    int n = e.getIds().length;
+    return n > 0 && special[n - 1] == 1 ? n - 1 : n;
   }
 
-  /** A model of one's own: {@code session} built from its ONNX file, with its tokenizer.json. */
+  /** The embedded all-MiniLM-L6-v2 (mean pooling, normalized) on the given session options. */
+  public static TextEmbedder defaultModel(UnaryOperator<Session.Builder> tune) {
+    return defaultModel(tune, EmbeddingOptions.defaults());
+  }
+
+  /** The embedded all-MiniLM-L6-v2 with options (its own: mean pooling, normalized). */
+  public static TextEmbedder defaultModel(
+      UnaryOperator<Session.Builder> tune, EmbeddingOptions options) {
+    DefaultEmbeddingModel model = DefaultEmbeddingModel.get();
+    SentenceTransformersConfig own =
+        new SentenceTransformersConfig(Pooling.MEAN, true, Map.of(), null, null, true);
+    HuggingFaceTokenizer tokenizer =
+        loadTokenizerResource(model.tokenizerResource(), DEFAULT_MAX_TOKENS);
+    return build(
+        () -> tune.apply(Session.builderFromResource(model.modelResource())).build(),
+        tokenizer,
+        own,
+        options);
+  }
+
+  /** A sentence-transformers directory on the CPU defaults, embedding as the model says. */
+  public static TextEmbedder open(Path modelDir) {
+    return open(modelDir, EmbeddingOptions.defaults(), b -> b);
+  }
+
+  /**
+   * A Hugging Face / sentence-transformers directory (see {@link ModelDirectory}). A {@link
+   * MissingEmbeddingSettingException} when neither the model nor {@code options} give the pooling
+   * or the normalization.
+   */
+  public static TextEmbedder open(
+      Path modelDir, EmbeddingOptions options, UnaryOperator<Session.Builder> tune) {
+    ModelDirectory dir = ModelDirectory.open(modelDir);
+    settingsCheck(dir.config(), options, dir.dir().toString());
+    HuggingFaceTokenizer tokenizer = loadTokenizer(dir.tokenizerJson(), dir.maxTokens());
+    return build(
+        () -> tune.apply(Session.builder(dir.onnxFile())).build(),
+        tokenizer,
+        dir.config(),
+        options);
+  }
+
+  /**
+   * An ONNX file with its tokenizer.json; the sentence-transformers files beside the ONNX file (if
+   * any) say how to pool, else {@code options} must.
+   */
+  public static TextEmbedder open(
+      Session.Builder session, Path tokenizerJson, Path configDir, EmbeddingOptions options) {
+    SentenceTransformersConfig config =
+        configDir != null && Files.isDirectory(configDir)
+            ? SentenceTransformersConfig.read(configDir)
+            : SentenceTransformersConfig.none();
+    settingsCheck(config, options, tokenizerJson.toString());
+    return build(session::build, loadTokenizer(tokenizerJson, DEFAULT_MAX_TOKENS), config, options);
+  }
+
+  /** A model of one's own with mean pooling and normalization (the behaviour before issue 20). */
   public static TextEmbedder open(Session.Builder session, Path tokenizerJson) {
-    HuggingFaceTokenizer tokenizer = loadTokenizer(tokenizerJson);
+    return open(
+        session,
+        tokenizerJson,
+        null,
+        EmbeddingOptions.defaults().withPooling(Pooling.MEAN).withNormalize(true));
+  }
+
+  /** Fails with the option to give when the model and the options leave a setting open. */
+  public static void settingsCheck(
+      SentenceTransformersConfig config, EmbeddingOptions options, String model) {
+    if (options.pooling() == null && config.pooling() == null) {
+      throw new MissingEmbeddingSettingException(
+          model
+              + " does not say how to pool (no sentence-transformers Pooling config): give --pooling"
+              + " ("
+              + Pooling.optionNames()
+              + ")",
+          "--pooling");
+    }
+    if (options.normalize() == null && config.normalize() == null) {
+      throw new MissingEmbeddingSettingException(
+          model
+              + " does not say whether to normalize (no modules.json): give --normalize or"
+              + " --no-normalize",
+          "--normalize");
+    }
+  }
+
+  private static TextEmbedder build(
+      Supplier<Session> session,
+      HuggingFaceTokenizer tokenizer,
+      SentenceTransformersConfig config,
+      EmbeddingOptions options) {
     try {
-      return new TextEmbedder(session.build(), tokenizer);
+      settingsCheck(config, options, "the model");
+      Pooling pooling = options.pooling() != null ? options.pooling() : config.pooling();
+      boolean normalize = options.normalize() != null ? options.normalize() : config.normalize();
+      String prompt = promptText(config, options);
+      Session built = session.get();
+      try {
+        return new TextEmbedder(
+            built,
+            tokenizer,
+            pooling,
+            normalize,
+            prompt,
+            config.includePrompt(),
+            options.dimensions(),
+            options.batchSize());
+      } catch (RuntimeException e) {
+        built.close();
+        throw e;
+      }
     } catch (RuntimeException e) {
       tokenizer.close();
       throw e;
     }
   }
 
+  private static String promptText(SentenceTransformersConfig config, EmbeddingOptions options) {
+    if (options.prompt() != null) {
+      return options.prompt();
+    }
+    String name = options.promptName() != null ? options.promptName() : config.defaultPromptName();
+    if (name == null) {
+      return "";
+    }
+    String text = config.prompts().get(name);
+    if (text == null) {
+      throw new InvalidInputException(
+          "no prompt named '"
+              + name
+              + "' in config_sentence_transformers.json; it has: "
+              + (config.prompts().isEmpty()
+                  ? "none"
+                  : String.join(", ", config.prompts().keySet())));
+    }
+    return text;
+  }
+
   public static HuggingFaceTokenizer loadTokenizer(Path tokenizerJson) {
+    return loadTokenizer(tokenizerJson, DEFAULT_MAX_TOKENS);
+  }
+
+  /** A tokenizer that truncates to {@code maxTokens} (special tokens included) and never pads. */
+  public static HuggingFaceTokenizer loadTokenizer(Path tokenizerJson, int maxTokens) {
     if (!Files.isRegularFile(tokenizerJson)) {
       throw new ModelException("tokenizer file not found: " + tokenizerJson);
     }
     try {
-      return HuggingFaceTokenizer.newInstance(tokenizerJson, tokenizerOptions());
+      return HuggingFaceTokenizer.newInstance(tokenizerJson, tokenizerOptions(maxTokens));
     } catch (IOException | RuntimeException e) {
       throw new ModelException("cannot load tokenizer " + tokenizerJson + ": " + e.getMessage(), e);
     }
   }
 
   public static HuggingFaceTokenizer loadTokenizerResource(String resource) {
+    return loadTokenizerResource(resource, DEFAULT_MAX_TOKENS);
+  }
+
+  static HuggingFaceTokenizer loadTokenizerResource(String resource, int maxTokens) {
     String r = resource.startsWith("/") ? resource.substring(1) : resource;
     try (InputStream in = TextEmbedder.class.getClassLoader().getResourceAsStream(r)) {
       if (in == null) {
         throw new ModelException("tokenizer resource not found on the classpath: " + resource);
       }
-      return HuggingFaceTokenizer.newInstance(in, tokenizerOptions());
+      return HuggingFaceTokenizer.newInstance(in, tokenizerOptions(maxTokens));
     } catch (IOException e) {
       throw new ModelException("cannot load tokenizer " + resource + ": " + e.getMessage(), e);
     }
   }
 
-  private static Map<String, String> tokenizerOptions() {
+  private static Map<String, String> tokenizerOptions(int maxTokens) {
     return Map.of(
         "padding", "false",
         "truncation", "true",
-        "maxLength", Integer.toString(DEFAULT_MAX_TOKENS));
+        "maxLength", Integer.toString(maxTokens));
+  }
+
+  private static String hiddenOutput(Session session) {
+    for (String name : HIDDEN_OUTPUT_NAMES) {
+      if (session.outputs().stream().anyMatch(o -> o.name().equals(name))) {
+        return name;
+      }
+    }
+    return session.outputs().stream()
+        .filter(o -> o.rank() == 3)
+        .map(TensorInfo::name)
+        .findFirst()
+        .orElseThrow(
+            () ->
+                new ModelException(
+                    "an embedding model needs a [batch, sequence, hidden] output of token states"));
+  }
+
+  private static long dimension(Session session, String output) {
+    TensorInfo info =
+        session.outputs().stream().filter(o -> o.name().equals(output)).findFirst().orElseThrow();
+    return info.dims()[info.rank() - 1];
   }
 
   public Session session() {
     return session;
   }
 
-  /** Model inputs (batch 1) for one text, as the tokenizer encodes it. */
+  public Pooling pooling() {
+    return pooling;
+  }
+
+  public boolean normalizes() {
+    return normalize;
+  }
+
+  /** The text put before every input ("" for none). */
+  public String prompt() {
+    return prompt;
+  }
+
+  /** How many inputs so far were longer than the model's maximum and were truncated. */
+  public long truncatedInputs() {
+    return truncated.get();
+  }
+
+  /** Model inputs (batch 1) for one text, as the tokenizer encodes it (with the prompt). */
   public Map<String, Tensor> encode(String text) {
     if (text == null) {
       throw new InvalidInputException("text must not be null");
     }
-    Encoding e = tokenizer.encode(text);
-    long[] ids = e.getIds();
-    Map<String, Tensor> in = new LinkedHashMap<>();
-    in.put("input_ids", Tensor.of(ids, 1, ids.length));
-    in.put("attention_mask", Tensor.of(e.getAttentionMask(), 1, ids.length));
-    if (usesTokenTypes) {
-      in.put("token_type_ids", Tensor.of(e.getTypeIds(), 1, ids.length));
-    }
-    return in;
+    Encoding e = tokenizer.encode(prompt + text);
+    return inputs(List.of(e), 0, 1, e.getIds().length);
   }
 
-  /** One unit-length embedding per text, in order. */
+  /** One embedding per text, in order; texts are run in batches of similar token length. */
   public float[][] embed(List<String> texts) {
     if (texts.isEmpty()) {
       throw new InvalidInputException("no texts to embed");
     }
-    List<Map<String, Tensor>> requests = new ArrayList<>();
-    try {
-      for (String t : texts) {
-        requests.add(encode(t));
+    List<String> prompted = new ArrayList<>(texts.size());
+    for (int i = 0; i < texts.size(); i++) {
+      if (texts.get(i) == null) {
+        throw new InvalidInputException("text " + i + " is null");
       }
-      List<Session.Result> results = session.inferBatch(requests);
-      float[][] out = new float[texts.size()][];
-      for (int i = 0; i < out.length; i++) {
-        try (Session.Result r = results.get(i)) {
-          out[i] = meanPoolNormalized(r.first(), requests.get(i).get("attention_mask"));
-        }
+      prompted.add(prompt + texts.get(i));
+    }
+    Encoding[] encodings = tokenizer.batchEncode(prompted);
+    List<Encoding> byLength = new ArrayList<>(List.of(encodings));
+    for (Encoding e : encodings) {
+      if (e.exceedMaxLength()) {
+        truncated.incrementAndGet();
       }
-      return out;
-    } finally {
-      requests.forEach(m -> m.values().forEach(Tensor::close));
-    }
-  }
-
-  /** Mean of the hidden states of row 0 where the mask is 1, scaled to unit length. */
-  static float[] meanPoolNormalized(Tensor hidden, Tensor mask) {
-    long[] shape = hidden.shape();
-    if (shape.length != 3) {
-      throw new ModelException(
-          "expected a [batch, sequence, hidden] output, got rank " + shape.length);
-    }
-    int seq = (int) shape[1];
-    int dim = (int) shape[2];
-    float[] h = hidden.toFloatArray();
-    long[] m = mask.toLongArray();
-    double[] sum = new double[dim];
-    int count = 0;
-    for (int s = 0; s < seq; s++) {
-      if (m[s] != 0) {
-        count++;
-        for (int d = 0; d < dim; d++) {
-          sum[d] += h[s * dim + d];
-        }
+      if (e.getIds().length == 0) {
+        throw new InvalidInputException("a text encoded to no tokens; there is nothing to embed");
       }
     }
-    double norm = 0;
-    for (int d = 0; d < dim; d++) {
-      sum[d] /= Math.max(count, 1);
-      norm += sum[d] * sum[d];
+    // Sorting by length keeps padding small; positions restore the order afterwards.
+    Integer[] order = new Integer[encodings.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
     }
-    norm = Math.max(Math.sqrt(norm), 1e-12);
-    float[] out = new float[dim];
-    for (int d = 0; d < dim; d++) {
-      out[d] = (float) (sum[d] / norm);
+    Arrays.sort(order, Comparator.comparingInt(i -> encodings[i].getIds().length));
+    for (int i = 0; i < order.length; i++) {
+      byLength.set(i, encodings[order[i]]);
+    }
+    float[][] out = new float[texts.size()][];
+    int start = 0;
+    while (start < byLength.size()) {
+      int end = start + 1;
+      while (end < byLength.size()
+          && end - start < batchSize
+          && (long) (end - start + 1) * byLength.get(end).getIds().length
+              <= EmbeddingOptions.TOKENS_PER_RUN) {
+        end++;
+      }
+      float[][] rows = run(byLength, start, end);
+      for (int k = start; k < end; k++) {
+        out[order[k]] = rows[k - start];
+      }
+      start = end;
     }
     return out;
   }
 
-  /** The model's hidden size (the embedding length). */
+  /** Runs encodings [from, to) as one batch padded to the longest, and pools each row. */
+  private float[][] run(List<Encoding> encodings, int from, int to) {
+    int sequence = 0;
+    for (int k = from; k < to; k++) {
+      sequence = Math.max(sequence, encodings.get(k).getIds().length);
+    }
+    Map<String, Tensor> in = inputs(encodings, from, to, sequence);
+    try (Session.Result result = session.infer(in)) {
+      Tensor hidden = result.get(hiddenOutput);
+      long[] shape = hidden.shape();
+      if (shape.length != 3 || shape[0] != to - from || shape[1] != sequence) {
+        throw new ModelException(
+            "expected a [batch, sequence, hidden] output '"
+                + hiddenOutput
+                + "', got "
+                + Arrays.toString(shape));
+      }
+      float[] states = hidden.toFloatArray();
+      int dim = (int) shape[2];
+      long[] mask = in.get("attention_mask").toLongArray();
+      float[][] rows = new float[to - from][];
+      for (int r = 0; r < rows.length; r++) {
+        long[] rowMask = Arrays.copyOfRange(mask, r * sequence, (r + 1) * sequence);
+        Arrays.fill(rowMask, 0, Math.min(unpooledPrefix, sequence), 0);
+        rows[r] = finish(pooling.pool(states, r, sequence, dim, rowMask));
+      }
+      return rows;
+    } finally {
+      in.values().forEach(Tensor::close);
+    }
+  }
+
+  /** Matryoshka truncation, then unit length when the model normalizes. */
+  private float[] finish(float[] pooled) {
+    float[] v =
+        dimensions > 0 && dimensions < pooled.length ? Arrays.copyOf(pooled, dimensions) : pooled;
+    return normalize ? normalized(v) : v;
+  }
+
+  /** {@code v} scaled to unit length (a zero vector stays zero). */
+  public static float[] normalized(float[] v) {
+    double norm = 0;
+    for (float x : v) {
+      norm += (double) x * x;
+    }
+    norm = Math.max(Math.sqrt(norm), 1e-12);
+    float[] out = new float[v.length];
+    for (int d = 0; d < v.length; d++) {
+      out[d] = (float) (v[d] / norm);
+    }
+    return out;
+  }
+
+  /** Right-padded {@code [to - from, sequence]} inputs; padding has mask 0 and id 0. */
+  private Map<String, Tensor> inputs(List<Encoding> encodings, int from, int to, int sequence) {
+    int rows = to - from;
+    long[] ids = new long[rows * sequence];
+    long[] mask = new long[rows * sequence];
+    long[] types = usesTokenTypes ? new long[rows * sequence] : null;
+    for (int r = 0; r < rows; r++) {
+      Encoding e = encodings.get(from + r);
+      long[] rowIds = e.getIds();
+      System.arraycopy(rowIds, 0, ids, r * sequence, rowIds.length);
+      System.arraycopy(e.getAttentionMask(), 0, mask, r * sequence, rowIds.length);
+      if (types != null) {
+        System.arraycopy(e.getTypeIds(), 0, types, r * sequence, rowIds.length);
+      }
+    }
+    Map<String, Tensor> in = new LinkedHashMap<>();
+    in.put("input_ids", Tensor.of(ids, rows, sequence));
+    in.put("attention_mask", Tensor.of(mask, rows, sequence));
+    if (types != null) {
+      in.put("token_type_ids", Tensor.of(types, rows, sequence));
+    }
+    return in;
+  }
+
+  /** The embedding length: the model's hidden size, or the kept dimensions. */
   public long dimension() {
-    TensorInfo out = session.outputs().get(0);
-    return out.dims()[out.rank() - 1];
+    long hidden = dimension(session, hiddenOutput);
+    return dimensions > 0 ? dimensions : hidden;
   }
 
   @Override

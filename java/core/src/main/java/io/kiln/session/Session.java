@@ -117,6 +117,21 @@ public final class Session implements AutoCloseable {
     return options.precision;
   }
 
+  /**
+   * Whether a row's result can depend on the other rows of its batch: dynamic quantization
+   * (DynamicQuantizeLinear) takes one scale over the whole tensor, padding included, so such a
+   * model gives each text its exact result only when run alone.
+   */
+  public boolean rowsCoupled() {
+    try {
+      return OnnxModel.of(model).nodes().stream()
+          .anyMatch(n -> n.opType().equals("DynamicQuantizeLinear"));
+    } catch (RuntimeException e) {
+      LOG.debug("cannot read the graph of {}: {}", model.name(), e.toString());
+      return false;
+    }
+  }
+
   /** Whether this session was built as a KV-cache decoder. */
   public boolean kvCache() {
     return options.kvCache;
