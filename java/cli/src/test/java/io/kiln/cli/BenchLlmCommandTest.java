@@ -61,10 +61,11 @@ class BenchLlmCommandTest {
   }
 
   @Test
-  void badOptionsExitWithTheInputCode() {
+  void badOptionsExitWithTheirCodes() {
     String dir = PublicLlama.directory().toString();
+    // A number out of its range is a usage error; a pool too small for the model, bad input.
     assertEquals(
-        ExitCodes.INPUT,
+        ExitCodes.USAGE,
         GenerateCommandTest.kiln("bench-llm", "--model", dir, "--concurrency", "0").exit());
     assertEquals(
         ExitCodes.INPUT,

@@ -160,7 +160,7 @@ class GenerateCommandTest {
   }
 
   @Test
-  void badInputsExitWithTheInputCode() {
+  void badInputsExitWithTheirCodes() {
     String dir = PublicLlama.directory().toString();
     Run noTokenizer = kiln("generate", "--model", dir, "--prompt", "hello");
     assertEquals(ExitCodes.INPUT, noTokenizer.exit());
@@ -170,7 +170,7 @@ class GenerateCommandTest {
           {"--temperature", "-1"}, {"--top-p", "0"}, {"--top-k", "-3"}, {"--max-new-tokens", "0"}
         }) {
       Run run = kiln("generate", "--model", dir, "--prompt-ids", "1,2", bad[0], bad[1]);
-      assertEquals(ExitCodes.INPUT, run.exit(), String.join(" ", bad) + ": " + run.err());
+      assertEquals(ExitCodes.USAGE, run.exit(), String.join(" ", bad) + ": " + run.err());
     }
     assertEquals(ExitCodes.INPUT, kiln("generate", "--model", dir, "--prompt-ids", "1,512").exit());
     assertEquals(
