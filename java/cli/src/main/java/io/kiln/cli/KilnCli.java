@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GenerateCommand.class,
       BenchLlmCommand.class,
+      ServeCommand.class,
       MakeRandomModelCommand.class,
       ExportLlmCommand.class,
       QuantizeCommand.class,

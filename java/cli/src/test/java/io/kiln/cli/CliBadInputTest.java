@@ -33,6 +33,7 @@ class CliBadInputTest {
     "bench",
     "generate",
     "bench-llm",
+    "serve",
     "make-random-model",
     "export-llm",
     "quantize"
