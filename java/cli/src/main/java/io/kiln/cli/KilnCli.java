@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       BenchLlmCommand.class,
       ServeCommand.class,
+      BenchServeCommand.class,
       MakeRandomModelCommand.class,
       ExportLlmCommand.class,
       QuantizeCommand.class,

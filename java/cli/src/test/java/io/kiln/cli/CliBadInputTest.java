@@ -34,6 +34,7 @@ class CliBadInputTest {
     "generate",
     "bench-llm",
     "serve",
+    "bench-serve",
     "make-random-model",
     "export-llm",
     "quantize"
