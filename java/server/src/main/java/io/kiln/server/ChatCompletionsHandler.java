@@ -57,11 +57,26 @@ final class ChatCompletionsHandler {
     }
     GenerationParams params = GenerationParams.read(f, "max_completion_tokens");
     List<Map<String, Object>> messages = messages(f.get("messages"));
-    String text = state.model.chatTemplate.render(messages, f.bool("add_generation_prompt", true));
-    int[] prompt = state.model.requireTokenizer("messages").encode(text, false);
+    boolean addGenerationPrompt = f.bool("add_generation_prompt", true);
+    TextTokenizer tokenizer = state.model.requireTokenizer("messages");
+    // Rendering and tokenizing take a while: off the event loop, then back on it to submit.
+    ctx.vertx()
+        .executeBlocking(() -> prompt(messages, addGenerationPrompt, tokenizer), false)
+        .onSuccess(prompt -> ServerState.orFail(ctx, () -> submit(ctx, prompt, params)))
+        .onFailure(ctx::fail);
+  }
+
+  private int[] prompt(
+      List<Map<String, Object>> messages, boolean addGenerationPrompt, TextTokenizer tokenizer) {
+    String text = state.model.chatTemplate.render(messages, addGenerationPrompt);
+    int[] prompt = tokenizer.encode(text, false);
     if (prompt.length == 0) {
       throw ApiException.badRequest("the rendered chat prompt is empty", "messages");
     }
+    return prompt;
+  }
+
+  private void submit(RoutingContext ctx, int[] prompt, GenerationParams params) {
     SamplingParams sampling =
         params.sampling(prompt.length, state.model.maxModelLen, state.model.eosIds, "messages");
     try {

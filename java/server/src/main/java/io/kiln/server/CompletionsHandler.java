@@ -34,7 +34,15 @@ final class CompletionsHandler {
     f.unsupported("suffix");
     f.unsupported("logprobs");
     GenerationParams params = GenerationParams.read(f, "max_tokens");
-    int[] prompt = prompt(f.get("prompt"));
+    JsonNode promptField = f.get("prompt");
+    // Tokenizing a long prompt takes a while: off the event loop, then back on it to submit.
+    ctx.vertx()
+        .executeBlocking(() -> prompt(promptField), false)
+        .onSuccess(prompt -> ServerState.orFail(ctx, () -> submit(ctx, prompt, params)))
+        .onFailure(ctx::fail);
+  }
+
+  private void submit(RoutingContext ctx, int[] prompt, GenerationParams params) {
     SamplingParams sampling =
         params.sampling(prompt.length, state.model.maxModelLen, state.model.eosIds, "prompt");
     try {

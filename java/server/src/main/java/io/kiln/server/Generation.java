@@ -80,6 +80,9 @@ final class Generation implements TokenListener {
     state.metrics.prompt(prompt.length);
     HttpServerResponse response = ctx.response();
     response.closeHandler(v -> disconnected());
+    if (response.closed()) {
+      disconnected(); // gone while the prompt was prepared
+    }
     if (params.stream()) {
       response
           .setChunked(true)

@@ -72,6 +72,15 @@ final class ServerState {
     }
   }
 
+  /** Runs {@code step}, failing the request with what it throws. */
+  static void orFail(RoutingContext ctx, Runnable step) {
+    try {
+      step.run();
+    } catch (RuntimeException e) {
+      ctx.fail(e);
+    }
+  }
+
   static long nowSeconds() {
     return System.currentTimeMillis() / 1000;
   }
