@@ -82,6 +82,7 @@ final class Generation implements TokenListener {
     response.closeHandler(v -> disconnected());
     if (response.closed()) {
       disconnected(); // gone while the prompt was prepared
+      return;
     }
     if (params.stream()) {
       response
