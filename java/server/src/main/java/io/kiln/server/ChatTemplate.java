@@ -42,6 +42,53 @@ final class ChatTemplate {
                 .build());
     jinjava.registerFunction(
         new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raise", String.class));
+    jinjava.registerFunction(
+        new ELFunctionDefinition(
+            "", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+  }
+
+  /**
+   * The target of {@code strftime_now(format)} (Llama 3.1+ templates date their system prompt):
+   * now, in Python's strftime directives that templates use.
+   */
+  public static String strftimeNow(String format) {
+    java.time.ZonedDateTime now = java.time.ZonedDateTime.now();
+    StringBuilder out = new StringBuilder();
+    for (int i = 0; i < format.length(); i++) {
+      char c = format.charAt(i);
+      if (c != '%' || i + 1 == format.length()) {
+        out.append(c);
+        continue;
+      }
+      char d = format.charAt(++i);
+      String pattern =
+          switch (d) {
+            case 'd' -> "dd";
+            case 'e' -> "d";
+            case 'b' -> "MMM";
+            case 'B' -> "MMMM";
+            case 'm' -> "MM";
+            case 'y' -> "yy";
+            case 'Y' -> "yyyy";
+            case 'H' -> "HH";
+            case 'I' -> "hh";
+            case 'M' -> "mm";
+            case 'S' -> "ss";
+            case 'p' -> "a";
+            case 'a' -> "EEE";
+            case 'A' -> "EEEE";
+            case 'j' -> "DDD";
+            default -> null;
+          };
+      if (pattern == null) {
+        out.append(d == '%' ? "%" : "%" + d);
+      } else {
+        out.append(
+            java.time.format.DateTimeFormatter.ofPattern(pattern, java.util.Locale.ENGLISH)
+                .format(now));
+      }
+    }
+    return out.toString();
   }
 
   /** The template of {@code modelDir}, or one with no template (every render then fails). */

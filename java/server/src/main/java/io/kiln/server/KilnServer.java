@@ -15,7 +15,6 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -45,6 +44,7 @@ public final class KilnServer implements AutoCloseable {
           "/health",
           "/metrics");
   private static final long BIND_TIMEOUT_SECONDS = 30;
+  private static final long STARTED_SECONDS = ServerState.nowSeconds();
 
   private final ServerState state;
   private final Vertx vertx;
@@ -120,6 +120,7 @@ public final class KilnServer implements AutoCloseable {
         .method(HttpMethod.POST)
         .handler(BodyHandler.create(false).setBodyLimit(state.options.maxBodyBytes()));
     router.get("/v1/models").handler(guard(ctx -> models(ctx, state)));
+    router.get("/v1/models/:id").handler(guard(ctx -> oneModel(ctx, state)));
     router.post("/v1/chat/completions").handler(guard(chat::handle));
     router.post("/v1/completions").handler(guard(completions::handle));
     router.post("/v1/embeddings").handler(guard(embeddings::handle));
@@ -189,17 +190,24 @@ public final class KilnServer implements AutoCloseable {
   private static void models(RoutingContext ctx, ServerState state) {
     ObjectNode body = JsonNodeFactory.instance.objectNode();
     body.put("object", "list");
-    var data = body.putArray("data");
-    long created = ServerState.nowSeconds();
-    for (String name : List.of(state.model.name)) {
-      ObjectNode model = data.addObject();
-      model.put("id", name);
-      model.put("object", "model");
-      model.put("created", created);
-      model.put("owned_by", "kiln");
-      model.put("max_model_len", state.model.maxModelLen);
-    }
+    body.putArray("data").add(model(state));
     ServerState.sendJson(ctx, body);
+  }
+
+  /** {@code GET /v1/models/{id}}: the served model, or 404. */
+  private static void oneModel(RoutingContext ctx, ServerState state) {
+    state.checkModel(ctx.pathParam("id"), state.model.name);
+    ServerState.sendJson(ctx, model(state));
+  }
+
+  private static ObjectNode model(ServerState state) {
+    ObjectNode model = JsonNodeFactory.instance.objectNode();
+    model.put("id", state.model.name);
+    model.put("object", "model");
+    model.put("created", STARTED_SECONDS);
+    model.put("owned_by", "kiln");
+    model.put("max_model_len", state.model.maxModelLen);
+    return model;
   }
 
   private static void sendError(RoutingContext ctx, ServerState state) {

@@ -63,6 +63,8 @@ class OpenAiClientTest {
     List<Model> models = client.models().list().data();
     assertEquals(1, models.size());
     assertEquals("llama-chat", models.get(0).id());
+    assertEquals("llama-chat", client.models().retrieve("llama-chat").id());
+    assertThrows(NotFoundException.class, () -> client.models().retrieve("gpt-4o"));
   }
 
   @Test
