@@ -97,6 +97,9 @@ final class ServeCommand implements Callable<Integer> {
 
   private static final int DEFAULT_CPU_KV_BLOCKS = 4096;
 
+  private final CountDownLatch stopped = new CountDownLatch(1);
+  private volatile KilnServer server;
+
   @Override
   public Integer call() throws InterruptedException {
     OptionRanges.between(spec, "--port", port, 0, 65535);
@@ -134,22 +137,29 @@ final class ServeCommand implements Callable<Integer> {
             .withEmbeddingModel(embeddingModel)
             .withMaxBodyBytes(maxBodyBytes)
             .withShutdownGrace(Duration.ofSeconds(shutdownGrace));
-    KilnServer server = KilnServer.start(options);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  server.close();
-                  stopped.countDown();
-                },
-                "kiln-serve-shutdown"));
+    server = KilnServer.start(options);
+    Thread hook = new Thread(this::stop, "kiln-serve-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
     PrintWriter out = spec.commandLine().getOut();
     out.printf(
         "kiln: serving %s on http://%s:%d/v1 (port %d)%n",
         server.modelName(), host, server.port(), server.port());
     out.flush();
     stopped.await();
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException e) {
+      // The JVM is exiting: the hook stopped the server.
+    }
     return ExitCodes.OK;
+  }
+
+  /** Closes the server gracefully and lets {@link #call} return (SIGINT/SIGTERM, or a test). */
+  void stop() {
+    KilnServer running = server;
+    if (running != null) {
+      running.close();
+    }
+    stopped.countDown();
   }
 }
