@@ -21,6 +21,8 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GenerateCommand.class,
       BenchLlmCommand.class,
+      ServeCommand.class,
+      BenchServeCommand.class,
       MakeRandomModelCommand.class,
       ExportLlmCommand.class,
       QuantizeCommand.class,

@@ -33,6 +33,8 @@ class CliBadInputTest {
     "bench",
     "generate",
     "bench-llm",
+    "serve",
+    "bench-serve",
     "make-random-model",
     "export-llm",
     "quantize",

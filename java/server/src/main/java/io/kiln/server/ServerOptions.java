@@ -1,0 +1,265 @@
+package io.kiln.server;
+
+import io.kiln.Device;
+import io.kiln.execution.llm.RunnerOptions;
+import io.kiln.execution.llm.SchedulerConfig;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * How {@link KilnServer} serves one model. Immutable; change a setting with its wither.
+ *
+ * @param model Hugging Face model directory (config.json, weights, tokenizer.json)
+ * @param servedModelName the name clients pass as {@code model}; null means the directory name
+ * @param port 0 binds an ephemeral port ({@link KilnServer#port()} says which)
+ * @param apiKey the bearer key clients must send, or null for none
+ * @param maxQueue requests that may wait beyond the {@code maxNumSeqs} running ones before 429
+ * @param maxModelLen longest prompt plus completion, 0 for the engine's limit
+ * @param embeddingModel {@code default} (embedded all-MiniLM-L6-v2), an encoder ONNX path with its
+ *     tokenizer.json beside it, or {@code none}
+ * @param maxBodyBytes larger request bodies get 413
+ * @param shutdownGrace how long close lets streams in flight finish
+ */
+public record ServerOptions(
+    Path model,
+    String servedModelName,
+    Device device,
+    RunnerOptions runnerOptions,
+    SchedulerConfig scheduler,
+    String host,
+    int port,
+    String apiKey,
+    int maxQueue,
+    int maxModelLen,
+    String embeddingModel,
+    long maxBodyBytes,
+    Duration shutdownGrace) {
+
+  public static final String DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2";
+
+  public ServerOptions {
+    if (model == null) {
+      throw new IllegalArgumentException("model is null");
+    }
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("port must be in [0, 65535]: " + port);
+    }
+    if (maxQueue < 0 || maxModelLen < 0 || maxBodyBytes < 1) {
+      throw new IllegalArgumentException("maxQueue, maxModelLen and maxBodyBytes must be >= 0");
+    }
+  }
+
+  /** Serves {@code model} on the CPU at 127.0.0.1:8000 with the default embedder. */
+  public static ServerOptions defaults(Path model) {
+    return new ServerOptions(
+        model,
+        null,
+        Device.CPU,
+        RunnerOptions.defaults().withKvBlocks(1024),
+        SchedulerConfig.defaults(),
+        "127.0.0.1",
+        8000,
+        null,
+        1024,
+        0,
+        "default",
+        16L << 20,
+        Duration.ofSeconds(30));
+  }
+
+  /** The name clients use: {@code servedModelName}, or the directory's name. */
+  public String modelName() {
+    if (servedModelName != null && !servedModelName.isBlank()) {
+      return servedModelName;
+    }
+    Path name = model.toAbsolutePath().normalize().getFileName();
+    return name == null ? "model" : name.toString();
+  }
+
+  public ServerOptions withServedModelName(String name) {
+    return new ServerOptions(
+        model,
+        name,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withDevice(Device d) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        d,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withRunnerOptions(RunnerOptions r) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        r,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withScheduler(SchedulerConfig s) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        s,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withAddress(String h, int p) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        h,
+        p,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withApiKey(String key) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        key,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withMaxQueue(int n) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        n,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withMaxModelLen(int n) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        n,
+        embeddingModel,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withEmbeddingModel(String e) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        e,
+        maxBodyBytes,
+        shutdownGrace);
+  }
+
+  public ServerOptions withMaxBodyBytes(long n) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        n,
+        shutdownGrace);
+  }
+
+  public ServerOptions withShutdownGrace(Duration d) {
+    return new ServerOptions(
+        model,
+        servedModelName,
+        device,
+        runnerOptions,
+        scheduler,
+        host,
+        port,
+        apiKey,
+        maxQueue,
+        maxModelLen,
+        embeddingModel,
+        maxBodyBytes,
+        d);
+  }
+}
