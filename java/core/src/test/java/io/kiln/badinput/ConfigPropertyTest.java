@@ -15,7 +15,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 
 /** Random Llama configs are either sound models or a one-line {@link ModelException}. */
-class ConfigProperties {
+class ConfigPropertyTest {
   private static final List<String> FIELDS =
       List.of(
           "hidden_size",

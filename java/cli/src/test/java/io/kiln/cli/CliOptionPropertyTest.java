@@ -15,7 +15,7 @@ import net.jqwik.api.Provide;
  * of range is a usage error (exit 2), and values in range reach the next check (here, a missing
  * model: exit 3).
  */
-class CliOptionProperties {
+class CliOptionPropertyTest {
   @Provide
   Arbitrary<String> numbers() {
     return Arbitraries.oneOf(

@@ -21,7 +21,7 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * Random request bodies, valid ones mutated field by field, never make the server fail: every
  * answer is a success or a client error with OpenAI's error body, and the server keeps serving.
  */
-class RequestBodyProperties {
+class RequestBodyPropertyTest {
   private static final Set<Integer> CLIENT_ERRORS = Set.of(400, 404, 413, 429);
   private static final List<String> FIELDS =
       List.of(

@@ -29,7 +29,7 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * tensors of any dtype, shape and value into a session, tensor files of random JSON, and random
  * session options.
  */
-class BadInputProperties {
+class BadInputPropertyTest {
   private static BertReference ref;
   private static Session bert;
 
