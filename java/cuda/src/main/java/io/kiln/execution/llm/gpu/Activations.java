@@ -37,7 +37,7 @@ final class Activations {
     lastX = memory.alloc(4L * maxRows * hidden);
     lastNormed = memory.alloc(maxRows * hidden * storage.bytes);
     logits = memory.alloc(4L * maxRows * config.vocabSize());
-    long splitRows = (long) maxRows * config.numHeads() * ForwardPass.MAX_SPLITS;
+    long splitRows = (long) maxRows * config.numHeads() * DecodeBuckets.MAX_SPLITS;
     partAcc = memory.alloc(4 * splitRows * config.headDim());
     partMl = memory.alloc(4 * splitRows * 2);
   }

@@ -8,6 +8,9 @@ import java.util.List;
  * batch. A batch runs in the smallest bucket that holds it, padded through the null block.
  */
 final class DecodeBuckets {
+  /** Most splits of a row's context in attention; sizes the partial-result buffers. */
+  static final int MAX_SPLITS = 16;
+
   private DecodeBuckets() {}
 
   static int[] upTo(int maxNumSeqs) {

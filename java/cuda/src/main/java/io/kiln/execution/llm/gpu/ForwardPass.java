@@ -22,9 +22,6 @@ import org.bytedeco.cuda.cudart.CUstream_st;
  * on entry to a layer, and every residual add is fused with the norm after it.
  */
 final class ForwardPass {
-  /** Most splits of a row's context in attention; sizes the partial-result buffers. */
-  static final int MAX_SPLITS = 16;
-
   /** One enqueue: rows, splits and which stages run; fixed for all its layers. */
   private record Step(
       int tokens, int rows, int splits, Set<DecodeStage> stages, boolean inProducts) {
@@ -89,7 +86,8 @@ final class ForwardPass {
 
   /** Attention splits of a decode step of {@code batch} rows. */
   int splitsFor(int batch) {
-    return DecodeBuckets.splitsFor(batch, config.numKvHeads(), Cuda.multiprocessors(), MAX_SPLITS);
+    return DecodeBuckets.splitsFor(
+        batch, config.numKvHeads(), Cuda.multiprocessors(), DecodeBuckets.MAX_SPLITS);
   }
 
   /** Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM. */
