@@ -18,6 +18,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -70,6 +72,13 @@ class ArchitectureTest {
     Map<String, Set<String>> edges = fileEdges();
     List<List<String>> cycles = new StronglyConnected(edges).components();
     assertTrue(cycles.isEmpty(), "files that import each other in a circle: " + cycles);
+  }
+
+  /** Also at the source: javac inlines constants, so the bytecode misses what they tie together. */
+  @Test
+  void sourceFilesAreFreeOfCycles() throws IOException {
+    List<List<String>> cycles = new StronglyConnected(sourceEdges()).components();
+    assertTrue(cycles.isEmpty(), "source files that name each other in a circle: " + cycles);
   }
 
   @Test
@@ -125,6 +134,74 @@ class ArchitectureTest {
       }
     }
     return edges;
+  }
+
+  private static final Pattern PACKAGE =
+      Pattern.compile("^package\\s+([\\w.]+);", Pattern.MULTILINE);
+  private static final Pattern IMPORT =
+      Pattern.compile("^import\\s+(?:static\\s+)?([\\w.]+);", Pattern.MULTILINE);
+  private static final Pattern COMMENTS_AND_STRINGS =
+      Pattern.compile("//[^\\n]*|/\\*.*?\\*/|\"(?:\\\\.|[^\"\\\\\\n])*\"", Pattern.DOTALL);
+  private static final Pattern QUALIFIED = Pattern.compile("\\bio\\.kiln(?:\\.\\w+)+");
+
+  /**
+   * Main source file to the main source files it names: through imports, fully qualified names, and
+   * the simple names of its own package's classes.
+   */
+  private static Map<String, Set<String>> sourceEdges() throws IOException {
+    Map<String, String> code = new TreeMap<>();
+    Map<String, List<String>> byPackage = new HashMap<>();
+    try (Stream<Path> files = Files.walk(repositoryRoot().resolve("java"))) {
+      for (Path file :
+          files
+              .filter(p -> p.toString().endsWith(".java"))
+              .filter(p -> p.toString().contains("/src/main/java/"))
+              .toList()) {
+        String text = Files.readString(file);
+        Matcher pkg = PACKAGE.matcher(text);
+        if (!pkg.find()) {
+          continue;
+        }
+        String name = pkg.group(1) + "." + file.getFileName().toString().replace(".java", "");
+        code.put(name, text);
+        byPackage.computeIfAbsent(pkg.group(1), p -> new ArrayList<>()).add(name);
+      }
+    }
+    Map<String, Set<String>> edges = new TreeMap<>();
+    code.forEach(
+        (name, text) -> {
+          Set<String> targets = edges.computeIfAbsent(name, x -> new TreeSet<>());
+          Matcher imports = IMPORT.matcher(text);
+          while (imports.find()) {
+            resolve(imports.group(1), code).ifPresent(targets::add);
+          }
+          String body =
+              IMPORT.matcher(COMMENTS_AND_STRINGS.matcher(text).replaceAll(" ")).replaceAll("");
+          Matcher qualified = QUALIFIED.matcher(body);
+          while (qualified.find()) {
+            resolve(qualified.group(), code).ifPresent(targets::add);
+          }
+          for (String sibling : byPackage.get(packageOf(name))) {
+            String simple = sibling.substring(sibling.lastIndexOf('.') + 1);
+            if (!sibling.equals(name)
+                && Pattern.compile("(?<![\\w.])" + simple + "\\b").matcher(body).find()) {
+              targets.add(sibling);
+            }
+          }
+          targets.remove(name);
+        });
+    return edges;
+  }
+
+  /** The source file that declares {@code qualifiedName} or the class it is nested in. */
+  private static java.util.Optional<String> resolve(
+      String qualifiedName, Map<String, String> code) {
+    for (String n = qualifiedName; n.contains("."); n = n.substring(0, n.lastIndexOf('.'))) {
+      if (code.containsKey(n)) {
+        return java.util.Optional.of(n);
+      }
+    }
+    return java.util.Optional.empty();
   }
 
   private static String topLevel(String className) {

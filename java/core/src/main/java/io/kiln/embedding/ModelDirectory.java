@@ -14,11 +14,13 @@ import java.nio.file.Path;
  * @param tokenizerJson its tokenizer.json
  * @param maxTokens the longest input the model takes: sentence_bert_config.json's max_seq_length,
  *     else tokenizer.json's truncation, within config.json's max_position_embeddings (else {@link
- *     TextEmbedder#DEFAULT_MAX_TOKENS})
+ *     #DEFAULT_MAX_TOKENS})
  * @param config what its sentence-transformers files say
  */
 public record ModelDirectory(
     Path dir, Path onnxFile, Path tokenizerJson, int maxTokens, SentenceTransformersConfig config) {
+  /** The longest input when neither the model nor its tokenizer says, BERT's 512 positions. */
+  public static final int DEFAULT_MAX_TOKENS = 512;
 
   /** Reads {@code dir}; a {@link ModelException} names what is missing. */
   public static ModelDirectory open(Path dir) {
@@ -31,7 +33,7 @@ public record ModelDirectory(
       throw new ModelException("no tokenizer.json in model directory " + dir);
     }
     SentenceTransformersConfig st = SentenceTransformersConfig.read(dir);
-    int maxTokens = TextEmbedder.DEFAULT_MAX_TOKENS;
+    int maxTokens = DEFAULT_MAX_TOKENS;
     Path configJson = dir.resolve("config.json");
     if (Files.isRegularFile(configJson)) {
       JsonNode positions =

@@ -29,7 +29,7 @@ import java.util.function.UnaryOperator;
  */
 public final class TextEmbedder implements AutoCloseable {
   /** The longest input when a model does not say its own, in tokens. */
-  public static final int DEFAULT_MAX_TOKENS = 512;
+  public static final int DEFAULT_MAX_TOKENS = ModelDirectory.DEFAULT_MAX_TOKENS;
 
   private static final List<String> HIDDEN_OUTPUT_NAMES =
       List.of("last_hidden_state", "token_embeddings");
