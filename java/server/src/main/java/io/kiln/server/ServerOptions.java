@@ -5,6 +5,7 @@ import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SchedulerConfig;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.Consumer;
 
 /**
  * How {@link KilnServer} serves one model. Immutable; change a setting with its wither.
@@ -77,189 +78,106 @@ public record ServerOptions(
   }
 
   public ServerOptions withServedModelName(String name) {
-    return new ServerOptions(
-        model,
-        name,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.servedModelName = name);
   }
 
   public ServerOptions withDevice(Device d) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        d,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.device = d);
   }
 
   public ServerOptions withRunnerOptions(RunnerOptions r) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        r,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.runnerOptions = r);
   }
 
   public ServerOptions withScheduler(SchedulerConfig s) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        s,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.scheduler = s);
   }
 
   public ServerOptions withAddress(String h, int p) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        h,
-        p,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(
+        copy -> {
+          copy.host = h;
+          copy.port = p;
+        });
   }
 
   public ServerOptions withApiKey(String key) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        key,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.apiKey = key);
   }
 
   public ServerOptions withMaxQueue(int n) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        n,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.maxQueue = n);
   }
 
   public ServerOptions withMaxModelLen(int n) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        n,
-        embeddingModel,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.maxModelLen = n);
   }
 
   public ServerOptions withEmbeddingModel(String e) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        e,
-        maxBodyBytes,
-        shutdownGrace);
+    return with(copy -> copy.embeddingModel = e);
   }
 
   public ServerOptions withMaxBodyBytes(long n) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        n,
-        shutdownGrace);
+    return with(copy -> copy.maxBodyBytes = n);
   }
 
   public ServerOptions withShutdownGrace(Duration d) {
-    return new ServerOptions(
-        model,
-        servedModelName,
-        device,
-        runnerOptions,
-        scheduler,
-        host,
-        port,
-        apiKey,
-        maxQueue,
-        maxModelLen,
-        embeddingModel,
-        maxBodyBytes,
-        d);
+    return with(copy -> copy.shutdownGrace = d);
+  }
+
+  private ServerOptions with(Consumer<Copy> change) {
+    Copy copy = new Copy(this);
+    change.accept(copy);
+    return copy.build();
+  }
+
+  /** A mutable copy, so that each wither names only the setting it changes. */
+  private static final class Copy {
+    Path model;
+    String servedModelName;
+    Device device;
+    RunnerOptions runnerOptions;
+    SchedulerConfig scheduler;
+    String host;
+    int port;
+    String apiKey;
+    int maxQueue;
+    int maxModelLen;
+    String embeddingModel;
+    long maxBodyBytes;
+    Duration shutdownGrace;
+
+    Copy(ServerOptions options) {
+      model = options.model;
+      servedModelName = options.servedModelName;
+      device = options.device;
+      runnerOptions = options.runnerOptions;
+      scheduler = options.scheduler;
+      host = options.host;
+      port = options.port;
+      apiKey = options.apiKey;
+      maxQueue = options.maxQueue;
+      maxModelLen = options.maxModelLen;
+      embeddingModel = options.embeddingModel;
+      maxBodyBytes = options.maxBodyBytes;
+      shutdownGrace = options.shutdownGrace;
+    }
+
+    ServerOptions build() {
+      return new ServerOptions(
+          model,
+          servedModelName,
+          device,
+          runnerOptions,
+          scheduler,
+          host,
+          port,
+          apiKey,
+          maxQueue,
+          maxModelLen,
+          embeddingModel,
+          maxBodyBytes,
+          shutdownGrace);
+    }
   }
 }
