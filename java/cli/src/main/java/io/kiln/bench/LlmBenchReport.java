@@ -8,7 +8,11 @@ import java.util.Map;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.style.Styler;
 
-/** The rows of an LLM serving benchmark as a table, JSON and a PNG plot. */
+/**
+ * The rows of an LLM serving benchmark, in process ({@code kiln bench-llm}) or over HTTP ({@code
+ * kiln bench-serve}), as a table, JSON and a PNG plot. The KV columns appear where the rows know
+ * the engine's KV use.
+ */
 public final class LlmBenchReport {
   private final Map<String, Object> header;
   private final List<LlmBenchRow> rows = new ArrayList<>();
@@ -33,16 +37,20 @@ public final class LlmBenchReport {
         sb.append("- ").append(e.getKey()).append(": ").append(e.getValue()).append('\n');
       }
     }
+    boolean withKv = rows.stream().allMatch(r -> r.kv() != null);
     sb.append('\n')
         .append(
             "| concurrency | requests | output tok/s | vs first row | req/s | TTFT p50 ms"
-                + " | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak KV blocks | preemptions |\n")
-        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                + " | TTFT p99 ms | ITL p50 ms | ITL p99 ms |"
+                + (withKv ? " peak KV blocks | preemptions |" : "")
+                + "\n")
+        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (withKv ? "---:|---:|" : ""))
+        .append('\n');
     for (LlmBenchRow r : rows) {
       sb.append(
           String.format(
               java.util.Locale.ROOT,
-              "| %d | %d | %.1f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2f | %d/%d (%.0f%%) | %d |%n",
+              "| %d | %d | %.1f | %.2fx | %.2f | %.2f | %.2f | %.2f | %.2f |",
               r.concurrency(),
               r.requests(),
               r.outputTokensPerSecond(),
@@ -51,11 +59,19 @@ public final class LlmBenchReport {
               r.ttftP50Millis(),
               r.ttftP99Millis(),
               r.itlP50Millis(),
-              r.itlP99Millis(),
-              r.peakKvBlocks(),
-              r.kvBlocks(),
-              100 * r.peakKvUsage(),
-              r.preemptions()));
+              r.itlP99Millis()));
+      if (withKv) {
+        LlmBenchRow.KvUse kv = r.kv();
+        sb.append(
+            String.format(
+                java.util.Locale.ROOT,
+                " %d/%d (%.0f%%) | %d |",
+                kv.peakKvBlocks(),
+                kv.kvBlocks(),
+                100 * kv.peakKvUsage(),
+                kv.preemptions()));
+      }
+      sb.append('\n');
     }
     return sb.toString();
   }

@@ -4,9 +4,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * One concurrency level of an LLM benchmark.
+ * One concurrency level of an LLM benchmark, in process or over HTTP.
  *
- * @param peakKvUsage highest fraction of the KV blocks in use at once
+ * @param kv the engine's KV cache use, known in process; null over HTTP
  */
 public record LlmBenchRow(
     int concurrency,
@@ -17,9 +17,14 @@ public record LlmBenchRow(
     double ttftP99Millis,
     double itlP50Millis,
     double itlP99Millis,
-    int peakKvBlocks,
-    int kvBlocks,
-    long preemptions) {
+    KvUse kv) {
+
+  /** KV blocks in use at the peak, of those usable, and requests preempted for lack of them. */
+  public record KvUse(int peakKvBlocks, int kvBlocks, long preemptions) {
+    public double peakKvUsage() {
+      return peakKvBlocks / (double) kvBlocks;
+    }
+  }
 
   public double outputTokensPerSecond() {
     return generatedTokens / seconds;
@@ -27,10 +32,6 @@ public record LlmBenchRow(
 
   public double requestsPerSecond() {
     return requests / seconds;
-  }
-
-  public double peakKvUsage() {
-    return peakKvBlocks / (double) kvBlocks;
   }
 
   Map<String, Object> toJson() {
@@ -45,10 +46,12 @@ public record LlmBenchRow(
     o.put("ttft_p99_ms", ttftP99Millis);
     o.put("itl_p50_ms", itlP50Millis);
     o.put("itl_p99_ms", itlP99Millis);
-    o.put("peak_kv_blocks", peakKvBlocks);
-    o.put("kv_blocks", kvBlocks);
-    o.put("peak_kv_usage", peakKvUsage());
-    o.put("preemptions", preemptions);
+    if (kv != null) {
+      o.put("peak_kv_blocks", kv.peakKvBlocks());
+      o.put("kv_blocks", kv.kvBlocks());
+      o.put("peak_kv_usage", kv.peakKvUsage());
+      o.put("preemptions", kv.preemptions());
+    }
     return o;
   }
 }

@@ -89,9 +89,7 @@ public final class LlmBenchmark {
         percentile(ttft, 0.99),
         percentile(itl, 0.5),
         percentile(itl, 0.99),
-        stats.peakKvBlocksUsed(),
-        stats.kvBlocksUsable(),
-        preemptions);
+        new LlmBenchRow.KvUse(stats.peakKvBlocksUsed(), stats.kvBlocksUsable(), preemptions));
   }
 
   /** Nearest-rank percentile; NaN for no samples. */

@@ -77,7 +77,7 @@ public final class ServeBenchmark {
   }
 
   /** Runs {@code requests} requests with at most {@code concurrency} in flight. */
-  public ServeBenchRow run(String model, int concurrency, int requests) {
+  public LlmBenchRow run(String model, int concurrency, int requests) {
     SplittableRandom random = new SplittableRandom(options.seed() + concurrency);
     List<Timing> timings = Collections.synchronizedList(new ArrayList<>());
     ExecutorService pool = Executors.newFixedThreadPool(concurrency);
@@ -114,19 +114,20 @@ public final class ServeBenchmark {
       pool.shutdownNow();
     }
     double seconds = (System.nanoTime() - start) / 1e9;
-    double[] ttft = timings.stream().mapToDouble(Timing::ttftMillis).sorted().toArray();
-    double[] itl =
-        timings.stream().flatMapToDouble(t -> Arrays.stream(t.itlMillis())).sorted().toArray();
+    List<Double> ttft = timings.stream().map(Timing::ttftMillis).toList();
+    List<Double> itl =
+        timings.stream().flatMapToDouble(t -> Arrays.stream(t.itlMillis())).boxed().toList();
     long tokens = timings.stream().mapToLong(Timing::tokens).sum();
-    return new ServeBenchRow(
+    return new LlmBenchRow(
         concurrency,
         requests,
         tokens,
         seconds,
-        percentile(ttft, 50),
-        percentile(ttft, 99),
-        percentile(itl, 50),
-        percentile(itl, 99));
+        LlmBenchmark.percentile(ttft, 0.5),
+        LlmBenchmark.percentile(ttft, 0.99),
+        LlmBenchmark.percentile(itl, 0.5),
+        LlmBenchmark.percentile(itl, 0.99),
+        null); // the engine's KV use is not seen over HTTP
   }
 
   private record Timing(double ttftMillis, double[] itlMillis, long tokens) {}
@@ -216,14 +217,6 @@ public final class ServeBenchmark {
       b.header("Authorization", "Bearer " + options.apiKey());
     }
     return b;
-  }
-
-  static double percentile(double[] sorted, double p) {
-    if (sorted.length == 0) {
-      return Double.NaN;
-    }
-    int index = (int) Math.ceil(p / 100 * sorted.length) - 1;
-    return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
   }
 
   private static void sleepSeconds(double seconds) {

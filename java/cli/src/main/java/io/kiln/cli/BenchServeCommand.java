@@ -1,7 +1,7 @@
 package io.kiln.cli;
 
-import io.kiln.bench.ServeBenchReport;
-import io.kiln.bench.ServeBenchRow;
+import io.kiln.bench.LlmBenchReport;
+import io.kiln.bench.LlmBenchRow;
 import io.kiln.bench.ServeBenchmark;
 import java.io.PrintWriter;
 import java.util.List;
@@ -83,10 +83,10 @@ final class BenchServeCommand implements Callable<Integer> {
     header.put("gen_len", generateLength);
     header.put("request_rate", requestRate > 0 ? requestRate : "closed loop");
     ReportOptions.machine(header);
-    ServeBenchReport report = new ServeBenchReport(header);
+    LlmBenchReport report = new LlmBenchReport(header);
     for (int c : concurrency) {
       int n = requests != null ? requests : Math.max(8, 4 * c);
-      ServeBenchRow row = bench.run(served, c, n);
+      LlmBenchRow row = bench.run(served, c, n);
       report.add(row);
       spec.commandLine()
           .getErr()
