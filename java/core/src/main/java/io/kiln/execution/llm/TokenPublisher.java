@@ -17,13 +17,13 @@ final class TokenPublisher implements Flow.Publisher<TokenEvent> {
     GenerationHandle submit(int[] prompt, SamplingParams params, TokenListener listener);
   }
 
-  private final Submitter engine;
+  private final Submitter submitter;
   private final int[] prompt;
   private final SamplingParams params;
   private final AtomicBoolean subscribed = new AtomicBoolean();
 
-  TokenPublisher(Submitter engine, int[] prompt, SamplingParams params) {
-    this.engine = engine;
+  TokenPublisher(Submitter submitter, int[] prompt, SamplingParams params) {
+    this.submitter = submitter;
     this.prompt = prompt;
     this.params = params;
   }
@@ -37,7 +37,7 @@ final class TokenPublisher implements Flow.Publisher<TokenEvent> {
     }
     Subscription subscription = new Subscription(subscriber);
     try {
-      subscription.handle = engine.submit(prompt, params, subscription);
+      subscription.handle = submitter.submit(prompt, params, subscription);
     } catch (RuntimeException e) {
       subscriber.onSubscribe(new NoSubscription());
       subscriber.onError(e);
