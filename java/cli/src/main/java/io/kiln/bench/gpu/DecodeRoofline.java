@@ -118,7 +118,7 @@ public final class DecodeRoofline {
     int token = 0;
     for (int start = 0; start < promptLength; start += chunkTokens) {
       int end = Math.min(promptLength, start + chunkTokens);
-      token =
+      int[] greedy =
           runner
               .forwardGreedy(
                   List.of(
@@ -128,6 +128,9 @@ public final class DecodeRoofline {
                           start,
                           table,
                           end == promptLength)))[0];
+      if (greedy.length > 0) {
+        token = greedy[0];
+      }
     }
     // Steps as the engine runs greedy decoding: graph replay, argmax on the device, one int back.
     int position = promptLength;
@@ -181,7 +184,8 @@ public final class DecodeRoofline {
 
   private static int decode(GpuLlamaRunner runner, int[] table, int token, int position) {
     return runner
-        .forwardGreedy(List.of(new SequenceChunk(1, new int[] {token}, position, table, true)))[0];
+        .forwardGreedy(List.of(new SequenceChunk(1, new int[] {token}, position, table, true)))[0][
+        0];
   }
 
   /** Device-to-device copy of up to 1 GiB, bytes read plus written per second. */

@@ -202,6 +202,21 @@ public final class KvBlockManager {
     }
   }
 
+  /**
+   * Gives back {@code seqId}'s blocks past those that {@code numTokens} tokens need, tail first:
+   * slots reserved for tokens that were never kept (rejected speculation).
+   */
+  public void trim(long seqId, int numTokens) {
+    SequenceBlocks seq = sequence(seqId);
+    int keep = Math.max(blocksFor(numTokens), seq.hashes.size());
+    for (int i = seq.table.size() - 1; i >= keep; i--) {
+      KvBlock block = seq.table.remove(i);
+      if (--block.refCount == 0) {
+        freeQueue.append(block);
+      }
+    }
+  }
+
   /** Logical block i of {@code seqId} -> physical block id. */
   public int[] blockTable(long seqId) {
     return sequence(seqId).ids();

@@ -3,7 +3,10 @@ package io.kiln.execution.kv;
 import java.util.ArrayList;
 import java.util.List;
 
-/** One sequence's append-only block table and the content hashes of its full computed blocks. */
+/**
+ * One sequence's block table (it grows, and sheds only uncomputed tail blocks) and the content
+ * hashes of its full computed blocks.
+ */
 final class SequenceBlocks {
   final List<KvBlock> table = new ArrayList<>();
   final List<BlockHash> hashes = new ArrayList<>();

@@ -202,12 +202,13 @@ public final class CpuLlamaRunner implements ModelRunner {
     return logits(batch, x);
   }
 
-  /** Final norm and lm_head on the last token of each chunk that wants logits. */
+  /** Final norm and lm_head on the last {@code numLogits} tokens of each chunk. */
   private float[][] logits(List<SequenceChunk> batch, float[] x) {
     int dim = c.hiddenSize();
+    int vocab = c.vocabSize();
     int wanted = 0;
     for (SequenceChunk chunk : batch) {
-      wanted += chunk.wantLogits() ? 1 : 0;
+      wanted += chunk.numLogits();
     }
     float[][] result = new float[batch.size()][];
     if (wanted == 0) {
@@ -218,19 +219,20 @@ public final class CpuLlamaRunner implements ModelRunner {
     int end = 0;
     for (SequenceChunk chunk : batch) {
       end += chunk.tokens().length;
-      if (chunk.wantLogits()) {
-        System.arraycopy(x, (end - 1) * dim, last, row++ * dim, dim);
-      }
+      int m = chunk.numLogits();
+      System.arraycopy(x, (end - m) * dim, last, row * dim, m * dim);
+      row += m;
     }
     float[] normed = new float[wanted * dim];
     CpuMath.rmsnorm(normed, last, wanted, finalNorm, dim, c.rmsNormEps());
-    float[] all = new float[wanted * c.vocabSize()];
+    float[] all = new float[wanted * vocab];
     math.matmul(all, normed, wanted, lmHead, null);
     row = 0;
     for (int s = 0; s < batch.size(); s++) {
-      if (batch.get(s).wantLogits()) {
-        result[s] = new float[c.vocabSize()];
-        System.arraycopy(all, row++ * c.vocabSize(), result[s], 0, c.vocabSize());
+      int m = batch.get(s).numLogits();
+      if (m > 0) {
+        result[s] = java.util.Arrays.copyOfRange(all, row * vocab, (row + m) * vocab);
+        row += m;
       }
     }
     return result;

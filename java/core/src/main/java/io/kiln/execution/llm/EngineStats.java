@@ -5,6 +5,10 @@ package io.kiln.execution.llm;
  *
  * @param kvBlocksUsable blocks sequences can hold (the pool minus the null block)
  * @param prefixCacheHitTokens prompt tokens not computed thanks to the prefix cache
+ * @param speculativeSteps verifications: a sequence checking proposed tokens in one step
+ * @param speculativeProposed tokens proposed by speculation
+ * @param speculativeAccepted proposed tokens the target model kept
+ * @param draftKvBlocksUsed blocks of the draft model's pool that requests hold
  */
 public record EngineStats(
     long steps,
@@ -15,9 +19,25 @@ public record EngineStats(
     int peakKvBlocksUsed,
     long prefixCacheHitTokens,
     int running,
-    int waiting) {
+    int waiting,
+    long speculativeSteps,
+    long speculativeProposed,
+    long speculativeAccepted,
+    int draftKvBlocksUsed) {
 
-  static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0);
+  static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+  /** Accepted over proposed tokens; NaN when nothing was proposed. */
+  public double acceptanceRate() {
+    return speculativeProposed == 0
+        ? Double.NaN
+        : speculativeAccepted / (double) speculativeProposed;
+  }
+
+  /** Tokens a verification yields on average: the accepted ones plus the target's own. */
+  public double meanAcceptedLength() {
+    return speculativeSteps == 0 ? Double.NaN : 1 + speculativeAccepted / (double) speculativeSteps;
+  }
 
   public double kvUsage() {
     return kvBlocksUsable == 0 ? 0 : kvBlocksUsed / (double) kvBlocksUsable;

@@ -21,7 +21,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * steps). Tokens come back through a callback ({@link #submit}), an iterator ({@link #stream}), a
  * {@link Flow.Publisher} ({@link #publisher}) or a blocking call ({@link #generate}).
  *
- * <p>The runner stays owned by the caller: close the engine first, then the runner.
+ * <p>With a {@link SpeculativeConfig}, decoding requests propose several tokens per step (from a
+ * draft model or by n-gram lookup) and the runner verifies them in the same step.
+ *
+ * <p>The runners stay owned by the caller: close the engine first, then the runners.
  */
 public final class LlmEngine implements AutoCloseable {
   /** How long close waits for the step in flight. */
@@ -33,6 +36,7 @@ public final class LlmEngine implements AutoCloseable {
   private final ModelRunner runner;
   private final ModelSpec spec;
   private final Scheduler scheduler;
+  private final Speculator speculator; // null: no speculation
   private final int contextLimit;
   private final BlockingQueue<Runnable> commands = new LinkedBlockingQueue<>();
   private final AtomicLong nextRequestId = new AtomicLong(1);
@@ -44,6 +48,20 @@ public final class LlmEngine implements AutoCloseable {
   private long generatedTokens;
 
   public LlmEngine(ModelRunner runner, SchedulerConfig config) {
+    this(runner, config, null, null);
+  }
+
+  /**
+   * An engine that speculates: {@code speculative} says how, and {@code draft} is the draft model's
+   * runner for {@link SpeculativeConfig.Method#DRAFT} (null for n-gram lookup).
+   *
+   * @throws io.kiln.ModelException when the draft's vocabulary differs from the target's
+   */
+  public LlmEngine(
+      ModelRunner runner,
+      SchedulerConfig config,
+      SpeculativeConfig speculative,
+      ModelRunner draft) {
     this.runner = runner;
     this.spec = runner.spec();
     KvPoolSpec pool = runner.kvPool();
@@ -53,7 +71,8 @@ public final class LlmEngine implements AutoCloseable {
           "maxKvBlocks " + blocks + " exceeds the runner's pool of " + pool.numBlocks());
     }
     KvBlockManager kv = new KvBlockManager(blocks, pool.blockSize(), config.prefixCaching());
-    this.scheduler = new Scheduler(config, kv);
+    this.speculator = speculator(speculative, draft, config);
+    this.scheduler = new Scheduler(config, kv, speculator);
     this.contextLimit =
         (int) Math.min(spec.maxPositions(), (long) kv.numUsableBlocks() * kv.blockSize());
     this.thread = new Thread(this::loop, "kiln-llm-engine");
@@ -61,8 +80,39 @@ public final class LlmEngine implements AutoCloseable {
     thread.start();
   }
 
+  private Speculator speculator(
+      SpeculativeConfig speculative, ModelRunner draft, SchedulerConfig config) {
+    if (speculative == null) {
+      if (draft != null) {
+        throw new IllegalArgumentException("a draft runner needs a speculative config");
+      }
+      return null;
+    }
+    Proposer proposer =
+        switch (speculative.method()) {
+          case NGRAM -> {
+            if (draft != null) {
+              throw new IllegalArgumentException("n-gram speculation takes no draft runner");
+            }
+            yield new NgramProposer(speculative.ngramMin(), speculative.ngramMax());
+          }
+          case DRAFT -> {
+            if (draft == null) {
+              throw new IllegalArgumentException("draft speculation needs a draft runner");
+            }
+            yield new DraftModelProposer(draft, spec, config.maxNumBatchedTokens());
+          }
+        };
+    return new Speculator(speculative, proposer);
+  }
+
   public ModelSpec spec() {
     return spec;
+  }
+
+  /** How this engine speculates, or null. */
+  public SpeculativeConfig speculativeConfig() {
+    return speculator == null ? null : speculator.config();
   }
 
   public EngineStats stats() {
@@ -229,8 +279,11 @@ public final class LlmEngine implements AutoCloseable {
       throw new IllegalStateException("scheduler stalled with work queued");
     }
     float[][] logits = null;
-    int[] greedyTokens = null;
+    int[][] greedyTokens = null;
     try {
+      if (speculator != null) {
+        speculator.propose(step);
+      }
       if (allGreedy(step)) {
         greedyTokens = runner.forwardGreedy(step.chunks);
         checkTokens(step, greedyTokens);
@@ -279,7 +332,7 @@ public final class LlmEngine implements AutoCloseable {
   }
 
   /** A step with what the runner computed for it: logits, or greedy tokens. */
-  private record StepOutput(ScheduledStep step, float[][] logits, int[] greedyTokens) {}
+  private record StepOutput(ScheduledStep step, float[][] logits, int[][] greedyTokens) {}
 
   /**
    * Fails the requests whose logits were not finite (their blocks are freed, never cached) and
@@ -288,13 +341,11 @@ public final class LlmEngine implements AutoCloseable {
   private StepOutput dropNonFinite(StepOutput output) {
     ScheduledStep step = output.step();
     float[][] logits = output.logits();
-    int[] greedyTokens = output.greedyTokens();
+    int[][] greedyTokens = output.greedyTokens();
     List<Integer> bad = new ArrayList<>();
     for (int i = 0; i < step.chunks.size(); i++) {
       if (step.chunks.get(i).wantLogits()
-          && (greedyTokens != null
-              ? greedyTokens[i] == ModelRunner.NON_FINITE
-              : !allFinite(logits[i]))) {
+          && (greedyTokens != null ? anyNonFinite(greedyTokens[i]) : !allFinite(logits[i]))) {
         bad.add(i);
       }
     }
@@ -303,7 +354,7 @@ public final class LlmEngine implements AutoCloseable {
     }
     ScheduledStep kept = new ScheduledStep();
     List<float[]> keptLogits = new ArrayList<>();
-    List<Integer> keptTokens = new ArrayList<>();
+    List<int[]> keptTokens = new ArrayList<>();
     for (int i = 0; i < step.chunks.size(); i++) {
       LlmRequest r = step.requests.get(i);
       if (bad.contains(i)) {
@@ -322,6 +373,8 @@ public final class LlmEngine implements AutoCloseable {
       }
       kept.requests.add(r);
       kept.chunks.add(step.chunks.get(i));
+      kept.lookaheads.add(step.lookaheads.get(i));
+      kept.proposals.add(step.proposals.get(i));
       kept.numTokens += step.chunks.get(i).tokens().length;
       if (logits != null) {
         keptLogits.add(logits[i]);
@@ -333,7 +386,16 @@ public final class LlmEngine implements AutoCloseable {
     return new StepOutput(
         kept,
         logits != null ? keptLogits.toArray(float[][]::new) : null,
-        greedyTokens != null ? keptTokens.stream().mapToInt(Integer::intValue).toArray() : null);
+        greedyTokens != null ? keptTokens.toArray(int[][]::new) : null);
+  }
+
+  private static boolean anyNonFinite(int[] tokens) {
+    for (int token : tokens) {
+      if (token == ModelRunner.NON_FINITE) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static boolean allFinite(float[] values) {
@@ -356,19 +418,26 @@ public final class LlmEngine implements AutoCloseable {
     return true;
   }
 
-  private void checkTokens(ScheduledStep step, int[] tokens) {
+  private void checkTokens(ScheduledStep step, int[][] tokens) {
     if (tokens == null) {
       return;
     }
     if (tokens.length != step.chunks.size()) {
       throw new BackendException(
-          "runner returned " + tokens.length + " tokens for " + step.chunks.size() + " chunks");
+          "runner returned " + tokens.length + " token rows for " + step.chunks.size() + " chunks");
     }
     for (int i = 0; i < tokens.length; i++) {
-      boolean valid =
-          tokens[i] == ModelRunner.NON_FINITE || (tokens[i] >= 0 && tokens[i] < spec.vocabSize());
-      if (step.chunks.get(i).wantLogits() && !valid) {
-        throw new BackendException("runner returned token " + tokens[i] + " for chunk " + i);
+      int wanted = step.chunks.get(i).numLogits();
+      if (wanted == 0) {
+        continue;
+      }
+      if (tokens[i] == null || tokens[i].length != wanted) {
+        throw new BackendException("runner returned no " + wanted + " tokens for chunk " + i);
+      }
+      for (int token : tokens[i]) {
+        if (token != ModelRunner.NON_FINITE && (token < 0 || token >= spec.vocabSize())) {
+          throw new BackendException("runner returned token " + token + " for chunk " + i);
+        }
       }
     }
   }
@@ -383,10 +452,9 @@ public final class LlmEngine implements AutoCloseable {
               + " chunks");
     }
     for (int i = 0; i < logits.length; i++) {
-      if (step.chunks.get(i).wantLogits()
-          && (logits[i] == null || logits[i].length != spec.vocabSize())) {
-        throw new BackendException(
-            "runner returned no " + spec.vocabSize() + " logits for chunk " + i);
+      long wanted = (long) step.chunks.get(i).numLogits() * spec.vocabSize();
+      if (wanted > 0 && (logits[i] == null || logits[i].length != wanted)) {
+        throw new BackendException("runner returned no " + wanted + " logits for chunk " + i);
       }
     }
   }
@@ -444,7 +512,11 @@ public final class LlmEngine implements AutoCloseable {
             scheduler.peakUsedBlocks(),
             scheduler.prefixHitTokens(),
             scheduler.numRunning(),
-            scheduler.numWaiting());
+            scheduler.numWaiting(),
+            speculator == null ? 0 : speculator.verifications(),
+            speculator == null ? 0 : speculator.proposed(),
+            speculator == null ? 0 : speculator.accepted(),
+            speculator == null ? 0 : speculator.draftKvBlocksUsed());
   }
 
   /** Cancels everything still queued or running and stops the engine thread. */

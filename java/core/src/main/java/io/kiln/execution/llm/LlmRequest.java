@@ -25,6 +25,8 @@ final class LlmRequest {
   final double[] interTokenMillis;
   int preemptions;
   int cachedPromptTokens = -1;
+  int speculativeProposed;
+  int speculativeAccepted;
   FinishReason finishReason;
 
   LlmRequest(
@@ -91,6 +93,8 @@ final class LlmRequest {
         generated,
         Math.max(cachedPromptTokens, 0),
         preemptions,
+        speculativeProposed,
+        speculativeAccepted,
         generated > 0 ? (firstTokenNanos - arrivalNanos) / 1e6 : Double.NaN,
         Arrays.copyOf(interTokenMillis, Math.max(generated - 1, 0)),
         (nowNanos - arrivalNanos) / 1e6);

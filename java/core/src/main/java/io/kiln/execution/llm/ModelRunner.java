@@ -12,21 +12,21 @@ public interface ModelRunner extends AutoCloseable {
   KvPoolSpec kvPool();
 
   /**
-   * Returns one {@code float[vocab]} per chunk with {@code wantLogits} (the logits of the chunk's
-   * last position), in order; null entries for the others.
+   * Returns, per chunk in order, the logits of its last {@code numLogits} positions as one {@code
+   * float[numLogits * vocab]} (position-major); null for chunks with no logits.
    */
   float[][] forward(List<SequenceChunk> batch);
 
-  /** What {@link #forwardGreedy} returns for a chunk whose logits were not all finite. */
+  /** What {@link #forwardGreedy} returns for a position whose logits were not all finite. */
   int NON_FINITE = -2;
 
   /**
-   * Optionally, the same step but returning only the greedy next token of each chunk with {@code
-   * wantLogits} (ties to the lower id; -1 for the other chunks; {@link #NON_FINITE} where a logit
-   * was NaN or infinite), chosen where the logits are computed so that they need not travel. Null
-   * when the runner has no such path.
+   * Optionally, the same step but returning only the greedy token of each of a chunk's last {@code
+   * numLogits} positions (ties to the lower id; {@link #NON_FINITE} where a logit was NaN or
+   * infinite; an empty array for chunks with no logits), chosen where the logits are computed so
+   * that they need not travel. Null when the runner has no such path.
    */
-  default int[] forwardGreedy(List<SequenceChunk> batch) {
+  default int[][] forwardGreedy(List<SequenceChunk> batch) {
     return null;
   }
 

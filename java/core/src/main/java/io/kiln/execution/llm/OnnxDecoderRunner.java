@@ -196,11 +196,19 @@ public final class OnnxDecoderRunner implements ModelRunner {
         int rows = logits.length / vocab;
         float[][] result = new float[b][];
         for (int s = 0; s < b; s++) {
-          if (chunks.get(s).wantLogits()) {
-            // Some exports return only the last position; Kiln's returns every position.
-            int row = rows == b ? s : s * seq + seq - 1;
-            result[s] = java.util.Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
+          int m = chunks.get(s).numLogits();
+          if (m == 0) {
+            continue;
           }
+          // Some exports return only the last position; Kiln's returns every position.
+          if (rows == b && m > 1) {
+            throw new BackendException(
+                "this decoder returns only the last position's logits; it cannot verify "
+                    + m
+                    + " positions at once");
+          }
+          int row = rows == b ? s : s * seq + seq - m;
+          result[s] = java.util.Arrays.copyOfRange(logits, row * vocab, (row + m) * vocab);
         }
         return result;
       }

@@ -6,6 +6,8 @@ import java.util.Arrays;
  * Timings and counts of one request. Times are from its submission.
  *
  * @param cachedPromptTokens prompt tokens whose K/V came from the prefix cache at first admission
+ * @param speculativeProposed tokens proposed for this request by speculation (0 without it)
+ * @param speculativeAccepted proposed tokens the target model kept
  * @param ttftMillis time to the first token, NaN if none came
  * @param interTokenMillis gaps between consecutive new tokens
  */
@@ -14,12 +16,21 @@ public record RequestMetrics(
     int generatedTokens,
     int cachedPromptTokens,
     int preemptions,
+    int speculativeProposed,
+    int speculativeAccepted,
     double ttftMillis,
     double[] interTokenMillis,
     double totalMillis) {
 
   public RequestMetrics {
     interTokenMillis = interTokenMillis.clone();
+  }
+
+  /** Accepted over proposed tokens; NaN when nothing was proposed. */
+  public double acceptanceRate() {
+    return speculativeProposed == 0
+        ? Double.NaN
+        : speculativeAccepted / (double) speculativeProposed;
   }
 
   public double meanInterTokenMillis() {
@@ -38,6 +49,8 @@ public record RequestMetrics(
         && generatedTokens == m.generatedTokens
         && cachedPromptTokens == m.cachedPromptTokens
         && preemptions == m.preemptions
+        && speculativeProposed == m.speculativeProposed
+        && speculativeAccepted == m.speculativeAccepted
         && Double.compare(ttftMillis, m.ttftMillis) == 0
         && Arrays.equals(interTokenMillis, m.interTokenMillis)
         && Double.compare(totalMillis, m.totalMillis) == 0;

@@ -22,30 +22,88 @@ public final class Sampler {
     if (params.isGreedy() && params.repetitionPenalty() == 1) {
       return argmax(logits);
     }
-    double[] scores = new double[logits.length];
-    for (int i = 0; i < logits.length; i++) {
-      scores[i] = logits[i];
+    Candidates candidates = candidates(logits, history, historyLength);
+    if (candidates == null) {
+      return argmax(penalized(logits, history, historyLength));
     }
-    if (params.repetitionPenalty() != 1) {
-      applyRepetitionPenalty(scores, history, historyLength, params.repetitionPenalty());
+    double u = random.nextDouble() * candidates.sum;
+    for (int i = 0; i < candidates.keep; i++) {
+      u -= candidates.weights[i];
+      if (u < 0) {
+        return candidates.order[i];
+      }
     }
+    return candidates.order[candidates.keep - 1];
+  }
+
+  /**
+   * The distribution {@link #sample} draws from, over the whole vocabulary: one-hot on the greedy
+   * token when greedy, otherwise the tempered, top-k and top-p filtered softmax.
+   */
+  public double[] distribution(float[] logits, int[] history, int historyLength) {
+    double[] probabilities = new double[logits.length];
+    Candidates candidates = params.isGreedy() ? null : candidates(logits, history, historyLength);
+    if (candidates == null) {
+      probabilities[sample(logits, history, historyLength)] = 1;
+      return probabilities;
+    }
+    for (int i = 0; i < candidates.keep; i++) {
+      probabilities[candidates.order[i]] = candidates.weights[i] / candidates.sum;
+    }
+    return probabilities;
+  }
+
+  /** Draws a token from {@code weights} (non-negative, any positive sum) with this stream. */
+  public int draw(double[] weights) {
+    double sum = 0;
+    int last = -1;
+    for (int i = 0; i < weights.length; i++) {
+      sum += weights[i];
+      if (weights[i] > 0) {
+        last = i;
+      }
+    }
+    if (last < 0) {
+      throw new IllegalArgumentException("no token has a positive weight");
+    }
+    double u = random.nextDouble() * sum;
+    for (int i = 0; i < weights.length; i++) {
+      u -= weights[i];
+      if (u < 0) {
+        return i;
+      }
+    }
+    return last;
+  }
+
+  /** A uniform draw in [0, 1) from this stream (for accepting speculated tokens). */
+  public double uniform() {
+    return random.nextDouble();
+  }
+
+  /** Tokens by descending score with their unnormalized weights, the first {@code keep} kept. */
+  private record Candidates(int[] order, double[] weights, int keep, double sum) {}
+
+  /** Null when greedy: the penalized argmax decides alone. */
+  private Candidates candidates(float[] logits, int[] history, int historyLength) {
     if (params.isGreedy()) {
-      return argmax(scores);
+      return null;
     }
+    double[] scores = penalized(logits, history, historyLength);
     int[] order = descendingOrder(scores);
     int keep = params.topK() > 0 ? Math.min(params.topK(), order.length) : order.length;
     double max = scores[order[0]];
-    double[] probs = new double[keep];
+    double[] weights = new double[keep];
     double sum = 0;
     for (int i = 0; i < keep; i++) {
-      probs[i] = Math.exp((scores[order[i]] - max) / params.temperature());
-      sum += probs[i];
+      weights[i] = Math.exp((scores[order[i]] - max) / params.temperature());
+      sum += weights[i];
     }
     if (params.topP() < 1) {
       double cumulative = 0;
       int cut = keep;
       for (int i = 0; i < keep; i++) {
-        cumulative += probs[i] / sum;
+        cumulative += weights[i] / sum;
         if (cumulative >= params.topP()) {
           cut = i + 1;
           break;
@@ -54,17 +112,21 @@ public final class Sampler {
       keep = cut;
       sum = 0;
       for (int i = 0; i < keep; i++) {
-        sum += probs[i];
+        sum += weights[i];
       }
     }
-    double u = random.nextDouble() * sum;
-    for (int i = 0; i < keep; i++) {
-      u -= probs[i];
-      if (u < 0) {
-        return order[i];
-      }
+    return new Candidates(order, weights, keep, sum);
+  }
+
+  private double[] penalized(float[] logits, int[] history, int historyLength) {
+    double[] scores = new double[logits.length];
+    for (int i = 0; i < logits.length; i++) {
+      scores[i] = logits[i];
     }
-    return order[keep - 1];
+    if (params.repetitionPenalty() != 1) {
+      applyRepetitionPenalty(scores, history, historyLength, params.repetitionPenalty());
+    }
+    return scores;
   }
 
   /**

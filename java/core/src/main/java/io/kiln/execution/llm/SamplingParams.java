@@ -10,6 +10,8 @@ import java.util.Arrays;
  *
  * @param stopTokenIds tokens that end the request (kept in the output); the model's EOS is added
  *     unless {@code ignoreEos}
+ * @param speculate whether the request speculates when its engine is set up to (the output
+ *     distribution is the same either way)
  */
 public record SamplingParams(
     double temperature,
@@ -19,7 +21,8 @@ public record SamplingParams(
     long seed,
     int maxNewTokens,
     int[] stopTokenIds,
-    boolean ignoreEos) {
+    boolean ignoreEos,
+    boolean speculate) {
 
   public SamplingParams {
     stopTokenIds = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
@@ -74,7 +77,8 @@ public record SamplingParams(
         && seed == p.seed
         && maxNewTokens == p.maxNewTokens
         && Arrays.equals(stopTokenIds, p.stopTokenIds)
-        && ignoreEos == p.ignoreEos;
+        && ignoreEos == p.ignoreEos
+        && speculate == p.speculate;
   }
 
   @Override
@@ -100,6 +104,8 @@ public record SamplingParams(
         + Arrays.toString(stopTokenIds)
         + ", ignoreEos="
         + ignoreEos
+        + ", speculate="
+        + speculate
         + "]";
   }
 
@@ -113,6 +119,7 @@ public record SamplingParams(
     private int maxNewTokens = 16;
     private int[] stopTokenIds = new int[0];
     private boolean ignoreEos;
+    private boolean speculate = true;
 
     public Builder temperature(double v) {
       temperature = v;
@@ -154,9 +161,22 @@ public record SamplingParams(
       return this;
     }
 
+    public Builder speculate(boolean v) {
+      speculate = v;
+      return this;
+    }
+
     public SamplingParams build() {
       return new SamplingParams(
-          temperature, topK, topP, repetitionPenalty, seed, maxNewTokens, stopTokenIds, ignoreEos);
+          temperature,
+          topK,
+          topP,
+          repetitionPenalty,
+          seed,
+          maxNewTokens,
+          stopTokenIds,
+          ignoreEos,
+          speculate);
     }
   }
 }

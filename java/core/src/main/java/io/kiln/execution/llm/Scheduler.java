@@ -15,21 +15,24 @@ import java.util.List;
  * needs one decode token or the next chunk of its prefill. When the pool cannot grow a request, the
  * newest running request is preempted by recompute: its blocks are freed and it waits at the front
  * of the queue, to recompute its prompt and generated tokens later. Waiting requests join whenever
- * sequences, tokens and blocks allow, skipping their prefix-cached full blocks. Single-threaded:
- * the engine thread owns it.
+ * sequences, tokens and blocks allow, skipping their prefix-cached full blocks. With a {@link
+ * Speculator}, a decoding request also reserves slots and budget for its proposed tokens, when the
+ * pool has them without preempting anyone. Single-threaded: the engine thread owns it.
  */
 final class Scheduler {
   private final SchedulerConfig config;
   private final KvBlockManager kv;
+  private final Speculator speculator; // null: no speculation
   private final Deque<LlmRequest> waiting = new ArrayDeque<>();
   private final List<LlmRequest> running = new ArrayList<>(); // oldest first
   private long preemptions;
   private long prefixHitTokens;
   private int peakUsedBlocks;
 
-  Scheduler(SchedulerConfig config, KvBlockManager kv) {
+  Scheduler(SchedulerConfig config, KvBlockManager kv, Speculator speculator) {
     this.config = config;
     this.kv = kv;
+    this.speculator = speculator;
   }
 
   void add(LlmRequest request) {
@@ -77,7 +80,7 @@ final class Scheduler {
       LlmRequest r = it.next();
       if (r.id == requestId) {
         it.remove();
-        kv.free(r.id);
+        release(r);
         return r;
       }
     }
@@ -89,7 +92,7 @@ final class Scheduler {
     List<LlmRequest> all = new ArrayList<>(running);
     all.addAll(waiting);
     for (LlmRequest r : running) {
-      kv.free(r.id);
+      release(r);
     }
     running.clear();
     waiting.clear();
@@ -103,6 +106,7 @@ final class Scheduler {
     for (int i = 0; i < running.size() && budget > 0; i++) {
       LlmRequest r = running.get(i);
       int n = Math.min(r.numTokens - r.numComputed, budget);
+      int lookahead = n == 1 ? lookahead(r, budget - 1) : 0;
       boolean scheduled = true;
       while (!kv.allocateSlots(r.id, null, r.numComputed + n)) {
         LlmRequest victim = running.remove(running.size() - 1);
@@ -116,8 +120,8 @@ final class Scheduler {
       if (!scheduled) {
         break;
       }
-      add(step, r, n);
-      budget -= n;
+      add(step, r, n, lookahead);
+      budget -= n + lookahead;
     }
     // After a preemption the pool is short: let the running requests drain before admitting.
     while (!preempted && budget > 0 && !waiting.isEmpty() && running.size() < config.maxNumSeqs()) {
@@ -135,16 +139,30 @@ final class Scheduler {
       }
       prefixHitTokens += hit.numTokens();
       running.add(r);
-      add(step, r, n);
+      add(step, r, n, 0);
       budget -= n;
     }
     peakUsedBlocks = Math.max(peakUsedBlocks, kv.numUsedBlocks());
     return step;
   }
 
-  private void add(ScheduledStep step, LlmRequest r, int n) {
+  /**
+   * Slots for a decode's proposed tokens, reserved only from free blocks: speculation never
+   * preempts. 0 when the request does not speculate or the pool is short.
+   */
+  private int lookahead(LlmRequest r, int budget) {
+    if (speculator == null || r.numTokens - r.numComputed != 1) {
+      return 0;
+    }
+    int lookahead = Math.min(speculator.lookahead(r), budget);
+    return lookahead > 0 && kv.allocateSlots(r.id, null, r.numTokens + lookahead) ? lookahead : 0;
+  }
+
+  private void add(ScheduledStep step, LlmRequest r, int n, int lookahead) {
     int start = r.numComputed;
     step.requests.add(r);
+    step.lookaheads.add(lookahead);
+    step.proposals.add(Proposal.NONE);
     step.chunks.add(
         new SequenceChunk(
             r.id,
@@ -156,50 +174,92 @@ final class Scheduler {
   }
 
   private void preempt(LlmRequest r) {
-    kv.free(r.id);
+    release(r);
     r.numComputed = 0;
     r.preemptions++;
     preemptions++;
     waiting.addFirst(r);
   }
 
+  /** Frees a request's blocks, and its proposer's state. */
+  private void release(LlmRequest r) {
+    kv.free(r.id);
+    if (speculator != null) {
+      speculator.release(r.id);
+    }
+  }
+
   /**
    * Applies a step's logits: advances each request, samples where the chunk reached the end of its
-   * known tokens, and removes finished requests at once. Returns the new tokens in step order. With
-   * {@code greedyTokens} (from {@link ModelRunner#forwardGreedy}) those are taken instead.
+   * known tokens (or accepts proposed tokens and samples after them), and removes finished requests
+   * at once. Returns the new tokens in step order. With {@code greedyTokens} (from {@link
+   * ModelRunner#forwardGreedy}) those are taken instead.
    */
   List<TokenEvent> complete(
-      ScheduledStep step, float[][] logits, int[] greedyTokens, long nowNanos) {
+      ScheduledStep step, float[][] logits, int[][] greedyTokens, long nowNanos) {
     List<TokenEvent> events = new ArrayList<>();
     for (int i = 0; i < step.chunks.size(); i++) {
       SequenceChunk chunk = step.chunks.get(i);
       LlmRequest r = step.requests.get(i);
-      r.numComputed += chunk.tokens().length;
-      kv.cacheFullBlocks(r.id, r.tokens, r.numComputed);
-      if (!chunk.wantLogits()) {
+      Proposal proposal = step.proposals.get(i);
+      if (proposal.size() > 0) {
+        int[] tokens =
+            speculator.accept(
+                r,
+                proposal,
+                logits == null ? null : logits[i],
+                greedyTokens == null ? null : greedyTokens[i],
+                logits == null ? 0 : logits[i].length / chunk.numLogits());
+        appendAll(r, tokens, nowNanos, events);
+        if (r.finishReason == null) {
+          speculator.verified(r, proposal.size(), tokens.length - 1);
+        }
         continue;
       }
-      int token =
-          greedyTokens != null
-              ? greedyTokens[i]
-              : r.sampler.sample(logits[i], r.tokens, r.numTokens);
+      if (chunk.wantLogits()) {
+        int token =
+            greedyTokens != null
+                ? greedyTokens[i][0]
+                : r.sampler.sample(logits[i], r.tokens, r.numTokens);
+        r.numComputed += chunk.tokens().length - 1;
+        appendAll(r, new int[] {token}, nowNanos, events);
+      } else {
+        r.numComputed += chunk.tokens().length;
+        kv.cacheFullBlocks(r.id, r.tokens, r.numComputed);
+      }
+    }
+    return events;
+  }
+
+  /**
+   * Appends a step's new tokens to a request that computed the positions before them: its last
+   * known token and each accepted proposal. Stops at a token that finishes the request. Blocks
+   * reserved past the computed positions (rejected proposals) go back to the pool; only computed
+   * positions of known tokens ever reach the prefix cache.
+   */
+  private void appendAll(LlmRequest r, int[] tokens, long nowNanos, List<TokenEvent> events) {
+    for (int token : tokens) {
+      r.numComputed++;
       int index = r.numGenerated();
       FinishReason finish = r.append(token, nowNanos);
+      events.add(new TokenEvent(r.id, token, index, finish));
       if (finish != null) {
         r.finishReason = finish;
         running.remove(r);
-        kv.free(r.id);
+        kv.cacheFullBlocks(r.id, r.tokens, r.numComputed);
+        release(r);
+        return;
       }
-      events.add(new TokenEvent(r.id, token, index, finish));
     }
-    return events;
+    kv.cacheFullBlocks(r.id, r.tokens, r.numComputed);
+    kv.trim(r.id, r.numComputed);
   }
 
   /** Drops the requests of a failed step from the running set, freeing their blocks. */
   void abort(ScheduledStep step) {
     for (LlmRequest r : step.requests) {
       running.remove(r);
-      kv.free(r.id);
+      release(r);
     }
   }
 }

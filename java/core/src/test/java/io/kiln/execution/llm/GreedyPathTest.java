@@ -42,12 +42,18 @@ class GreedyPathTest {
     }
 
     @Override
-    public int[] forwardGreedy(List<SequenceChunk> batch) {
+    public int[][] forwardGreedy(List<SequenceChunk> batch) {
       greedySteps++;
       float[][] logits = inner.forward(batch);
-      int[] tokens = new int[batch.size()];
+      int vocab = inner.spec().vocabSize();
+      int[][] tokens = new int[batch.size()][];
       for (int i = 0; i < tokens.length; i++) {
-        tokens[i] = logits[i] == null ? -1 : GreedyLoop.argmax(logits[i]);
+        tokens[i] = new int[batch.get(i).numLogits()];
+        for (int row = 0; row < tokens[i].length; row++) {
+          tokens[i][row] =
+              GreedyLoop.argmax(
+                  java.util.Arrays.copyOfRange(logits[i], row * vocab, (row + 1) * vocab));
+        }
       }
       return tokens;
     }

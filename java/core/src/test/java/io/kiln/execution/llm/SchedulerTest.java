@@ -35,7 +35,8 @@ class SchedulerTest {
       this.config = config;
       this.runner = new ToyModelRunner(VOCAB, 512, poolBlocks, BLOCK, -1);
       this.scheduler =
-          new Scheduler(config, new KvBlockManager(poolBlocks, BLOCK, config.prefixCaching()));
+          new Scheduler(
+              config, new KvBlockManager(poolBlocks, BLOCK, config.prefixCaching()), null);
     }
 
     LlmRequest add(int[] prompt, SamplingParams params) {

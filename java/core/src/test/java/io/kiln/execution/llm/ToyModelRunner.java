@@ -16,6 +16,7 @@ final class ToyModelRunner implements ModelRunner {
   private final KvPoolSpec pool;
   private final long[] values;
   private final int[] positions;
+  private final long salt;
   final List<List<SequenceChunk>> batches = new ArrayList<>();
   volatile long stepDelayMillis;
   volatile RuntimeException failNext;
@@ -24,6 +25,12 @@ final class ToyModelRunner implements ModelRunner {
   volatile int poisonToken = -1;
 
   ToyModelRunner(int vocab, int maxPositions, int numBlocks, int blockSize, int eos) {
+    this(vocab, maxPositions, numBlocks, blockSize, eos, 0);
+  }
+
+  /** A runner whose logits differ from the unsalted one's (a second model, say a draft). */
+  ToyModelRunner(int vocab, int maxPositions, int numBlocks, int blockSize, int eos, long salt) {
+    this.salt = salt;
     this.spec = new ModelSpec(1, 1, 1, vocab, maxPositions, eos);
     this.pool = new KvPoolSpec(numBlocks, blockSize);
     this.values = new long[numBlocks * blockSize];
@@ -59,23 +66,28 @@ final class ToyModelRunner implements ModelRunner {
     float[][] out = new float[batch.size()][];
     for (int c = 0; c < batch.size(); c++) {
       SequenceChunk chunk = batch.get(c);
-      long value = 0;
-      for (int i = 0; i < chunk.tokens().length; i++) {
+      int n = chunk.tokens().length;
+      int m = chunk.numLogits();
+      int vocab = spec.vocabSize();
+      if (m > 0) {
+        out[c] = new float[m * vocab];
+      }
+      for (int i = 0; i < n; i++) {
         int p = chunk.startPosition() + i;
         long history = 0;
         for (int j = 0; j < p; j++) {
           history = mix(history * 31 + read(chunk, j));
         }
-        value = step(history, chunk.tokens()[i], p);
+        long value = step(history, chunk.tokens()[i], p);
         int s = slot(chunk, p);
         values[s] = value;
         positions[s] = p;
-      }
-      if (chunk.wantLogits()) {
-        out[c] = logits(value, spec.vocabSize());
-        if (poisoned(chunk)) {
-          out[c][chunk.tokens().length % spec.vocabSize()] = Float.NaN;
+        if (i >= n - m) {
+          System.arraycopy(logits(value ^ salt, vocab), 0, out[c], (i - (n - m)) * vocab, vocab);
         }
+      }
+      if (m > 0 && poisoned(chunk)) {
+        out[c][n % vocab] = Float.NaN;
       }
     }
     return out;

@@ -22,7 +22,12 @@ final class Activations {
   final DeviceBuffer partMl;
 
   Activations(
-      LlamaConfig config, StorageType storage, int maxTokens, int maxRows, DeviceMemory memory) {
+      LlamaConfig config,
+      StorageType storage,
+      int maxTokens,
+      int maxRows,
+      int maxLogitRows,
+      DeviceMemory memory) {
     long hidden = config.hiddenSize();
     long tokens = maxTokens;
     long qkvDim = config.queryDim() + 2L * config.kvDim();
@@ -34,9 +39,9 @@ final class Activations {
     proj = memory.alloc(tokens * hidden * storage.bytes);
     gateUp = memory.alloc(tokens * 2 * ff * storage.bytes);
     mlp = memory.alloc(tokens * ff * storage.bytes);
-    lastX = memory.alloc(4L * maxRows * hidden);
-    lastNormed = memory.alloc(maxRows * hidden * storage.bytes);
-    logits = memory.alloc(4L * maxRows * config.vocabSize());
+    lastX = memory.alloc(4L * maxLogitRows * hidden);
+    lastNormed = memory.alloc((long) maxLogitRows * hidden * storage.bytes);
+    logits = memory.alloc(4L * maxLogitRows * config.vocabSize());
     long splitRows = (long) maxRows * config.numHeads() * DecodeBuckets.MAX_SPLITS;
     partAcc = memory.alloc(4 * splitRows * config.headDim());
     partMl = memory.alloc(4 * splitRows * 2);

@@ -9,6 +9,7 @@ import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.ModelSpec;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.execution.llm.SequenceChunks;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.safetensors.SafetensorsModel;
 import io.kiln.util.CallGate;
@@ -120,8 +121,12 @@ public final class GpuLlamaRunner implements ModelRunner {
               stream);
       report.weights(before - Cuda.memInfo()[0], (System.nanoTime() - t0) / 1e6);
       before = Cuda.memInfo()[0];
-      Activations activations = new Activations(config, storage, maxTokens, maxRows, memory);
-      StepLayout layout = new StepLayout(maxTokens, maxRows, maxBlocks, options.blockSize());
+      // Verifying speculated tokens needs a logits row per verified position, not per sequence.
+      int maxLogitRows = Math.min(maxTokens, maxRows * (1 + SpeculativeConfig.MAX_TOKENS));
+      Activations activations =
+          new Activations(config, storage, maxTokens, maxRows, maxLogitRows, memory);
+      StepLayout layout =
+          new StepLayout(maxTokens, maxRows, maxLogitRows, maxBlocks, options.blockSize());
       this.stepIo = new StepIo(layout, config.vocabSize(), memory, stream);
       report.activations(before - Cuda.memInfo()[0]);
       this.kvPool =
@@ -273,7 +278,7 @@ public final class GpuLlamaRunner implements ModelRunner {
    * leaves it in the step's greedy keys; otherwise the argmax kernel runs after the step.
    */
   @Override
-  public int[] forwardGreedy(List<SequenceChunk> batch) {
+  public int[][] forwardGreedy(List<SequenceChunk> batch) {
     gate.enter();
     try {
       enqueue(batch, true);

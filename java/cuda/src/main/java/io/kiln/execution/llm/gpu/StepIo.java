@@ -2,7 +2,6 @@ package io.kiln.execution.llm.gpu;
 
 import io.kiln.cuda.Cuda;
 import io.kiln.execution.llm.SequenceChunk;
-import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
@@ -29,7 +28,7 @@ final class StepIo {
   StepIo(StepLayout layout, int vocab, DeviceMemory memory, CUstream_st stream) {
     this.layout = layout;
     this.stream = stream;
-    int maxRows = layout.maxRows;
+    int maxRows = layout.maxLogitRows;
     meta = memory.alloc(4L * layout.data.length);
     hostMeta = new IntPointer(memory.pinnedHost(4L * layout.data.length));
     hostLogits = new FloatPointer(memory.pinnedHost(4L * maxRows * vocab));
@@ -53,9 +52,13 @@ final class StepIo {
         "cudaMemcpyAsync step inputs");
   }
 
-  /** The logits rows of the step, by chunk (null for chunks that want none); waits for them. */
+  /**
+   * The logits rows of the step, by chunk (each chunk's rows end to end; null for chunks that want
+   * none); waits for them.
+   */
   float[][] downloadLogits(List<SequenceChunk> batch, DeviceBuffer logits, int vocab) {
     float[][] out = new float[batch.size()][];
+    int[] filled = new int[batch.size()];
     int rows = layout.numLogitRows;
     if (rows > 0) {
       Cuda.check(
@@ -71,9 +74,10 @@ final class StepIo {
     for (int r = 0; r < rows; r++) {
       int chunk = layout.logitChunk[r];
       if (chunk < batch.size()) {
-        float[] row = new float[vocab];
-        hostLogits.position((long) r * vocab).get(row);
-        out[chunk] = row;
+        if (out[chunk] == null) {
+          out[chunk] = new float[batch.get(chunk).numLogits() * vocab];
+        }
+        hostLogits.position((long) r * vocab).get(out[chunk], filled[chunk]++ * vocab, vocab);
       }
     }
     hostLogits.position(0);
@@ -81,18 +85,21 @@ final class StepIo {
   }
 
   /**
-   * The greedy token of each chunk (-1 for chunks that want no logits); waits for them. With {@code
-   * fromKeys} the skinny LM head left them in the step's greedy keys; otherwise the argmax kernel
-   * runs over {@code logits} first. Only ints travel back.
+   * The greedy tokens of each chunk's logits rows (none for chunks that want no logits); waits for
+   * them. With {@code fromKeys} the skinny LM head left them in the step's greedy keys; otherwise
+   * the argmax kernel runs over {@code logits} first. Only ints travel back.
    */
-  int[] downloadGreedy(
+  int[][] downloadGreedy(
       List<SequenceChunk> batch,
       boolean fromKeys,
       Kernels kernels,
       DeviceBuffer logits,
       int vocab) {
-    int[] tokens = new int[batch.size()];
-    Arrays.fill(tokens, -1);
+    int[][] tokens = new int[batch.size()][];
+    int[] filled = new int[batch.size()];
+    for (int i = 0; i < tokens.length; i++) {
+      tokens[i] = new int[batch.get(i).numLogits()];
+    }
     int rows = layout.numLogitRows;
     if (fromKeys) {
       // The greedy keys lead the step inputs (StepLayout.greedyKeys() is 0).
@@ -111,7 +118,7 @@ final class StepIo {
     for (int r = 0; r < rows; r++) {
       int chunk = layout.logitChunk[r];
       if (chunk < batch.size()) {
-        tokens[chunk] =
+        tokens[chunk][filled[chunk]++] =
             fromKeys ? StepLayout.greedyToken(hostGreedyKeys.get(r)) : hostGreedy.get(r);
       }
     }

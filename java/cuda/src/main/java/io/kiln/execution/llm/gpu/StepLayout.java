@@ -9,15 +9,16 @@ import java.util.List;
  * The integer inputs of one step, packed into one array that goes to the device in one copy:
  *
  * <pre>
- * greedyKeys[2R] tokens[T] positions[T] slots[T] rowSeq[T] contextLens[T] logitRows[R]
+ * greedyKeys[2L] tokens[T] positions[T] slots[T] rowSeq[T] contextLens[T] logitRows[L]
  * blockTables[R][maxBlocks]
  * </pre>
  *
- * A decode step sizes T and R by its graph bucket and an eager step by the maxima, so a graph
- * captured for a bucket always finds its sections at the same offsets, and a batch-1 decode step
- * copies about one block table rather than the whole buffer. {@code greedyKeys} go as zeros: one
- * 64-bit slot per logits row where the LM head's skinny kernel leaves its argmax (see {@link
- * #greedyToken}).
+ * R counts sequences and L logits rows: one per sequence, or more where a sequence verifies
+ * speculated tokens. A decode step sizes T, R and L by its graph bucket and an eager step by the
+ * maxima, so a graph captured for a bucket always finds its sections at the same offsets, and a
+ * batch-1 decode step copies about one block table rather than the whole buffer. {@code greedyKeys}
+ * go as zeros: one 64-bit slot per logits row where the LM head's skinny kernel leaves its argmax
+ * (see {@link #greedyToken}).
  *
  * <p>An attention row is one token: it reads its sequence ({@code rowSeq}) through that sequence's
  * block table up to {@code contextLens} = its position + 1. Decode steps put one row per sequence
@@ -26,6 +27,7 @@ import java.util.List;
 final class StepLayout {
   final int maxTokens;
   final int maxRows;
+  final int maxLogitRows;
   final int maxBlocks;
   final int blockSize;
   final int[] data;
@@ -34,6 +36,8 @@ final class StepLayout {
   private int tokenCapacity;
 
   private int rowCapacity;
+
+  private int logitRowCapacity;
 
   /** Whether the last fill was a decode step: one new position per row, its last. */
   boolean decode;
@@ -46,20 +50,22 @@ final class StepLayout {
   /** Chunk index of each logits row. */
   final int[] logitChunk;
 
-  StepLayout(int maxTokens, int maxRows, int maxBlocks, int blockSize) {
+  StepLayout(int maxTokens, int maxRows, int maxLogitRows, int maxBlocks, int blockSize) {
     this.maxTokens = maxTokens;
     this.maxRows = maxRows;
+    this.maxLogitRows = maxLogitRows;
     this.maxBlocks = maxBlocks;
     this.blockSize = blockSize;
-    this.data = new int[2 * maxRows + 5 * maxTokens + maxRows + maxRows * maxBlocks];
-    this.logitChunk = new int[maxRows];
-    sizeFor(maxTokens, maxRows);
+    this.data = new int[3 * maxLogitRows + 5 * maxTokens + maxRows * maxBlocks];
+    this.logitChunk = new int[maxLogitRows];
+    sizeFor(maxTokens, maxRows, maxLogitRows);
   }
 
-  private void sizeFor(int tokens, int rows) {
+  private void sizeFor(int tokens, int rows, int logitRows) {
     tokenCapacity = tokens;
     rowCapacity = rows;
-    Arrays.fill(data, 0, 2 * rows, 0);
+    logitRowCapacity = logitRows;
+    Arrays.fill(data, 0, 2 * logitRows, 0);
   }
 
   /** Where the greedy keys start: first, so that the 64-bit slots stay 8-byte aligned. */
@@ -68,7 +74,7 @@ final class StepLayout {
   }
 
   int tokens() {
-    return 2 * rowCapacity;
+    return 2 * logitRowCapacity;
   }
 
   int positions() {
@@ -92,7 +98,7 @@ final class StepLayout {
   }
 
   int blockTables() {
-    return logitRows() + rowCapacity;
+    return logitRows() + logitRowCapacity;
   }
 
   /** Ints of {@link #data} the last fill uses: what goes to the device. */
@@ -115,7 +121,7 @@ final class StepLayout {
       throw new InvalidInputException(
           batch.size() + " sequences do not fit a decode bucket of " + bucket);
     }
-    sizeFor(bucket, bucket);
+    sizeFor(bucket, bucket, bucket);
     decode = true;
     for (int i = 0; i < bucket; i++) {
       boolean real = i < batch.size();
@@ -144,7 +150,7 @@ final class StepLayout {
       throw new InvalidInputException(
           batch.size() + " sequences in one step, more than the " + maxRows + " configured");
     }
-    sizeFor(maxTokens, maxRows);
+    sizeFor(maxTokens, maxRows, maxLogitRows);
     decode = false;
     int t = 0;
     int rows = 0;
@@ -164,8 +170,12 @@ final class StepLayout {
         data[contextLens() + t] = position + 1;
       }
       copyTable(s, c.blockTable(), c.startPosition() + n);
-      if (c.wantLogits()) {
-        data[logitRows() + rows] = t - 1;
+      if (rows + c.numLogits() > maxLogitRows) {
+        throw new InvalidInputException(
+            "a step wanting more than " + maxLogitRows + " logits rows; verify fewer tokens");
+      }
+      for (int j = c.numLogits(); j > 0; j--) {
+        data[logitRows() + rows] = t - j;
         logitChunk[rows++] = s;
       }
     }

@@ -40,7 +40,7 @@ class GpuLayoutTest {
 
   @Test
   void decodeLayoutPadsThroughTheNullBlock() {
-    StepLayout l = new StepLayout(8, 4, 3, 16);
+    StepLayout l = new StepLayout(8, 4, 4, 3, 16);
     List<SequenceChunk> batch =
         List.of(
             new SequenceChunk(1, new int[] {7}, 20, new int[] {5, 9, 2}, true),
@@ -68,7 +68,7 @@ class GpuLayoutTest {
 
   @Test
   void eagerLayoutHasOneAttentionRowPerTokenAndLogitsForTheLastOnes() {
-    StepLayout l = new StepLayout(16, 4, 4, 4);
+    StepLayout l = new StepLayout(16, 4, 4, 4, 4);
     List<SequenceChunk> batch =
         List.of(
             // a chunked prefill continuing at position 6 (earlier blocks already in the pool)
@@ -98,7 +98,7 @@ class GpuLayoutTest {
 
   @Test
   void decodeSectionsAreSizedByTheBucketAndTheGreedyKeysStartAtZero() {
-    StepLayout l = new StepLayout(8, 4, 3, 16);
+    StepLayout l = new StepLayout(8, 4, 4, 3, 16);
     Arrays.fill(l.data, 7);
     l.fillDecode(List.of(new SequenceChunk(1, new int[] {9}, 3, new int[] {2}, true)), 2);
     assertEquals(0, l.greedyKeys());
@@ -117,6 +117,28 @@ class GpuLayoutTest {
   }
 
   @Test
+  void verificationChunksGetALogitsRowPerVerifiedPosition() {
+    StepLayout l = new StepLayout(16, 2, 6, 2, 4);
+    l.fillEager(
+        List.of(
+            new SequenceChunk(1, new int[] {5, 6, 7, 8}, 3, new int[] {2, 3}, 4),
+            new SequenceChunk(2, new int[] {9}, 0, new int[] {4}, 1)));
+    assertEquals(5, l.numLogitRows);
+    assertArrayEquals(
+        new int[] {0, 1, 2, 3, 4}, Arrays.copyOfRange(l.data, l.logitRows(), l.logitRows() + 5));
+    assertArrayEquals(new int[] {0, 0, 0, 0, 1}, Arrays.copyOf(l.logitChunk, 5));
+    assertEquals(2 * 6, l.tokens(), "greedy keys sized by the logits rows");
+    assertThrows(
+        InvalidInputException.class,
+        () ->
+            l.fillEager(
+                List.of(
+                    new SequenceChunk(1, new int[] {5, 6, 7, 8}, 0, new int[] {2}, 4),
+                    new SequenceChunk(2, new int[] {1, 2, 3}, 0, new int[] {4}, 3))),
+        "seven logits rows do not fit six");
+  }
+
+  @Test
   void greedyKeysNameTheLowestIndexOfTheLargestLogit() {
     long bits = Float.floatToIntBits(1.5f) | 0x80000000L;
     assertEquals(5, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 5)));
@@ -129,7 +151,7 @@ class GpuLayoutTest {
 
   @Test
   void layoutRefusesStepsLargerThanItsBuffers() {
-    StepLayout l = new StepLayout(4, 2, 2, 16);
+    StepLayout l = new StepLayout(4, 2, 2, 2, 16);
     assertThrows(
         InvalidInputException.class,
         () -> l.fillEager(List.of(new SequenceChunk(1, new int[5], 0, new int[] {1}, true))));

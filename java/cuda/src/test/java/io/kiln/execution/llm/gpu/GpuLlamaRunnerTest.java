@@ -208,7 +208,8 @@ class GpuLlamaRunnerTest {
         int[] prompt = cases.get(i).prompt();
         int[] expected = (int[]) greedy(runner, prompt, 1000)[1];
         int[] table = table(1, prompt.length + NEW_TOKENS, 16);
-        int token = runner.forwardGreedy(List.of(new SequenceChunk(9, prompt, 0, table, true)))[0];
+        int token =
+            runner.forwardGreedy(List.of(new SequenceChunk(9, prompt, 0, table, true)))[0][0];
         for (int step = 0; step < NEW_TOKENS; step++) {
           assertEquals(expected[step], token, "case " + i + ", step " + step);
           token =
@@ -216,7 +217,7 @@ class GpuLlamaRunnerTest {
                   .forwardGreedy(
                       List.of(
                           new SequenceChunk(
-                              9, new int[] {token}, prompt.length + step, table, true)))[0];
+                              9, new int[] {token}, prompt.length + step, table, true)))[0][0];
         }
       }
     }

@@ -1,0 +1,174 @@
+package io.kiln.execution.llm;
+
+import io.kiln.ModelException;
+import io.kiln.execution.kv.KvBlockManager;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A smaller model with the target's vocabulary proposes tokens one draft step at a time, batched
+ * across requests. Its K/V live in blocks of its own pool, handed out by its own block manager (no
+ * prefix caching: a draft block may hold unverified tokens). After verification only the positions
+ * the target accepted stay computed; the next proposal recomputes from there.
+ */
+final class DraftModelProposer implements Proposer {
+  private final ModelRunner draft;
+  private final KvBlockManager kv;
+  private final int maxBatchedTokens;
+  private final Map<Long, Integer> computed = new HashMap<>(); // draft positions with valid K/V
+
+  /**
+   * @param maxBatchedTokens most tokens per draft step (a long catch-up is split)
+   * @throws ModelException when the draft's vocabulary differs from the target's
+   */
+  DraftModelProposer(ModelRunner draft, ModelSpec target, int maxBatchedTokens) {
+    ModelSpec spec = draft.spec();
+    if (spec.vocabSize() != target.vocabSize()) {
+      throw new ModelException(
+          "the draft model's vocabulary has "
+              + spec.vocabSize()
+              + " tokens and the target's "
+              + target.vocabSize()
+              + "; speculation needs the same vocabulary");
+    }
+    this.draft = draft;
+    this.kv = new KvBlockManager(draft.kvPool().numBlocks(), draft.kvPool().blockSize(), false);
+    this.maxBatchedTokens = maxBatchedTokens;
+  }
+
+  @Override
+  public int kvBlocksUsed() {
+    return kv.numUsedBlocks();
+  }
+
+  @Override
+  public List<Proposal> propose(List<LlmRequest> requests, int[] limits) {
+    List<Proposal> proposals = new ArrayList<>(requests.size());
+    List<Drafting> active = new ArrayList<>();
+    for (int i = 0; i < requests.size(); i++) {
+      LlmRequest r = requests.get(i);
+      proposals.add(Proposal.NONE);
+      int limit = Math.min(limits[i], draft.spec().maxPositions() - r.numTokens + 1);
+      // The draft computes up to the second-last proposed token's position.
+      if (limit > 0 && kv.allocateSlots(r.id, null, r.numTokens + limit - 1)) {
+        active.add(new Drafting(i, r, limit));
+      }
+    }
+    catchUp(active);
+    while (!active.isEmpty()) {
+      List<SequenceChunk> chunks = new ArrayList<>();
+      for (Drafting d : active) {
+        chunks.add(d.nextChunk(kv.blockTable(d.request.id)));
+      }
+      float[][] logits = draft.forward(chunks);
+      List<Drafting> next = new ArrayList<>();
+      for (int j = 0; j < active.size(); j++) {
+        Drafting d = active.get(j);
+        computed.merge(d.request.id, 1, Integer::sum);
+        d.add(logits[j]);
+        if (d.size < d.limit) {
+          next.add(d);
+        } else {
+          proposals.set(d.index, d.proposal());
+        }
+      }
+      active = next;
+    }
+    return proposals;
+  }
+
+  /**
+   * Computes each request's known tokens but the last into the draft's pool, in steps of at most
+   * {@code maxBatchedTokens}, so that the first draft round feeds one token per request.
+   */
+  private void catchUp(List<Drafting> active) {
+    while (true) {
+      List<SequenceChunk> chunks = new ArrayList<>();
+      int budget = maxBatchedTokens;
+      for (Drafting d : active) {
+        LlmRequest r = d.request;
+        int from = computed.getOrDefault(r.id, 0);
+        int count = Math.min(r.numTokens - 1 - from, budget);
+        if (count > 0) {
+          int[] tokens = Arrays.copyOfRange(r.tokens, from, from + count);
+          chunks.add(new SequenceChunk(r.id, tokens, from, kv.blockTable(r.id), 0));
+          computed.put(r.id, from + count);
+          budget -= count;
+        }
+      }
+      if (chunks.isEmpty()) {
+        return;
+      }
+      draft.forward(chunks);
+    }
+  }
+
+  @Override
+  public void verified(LlmRequest request, int proposed, int accepted) {
+    Integer done = computed.get(request.id);
+    if (done != null) {
+      // Valid draft K/V: the known tokens before this step's proposals, then the accepted ones.
+      int before = request.numTokens - accepted - 1;
+      computed.put(request.id, Math.min(done, before + accepted));
+    }
+  }
+
+  @Override
+  public void release(long requestId) {
+    computed.remove(requestId);
+    kv.free(requestId);
+  }
+
+  @Override
+  public void close() {
+    for (Long id : List.copyOf(computed.keySet())) {
+      release(id);
+    }
+  }
+
+  /** One request's proposal as it grows. */
+  private final class Drafting {
+    final int index;
+    final LlmRequest request;
+    final int limit;
+    final int[] tokens;
+    final double[][] probabilities;
+    final int[] history;
+    int size;
+
+    Drafting(int index, LlmRequest request, int limit) {
+      this.index = index;
+      this.request = request;
+      this.limit = limit;
+      this.tokens = new int[limit];
+      this.probabilities = request.params.isGreedy() ? null : new double[limit][];
+      this.history = Arrays.copyOf(request.tokens, request.numTokens + limit);
+    }
+
+    /** The last known token first, then each proposed token but the last. */
+    SequenceChunk nextChunk(int[] blockTable) {
+      int position = request.numTokens - 1 + size;
+      return new SequenceChunk(request.id, new int[] {history[position]}, position, blockTable, 1);
+    }
+
+    void add(float[] logits) {
+      int length = request.numTokens + size;
+      int token;
+      if (probabilities == null) {
+        token = request.sampler.sample(logits, history, length);
+      } else {
+        probabilities[size] = request.sampler.distribution(logits, history, length);
+        token = request.sampler.draw(probabilities[size]);
+      }
+      tokens[size++] = token;
+      history[length] = token;
+    }
+
+    Proposal proposal() {
+      return new Proposal(tokens, probabilities);
+    }
+  }
+}

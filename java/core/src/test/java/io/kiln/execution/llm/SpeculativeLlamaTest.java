@@ -1,0 +1,106 @@
+package io.kiln.execution.llm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kiln.model.llama.LlamaWeights;
+import io.kiln.model.llama.PublicLlama;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Speculative decoding on the real CPU Llama runner, against Hugging Face's greedy tokens. */
+@Timeout(180)
+class SpeculativeLlamaTest {
+  private static final int BLOCK = 16;
+  private static final int NEW_TOKENS = 48;
+  private static LlamaWeights weights;
+  private static List<PublicLlama.Case> cases;
+
+  @BeforeAll
+  static void load() {
+    cases = PublicLlama.cases();
+    weights = LlamaWeights.load(PublicLlama.directory());
+  }
+
+  private static CpuLlamaRunner runner(int usableBlocks) {
+    return new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(usableBlocks, BLOCK), 2);
+  }
+
+  private static List<GenerationResult> runAll(LlmEngine engine) throws Exception {
+    List<GenerationHandle> handles = new ArrayList<>();
+    for (PublicLlama.Case c : cases) {
+      handles.add(engine.submit(c.prompt(), SamplingParams.greedy(NEW_TOKENS), e -> {}));
+    }
+    List<GenerationResult> results = new ArrayList<>();
+    for (GenerationHandle h : handles) {
+      results.add(h.result().get(120, TimeUnit.SECONDS));
+    }
+    return results;
+  }
+
+  private static void assertReference(List<GenerationResult> results) {
+    for (int i = 0; i < cases.size(); i++) {
+      assertArrayEquals(cases.get(i).greedyNewTokens(), results.get(i).newTokenIds(), "case " + i);
+    }
+  }
+
+  @Test
+  void theModelAsItsOwnDraftGivesTheReferenceTokensAndAcceptsNearlyAll() throws Exception {
+    try (CpuLlamaRunner target = runner(4 * 12);
+        CpuLlamaRunner draft = runner(4 * 12);
+        LlmEngine engine =
+            new LlmEngine(
+                target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
+      List<GenerationResult> results = runAll(engine);
+      assertReference(results);
+      EngineStats stats = engine.stats();
+      assertTrue(stats.speculativeProposed() > 0, "nothing was proposed");
+      assertTrue(stats.acceptanceRate() >= 0.9, "acceptance " + stats.acceptanceRate());
+      // Fewer target steps than tokens: each verification yields more than one token.
+      assertTrue(stats.meanAcceptedLength() > 3, "mean accepted " + stats.meanAcceptedLength());
+      for (GenerationResult r : results) {
+        assertTrue(r.metrics().speculativeProposed() > 0);
+      }
+      assertEquals(0, stats.kvBlocksUsed(), "target blocks held after the run");
+    }
+  }
+
+  @Test
+  void ngramLookupGivesTheReferenceTokens() throws Exception {
+    try (CpuLlamaRunner target = runner(4 * 12);
+        LlmEngine engine =
+            new LlmEngine(
+                target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.ngram(4), null)) {
+      assertReference(runAll(engine));
+      assertTrue(engine.stats().speculativeProposed() > 0, "nothing was proposed");
+      assertEquals(0, engine.stats().kvBlocksUsed());
+    }
+  }
+
+  @Test
+  void ngramLookupAcceptsMostOfARepetitivePrompt() throws Exception {
+    // A passage repeated: the model, like any copying model, tends to continue the repetition.
+    int[] passage = cases.get(0).prompt();
+    int[] prompt = new int[passage.length * 4];
+    for (int i = 0; i < prompt.length; i++) {
+      prompt[i] = passage[i % passage.length];
+    }
+    try (CpuLlamaRunner target = runner(4 * 12);
+        LlmEngine engine =
+            new LlmEngine(
+                target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.ngram(4), null);
+        CpuLlamaRunner plainRunner = runner(4 * 12);
+        LlmEngine plain = new LlmEngine(plainRunner, new SchedulerConfig(8, 64, 0, true))) {
+      GenerationResult fast = engine.generate(prompt, SamplingParams.greedy(NEW_TOKENS));
+      GenerationResult slow = plain.generate(prompt, SamplingParams.greedy(NEW_TOKENS));
+      assertArrayEquals(slow.newTokenIds(), fast.newTokenIds());
+      double rate = fast.metrics().acceptanceRate();
+      assertTrue(rate > 0.5, "acceptance " + rate);
+    }
+  }
+}
