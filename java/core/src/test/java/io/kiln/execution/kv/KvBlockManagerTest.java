@@ -32,6 +32,23 @@ class KvBlockManagerTest {
   }
 
   @Test
+  void trimGivesBackTheBlocksPastTheKeptTokensButNeverCachedOnes() {
+    KvBlockManager m = new KvBlockManager(10, 4, true);
+    int[] tokens = range(100, 20);
+    assertTrue(m.allocateSlots(1, null, 20)); // blocks 1..5
+    m.cacheFullBlocks(1, tokens, 9); // blocks 1 and 2 hold known tokens
+    m.trim(1, 9);
+    assertArrayEquals(new int[] {1, 2, 3}, m.blockTable(1));
+    assertEquals(6, m.numFreeBlocks());
+    m.trim(1, 2);
+    assertArrayEquals(new int[] {1, 2}, m.blockTable(1), "cached full blocks stay");
+    m.free(1);
+    assertEquals(m.numUsableBlocks(), m.numFreeBlocks());
+    // The cached prefix is still found: trimming never uncached a verified block.
+    assertEquals(8, m.findCachedPrefix(tokens).numTokens());
+  }
+
+  @Test
   void freedBlocksReturnTailFirst() {
     KvBlockManager m = new KvBlockManager(8, 4, false);
     assertTrue(m.allocateSlots(1, null, 12)); // blocks 1,2,3
