@@ -497,6 +497,9 @@ public final class LlmEngine implements AutoCloseable {
       notifyError(r, new GenerationCancelledException(r.id, r.numGenerated(), "engine closed"));
     }
     active.clear();
+    if (speculator != null) {
+      speculator.close();
+    }
     publishStats();
   }
 
