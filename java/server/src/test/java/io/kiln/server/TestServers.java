@@ -59,6 +59,18 @@ final class TestServers {
     return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
   }
 
+  /** A POST without a thread waiting on it: its whole body once the response ends. */
+  static java.util.concurrent.CompletableFuture<HttpResponse<String>> postAsync(
+      KilnServer server, String path, String body) {
+    HttpRequest request =
+        HttpRequest.newBuilder(uri(server, path))
+            .timeout(Duration.ofSeconds(120))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build();
+    return HTTP.sendAsync(request, HttpResponse.BodyHandlers.ofString());
+  }
+
   static HttpResponse<String> get(KilnServer server, String path)
       throws IOException, InterruptedException {
     return HTTP.send(
