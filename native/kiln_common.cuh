@@ -423,16 +423,23 @@ __device__ __forceinline__ uint32_t ordered(float f) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+// What a greedy pick returns for a row holding a NaN or an infinity (Java's ModelRunner.NON_FINITE):
+// such a row is a broken model, never a token.
+constexpr int kNonFinite = -2;
+
+// The first largest logit of a row, or kNonFinite.
 __device__ int block_argmax(const float* row, int vocab, float* s_val, int* s_idx) {
   float best = -INFINITY;
   int best_i = 0x7fffffff;
+  int non_finite = 0;
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
     float v = row[i];
+    non_finite |= !isfinite(v);
     if (v > best || (v == best && i < best_i)) { best = v; best_i = i; }
   }
   s_val[threadIdx.x] = best;
   s_idx[threadIdx.x] = best_i;
-  __syncthreads();
+  non_finite = __syncthreads_or(non_finite);
   for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
     if (threadIdx.x < stride) {
       float ov = s_val[threadIdx.x + stride];
@@ -444,7 +451,7 @@ __device__ int block_argmax(const float* row, int vocab, float* s_val, int* s_id
     }
     __syncthreads();
   }
-  int result = s_idx[0] == 0x7fffffff ? 0 : s_idx[0];
+  int result = non_finite ? kNonFinite : s_idx[0] == 0x7fffffff ? 0 : s_idx[0];
   __syncthreads();
   return result;
 }
@@ -508,7 +515,8 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // stream y, as add_rmsnorm adds a stored projection. kLogitsArgmax writes fp32 logits and keeps
 // the greedy token of each activation row in keys[t]: (ordered logit << 32 | ~index), raised with
 // atomicMax only when a warp's logit beats the key it reads, so few warps touch it. The largest
-// key is the first largest logit; NaN never wins; keys start at zero. The argmax kernel is saved.
+// key is the first largest logit; a NaN or infinite logit sets the key to all ones, which no finite
+// key reaches (the host reads it as non-finite); keys start at zero. The argmax kernel is saved.
 // NORMED products read the fp32 residual stream as x, their weight rows carrying the RMSNorm
 // weight folded in (w' = w * g), and scale by the norm: y = (x . w') / sqrt(mean(x^2) + eps). A
 // warp sums x^2 over the very elements it multiplies, so the norm costs no loads and no pass of its
@@ -659,10 +667,10 @@ __device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int
       } else if constexpr (EPI == kLogitsArgmax) {
         float v = sum[0][t];
         y[(long)t * out + row] = v;
-        if (v == v) {
-          unsigned long long key = (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row);
-          if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
-        }
+        unsigned long long key = isfinite(v)
+            ? (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row)
+            : ~0ull;
+        if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
       } else {
         y[(long)t * out + row] = from_float<TOut>(sum[0][t] + b);
       }

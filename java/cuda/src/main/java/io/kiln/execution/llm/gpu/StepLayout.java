@@ -1,6 +1,7 @@
 package io.kiln.execution.llm.gpu;
 
 import io.kiln.InvalidInputException;
+import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.SequenceChunk;
 import java.util.Arrays;
 import java.util.List;
@@ -109,9 +110,12 @@ final class StepLayout {
   /**
    * The token of a greedy key: the argmax's index sits in the low word as its complement, so that
    * the largest key is the largest logit at the lowest index. Zero (no logit seen, all NaN) gives
-   * token 0, as the argmax kernel does.
+   * token 0, as the argmax kernel does. All ones marks a row with a NaN or infinite logit.
    */
   static int greedyToken(long key) {
+    if (key == -1L) {
+      return ModelRunner.NON_FINITE;
+    }
     return key == 0 ? 0 : (int) (0xffffffffL - (key & 0xffffffffL));
   }
 

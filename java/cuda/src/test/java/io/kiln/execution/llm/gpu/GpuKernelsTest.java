@@ -16,6 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.kiln.BackendException;
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.RequiresGpu;
+import io.kiln.execution.llm.ModelRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -672,6 +673,58 @@ class GpuKernelsTest {
         }
       }
       assertArrayEquals(new int[] {777, 5, best2}, got);
+    }
+  }
+
+  /** A row with a NaN or an infinity anywhere gives no token but the non-finite mark. */
+  @Test
+  void argmaxMarksRowsWithNonFiniteLogits() {
+    Kernels k = kernels(StorageType.F32, 64);
+    SplittableRandom rnd = new SplittableRandom(16);
+    int vocab = 32000;
+    int rows = 4;
+    float[] logits = random(rnd, rows * vocab, 10);
+    logits[0 * vocab + 31999] = Float.NaN;
+    logits[1 * vocab + 7] = Float.POSITIVE_INFINITY;
+    logits[2 * vocab + 12345] = Float.NEGATIVE_INFINITY;
+    logits[3 * vocab + 42] = 50;
+    try (DeviceBuffer dl = floats(logits);
+        DeviceBuffer out = ints(new int[] {-1, -1, -1, -1})) {
+      k.argmax(null, rows, dl.address(), vocab, out.address());
+      GpuTests.sync();
+      int nf = ModelRunner.NON_FINITE;
+      assertArrayEquals(new int[] {nf, nf, nf, 42}, out.downloadInts(rows));
+    }
+  }
+
+  /** The LM head's fused argmax marks a row whose logits went NaN: no token is read from it. */
+  @Test
+  void skinnyGemmLogitsMarksNonFiniteRows() {
+    Kernels k = kernels(StorageType.F32, 64);
+    SplittableRandom rnd = new SplittableRandom(17);
+    int sms = Cuda.multiprocessors();
+    int in = 64;
+    int vocab = 1000;
+    float[] xs = random(rnd, in, 1);
+    float[] ws = random(rnd, vocab * in, 0.05);
+    ws[321 * in + 3] = Float.NaN;
+    try (GpuTests.Stored x = store(k, StorageType.F32, xs);
+        GpuTests.Stored w = store(k, StorageType.F32, ws);
+        DeviceBuffer logits = poisoned(StorageType.F32, vocab);
+        DeviceBuffer keys = ints(new int[2])) {
+      k.skinnyGemmLogits(
+          null,
+          sms,
+          1,
+          in,
+          vocab,
+          logits.address(),
+          x.buffer().address(),
+          w.buffer().address(),
+          keys.address());
+      int[] words = keys.downloadInts(2);
+      long key = (long) words[1] << 32 | (words[0] & 0xffffffffL);
+      assertEquals(ModelRunner.NON_FINITE, StepLayout.greedyToken(key));
     }
   }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
+import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.SequenceChunk;
 import java.util.Arrays;
 import java.util.List;
@@ -144,6 +145,7 @@ class GpuLayoutTest {
     assertEquals(5, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 5)));
     assertEquals(128255, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 128255)));
     assertEquals(0, StepLayout.greedyToken(0));
+    assertEquals(ModelRunner.NON_FINITE, StepLayout.greedyToken(-1L), "a non-finite row");
     // Unsigned, as atomicMax compares: the lower index makes the larger key.
     assertTrue(
         Long.compareUnsigned(bits << 32 | (0xffffffffL - 5), bits << 32 | (0xffffffffL - 9)) > 0);
