@@ -14,7 +14,9 @@ out=bench/results/serve-cpu-$(date -u +%Y-%m-%d)
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 60); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 1; done
-./kiln bench-serve --url "http://127.0.0.1:$port" --concurrency 32,512 --prompt-len 64 \
+# The client is only a load generator sharing the server's two cores: C1-compiled with the serial
+# collector, it spends about half the CPU it would with C2 and G1, and leaves the rest to the server.
+KILN_JAVA_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" ./kiln bench-serve --url "http://127.0.0.1:$port" --concurrency 32,512 --prompt-len 64 \
   --gen-len 64 --requests 512 --json "$out-http.json" --markdown "$out-http.md" --plot "$out-http.png"
 kill -TERM $server; wait $server || true
 ./kiln bench-llm --model "$model" --concurrency 32 --prompt-len 64 --gen-len 64 --requests 512 \

@@ -1,32 +1,34 @@
 package io.kiln.bench;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
-import java.util.stream.Stream;
 
 /**
  * Load on an OpenAI-compatible server over HTTP: streamed completions of random token prompts at a
  * fixed concurrency (closed loop), or arriving at a Poisson rate with at most that many in flight.
  * TTFT and inter-token latency are timed at the client, from the server-sent events.
  */
-public final class ServeBenchmark {
+public final class ServeBenchmark implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
   // Prompt ids below this exist in any real vocabulary (byte-level tokenizers start at 256).
   private static final int PROMPT_ID_LIMIT = 256;
@@ -45,15 +47,23 @@ public final class ServeBenchmark {
       long seed) {}
 
   private final Options options;
-  private final HttpClient http;
+  private final Vertx vertx;
+  private final HttpClientAgent client;
 
-  public ServeBenchmark(Options options) {
+  /** Holds a Vert.x instance and an HTTP client pool of {@code maxConnections}: close it. */
+  public ServeBenchmark(Options options, int maxConnections) {
     this.options = options;
-    this.http =
-        HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(10))
-            .build();
+    this.vertx = Vertx.vertx();
+    this.client =
+        vertx.createHttpClient(
+            new HttpClientOptions().setConnectTimeout(10_000),
+            new PoolOptions().setHttp1MaxSize(Math.max(1, maxConnections)));
+  }
+
+  @Override
+  public void close() {
+    client.close().await();
+    vertx.close().await();
   }
 
   /** The model to ask for: the one given, else the server's first. */
@@ -61,15 +71,32 @@ public final class ServeBenchmark {
     if (options.model() != null) {
       return options.model();
     }
+    CompletableFuture<String> body = new CompletableFuture<>();
+    RequestOptions request =
+        new RequestOptions().setMethod(HttpMethod.GET).setAbsoluteURI(url("/v1/models"));
+    if (options.apiKey() != null) {
+      request.putHeader("Authorization", "Bearer " + options.apiKey());
+    }
+    client
+        .request(request)
+        .compose(
+            r ->
+                r.send()
+                    .compose(response -> response.body().map(b -> response.statusCode() + " " + b)))
+        .onSuccess(body::complete)
+        .onFailure(body::completeExceptionally);
     try {
-      HttpResponse<String> r =
-          http.send(request("/v1/models").GET().build(), HttpResponse.BodyHandlers.ofString());
-      if (r.statusCode() != 200) {
-        throw new BackendException("GET /v1/models: HTTP " + r.statusCode() + ": " + r.body());
+      String reply = body.get();
+      int space = reply.indexOf(' ');
+      String status = reply.substring(0, space);
+      if (!status.equals("200")) {
+        throw new BackendException("GET /v1/models: HTTP " + reply);
       }
-      return JSON.readTree(r.body()).at("/data/0/id").asText();
-    } catch (IOException e) {
-      throw new BackendException("cannot reach " + options.baseUrl() + ": " + e.getMessage(), e);
+      return JSON.readTree(reply.substring(space + 1)).at("/data/0/id").asText();
+    } catch (IOException | java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      throw new BackendException(
+          "cannot reach " + options.baseUrl() + ": " + cause.getMessage(), cause);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new BackendException("interrupted", e);
@@ -130,7 +157,7 @@ public final class ServeBenchmark {
         null); // the engine's KV use is not seen over HTTP
   }
 
-  private record Timing(double ttftMillis, double[] itlMillis, long tokens) {}
+  record Timing(double ttftMillis, double[] itlMillis, long tokens) {}
 
   private int[] prompt(SplittableRandom random) {
     int[] ids = new int[options.promptLength()];
@@ -155,68 +182,131 @@ public final class ServeBenchmark {
     return root.toString();
   }
 
-  /** One streamed request: tokens counted from each event's {@code token_ids}. */
+  /**
+   * One streamed request: tokens counted from each event's {@code token_ids}. The events are
+   * scanned on the Vert.x event loop as bytes arrive, without a JSON tree per event: on a machine
+   * the server shares, every cycle the client spends is one the server loses.
+   */
   private Timing stream(String body) {
     long sent = System.nanoTime();
-    HttpResponse<Stream<String>> response;
+    CompletableFuture<Timing> done = new CompletableFuture<>();
+    RequestOptions request =
+        new RequestOptions()
+            .setMethod(HttpMethod.POST)
+            .setAbsoluteURI(url("/v1/completions"))
+            .putHeader("Content-Type", "application/json")
+            .setIdleTimeout(Duration.ofMinutes(10).toMillis());
+    if (options.apiKey() != null) {
+      request.putHeader("Authorization", "Bearer " + options.apiKey());
+    }
+    client
+        .request(request)
+        .compose(r -> r.send(body))
+        .onFailure(done::completeExceptionally)
+        .onSuccess(
+            response -> {
+              EventCounter counter = new EventCounter(sent);
+              StringBuilder error = response.statusCode() == 200 ? null : new StringBuilder();
+              response.handler(
+                  chunk -> {
+                    if (error != null) {
+                      error.append(chunk.toString(StandardCharsets.UTF_8));
+                    } else {
+                      counter.accept(chunk.toString(StandardCharsets.UTF_8));
+                    }
+                  });
+              response.exceptionHandler(done::completeExceptionally);
+              response.endHandler(
+                  end -> {
+                    if (error != null) {
+                      done.completeExceptionally(
+                          new BackendException("HTTP " + response.statusCode() + ": " + error));
+                    } else {
+                      done.complete(counter.timing());
+                    }
+                  });
+            });
     try {
-      response =
-          http.send(
-              request("/v1/completions")
-                  .header("Content-Type", "application/json")
-                  .POST(HttpRequest.BodyPublishers.ofString(body))
-                  .build(),
-              HttpResponse.BodyHandlers.ofLines());
-    } catch (IOException e) {
-      throw new BackendException("request failed: " + e.getMessage(), e);
+      return done.get();
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause();
+      throw cause instanceof BackendException b
+          ? b
+          : new BackendException("request failed: " + cause, cause);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new BackendException("interrupted", e);
     }
-    if (response.statusCode() != 200) {
-      String text = String.join("\n", response.body().toList());
-      throw new BackendException("HTTP " + response.statusCode() + ": " + text);
-    }
-    double ttft = Double.NaN;
-    List<Double> itl = new ArrayList<>();
-    long tokens = 0;
-    long last = sent;
-    try (Stream<String> lines = response.body()) {
-      for (String line : (Iterable<String>) lines::iterator) {
-        if (!line.startsWith("data: {")) {
-          continue;
-        }
-        JsonNode ids = JSON.readTree(line.substring(6)).at("/choices/0/token_ids");
-        int n = ids.isArray() ? ids.size() : 0;
-        if (n == 0) {
-          continue;
-        }
-        long now = System.nanoTime();
-        if (tokens == 0) {
-          ttft = (now - sent) / 1e6;
-          n--;
-        }
-        // Tokens that arrive together share the gap since the last event.
-        for (int i = 0; i < n; i++) {
-          itl.add((now - last) / 1e6 / n);
-        }
-        tokens += ids.size();
-        last = now;
-      }
-    } catch (IOException e) {
-      throw new BackendException("bad event stream: " + e.getMessage(), e);
-    }
-    return new Timing(ttft, itl.stream().mapToDouble(Double::doubleValue).toArray(), tokens);
   }
 
-  private HttpRequest.Builder request(String path) {
-    HttpRequest.Builder b =
-        HttpRequest.newBuilder(URI.create(options.baseUrl().replaceAll("/+$", "") + path))
-            .timeout(Duration.ofMinutes(10));
-    if (options.apiKey() != null) {
-      b.header("Authorization", "Bearer " + options.apiKey());
+  /** Counts the token ids of server-sent events as their bytes arrive, timing each event. */
+  static final class EventCounter {
+    private static final String IDS = "\"token_ids\":[";
+    private final long sentNanos;
+    private final StringBuilder pending = new StringBuilder();
+    private final List<Double> itl = new ArrayList<>();
+    private double ttft = Double.NaN;
+    private long tokens;
+    private long last;
+
+    EventCounter(long sentNanos) {
+      this.sentNanos = sentNanos;
+      this.last = sentNanos;
     }
-    return b;
+
+    void accept(String chunk) {
+      pending.append(chunk);
+      int lineStart = 0;
+      for (int newline = pending.indexOf("\n");
+          newline >= 0;
+          newline = pending.indexOf("\n", lineStart)) {
+        event(lineStart, newline);
+        lineStart = newline + 1;
+      }
+      pending.delete(0, lineStart);
+    }
+
+    /** One line {@code [from, to)} of the stream: an event when it is {@code data: {...}}. */
+    private void event(int from, int to) {
+      if (to - from < 7 || !pending.substring(from, from + 7).equals("data: {")) {
+        return;
+      }
+      int at = pending.indexOf(IDS, from);
+      if (at < 0 || at >= to) {
+        return;
+      }
+      int open = at + IDS.length();
+      int close = pending.indexOf("]", open);
+      if (close <= open) {
+        return; // no ids in this event
+      }
+      int n = 1;
+      for (int i = open; i < close; i++) {
+        if (pending.charAt(i) == ',') {
+          n++;
+        }
+      }
+      long now = System.nanoTime();
+      int gaps = n;
+      if (tokens == 0) {
+        ttft = (now - sentNanos) / 1e6;
+        gaps--;
+      }
+      // Tokens that arrive together share the gap since the last event.
+      for (int i = 0; i < gaps; i++) {
+        itl.add((now - last) / 1e6 / gaps);
+      }
+      tokens += n;
+      last = now;
+    }
+
+    Timing timing() {
+      return new Timing(ttft, itl.stream().mapToDouble(Double::doubleValue).toArray(), tokens);
+    }
+  }
+
+  private String url(String path) {
+    return options.baseUrl().replaceAll("/+$", "") + path;
   }
 
   private static void sleepSeconds(double seconds) {

@@ -71,28 +71,32 @@ final class BenchServeCommand implements Callable<Integer> {
       OptionRanges.between(spec, "--requests", requests, 1, 1 << 24);
     }
     String key = apiKey != null ? apiKey : System.getenv("KILN_API_KEY");
-    ServeBenchmark bench =
+    int maxConcurrency = concurrency.stream().mapToInt(Integer::intValue).max().orElse(1);
+    LlmBenchReport report;
+    try (ServeBenchmark bench =
         new ServeBenchmark(
             new ServeBenchmark.Options(
-                url, key, model, promptLength, generateLength, requestRate, seed));
-    String served = bench.model();
-    Map<String, Object> header = reportOptions.header("kiln bench-serve " + served);
-    header.put("url", url);
-    header.put("model", served);
-    header.put("prompt_len", promptLength);
-    header.put("gen_len", generateLength);
-    header.put("request_rate", requestRate > 0 ? requestRate : "closed loop");
-    ReportOptions.machine(header);
-    LlmBenchReport report = new LlmBenchReport(header);
-    for (int c : concurrency) {
-      int n = requests != null ? requests : Math.max(8, 4 * c);
-      LlmBenchRow row = bench.run(served, c, n);
-      report.add(row);
-      spec.commandLine()
-          .getErr()
-          .printf(
-              "concurrency %d: %.1f output tokens/s, TTFT p50 %.1f ms%n",
-              c, row.outputTokensPerSecond(), row.ttftP50Millis());
+                url, key, model, promptLength, generateLength, requestRate, seed),
+            maxConcurrency)) {
+      String served = bench.model();
+      Map<String, Object> header = reportOptions.header("kiln bench-serve " + served);
+      header.put("url", url);
+      header.put("model", served);
+      header.put("prompt_len", promptLength);
+      header.put("gen_len", generateLength);
+      header.put("request_rate", requestRate > 0 ? requestRate : "closed loop");
+      ReportOptions.machine(header);
+      report = new LlmBenchReport(header);
+      for (int c : concurrency) {
+        int n = requests != null ? requests : Math.max(8, 4 * c);
+        LlmBenchRow row = bench.run(served, c, n);
+        report.add(row);
+        spec.commandLine()
+            .getErr()
+            .printf(
+                "concurrency %d: %.1f output tokens/s, TTFT p50 %.1f ms%n",
+                c, row.outputTokensPerSecond(), row.ttftP50Millis());
+      }
     }
     PrintWriter out = spec.commandLine().getOut();
     out.print(report.markdown());
