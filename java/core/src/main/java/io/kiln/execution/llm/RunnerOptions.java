@@ -26,6 +26,9 @@ import java.util.function.Consumer;
  * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
  * @param quantization CPU: store the projection weights in 8 bits on load (computing with their
  *     dequantized values, as an 8-bit checkpoint would be read); null keeps them as they are
+ * @param speculativeTokens CUDA: the K of an engine that speculates with this runner as its target,
+ *     so that its verification steps (K + 1 positions per sequence) replay captured graphs; 0 for
+ *     none
  */
 public record RunnerOptions(
     int kvBlocks,
@@ -40,7 +43,8 @@ public record RunnerOptions(
     boolean skinnyGemm,
     boolean programmaticLaunch,
     boolean fusedNorms,
-    WeightQuantizer.Format quantization) {
+    WeightQuantizer.Format quantization,
+    int speculativeTokens) {
   /** More threads than this is a typo, not a machine. */
   public static final int MAX_THREADS = 4096;
 
@@ -89,6 +93,13 @@ public record RunnerOptions(
     if (maxNumSeqs < 1) {
       throw new InvalidInputException("max num seqs must be >= 1, got " + maxNumSeqs);
     }
+    if (speculativeTokens < 0 || speculativeTokens > SpeculativeConfig.MAX_TOKENS) {
+      throw new InvalidInputException(
+          "speculative tokens must be in [0, "
+              + SpeculativeConfig.MAX_TOKENS
+              + "], got "
+              + speculativeTokens);
+    }
     if (maxBatchedTokens < 1) {
       throw new InvalidInputException("max batched tokens must be >= 1, got " + maxBatchedTokens);
     }
@@ -113,7 +124,8 @@ public record RunnerOptions(
         true,
         true,
         true,
-        null);
+        null,
+        0);
   }
 
   /** The longest sequence served for a model of {@code contextLength} positions. */
@@ -181,6 +193,11 @@ public record RunnerOptions(
     return with(copy -> copy.quantization = format);
   }
 
+  /** Verification graphs for an engine proposing {@code tokens} tokens a step; 0 for none. */
+  public RunnerOptions withSpeculativeTokens(int tokens) {
+    return with(copy -> copy.speculativeTokens = tokens);
+  }
+
   private RunnerOptions with(Consumer<Copy> change) {
     Copy copy = new Copy(this);
     change.accept(copy);
@@ -202,6 +219,7 @@ public record RunnerOptions(
     boolean programmaticLaunch;
     boolean fusedNorms;
     WeightQuantizer.Format quantization;
+    int speculativeTokens;
 
     Copy(RunnerOptions options) {
       kvBlocks = options.kvBlocks;
@@ -217,6 +235,7 @@ public record RunnerOptions(
       programmaticLaunch = options.programmaticLaunch;
       fusedNorms = options.fusedNorms;
       quantization = options.quantization;
+      speculativeTokens = options.speculativeTokens;
     }
 
     RunnerOptions build() {
@@ -233,7 +252,8 @@ public record RunnerOptions(
           skinnyGemm,
           programmaticLaunch,
           fusedNorms,
-          quantization);
+          quantization,
+          speculativeTokens);
     }
   }
 }

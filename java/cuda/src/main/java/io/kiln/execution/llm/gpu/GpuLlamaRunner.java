@@ -14,6 +14,7 @@ import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.safetensors.SafetensorsModel;
 import io.kiln.util.CallGate;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -54,6 +55,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   private StepIo stepIo;
   private ForwardPass forwardPass;
   private DecodeGraphs graphs;
+  private DecodeGraphs verifyGraphs;
+  private final int[] verifyBuckets; // batch buckets whose verification steps fit the buffers
   private GpuStartupReport startup;
   // The runner is thread-confined, but close() may come from another thread: it must not free
   // device memory under a step in flight.
@@ -123,6 +126,13 @@ public final class GpuLlamaRunner implements ModelRunner {
       before = Cuda.memInfo()[0];
       // Verifying speculated tokens needs a logits row per verified position, not per sequence.
       int maxLogitRows = Math.min(maxTokens, maxRows * (1 + SpeculativeConfig.MAX_TOKENS));
+      int width = options.speculativeTokens() + 1;
+      this.verifyBuckets =
+          options.speculativeTokens() == 0
+              ? new int[0]
+              : Arrays.stream(buckets)
+                  .filter(b -> b * width <= Math.min(maxTokens, maxLogitRows))
+                  .toArray();
       Activations activations =
           new Activations(config, storage, maxTokens, maxRows, maxLogitRows, memory);
       StepLayout layout =
@@ -145,6 +155,7 @@ public final class GpuLlamaRunner implements ModelRunner {
               stepIo,
               maxBlocks);
       this.graphs = new DecodeGraphs(stream);
+      this.verifyGraphs = new DecodeGraphs(stream);
       sizeAndCapture();
       this.startup = report.build();
     } catch (RuntimeException | Error e) {
@@ -189,6 +200,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       captureGraphs();
       graphBytes = Math.max(0, before - Cuda.memInfo()[0]);
       graphs.close();
+      verifyGraphs.close();
       kvPool.free();
     }
     int blocks;
@@ -210,15 +222,21 @@ public final class GpuLlamaRunner implements ModelRunner {
     kvPool.allocate(blocks);
     long t0 = System.nanoTime();
     long before = Cuda.memInfo()[0];
-    if (options.cudaGraphs() && graphs.failure() == null) {
+    if (options.cudaGraphs() && graphs.failure() == null && verifyGraphs.failure() == null) {
       captureGraphs();
     }
     long measured = Math.max(0, before - Cuda.memInfo()[0]);
     report.kv(blocks, options.blockSize(), perBlock * blocks);
-    report.graphs(graphs.size(), Math.max(graphBytes, measured), (System.nanoTime() - t0) / 1e6);
+    report.graphs(
+        graphs.size() + verifyGraphs.size(),
+        Math.max(graphBytes, measured),
+        (System.nanoTime() - t0) / 1e6);
   }
 
-  /** One decode graph per bucket, captured on empty decode steps. */
+  /**
+   * One decode graph per bucket, captured on empty decode steps; with speculative tokens, one
+   * verification graph per bucket that fits too.
+   */
   private void captureGraphs() {
     graphs.capture(
         buckets,
@@ -232,6 +250,30 @@ public final class GpuLlamaRunner implements ModelRunner {
           @Override
           public void enqueue(int bucket) {
             forwardPass.enqueue(bucket, bucket, forwardPass.splitsFor(bucket));
+          }
+
+          @Override
+          public void sync() {
+            GpuLlamaRunner.this.sync();
+          }
+        });
+    int k = options.speculativeTokens();
+    if (verifyBuckets.length == 0) {
+      return;
+    }
+    verifyGraphs.capture(
+        verifyBuckets,
+        new DecodeGraphs.DecodeStep() {
+          @Override
+          public void prepare(int bucket) {
+            stepIo.layout.fillVerify(List.of(), bucket, k);
+            stepIo.uploadInputs();
+          }
+
+          @Override
+          public void enqueue(int bucket) {
+            int rows = bucket * (k + 1);
+            forwardPass.enqueue(rows, rows, 1);
           }
 
           @Override
@@ -305,8 +347,19 @@ public final class GpuLlamaRunner implements ModelRunner {
     SequenceChunks.validate(batch, spec, kvPool.spec());
     Cuda.makeCurrent();
     int bucket = isDecode(batch) ? DecodeBuckets.bucketFor(buckets, batch.size()) : -1;
+    int verifyBucket = bucket > 0 ? -1 : verifyBucketFor(batch);
     StepLayout layout = stepIo.layout;
-    if (bucket > 0) {
+    if (verifyBucket > 0) {
+      int k = options.speculativeTokens();
+      layout.fillVerify(batch, verifyBucket, k);
+      stepIo.uploadInputs();
+      CudaGraph graph = useGraph ? verifyGraphs.get(verifyBucket) : null;
+      if (graph != null) {
+        graph.launch();
+      } else {
+        forwardPass.enqueue(layout.numTokens, layout.numLogitRows, 1);
+      }
+    } else if (bucket > 0) {
       layout.fillDecode(batch, bucket);
       stepIo.uploadInputs();
       CudaGraph graph = useGraph ? graphs.get(bucket) : null;
@@ -320,6 +373,23 @@ public final class GpuLlamaRunner implements ModelRunner {
       stepIo.uploadInputs();
       forwardPass.enqueue(layout.numTokens, layout.numLogitRows, 1);
     }
+  }
+
+  /**
+   * The verification bucket of a step whose every chunk wants the logits of all its positions, at
+   * most K + 1 of them, or -1.
+   */
+  private int verifyBucketFor(List<SequenceChunk> batch) {
+    int width = options.speculativeTokens() + 1;
+    if (width == 1) {
+      return -1;
+    }
+    for (SequenceChunk chunk : batch) {
+      if (chunk.tokens().length > width || chunk.numLogits() != chunk.tokens().length) {
+        return -1;
+      }
+    }
+    return DecodeBuckets.bucketFor(verifyBuckets, batch.size());
   }
 
   private static boolean isDecode(List<SequenceChunk> batch) {
@@ -410,6 +480,9 @@ public final class GpuLlamaRunner implements ModelRunner {
     }
     if (graphs != null) {
       graphs.close();
+    }
+    if (verifyGraphs != null) {
+      verifyGraphs.close();
     }
     if (blas != null) {
       blas.close();

@@ -148,6 +148,53 @@ final class StepLayout {
     numLogitRows = bucket;
   }
 
+  /** The logits-row owner of padding rows: no chunk. */
+  static final int NO_CHUNK = Integer.MAX_VALUE;
+
+  /**
+   * A verification step: sequence i's chunk (its last token, then up to {@code k} proposed tokens,
+   * every position wanting logits) in rows {@code i * (k + 1)} on, padded to {@code k + 1} rows per
+   * sequence and to {@code bucket} sequences with rows on the null block. Sized by (bucket, k)
+   * alone, so that a graph captured for it finds every section where it left it.
+   */
+  void fillVerify(List<SequenceChunk> batch, int bucket, int k) {
+    int width = k + 1;
+    int rows = bucket * width;
+    if (batch.size() > bucket || bucket > maxRows || rows > maxTokens || rows > maxLogitRows) {
+      throw new InvalidInputException(
+          batch.size() + " sequences verifying " + k + " tokens do not fit a bucket of " + bucket);
+    }
+    sizeFor(rows, bucket, rows);
+    decode = false;
+    for (int i = 0; i < bucket; i++) {
+      SequenceChunk c = i < batch.size() ? batch.get(i) : null;
+      int n = c == null ? 0 : c.tokens().length;
+      if (n > width || (c != null && c.numLogits() != n)) {
+        throw new InvalidInputException(
+            "request " + c.requestId() + ": not a verification chunk of at most " + width);
+      }
+      for (int j = 0; j < width; j++) {
+        int t = i * width + j;
+        boolean real = j < n;
+        int position = real ? c.startPosition() + j : 0;
+        data[tokens() + t] = real ? c.tokens()[j] : 0;
+        data[positions() + t] = position;
+        data[slots() + t] = real ? slot(c.blockTable(), position) : 0;
+        data[rowSeq() + t] = i;
+        data[contextLens() + t] = position + 1;
+        data[logitRows() + t] = t;
+        logitChunk[t] = real ? i : NO_CHUNK;
+      }
+      if (c != null) {
+        copyTable(i, c.blockTable(), c.startPosition() + n);
+      } else {
+        Arrays.fill(data, blockTables() + i * maxBlocks, blockTables() + (i + 1) * maxBlocks, 0);
+      }
+    }
+    numTokens = rows;
+    numLogitRows = rows;
+  }
+
   /** Any step (prefill, chunked prefill, mixed): one attention row per token. */
   void fillEager(List<SequenceChunk> batch) {
     if (batch.size() > maxRows) {

@@ -140,6 +140,52 @@ class GpuLayoutTest {
   }
 
   @Test
+  void verificationStepsPadEachSequenceToKPlusOneRowsAndTheBatchToItsBucket() {
+    StepLayout l = new StepLayout(32, 4, 32, 2, 4);
+    l.fillVerify(
+        List.of(
+            new SequenceChunk(1, new int[] {5, 6, 7}, 5, new int[] {2, 3}, 3),
+            new SequenceChunk(2, new int[] {9}, 2, new int[] {4}, 1)),
+        4,
+        2);
+    int[] d = l.data;
+    assertEquals(12, l.numTokens);
+    assertEquals(12, l.numLogitRows);
+    assertFalse(l.decode, "rows of one sequence read each other's K/V: no early reads");
+    assertArrayEquals(
+        new int[] {5, 6, 7, 9, 0, 0, 0, 0, 0, 0, 0, 0},
+        Arrays.copyOfRange(d, l.tokens(), l.tokens() + 12));
+    assertArrayEquals(
+        new int[] {5, 6, 7, 2, 0, 0, 0, 0, 0, 0, 0, 0},
+        Arrays.copyOfRange(d, l.positions(), l.positions() + 12));
+    // Position 6 is slot 2 of block 3 (16 + 2 = 14 in a pool of 4-slot blocks); padding: null slot
+    // 0.
+    assertArrayEquals(
+        new int[] {13, 14, 15, 18, 0, 0, 0, 0, 0, 0, 0, 0},
+        Arrays.copyOfRange(d, l.slots(), l.slots() + 12));
+    assertArrayEquals(
+        new int[] {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3},
+        Arrays.copyOfRange(d, l.rowSeq(), l.rowSeq() + 12));
+    int none = StepLayout.NO_CHUNK;
+    assertArrayEquals(
+        new int[] {0, 0, 0, 1, none, none, none, none, none, none, none, none},
+        Arrays.copyOf(l.logitChunk, 12));
+    assertArrayEquals(
+        new int[] {2, 3, 4, 0, 0, 0, 0, 0},
+        Arrays.copyOfRange(d, l.blockTables(), l.blockTables() + 8));
+    assertThrows(
+        InvalidInputException.class,
+        () ->
+            l.fillVerify(
+                List.of(new SequenceChunk(1, new int[] {5, 6, 7, 8}, 0, new int[] {2}, 4)), 4, 2),
+        "four positions do not fit k = 2");
+    assertThrows(
+        InvalidInputException.class,
+        () -> l.fillVerify(List.of(), 4, 8),
+        "36 rows do not fit 32 tokens");
+  }
+
+  @Test
   void greedyKeysNameTheLowestIndexOfTheLargestLogit() {
     long bits = Float.floatToIntBits(1.5f) | 0x80000000L;
     assertEquals(5, StepLayout.greedyToken(bits << 32 | (0xffffffffL - 5)));

@@ -338,6 +338,44 @@ class GpuLlamaRunnerTest {
     }
   }
 
+  /**
+   * Verification steps (K + 1 positions per sequence, replayed from graphs per batch bucket, and
+   * eagerly) score each position as decoding would: row j's argmax is the reference token after the
+   * first j + 1 verified ones. Two sequences, one verifying fewer tokens (padded rows).
+   */
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void verificationStepsScoreEveryPositionAsDecodingWould(StorageType st) {
+    int k = 4;
+    try (GpuLlamaRunner runner =
+        GpuLlamaRunner.open(model, options(st, 64).withSpeculativeTokens(k))) {
+      for (boolean graph : new boolean[] {true, false}) {
+        List<SequenceChunk> batch = new ArrayList<>();
+        int[] verified = {k + 1, 3};
+        for (int s = 0; s < 2; s++) {
+          PublicLlama.Case c = cases.get(s);
+          int[] table = table(1 + 16 * s, c.prompt().length + NEW_TOKENS, 16);
+          runner.forward(List.of(new SequenceChunk(s, c.prompt(), 0, table, false)));
+          int[] tokens = Arrays.copyOf(c.greedyNewTokens(), verified[s]);
+          batch.add(new SequenceChunk(s, tokens, c.prompt().length, table, tokens.length));
+        }
+        float[][] logits = graph ? runner.forward(batch) : runner.forwardEager(batch);
+        int[][] greedy = runner.forwardGreedy(batch);
+        int vocab = runner.spec().vocabSize();
+        for (int s = 0; s < 2; s++) {
+          int[] expected = cases.get(s).greedyNewTokens();
+          assertEquals(verified[s] * vocab, logits[s].length);
+          for (int j = 0; j < verified[s]; j++) {
+            float[] row = Arrays.copyOfRange(logits[s], j * vocab, (j + 1) * vocab);
+            String what = st + (graph ? " graph" : " eager") + ", sequence " + s + ", row " + j;
+            assertEquals(expected[j + 1], argmax(row), what);
+            assertEquals(expected[j + 1], greedy[s][j], what + " (greedy path)");
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void badStepsAreTypedErrors() {
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F32, 16))) {
