@@ -19,7 +19,8 @@ public record SamplingParams(
     long seed,
     int maxNewTokens,
     int[] stopTokenIds,
-    boolean ignoreEos) {
+    boolean ignoreEos)
+    implements java.io.Serializable {
 
   public SamplingParams {
     stopTokenIds = stopTokenIds == null ? new int[0] : stopTokenIds.clone();
