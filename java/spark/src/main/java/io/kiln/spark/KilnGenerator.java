@@ -252,6 +252,12 @@ public final class KilnGenerator extends KilnTransformer {
         .build();
   }
 
+  /** A task keeps {@code batchSize} rows in flight; the engine schedules them itself. */
+  @Override
+  protected int rowsPerCall() {
+    return getBatchSize();
+  }
+
   @Override
   protected void checkInput(StructType input) {
     if (getModelPath().isEmpty()) {

@@ -26,6 +26,9 @@ import org.apache.spark.sql.types.StructType;
 public abstract class KilnTransformer extends Transformer implements DefaultParamsWritable {
   private static final long serialVersionUID = 1L;
 
+  /** Batches of rows per model call; rows are sorted by length within a call. */
+  static final int SORTED_BATCHES_PER_CALL = 16;
+
   private final String uid;
   private final Param<String> modelPath;
   private final Param<String> device;
@@ -114,6 +117,14 @@ public abstract class KilnTransformer extends Transformer implements DefaultPara
   /** The per-batch work, shipped to the executors. */
   protected abstract RowModel rowModel(StructType input);
 
+  /**
+   * Rows handed to the model at once: several batches, so that it can sort them by length and pad
+   * little, as it does for a whole list in process.
+   */
+  protected int rowsPerCall() {
+    return getBatchSize() * SORTED_BATCHES_PER_CALL;
+  }
+
   /** The shared settings of every model: device, batch size, threads, fail fast. */
   protected ModelSettings settings() {
     return new ModelSettings(getDevice(), getBatchSize(), getThreads(), getFailFast());
@@ -140,7 +151,7 @@ public abstract class KilnTransformer extends Transformer implements DefaultPara
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType input = dataset.schema();
     StructType output = transformSchema(input);
-    BatchedPartitions fn = new BatchedPartitions(rowModel(input), getBatchSize());
+    BatchedPartitions fn = new BatchedPartitions(rowModel(input), rowsPerCall());
     return dataset.toDF().mapPartitions(fn, Encoders.row(output));
   }
 

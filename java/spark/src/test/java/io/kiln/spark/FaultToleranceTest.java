@@ -29,8 +29,9 @@ class FaultToleranceTest {
         };
     String out = dir.resolve("out.parquet").toString();
     try {
+      // Batch 1: calls of 16 rows, so each partition of about 24 takes two.
       new KilnEmbedder()
-          .setBatchSize(4)
+          .setBatchSize(1)
           .transform(KilnEmbedderTest.frame(KilnEmbedderTest.texts(count)))
           .write()
           .parquet(out);
