@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.kiln.InvalidInputException;
 import io.kiln.KilnException;
 import io.kiln.embedding.EmbeddingOptions;
-import io.kiln.embedding.MissingEmbeddingSettingException;
-import io.kiln.embedding.Pooling;
 import io.kiln.embedding.TextEmbedder;
 import io.kiln.util.ProgressBar;
 import java.io.BufferedReader;
@@ -48,49 +46,7 @@ final class EmbedCommand implements Callable<Integer> {
   @Parameters(arity = "0..*", paramLabel = "TEXT", description = "texts to embed")
   List<String> texts = new ArrayList<>();
 
-  @Option(
-      names = "--model",
-      paramLabel = "MODEL",
-      description =
-          "model directory (onnx/model.onnx or model.onnx, tokenizer.json, config.json,"
-              + " sentence-transformers files) or an ONNX file with --tokenizer (default: the"
-              + " embedded all-MiniLM-L6-v2)")
-  Path model;
-
-  @Option(
-      names = "--tokenizer",
-      paramLabel = "TOKENIZER.json",
-      description = "the tokenizer.json of an ONNX file given as --model")
-  Path tokenizer;
-
-  @Option(
-      names = "--pooling",
-      paramLabel = "MODE",
-      description = "cls, mean, max, mean-sqrt-len or last-token (default: the model's)")
-  String pooling;
-
-  @Option(
-      names = "--normalize",
-      negatable = true,
-      description =
-          "scale to unit length; --no-normalize keeps the raw pooled vector (default:"
-              + " the model's)")
-  Boolean normalize;
-
-  @Option(names = "--prompt", paramLabel = "TEXT", description = "text put before every input")
-  String prompt;
-
-  @Option(
-      names = "--prompt-name",
-      paramLabel = "NAME",
-      description = "a prompt named in config_sentence_transformers.json, e.g. query")
-  String promptName;
-
-  @Option(
-      names = "--dimensions",
-      paramLabel = "N",
-      description = "keep the first N dimensions (Matryoshka), renormalized")
-  Integer dimensions;
+  @Mixin EmbeddingModelOptions embeddingModel;
 
   @Option(
       names = "--input",
@@ -116,14 +72,14 @@ final class EmbedCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    EmbeddingOptions embedding = embeddingOptions();
+    EmbeddingOptions embedding = embeddingModel.embeddingOptions(spec, options);
     if (texts.isEmpty() == (input == null)) {
       throw OptionRanges.usage(spec, "give TEXT arguments or --input FILE|-, not both or neither");
     }
     if (field != null && input == null) {
       throw OptionRanges.usage(spec, "--field needs --input");
     }
-    try (TextEmbedder embedder = open(embedding)) {
+    try (TextEmbedder embedder = embeddingModel.open(spec, options, embedding)) {
       List<String> all = input == null ? texts : readTexts();
       if (all.isEmpty()) {
         throw new InvalidInputException("no texts in " + input);
@@ -141,49 +97,6 @@ final class EmbedCommand implements Callable<Integer> {
       }
     }
     return ExitCodes.OK;
-  }
-
-  private EmbeddingOptions embeddingOptions() {
-    EmbeddingOptions o = EmbeddingOptions.defaults();
-    if (pooling != null) {
-      try {
-        o = o.withPooling(Pooling.fromName(pooling));
-      } catch (InvalidInputException e) {
-        throw OptionRanges.usage(spec, "--pooling: " + e.getMessage());
-      }
-    }
-    if (prompt != null && promptName != null) {
-      throw OptionRanges.usage(spec, "give --prompt or --prompt-name, not both");
-    }
-    if (dimensions != null) {
-      o = o.withDimensions(OptionRanges.between(spec, "--dimensions", dimensions, 1, 1 << 20));
-    }
-    return o.withNormalize(normalize)
-        .withPrompt(prompt)
-        .withPromptName(promptName)
-        .withBatchSize(options.maxBatch);
-  }
-
-  private TextEmbedder open(EmbeddingOptions embedding) {
-    try {
-      if (model == null) {
-        return TextEmbedder.defaultModel(options::apply, embedding);
-      }
-      if (Files.isDirectory(model)) {
-        if (tokenizer != null) {
-          throw OptionRanges.usage(
-              spec, "--tokenizer is for an ONNX file; a model directory has its tokenizer.json");
-        }
-        return TextEmbedder.open(model, embedding, options::apply);
-      }
-      if (tokenizer == null) {
-        throw new InvalidInputException("--model FILE.onnx needs --tokenizer TOKENIZER.json");
-      }
-      Path beside = model.toAbsolutePath().getParent();
-      return TextEmbedder.open(options.builder(model, null), tokenizer, beside, embedding);
-    } catch (MissingEmbeddingSettingException e) {
-      throw OptionRanges.usage(spec, e.getMessage());
-    }
   }
 
   private List<String> readTexts() throws IOException {

@@ -57,26 +57,7 @@ final class GenerateCommand implements Callable<Integer> {
   @ArgGroup(multiplicity = "1")
   PromptInput prompt;
 
-  @Option(names = "--max-new-tokens", defaultValue = "32", description = "default: 32")
-  int maxNewTokens;
-
-  @Option(names = "--temperature", defaultValue = "0", description = "0 is greedy (default)")
-  double temperature;
-
-  @Option(names = "--top-k", defaultValue = "0", description = "0 disables (default)")
-  int topK;
-
-  @Option(names = "--top-p", defaultValue = "1", description = "1 disables (default)")
-  double topP;
-
-  @Option(names = "--repetition-penalty", defaultValue = "1", description = "1 disables (default)")
-  double repetitionPenalty;
-
-  @Option(names = "--seed", defaultValue = "0", description = "sampling seed (default: 0)")
-  long seed;
-
-  @Option(names = "--ignore-eos", description = "keep going past the end-of-sequence token")
-  boolean ignoreEos;
+  @Mixin SamplingOptions sampling;
 
   @Option(names = "--json", description = "print one JSON object with ids, text and metrics")
   boolean json;
@@ -85,23 +66,9 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    OptionRanges.between(spec, "--max-new-tokens", maxNewTokens, 1, 1 << 24);
-    OptionRanges.between(spec, "--temperature", temperature, 0.0, 100.0);
-    OptionRanges.between(spec, "--top-k", topK, 0, 1 << 24);
-    OptionRanges.between(spec, "--top-p", topP, Double.MIN_VALUE, 1.0);
-    OptionRanges.between(spec, "--repetition-penalty", repetitionPenalty, Double.MIN_VALUE, 100.0);
+    SamplingParams params = sampling.params(spec);
     modelOptions.checkRanges(spec);
     PrintWriter out = spec.commandLine().getOut();
-    SamplingParams params =
-        SamplingParams.builder()
-            .temperature(temperature)
-            .topK(topK)
-            .topP(topP)
-            .repetitionPenalty(repetitionPenalty)
-            .seed(seed)
-            .maxNewTokens(maxNewTokens)
-            .ignoreEos(ignoreEos)
-            .build();
     LlamaConfig config = modelOptions.config();
     params.validate(config.vocabSize());
     HuggingFaceTokenizer tokenizer = prompt.text != null ? loadTokenizer(modelOptions.model) : null;
@@ -114,7 +81,7 @@ final class GenerateCommand implements Callable<Integer> {
                 + " tokens, longer than the model context of "
                 + config.maxPositions());
       }
-      int tokens = Math.min(ids.length + maxNewTokens, config.maxPositions());
+      int tokens = Math.min(ids.length + sampling.maxNewTokens, config.maxPositions());
       SchedulerConfig scheduler = SchedulerConfig.defaults();
       try (ModelRunner runner =
               modelOptions.openRunner(

@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
       BuildCommand.class,
       RunCommand.class,
       EmbedCommand.class,
+      BatchCommand.class,
       BenchCommand.class,
       GenerateCommand.class,
       BenchLlmCommand.class,
@@ -49,6 +50,9 @@ public final class KilnCli implements Runnable {
     for (CommandLine sub : cli.getSubcommands().values()) {
       sub.getCommandSpec().mixinStandardHelpOptions(true);
       sub.getCommandSpec().versionProvider(new Version());
+      for (CommandLine nested : sub.getSubcommands().values()) {
+        nested.getCommandSpec().versionProvider(new Version());
+      }
     }
     cli.setParameterExceptionHandler(KilnCli::usageError);
     cli.setExecutionExceptionHandler(

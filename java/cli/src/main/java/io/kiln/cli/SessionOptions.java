@@ -61,13 +61,18 @@ final class SessionOptions {
   }
 
   Session.Builder apply(Session.Builder b) {
-    OptionRanges.threads(spec, "--threads", threads);
-    OptionRanges.between(spec, "--max-batch", maxBatch, 1, 1 << 16);
+    checkRanges();
     b.device(device).precision(precision).backend(backend).maxBatchSize(maxBatch);
     b.cudaGraphs(cudaGraphs);
     if (threads != null) {
       b.intraOpThreads(threads);
     }
     return b;
+  }
+
+  /** A thread count or batch size out of range is a usage error. */
+  void checkRanges() {
+    OptionRanges.threads(spec, "--threads", threads);
+    OptionRanges.between(spec, "--max-batch", maxBatch, 1, 1 << 16);
   }
 }

@@ -44,6 +44,7 @@ class ArchitectureTest {
           Map.entry("io.kiln.embedding", 5),
           Map.entry("io.kiln.bench", 6),
           Map.entry("io.kiln.server", 6),
+          Map.entry("io.kiln.spark", 6),
           Map.entry("io.kiln.cli", 6));
 
   private static final int MAX_UPWARD_IMPORTS = 4;

@@ -22,7 +22,8 @@ public record SamplingParams(
     int maxNewTokens,
     int[] stopTokenIds,
     boolean ignoreEos,
-    boolean speculate) {
+    boolean speculate)
+    implements java.io.Serializable {
 
   public SamplingParams {
     stopTokenIds = stopTokenIds == null ? new int[0] : stopTokenIds.clone();

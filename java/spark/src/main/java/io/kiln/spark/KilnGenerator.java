@@ -1,0 +1,425 @@
+package io.kiln.spark;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import io.kiln.InvalidInputException;
+import io.kiln.KilnException;
+import io.kiln.execution.llm.GenerationHandle;
+import io.kiln.execution.llm.GenerationResult;
+import io.kiln.execution.llm.SamplingParams;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.apache.spark.ml.param.BooleanParam;
+import org.apache.spark.ml.param.DoubleParam;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.LongParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamValidators;
+import org.apache.spark.ml.util.DefaultParamsReader;
+import org.apache.spark.ml.util.Identifiable$;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Generation with a Llama-family model directory: a column of prompt text (tokenized with the
+ * directory's tokenizer.json) or of token ids ({@code array<int>} or {@code array<bigint>}) to the
+ * new tokens' ids and, when there is a tokenizer, their text. Each executor runs one {@link
+ * io.kiln.execution.llm.LlmEngine}; a task submits up to {@code batchSize} rows at once and the
+ * engine's continuous batching merges them with the rows of the executor's other tasks.
+ */
+public final class KilnGenerator extends KilnTransformer {
+  private static final long serialVersionUID = 1L;
+
+  private final Param<String> inputCol = new Param<>(this, "inputCol", "prompt text or ids");
+  private final Param<String> outputCol = new Param<>(this, "outputCol", "generated text column");
+  private final Param<String> idsCol = new Param<>(this, "idsCol", "generated ids column");
+  private final IntParam maxNewTokens =
+      new IntParam(this, "maxNewTokens", "tokens to generate at most", ParamValidators.gt(0));
+  private final DoubleParam temperature =
+      new DoubleParam(this, "temperature", "0 is greedy", ParamValidators.inRange(0, 100));
+  private final IntParam topK = new IntParam(this, "topK", "0 disables", ParamValidators.gtEq(0));
+  private final DoubleParam topP =
+      new DoubleParam(this, "topP", "1 disables", ParamValidators.inRange(0, 1, false, true));
+  private final DoubleParam repetitionPenalty =
+      new DoubleParam(this, "repetitionPenalty", "1 disables", ParamValidators.gt(0));
+  private final LongParam seed = new LongParam(this, "seed", "sampling seed");
+  private final BooleanParam ignoreEos =
+      new BooleanParam(this, "ignoreEos", "keep going past the end-of-sequence token");
+  private final IntParam blockSize =
+      new IntParam(this, "blockSize", "KV cache block size in tokens", ParamValidators.gt(0));
+  private final IntParam kvBlocks =
+      new IntParam(
+          this,
+          "kvBlocks",
+          "KV blocks per executor (0: sized for batchSize rows)",
+          ParamValidators.gtEq(0));
+  private final Param<String> quantization =
+      new Param<>(this, "quantization", "int8 or fp8 projection weights on load (\"\": as stored)");
+
+  public KilnGenerator() {
+    this(Identifiable$.MODULE$.randomUID("kilnGenerator"));
+  }
+
+  public KilnGenerator(String uid) {
+    super(uid);
+    setDefault(inputCol, "prompt");
+    setDefault(outputCol, "generated_text");
+    setDefault(idsCol, "generated_ids");
+    setDefault(maxNewTokens, 32);
+    setDefault(temperature, 0.0);
+    setDefault(topK, 0);
+    setDefault(topP, 1.0);
+    setDefault(repetitionPenalty, 1.0);
+    setDefault(seed, 0L);
+    setDefault(ignoreEos, false);
+    setDefault(blockSize, 16);
+    setDefault(kvBlocks, 0);
+    setDefault(quantization, "");
+  }
+
+  public static MLReader<KilnGenerator> read() {
+    return new DefaultParamsReader<>();
+  }
+
+  public static KilnGenerator load(String path) {
+    return read().load(path);
+  }
+
+  public Param<String> inputCol() {
+    return inputCol;
+  }
+
+  public Param<String> outputCol() {
+    return outputCol;
+  }
+
+  public Param<String> idsCol() {
+    return idsCol;
+  }
+
+  public IntParam maxNewTokens() {
+    return maxNewTokens;
+  }
+
+  public DoubleParam temperature() {
+    return temperature;
+  }
+
+  public IntParam topK() {
+    return topK;
+  }
+
+  public DoubleParam topP() {
+    return topP;
+  }
+
+  public DoubleParam repetitionPenalty() {
+    return repetitionPenalty;
+  }
+
+  public LongParam seed() {
+    return seed;
+  }
+
+  public BooleanParam ignoreEos() {
+    return ignoreEos;
+  }
+
+  public IntParam blockSize() {
+    return blockSize;
+  }
+
+  public IntParam kvBlocks() {
+    return kvBlocks;
+  }
+
+  public Param<String> quantization() {
+    return quantization;
+  }
+
+  public KilnGenerator setInputCol(String v) {
+    set(inputCol, v);
+    return this;
+  }
+
+  public KilnGenerator setOutputCol(String v) {
+    set(outputCol, v);
+    return this;
+  }
+
+  public KilnGenerator setIdsCol(String v) {
+    set(idsCol, v);
+    return this;
+  }
+
+  public KilnGenerator setMaxNewTokens(int v) {
+    set(maxNewTokens, v);
+    return this;
+  }
+
+  public KilnGenerator setTemperature(double v) {
+    set(temperature, v);
+    return this;
+  }
+
+  public KilnGenerator setTopK(int v) {
+    set(topK, v);
+    return this;
+  }
+
+  public KilnGenerator setTopP(double v) {
+    set(topP, v);
+    return this;
+  }
+
+  public KilnGenerator setRepetitionPenalty(double v) {
+    set(repetitionPenalty, v);
+    return this;
+  }
+
+  public KilnGenerator setSeed(long v) {
+    set(seed, v);
+    return this;
+  }
+
+  public KilnGenerator setIgnoreEos(boolean v) {
+    set(ignoreEos, v);
+    return this;
+  }
+
+  public KilnGenerator setBlockSize(int v) {
+    set(blockSize, v);
+    return this;
+  }
+
+  public KilnGenerator setKvBlocks(int v) {
+    set(kvBlocks, v);
+    return this;
+  }
+
+  public KilnGenerator setQuantization(String v) {
+    set(quantization, v);
+    return this;
+  }
+
+  public KilnGenerator setModelPath(String v) {
+    set(modelPath(), v);
+    return this;
+  }
+
+  public KilnGenerator setDevice(String v) {
+    set(device(), v);
+    return this;
+  }
+
+  public KilnGenerator setBatchSize(int v) {
+    set(batchSize(), v);
+    return this;
+  }
+
+  public KilnGenerator setThreads(int v) {
+    set(threads(), v);
+    return this;
+  }
+
+  public KilnGenerator setFailFast(boolean v) {
+    set(failFast(), v);
+    return this;
+  }
+
+  public KilnGenerator setErrorCol(String v) {
+    set(errorCol(), v);
+    return this;
+  }
+
+  /** The sampling these params give. */
+  public SamplingParams samplingParams() {
+    return SamplingParams.builder()
+        .temperature((Double) getOrDefault(temperature))
+        .topK((Integer) getOrDefault(topK))
+        .topP((Double) getOrDefault(topP))
+        .repetitionPenalty((Double) getOrDefault(repetitionPenalty))
+        .seed((Long) getOrDefault(seed))
+        .maxNewTokens((Integer) getOrDefault(maxNewTokens))
+        .ignoreEos((Boolean) getOrDefault(ignoreEos))
+        .build();
+  }
+
+  /** A task keeps {@code batchSize} rows in flight; the engine schedules them itself. */
+  @Override
+  protected int rowsPerCall() {
+    return getBatchSize();
+  }
+
+  @Override
+  protected void checkInput(StructType input) {
+    if (getModelPath().isEmpty()) {
+      throw new InvalidInputException("KilnGenerator needs modelPath (a model directory)");
+    }
+    DataType type = input.fields()[columnIndex(input, getOrDefault(inputCol))].dataType();
+    boolean ids =
+        type instanceof ArrayType a
+            && (a.elementType().equals(DataTypes.IntegerType)
+                || a.elementType().equals(DataTypes.LongType));
+    if (!type.equals(DataTypes.StringType) && !ids) {
+      throw new InvalidInputException(
+          "input column '"
+              + getOrDefault(inputCol)
+              + "' must hold prompt text (string) or token ids (array<int> or array<bigint>)");
+    }
+  }
+
+  @Override
+  protected List<StructField> outputFields(StructType input) {
+    return List.of(
+        DataTypes.createStructField(getOrDefault(outputCol), DataTypes.StringType, true),
+        DataTypes.createStructField(
+            getOrDefault(idsCol), DataTypes.createArrayType(DataTypes.IntegerType, false), true));
+  }
+
+  @Override
+  protected RowModel rowModel(StructType input) {
+    GeneratorSpec spec =
+        new GeneratorSpec(
+            getModelPath(),
+            (Integer) getOrDefault(blockSize),
+            (Integer) getOrDefault(kvBlocks),
+            getOrDefault(quantization),
+            samplingParams(),
+            settings());
+    return new GenerateRows(spec, input.fieldIndex(getOrDefault(inputCol)));
+  }
+
+  /** Everything an executor needs to open the engine. */
+  record GeneratorSpec(
+      String modelPath,
+      int blockSize,
+      int kvBlocks,
+      String quantization,
+      SamplingParams sampling,
+      ModelSettings settings)
+      implements Serializable {
+
+    LlmWorker worker() {
+      DeviceAssignment on = DeviceAssignment.forTask(settings.device());
+      ExecutorModels.ModelKey key =
+          new ExecutorModels.ModelKey(
+              "llm",
+              modelPath,
+              on.label(),
+              List.of(
+                  Integer.toString(settings.batchSize()),
+                  Integer.toString(settings.threads()),
+                  Integer.toString(blockSize),
+                  Integer.toString(kvBlocks),
+                  quantization));
+      return ExecutorModels.get(
+          key,
+          () ->
+              LlmWorker.open(
+                  Path.of(modelPath),
+                  on,
+                  settings.batchSize(),
+                  settings.threads(),
+                  blockSize,
+                  kvBlocks,
+                  quantization));
+    }
+  }
+
+  /** Submits a batch's prompts together, then collects each row's result or error. */
+  private record GenerateRows(GeneratorSpec spec, int column) implements RowModel {
+    private static final int WIDTH = 3;
+
+    @Override
+    public List<Object[]> apply(List<Row> rows) {
+      LlmWorker worker = spec.worker();
+      boolean failFast = spec.settings().failFast();
+      Object[][] out = new Object[rows.size()][];
+      List<CompletableFuture<GenerationResult>> pending = new ArrayList<>();
+      List<GenerationHandle> handles = new ArrayList<>();
+      try {
+        for (int i = 0; i < rows.size(); i++) {
+          pending.add(null);
+          try {
+            GenerationHandle h =
+                worker.engine().submit(prompt(rows.get(i), worker), spec.sampling(), e -> {});
+            handles.add(h);
+            pending.set(i, h.result());
+          } catch (KilnException e) {
+            out[i] = RowErrors.failedOrThrow(WIDTH, e, failFast);
+          }
+        }
+        for (int i = 0; i < rows.size(); i++) {
+          if (pending.get(i) == null) {
+            continue;
+          }
+          try {
+            out[i] = values(pending.get(i).join(), worker.tokenizer());
+          } catch (RuntimeException e) {
+            out[i] = RowErrors.failedOrThrow(WIDTH, e, failFast);
+          }
+        }
+      } catch (RuntimeException e) {
+        // A failing task leaves nothing running in the shared engine.
+        handles.forEach(GenerationHandle::cancel);
+        throw e;
+      }
+      return List.of(out);
+    }
+
+    private int[] prompt(Row row, LlmWorker worker) {
+      if (row.isNullAt(column)) {
+        throw new InvalidInputException("null prompt");
+      }
+      Object cell = row.get(column);
+      if (cell instanceof String text) {
+        if (text.isEmpty()) {
+          throw new InvalidInputException("empty prompt");
+        }
+        HuggingFaceTokenizer tokenizer = worker.tokenizer();
+        if (tokenizer == null) {
+          throw new InvalidInputException(
+              "a text prompt needs the model's tokenizer.json; give token ids instead");
+        }
+        long[] ids = tokenizer.encode(text).getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+          out[i] = Math.toIntExact(ids[i]);
+        }
+        return out;
+      }
+      List<Object> ids = row.getList(column);
+      int[] out = new int[ids.size()];
+      for (int i = 0; i < out.length; i++) {
+        Object id = ids.get(i);
+        if (id == null) {
+          throw new InvalidInputException("prompt id " + i + " is null");
+        }
+        long v = ((Number) id).longValue();
+        out[i] = v < Integer.MIN_VALUE || v > Integer.MAX_VALUE ? -1 : (int) v;
+      }
+      return out;
+    }
+
+    private static Object[] values(GenerationResult r, HuggingFaceTokenizer tokenizer) {
+      int[] ids = r.newTokenIds();
+      String text = null;
+      if (tokenizer != null) {
+        long[] longs = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+          longs[i] = ids[i];
+        }
+        text = tokenizer.decode(longs);
+      }
+      return new Object[] {text, ids, null};
+    }
+  }
+}
