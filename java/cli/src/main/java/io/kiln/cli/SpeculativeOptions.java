@@ -87,8 +87,7 @@ final class SpeculativeOptions {
         throw OptionRanges.usage(spec, "--spec-method draft needs --draft-model DIR");
       }
       if (ngramMin != null || ngramMax != null) {
-        throw OptionRanges.usage(
-            spec, "--spec-ngram-min and --spec-ngram-max need --spec-method ngram");
+        throw OptionRanges.usage(spec, NGRAM_ONLY);
       }
       return SpeculativeConfig.draft(k);
     }
