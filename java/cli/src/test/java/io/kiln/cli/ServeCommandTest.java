@@ -11,6 +11,8 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -26,13 +28,28 @@ class ServeCommandTest {
   /** A serve command running in the background until stopped, and the port it printed. */
   private record Running(ServeCommand command, CompletableFuture<Integer> exit, String port) {}
 
-  private static Running serve(String... args) throws InterruptedException {
+  /** Serves the shared tiny chat Llama on a free port, without embeddings, with {@code extra}. */
+  private static Running serve(String... extra) throws InterruptedException {
+    Path model = SharedModels.require("public/llama-chat");
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "--model",
+                model.toString(),
+                "--port",
+                "0",
+                "--embedding-model",
+                "none",
+                "--kv-blocks",
+                "256"));
+    args.addAll(List.of(extra));
     ServeCommand command = new ServeCommand();
     CommandLine cli = new CommandLine(command);
     StringWriter out = new StringWriter();
     cli.setOut(new PrintWriter(out, true));
     cli.setErr(new PrintWriter(new StringWriter(), true));
-    CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> cli.execute(args));
+    CompletableFuture<Integer> exit =
+        CompletableFuture.supplyAsync(() -> cli.execute(args.toArray(String[]::new)));
     long deadline = System.nanoTime() + 60_000_000_000L;
     Matcher port = Pattern.compile("port (\\d+)").matcher("");
     while (!port.reset(out.toString()).find() && System.nanoTime() < deadline) {
@@ -55,21 +72,7 @@ class ServeCommandTest {
 
   @Test
   void servesOnAnEphemeralPortWithAKeyUntilStopped() throws Exception {
-    Path model = SharedModels.require("public/llama-chat");
-    Running running =
-        serve(
-            "--model",
-            model.toString(),
-            "--port",
-            "0",
-            "--served-model-name",
-            "tiny",
-            "--api-key",
-            "k1",
-            "--embedding-model",
-            "none",
-            "--kv-blocks",
-            "256");
+    Running running = serve("--served-model-name", "tiny", "--api-key", "k1");
     try {
       HttpResponse<String> models =
           send(
@@ -87,21 +90,7 @@ class ServeCommandTest {
 
   @Test
   void speculativeOptionsReachTheEngine() throws Exception {
-    Path model = SharedModels.require("public/llama-chat");
-    Running running =
-        serve(
-            "--model",
-            model.toString(),
-            "--port",
-            "0",
-            "--embedding-model",
-            "none",
-            "--kv-blocks",
-            "256",
-            "--spec-method",
-            "ngram",
-            "--spec-tokens",
-            "2");
+    Running running = serve("--spec-method", "ngram", "--spec-tokens", "2");
     try {
       // A prompt that repeats itself gives the n-gram lookup something to find.
       String body =
