@@ -15,6 +15,8 @@
 #             batches 8 and 32, detailed layer information beside each plan), ~4 min + ~1 min each
 #   roofline  batch-1 roofline of the CUDA runner with its stage breakdown: cuBLAS, skinny with
 #             programmatic launch, with the norms fused into the products, ~1 min
+#   spec      speculative decoding at batch 1 on the 1B shape: plain, draft K=4, ngram K=4, and
+#             the draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~5 min
 set -uo pipefail
 D=.devrun
 K=/tmp/kb
@@ -42,6 +44,7 @@ for p in ${PHASES//,/ }; do
     runner) OUT=$K/out/runner bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuLlamaRunnerTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/runner/gpu-tests.log | tail -8 ;;
     roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
+    spec) OUT=$K/out/spec bash $D/bench/gpu/llm-gpu.sh spec ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
   esac

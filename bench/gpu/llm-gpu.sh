@@ -3,7 +3,8 @@
 # GPU tests of the CUDA Llama runner, then Kiln vs Hugging Face transformers generate on a random
 # Llama-3.2-1B-shaped fp16 model made here, and a logits/tokens cross-check against HF on that
 # shape. Everything lands in $OUT (8 files at most).
-#   bash .devrun/bench/gpu/llm-gpu.sh [all|tests|bench]
+#   bash .devrun/bench/gpu/llm-gpu.sh [all|tests|bench|spec]
+# spec alone: speculative decoding at batch 1 on the 1B shape (plain, draft K=4, ngram K=4), ~5 min.
 # Budget: about 9 minutes in all; each stage has its own timeout so a hang cannot eat the rest.
 set -uo pipefail
 D=.devrun
@@ -25,6 +26,48 @@ stage "device"
 nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader | tee -a "$LOG"
 java -version 2>&1 | head -1 | tee -a "$LOG"
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' 2>&1 | tee -a "$LOG"
+
+if [ "$PHASE" = spec ]; then
+  # The CPU report's recipe (bench/cpu-spec.sh) on the 1B shape: the target's layers after the
+  # first KEEP add almost nothing (o_proj, down_proj scaled by 1e-3), the draft is those KEEP
+  # layers with the same embeddings and norm. Goal: draft K=4 at least 2x plain at acceptance >= 0.8.
+  SPEC=/tmp/llama-3.2-1b-spec
+  KEEP=${LLM_SPEC_KEEP:-2}
+  rm -rf "$SPEC" && mkdir -p "$SPEC"
+  stage "make-random-model llama-3.2-1b f16, then its scaled target and $KEEP-layer draft"
+  timeout 60 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli make-random-model \
+    --shape llama-3.2-1b --dtype f16 --seed 1 -o "$SPEC/base" 2>&1 | tr '\r' '\n' | tail -1 | tee -a "$LOG"
+  timeout 240 java "${JOPTS[@]}" -cp "$CP" io.kiln.bench.ShallowDraftModels \
+    "$SPEC/base" "$SPEC/target" "$SPEC/draft" "$KEEP" 1e-3 2>&1 | tee -a "$LOG"
+  rm -rf "$SPEC/base"
+  # spec_bench JSON [FLAGS...]: four requests, one at a time, on the scaled target.
+  spec_bench() {
+    local json=$1; shift
+    stage "kiln bench-llm --device cuda --concurrency 1 $*"
+    timeout 150 java "${JOPTS[@]}" -cp "$CP" io.kiln.cli.KilnCli bench-llm --model "$SPEC/target" \
+      --device cuda --dtype f16 --concurrency 1 --requests 4 --prompt-len 128 --gen-len 128 "$@" \
+      --json "$OUT/$json" 2>&1 | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$LOG"
+    echo "kiln ($*) exit code ${PIPESTATUS[0]}" | tee -a "$LOG"
+  }
+  spec_bench llm-gpu-spec-plain.json
+  spec_bench llm-gpu-spec-draft-k4.json --spec-method draft --draft-model "$SPEC/draft" --spec-tokens 4
+  spec_bench llm-gpu-spec-ngram-k4.json --spec-method ngram --spec-tokens 4
+  stage "speedup at batch 1 (decode tok/s per request) against plain"
+  python3 - "$OUT/llm-gpu-spec-plain.json" "$OUT"/llm-gpu-spec-{draft,ngram}-k4.json <<'PY' 2>&1 | tee -a "$LOG"
+import json, sys
+rate = lambda f: json.load(open(f))["rows"][0]
+plain = rate(sys.argv[1])["decode_tokens_per_second_per_request"]
+print(f"plain: {plain:.1f} decode tok/s")
+for f in sys.argv[2:]:
+    r = rate(f)
+    speedup = r["decode_tokens_per_second_per_request"] / plain
+    acc, length = r.get("spec_acceptance_rate") or 0.0, r.get("spec_mean_accepted_length") or 0.0
+    goal = "" if "ngram" in f else (" MEETS" if speedup >= 2 and acc >= 0.8 else " MISSES") + " the goal (>= 2x at acceptance >= 0.8)"
+    print(f"{f.rsplit('/', 1)[-1]}: {speedup:.2f}x, acceptance {acc:.3f}, mean accepted length {length:.2f}{goal}")
+PY
+  stage "done"
+  exit 0
+fi
 
 if [ "$PHASE" != bench ]; then
   stage "gpu tests (kernels, tiny Llama exactness, tiny pool, graphs vs eager, memory)"

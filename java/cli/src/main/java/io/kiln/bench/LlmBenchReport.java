@@ -11,7 +11,7 @@ import org.knowm.xchart.style.Styler;
 /**
  * The rows of an LLM serving benchmark, in process ({@code kiln bench-llm}) or over HTTP ({@code
  * kiln bench-serve}), as a table, JSON and a PNG plot. The KV columns appear where the rows know
- * the engine's KV use.
+ * the engine's KV use, the speculation columns where the engine speculates.
  */
 public final class LlmBenchReport {
   private final Map<String, Object> header;
@@ -38,13 +38,16 @@ public final class LlmBenchReport {
       }
     }
     boolean withKv = rows.stream().allMatch(r -> r.kv() != null);
+    boolean withSpeculation = rows.stream().allMatch(r -> r.speculation() != null);
     sb.append('\n')
         .append(
             "| concurrency | requests | output tok/s | vs first row | req/s | TTFT p50 ms"
                 + " | TTFT p99 ms | ITL p50 ms | ITL p99 ms |"
                 + (withKv ? " peak KV blocks | preemptions |" : "")
+                + (withSpeculation ? SPECULATION_HEADER : "")
                 + "\n")
         .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (withKv ? "---:|---:|" : ""))
+        .append(withSpeculation ? "---:|---:|---:|---:|---:|" : "")
         .append('\n');
     for (LlmBenchRow r : rows) {
       sb.append(
@@ -71,10 +74,29 @@ public final class LlmBenchReport {
                 100 * kv.peakKvUsage(),
                 kv.preemptions()));
       }
+      if (withSpeculation) {
+        LlmBenchRow.Speculation spec = r.speculation();
+        sb.append(
+            String.format(
+                java.util.Locale.ROOT,
+                " %.1f | %d | %d | %.3f | %.2f |",
+                r.decodeTokensPerSecond(),
+                spec.proposed(),
+                spec.accepted(),
+                spec.acceptanceRate(),
+                spec.meanAcceptedLength()));
+      }
       sb.append('\n');
     }
     return sb.toString();
   }
+
+  /**
+   * Speculation makes tokens arrive in bursts, so the ITL percentiles say little; the decode rate
+   * comes from the mean gap instead. The accepted length counts the model's own token too.
+   */
+  private static final String SPECULATION_HEADER =
+      " decode tok/s per request | proposed | accepted | acceptance | mean accepted length |";
 
   public void writeJson(Path file) {
     Map<String, Object> root = new LinkedHashMap<>(header);

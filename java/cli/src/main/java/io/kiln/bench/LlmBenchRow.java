@@ -1,12 +1,17 @@
 package io.kiln.bench;
 
+import io.kiln.execution.llm.EngineStats;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * One concurrency level of an LLM benchmark, in process or over HTTP.
  *
+ * @param itlMeanMillis mean gap between a request's tokens: the inverse of its decode rate, which
+ *     the percentiles miss when speculation makes tokens arrive in bursts
  * @param kv the engine's KV cache use, known in process; null over HTTP
+ * @param speculation the engine's speculation over the level, known in process when it speculates;
+ *     null otherwise
  */
 public record LlmBenchRow(
     int concurrency,
@@ -17,7 +22,9 @@ public record LlmBenchRow(
     double ttftP99Millis,
     double itlP50Millis,
     double itlP99Millis,
-    KvUse kv) {
+    double itlMeanMillis,
+    KvUse kv,
+    Speculation speculation) {
 
   /** KV blocks in use at the peak, of those usable, and requests preempted for lack of them. */
   public record KvUse(int peakKvBlocks, int kvBlocks, long preemptions) {
@@ -26,8 +33,36 @@ public record LlmBenchRow(
     }
   }
 
+  /**
+   * Speculation counts over a level: verification steps, tokens proposed and tokens the model kept.
+   */
+  public record Speculation(long steps, long proposed, long accepted) {
+    /** The engine's counts between two of its snapshots. */
+    public static Speculation between(EngineStats before, EngineStats after) {
+      return new Speculation(
+          after.speculativeSteps() - before.speculativeSteps(),
+          after.speculativeProposed() - before.speculativeProposed(),
+          after.speculativeAccepted() - before.speculativeAccepted());
+    }
+
+    /** Accepted over proposed; NaN when nothing was proposed. */
+    public double acceptanceRate() {
+      return proposed == 0 ? Double.NaN : accepted / (double) proposed;
+    }
+
+    /** Tokens one verification yields on average: those accepted plus the model's own. */
+    public double meanAcceptedLength() {
+      return steps == 0 ? Double.NaN : 1 + accepted / (double) steps;
+    }
+  }
+
   public double outputTokensPerSecond() {
     return generatedTokens / seconds;
+  }
+
+  /** A request's decode rate: tokens after its first per second, from the mean gap. */
+  public double decodeTokensPerSecond() {
+    return 1e3 / itlMeanMillis;
   }
 
   public double requestsPerSecond() {
@@ -46,12 +81,26 @@ public record LlmBenchRow(
     o.put("ttft_p99_ms", ttftP99Millis);
     o.put("itl_p50_ms", itlP50Millis);
     o.put("itl_p99_ms", itlP99Millis);
+    o.put("itl_mean_ms", finiteOrNull(itlMeanMillis));
+    o.put("decode_tokens_per_second_per_request", finiteOrNull(decodeTokensPerSecond()));
     if (kv != null) {
       o.put("peak_kv_blocks", kv.peakKvBlocks());
       o.put("kv_blocks", kv.kvBlocks());
       o.put("peak_kv_usage", kv.peakKvUsage());
       o.put("preemptions", kv.preemptions());
     }
+    if (speculation != null) {
+      o.put("spec_steps", speculation.steps());
+      o.put("spec_proposed", speculation.proposed());
+      o.put("spec_accepted", speculation.accepted());
+      o.put("spec_acceptance_rate", finiteOrNull(speculation.acceptanceRate()));
+      o.put("spec_mean_accepted_length", finiteOrNull(speculation.meanAcceptedLength()));
+    }
     return o;
+  }
+
+  /** JSON has no NaN: a rate of nothing is null. */
+  private static Double finiteOrNull(double v) {
+    return Double.isFinite(v) ? v : null;
   }
 }

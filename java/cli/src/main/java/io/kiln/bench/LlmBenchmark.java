@@ -7,6 +7,7 @@ import io.kiln.execution.llm.LlmEngine;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.SpeculativeConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -17,34 +18,50 @@ import java.util.concurrent.Semaphore;
 /**
  * Serving benchmark: at each concurrency level, that many clients keep one request each in flight
  * (a new one as soon as theirs ends) until the level's requests are done. Prompts are random token
- * ids, so the prefix cache does not help; every request generates exactly the asked tokens.
+ * ids (see {@link #randomPrompts}), so the prefix cache does not help; every request generates
+ * exactly the asked tokens.
  */
 public final class LlmBenchmark {
   private LlmBenchmark() {}
 
   /**
-   * @param requests requests at this level
-   * @param progress called once per generated token (on the engine thread)
+   * The engine under test: the model's runner and scheduler settings, and how it speculates.
+   *
+   * @param speculative null for plain decoding
+   * @param draft the draft model's runner for draft speculation, else null
    */
-  public static LlmBenchRow run(
+  public record Setup(
       ModelRunner runner,
-      SchedulerConfig config,
-      int concurrency,
-      int requests,
-      int promptLength,
-      int generateLength,
-      long seed,
-      Runnable progress) {
+      SchedulerConfig scheduler,
+      SpeculativeConfig speculative,
+      ModelRunner draft) {
+    public static Setup plain(ModelRunner runner, SchedulerConfig scheduler) {
+      return new Setup(runner, scheduler, null, null);
+    }
+  }
+
+  /** {@code requests} prompts of {@code length} seeded random token ids. */
+  public static List<int[]> randomPrompts(int vocab, int requests, int length, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
-    int vocab = runner.spec().vocabSize();
     List<int[]> prompts = new ArrayList<>();
     for (int i = 0; i < requests; i++) {
-      int[] p = new int[promptLength];
-      for (int j = 0; j < promptLength; j++) {
+      int[] p = new int[length];
+      for (int j = 0; j < length; j++) {
         p[j] = rnd.nextInt(vocab);
       }
       prompts.add(p);
     }
+    return prompts;
+  }
+
+  /**
+   * One level: {@code concurrency} clients work through {@code prompts}, each generating {@code
+   * generateLength} greedy tokens, on a fresh engine.
+   *
+   * @param progress called once per generated token (on the engine thread)
+   */
+  public static LlmBenchRow run(
+      Setup setup, int concurrency, List<int[]> prompts, int generateLength, Runnable progress) {
     SamplingParams params =
         SamplingParams.builder()
             .temperature(0)
@@ -55,8 +72,11 @@ public final class LlmBenchmark {
     List<CompletableFuture<GenerationResult>> results = new ArrayList<>();
     long start;
     long end;
+    EngineStats before;
     EngineStats stats;
-    try (LlmEngine engine = new LlmEngine(runner, config)) {
+    try (LlmEngine engine =
+        new LlmEngine(setup.runner(), setup.scheduler(), setup.speculative(), setup.draft())) {
+      before = engine.stats();
       start = System.nanoTime();
       for (int[] prompt : prompts) {
         slots.acquireUninterruptibly();
@@ -82,14 +102,21 @@ public final class LlmBenchmark {
     }
     return new LlmBenchRow(
         concurrency,
-        requests,
+        prompts.size(),
         generated,
         (end - start) / 1e9,
         percentile(ttft, 0.5),
         percentile(ttft, 0.99),
         percentile(itl, 0.5),
         percentile(itl, 0.99),
-        new LlmBenchRow.KvUse(stats.peakKvBlocksUsed(), stats.kvBlocksUsable(), preemptions));
+        mean(itl),
+        new LlmBenchRow.KvUse(stats.peakKvBlocksUsed(), stats.kvBlocksUsable(), preemptions),
+        setup.speculative() == null ? null : LlmBenchRow.Speculation.between(before, stats));
+  }
+
+  /** Mean of the samples; NaN for none. */
+  static double mean(List<Double> samples) {
+    return samples.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
   }
 
   /** Nearest-rank percentile; NaN for no samples. */

@@ -154,7 +154,9 @@ public final class ServeBenchmark implements AutoCloseable {
         LlmBenchmark.percentile(ttft, 0.99),
         LlmBenchmark.percentile(itl, 0.5),
         LlmBenchmark.percentile(itl, 0.99),
-        null); // the engine's KV use is not seen over HTTP
+        LlmBenchmark.mean(itl),
+        null, // the engine's KV use and speculation are not seen over HTTP
+        null);
   }
 
   record Timing(double ttftMillis, double[] itlMillis, long tokens) {}

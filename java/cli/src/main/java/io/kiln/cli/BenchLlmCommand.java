@@ -6,7 +6,9 @@ import io.kiln.bench.LlmBenchRow;
 import io.kiln.bench.LlmBenchmark;
 import io.kiln.bench.gpu.DecodeRoofline;
 import io.kiln.execution.llm.ModelRunner;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.util.ProgressBar;
@@ -29,6 +31,8 @@ import picocli.CommandLine.Option;
     })
 final class BenchLlmCommand implements Callable<Integer> {
   @Mixin LlmModelOptions modelOptions;
+
+  @Mixin SpeculativeOptions speculativeOptions;
 
   @Option(
       names = "--concurrency",
@@ -80,6 +84,7 @@ final class BenchLlmCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     validate();
+    SpeculativeConfig speculative = speculativeOptions.config(spec);
     LlamaConfig config = modelOptions.config();
     int perRequest = promptLength + generateLength;
     if (perRequest > config.maxPositions() + 1) {
@@ -105,6 +110,8 @@ final class BenchLlmCommand implements Callable<Integer> {
     header.put("max_num_seqs", maxNumSeqs);
     header.put("max_batched_tokens", maxBatchedTokens);
     header.put(
+        "speculative", SpeculativeOptions.describe(speculative, speculativeOptions.draftModel));
+    header.put(
         "threads",
         modelOptions.threads != null
             ? modelOptions.threads
@@ -117,9 +124,11 @@ final class BenchLlmCommand implements Callable<Integer> {
       totalTokens += (long) requestsAt(c) * generateLength;
     }
     ProgressBar progress = new ProgressBar(System.err, totalTokens);
-    try (ModelRunner runner =
-        modelOptions.openRunner(
-            modelOptions.runnerOptions(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens))) {
+    RunnerOptions runnerOptions =
+        modelOptions.runnerOptions(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens);
+    try (ModelRunner runner = modelOptions.openRunner(runnerOptions);
+        ModelRunner draft =
+            speculativeOptions.openDraft(speculative, modelOptions, runnerOptions)) {
       if (runner instanceof GpuLlamaRunner gpu) {
         header.put("kv_blocks", gpu.kvPool().usableBlocks());
         header.put("startup", gpu.startupReport().toMap());
@@ -136,20 +145,23 @@ final class BenchLlmCommand implements Callable<Integer> {
         }
       }
       report = new LlmBenchReport(header);
+      LlmBenchmark.Setup setup = new LlmBenchmark.Setup(runner, scheduler, speculative, draft);
+      int vocab = runner.spec().vocabSize();
       // Untimed: let the JIT compile the forward pass before the first level.
       LlmBenchmark.run(
-          runner, scheduler, 1, 2, promptLength, Math.min(generateLength, 8), seed + 1, () -> {});
+          setup,
+          1,
+          LlmBenchmark.randomPrompts(vocab, 2, promptLength, seed + 1),
+          Math.min(generateLength, 8),
+          () -> {});
       for (int c : concurrency) {
         String label = "concurrency " + c;
         LlmBenchRow row =
             LlmBenchmark.run(
-                runner,
-                scheduler,
+                setup,
                 c,
-                requestsAt(c),
-                promptLength,
+                LlmBenchmark.randomPrompts(vocab, requestsAt(c), promptLength, seed),
                 generateLength,
-                seed,
                 () -> progress.step(label));
         report.add(row);
       }

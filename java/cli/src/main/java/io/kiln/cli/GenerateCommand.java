@@ -9,8 +9,10 @@ import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.LlmEngine;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RequestMetrics;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.execution.llm.TokenEvent;
 import io.kiln.execution.llm.TokenStream;
 import io.kiln.model.llama.LlamaConfig;
@@ -38,6 +40,8 @@ import picocli.CommandLine.Option;
     })
 final class GenerateCommand implements Callable<Integer> {
   @Mixin LlmModelOptions modelOptions;
+
+  @Mixin SpeculativeOptions speculativeOptions;
 
   static final class PromptInput {
     @Option(
@@ -68,6 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     SamplingParams params = sampling.params(spec);
     modelOptions.checkRanges(spec);
+    SpeculativeConfig speculative = speculativeOptions.config(spec);
     PrintWriter out = spec.commandLine().getOut();
     LlamaConfig config = modelOptions.config();
     params.validate(config.vocabSize());
@@ -83,28 +88,38 @@ final class GenerateCommand implements Callable<Integer> {
       }
       int tokens = Math.min(ids.length + sampling.maxNewTokens, config.maxPositions());
       SchedulerConfig scheduler = SchedulerConfig.defaults();
-      try (ModelRunner runner =
-              modelOptions.openRunner(
-                  modelOptions.runnerOptions(
-                      modelOptions.blocksFor(tokens),
-                      false,
-                      scheduler.maxNumSeqs(),
-                      scheduler.maxNumBatchedTokens()));
-          LlmEngine engine = new LlmEngine(runner, scheduler)) {
+      RunnerOptions runnerOptions =
+          modelOptions.runnerOptions(
+              modelOptions.blocksFor(tokens),
+              false,
+              scheduler.maxNumSeqs(),
+              scheduler.maxNumBatchedTokens());
+      // Closed in reverse: the engine first, then the draft and the target runner under it.
+      try (ModelRunner runner = modelOptions.openRunner(runnerOptions);
+          ModelRunner draft =
+              speculativeOptions.openDraft(speculative, modelOptions, runnerOptions);
+          LlmEngine engine = new LlmEngine(runner, scheduler, speculative, draft)) {
         GenerationResult result = run(engine, ids, params, tokenizer, out);
         if (json) {
-          out.println(toJson(result, tokenizer));
+          out.println(toJson(result, tokenizer, speculative != null));
         } else {
           RequestMetrics m = result.metrics();
           spec.commandLine()
               .getErr()
               .printf(
-                  "%d prompt + %d new tokens (%s), TTFT %.1f ms, %.1f tokens/s%n",
+                  "%d prompt + %d new tokens (%s), TTFT %.1f ms, %.1f tokens/s%s%n",
                   m.promptTokens(),
                   m.generatedTokens(),
                   result.finishReason().name().toLowerCase(java.util.Locale.ROOT),
                   m.ttftMillis(),
-                  tokensPerSecond(m));
+                  tokensPerSecond(m),
+                  speculative == null
+                      ? ""
+                      : String.format(
+                          java.util.Locale.ROOT,
+                          ", %d of %d proposed tokens accepted",
+                          m.speculativeAccepted(),
+                          m.speculativeProposed()));
         }
       }
     } finally {
@@ -155,8 +170,8 @@ final class GenerateCommand implements Callable<Integer> {
     return m.generatedTokens() / (m.totalMillis() / 1e3);
   }
 
-  private static String toJson(GenerationResult r, HuggingFaceTokenizer tokenizer)
-      throws IOException {
+  private static String toJson(
+      GenerationResult r, HuggingFaceTokenizer tokenizer, boolean speculative) throws IOException {
     RequestMetrics m = r.metrics();
     Map<String, Object> o = new LinkedHashMap<>();
     o.put("prompt_ids", r.promptIds());
@@ -172,6 +187,14 @@ final class GenerateCommand implements Callable<Integer> {
     o.put("total_ms", m.totalMillis());
     o.put("tokens_per_second", tokensPerSecond(m));
     o.put("preemptions", m.preemptions());
+    if (speculative) {
+      Map<String, Object> s = new LinkedHashMap<>();
+      s.put("proposed", m.speculativeProposed());
+      s.put("accepted", m.speculativeAccepted());
+      // Nothing proposed has no rate: null rather than JSON's missing NaN.
+      s.put("acceptance_rate", m.speculativeProposed() == 0 ? null : m.acceptanceRate());
+      o.put("speculative", s);
+    }
     return new ObjectMapper().disable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(o);
   }
 

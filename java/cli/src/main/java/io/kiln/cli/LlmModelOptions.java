@@ -167,7 +167,16 @@ final class LlmModelOptions {
 
   /** The runner for the chosen device. */
   ModelRunner openRunner(RunnerOptions options) {
-    return LlmRunners.open(model, cuda() ? Device.CUDA : Device.CPU, options);
+    return openRunner(model, options);
+  }
+
+  /** The runner of another model directory (a draft model) on the chosen device. */
+  ModelRunner openRunner(Path modelDir, RunnerOptions options) {
+    return LlmRunners.open(modelDir, deviceKind(), options);
+  }
+
+  Device deviceKind() {
+    return cuda() ? Device.CUDA : Device.CPU;
   }
 
   private WeightQuantizer.Format weightFormat() {

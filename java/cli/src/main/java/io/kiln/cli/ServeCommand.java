@@ -1,8 +1,8 @@
 package io.kiln.cli;
 
-import io.kiln.Device;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.server.KilnServer;
 import io.kiln.server.ServerOptions;
@@ -25,6 +25,8 @@ import picocli.CommandLine.Option;
     })
 final class ServeCommand implements Callable<Integer> {
   @Mixin LlmModelOptions modelOptions;
+
+  @Mixin SpeculativeOptions speculativeOptions;
 
   @Option(
       names = "--served-model-name",
@@ -112,6 +114,7 @@ final class ServeCommand implements Callable<Integer> {
       OptionRanges.between(spec, "--kv-blocks", kvBlocks, 1, 1 << 28);
     }
     modelOptions.checkRanges(spec);
+    SpeculativeConfig speculative = speculativeOptions.config(spec);
     LlamaConfig config = modelOptions.config();
     int context =
         modelOptions.maxModelLen > 0
@@ -127,7 +130,7 @@ final class ServeCommand implements Callable<Integer> {
     ServerOptions options =
         ServerOptions.defaults(modelOptions.model)
             .withServedModelName(servedModelName)
-            .withDevice(modelOptions.cuda() ? Device.CUDA : Device.CPU)
+            .withDevice(modelOptions.deviceKind())
             .withRunnerOptions(runner)
             .withScheduler(new SchedulerConfig(maxNumSeqs, maxBatchedTokens, 0, true))
             .withAddress(host, port)
@@ -136,7 +139,8 @@ final class ServeCommand implements Callable<Integer> {
             .withMaxModelLen(modelOptions.maxModelLen)
             .withEmbeddingModel(embeddingModel)
             .withMaxBodyBytes(maxBodyBytes)
-            .withShutdownGrace(Duration.ofSeconds(shutdownGrace));
+            .withShutdownGrace(Duration.ofSeconds(shutdownGrace))
+            .withSpeculative(speculative, speculativeOptions.draftModel);
     server = KilnServer.start(options);
     Thread hook = new Thread(this::stop, "kiln-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);

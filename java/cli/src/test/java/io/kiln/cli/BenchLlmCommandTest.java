@@ -2,6 +2,7 @@ package io.kiln.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -58,6 +59,72 @@ class BenchLlmCommandTest {
     assertTrue(rows.get(1).get("preemptions").asLong() > 0, rows.get(1).toString());
     byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
     assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, head);
+  }
+
+  @Test
+  void aSelfDraftingRunReportsItsSpeculation(@TempDir Path tmp) throws Exception {
+    Path json = tmp.resolve("spec.json");
+    String model = PublicLlama.directory().toString();
+    GenerateCommandTest.Run run =
+        GenerateCommandTest.kiln(
+            "bench-llm",
+            "--model",
+            model,
+            "--concurrency",
+            "1,2",
+            "--requests",
+            "2",
+            "--prompt-len",
+            "10",
+            "--gen-len",
+            "20",
+            "--threads",
+            "2",
+            "--spec-method",
+            "draft",
+            "--draft-model",
+            model,
+            "--spec-tokens",
+            "3",
+            "--json",
+            json.toString());
+    assertEquals(0, run.exit(), run.err());
+    assertTrue(run.out().contains("| acceptance | mean accepted length |"), run.out());
+    JsonNode root = new ObjectMapper().readTree(json.toFile());
+    assertTrue(root.get("speculative").asText().startsWith("draft model "), root.toString());
+    for (JsonNode r : root.get("rows")) {
+      assertEquals(40, r.get("generated_tokens").asInt(), r.toString());
+      long steps = r.get("spec_steps").asLong();
+      long proposed = r.get("spec_proposed").asLong();
+      long accepted = r.get("spec_accepted").asLong();
+      assertTrue(steps > 0 && proposed >= steps && accepted <= proposed, r.toString());
+      // The draft is the model itself: (nearly) every proposal is kept.
+      assertEquals(accepted / (double) proposed, r.get("spec_acceptance_rate").asDouble(), 1e-12);
+      assertTrue(r.get("spec_acceptance_rate").asDouble() >= 0.9, r.toString());
+      assertEquals(
+          1 + accepted / (double) steps, r.get("spec_mean_accepted_length").asDouble(), 1e-12);
+      assertTrue(r.get("spec_mean_accepted_length").asDouble() > 2, r.toString());
+    }
+  }
+
+  @Test
+  void withoutSpeculationTheTableHasNoSpeculationColumns() {
+    GenerateCommandTest.Run run =
+        GenerateCommandTest.kiln(
+            "bench-llm",
+            "--model",
+            PublicLlama.directory().toString(),
+            "--concurrency",
+            "1",
+            "--requests",
+            "1",
+            "--prompt-len",
+            "4",
+            "--gen-len",
+            "4");
+    assertEquals(0, run.exit(), run.err());
+    assertFalse(run.out().contains("acceptance"), run.out());
+    assertTrue(run.out().contains("- speculative: off"), run.out());
   }
 
   @Test

@@ -262,6 +262,7 @@ class CliBadInputTest {
             2,
             "--concurrency",
             () -> args("bench-llm", "--model", tiny().toString(), "--concurrency", "0")));
+    speculativeCases(cases);
     cases.add(
         new Case(
             "make-random-model of a 10^12 vocabulary",
@@ -303,6 +304,69 @@ class CliBadInputTest {
                     "-o",
                     tiny().toString())));
     return cases;
+  }
+
+  /** Speculative options: the same usage errors from generate, bench-llm and serve. */
+  private static void speculativeCases(List<Case> cases) {
+    Map<String, String[]> fragmentToOptions = new LinkedHashMap<>();
+    fragmentToOptions.put("needs --draft-model", new String[] {"--spec-method", "draft"});
+    fragmentToOptions.put("must be draft or ngram", new String[] {"--spec-method", "beam"});
+    fragmentToOptions.put(
+        "--draft-model needs --spec-method draft",
+        new String[] {"--spec-method", "ngram", "--draft-model", "."});
+    fragmentToOptions.put(
+        "--spec-tokens must be between 1 and 8",
+        new String[] {"--spec-method", "ngram", "--spec-tokens", "9"});
+    fragmentToOptions.put(
+        "--spec-ngram-max must be between 3",
+        new String[] {"--spec-method", "ngram", "--spec-ngram-min", "3", "--spec-ngram-max", "2"});
+    fragmentToOptions.put(
+        "need --spec-method ngram",
+        new String[] {"--spec-method", "draft", "--draft-model", ".", "--spec-ngram-min", "2"});
+    fragmentToOptions.put("--spec-tokens needs --spec-method", new String[] {"--spec-tokens", "2"});
+    fragmentToOptions.forEach(
+        (fragment, options) -> {
+          for (String command : new String[] {"generate", "bench-llm", "serve"}) {
+            cases.add(
+                new Case(
+                    command + " " + String.join(" ", options),
+                    ExitCodes.USAGE,
+                    fragment,
+                    () -> withModel(command, options)));
+          }
+        });
+    cases.add(
+        new Case(
+            "generate with a draft of another vocabulary",
+            ExitCodes.MODEL,
+            "vocabulary",
+            () ->
+                generate("--spec-method", "draft", "--draft-model", otherVocabulary().toString())));
+  }
+
+  /** {@code command} on the tiny model with {@code options} (and a prompt for generate). */
+  private static String[] withModel(String command, String[] options) {
+    List<String> all = new ArrayList<>(List.of(command, "--model", tiny().toString()));
+    if (command.equals("generate")) {
+      all.addAll(List.of("--prompt-ids", "1,2"));
+    }
+    all.addAll(List.of(options));
+    return all.toArray(String[]::new);
+  }
+
+  private static Path otherVocabularyModel;
+
+  /** The tiny shape with a vocabulary of 300 instead of 256: no draft for the tiny model. */
+  private static synchronized Path otherVocabulary() {
+    if (otherVocabularyModel == null) {
+      otherVocabularyModel = dir.resolve("tiny-vocab-300");
+      com.fasterxml.jackson.databind.node.ObjectNode shape =
+          io.kiln.model.llama.RandomLlamaModel.shape("tiny");
+      shape.put("vocab_size", 300);
+      io.kiln.model.llama.RandomLlamaModel.write(
+          shape, 6, io.kiln.DType.F32, otherVocabularyModel, 1L << 30, fraction -> {});
+    }
+    return otherVocabularyModel;
   }
 
   private static Path tinyModel;

@@ -76,6 +76,58 @@ class GenerateCommandTest {
     }
   }
 
+  /** Greedy ids and the speculative block of {@code generate --json} with {@code extra} options. */
+  private static JsonNode generateJson(PublicLlama.Case c, String... extra) throws Exception {
+    List<String> args =
+        new java.util.ArrayList<>(
+            List.of(
+                "generate",
+                "--model",
+                PublicLlama.directory().toString(),
+                "--prompt-ids",
+                join(c.prompt()),
+                "--max-new-tokens",
+                Integer.toString(c.greedyNewTokens().length),
+                "--threads",
+                "2",
+                "--json"));
+    args.addAll(List.of(extra));
+    Run run = kiln(args.toArray(String[]::new));
+    assertEquals(0, run.exit(), run.err());
+    return new ObjectMapper().readTree(run.out());
+  }
+
+  @Test
+  void ngramSpeculationKeepsTheReferenceGreedyTokens() throws Exception {
+    long proposed = 0;
+    for (PublicLlama.Case c : PublicLlama.cases()) {
+      JsonNode json = generateJson(c, "--spec-method", "ngram", "--spec-tokens", "3");
+      assertArrayEquals(c.greedyNewTokens(), ints(json.get("new_token_ids")));
+      JsonNode spec = json.get("speculative");
+      assertTrue(spec.get("accepted").asInt() <= spec.get("proposed").asInt(), spec.toString());
+      proposed += spec.get("proposed").asLong();
+    }
+    // The greedy outputs repeat themselves (102,102,102; 273,354,273,354), so lookups find matches.
+    assertTrue(proposed > 0, "nothing proposed");
+  }
+
+  @Test
+  void aModelDraftingForItselfKeepsTheReferenceTokensAndIsAccepted() throws Exception {
+    String self = PublicLlama.directory().toString();
+    for (PublicLlama.Case c : PublicLlama.cases()) {
+      JsonNode json = generateJson(c, "--spec-method", "draft", "--draft-model", self);
+      assertArrayEquals(c.greedyNewTokens(), ints(json.get("new_token_ids")));
+      JsonNode spec = json.get("speculative");
+      assertTrue(spec.get("proposed").asInt() > 0, spec.toString());
+      assertTrue(spec.get("acceptance_rate").asDouble() >= 0.9, spec.toString());
+    }
+  }
+
+  @Test
+  void withoutSpeculationTheJsonHasNoSpeculativeBlock() throws Exception {
+    assertFalse(generateJson(PublicLlama.cases().get(0)).has("speculative"));
+  }
+
   @Test
   void plainOutputStreamsTheIds() {
     PublicLlama.Case c = PublicLlama.cases().get(0);

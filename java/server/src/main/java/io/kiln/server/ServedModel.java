@@ -17,12 +17,13 @@ import java.util.Set;
 import java.util.function.UnaryOperator;
 
 /**
- * What one server serves: the runner and its engine, the tokenizer and chat template, the end
- * tokens, and the embedder. Closes them in reverse order of opening.
+ * What one server serves: the runner (and a draft model's) and its engine, the tokenizer and chat
+ * template, the end tokens, and the embedder. Closes them in reverse order of opening.
  */
 final class ServedModel implements AutoCloseable {
   final String name;
   final ModelRunner runner;
+  final ModelRunner draft; // null unless the engine speculates with a draft model
   final LlmEngine engine;
   final TextTokenizer tokenizer; // null when the model directory has none
   final ChatTemplate chatTemplate;
@@ -34,11 +35,13 @@ final class ServedModel implements AutoCloseable {
   private ServedModel(
       ServerOptions options,
       ModelRunner runner,
+      ModelRunner draft,
       LlmEngine engine,
       TextTokenizer tokenizer,
       TextEmbedder embedder) {
     this.name = options.modelName();
     this.runner = runner;
+    this.draft = draft;
     this.engine = engine;
     this.tokenizer = tokenizer;
     this.chatTemplate = ChatTemplate.load(options.model());
@@ -60,18 +63,23 @@ final class ServedModel implements AutoCloseable {
     }
     ModelRunner runner =
         LlmRunners.open(options.model(), options.device(), options.runnerOptions());
+    ModelRunner draft = null;
     LlmEngine engine = null;
     TextTokenizer tokenizer = null;
     TextEmbedder embedder = null;
     try {
-      engine = new LlmEngine(runner, options.scheduler());
+      if (options.draftModel() != null) {
+        draft = LlmRunners.open(options.draftModel(), options.device(), options.runnerOptions());
+      }
+      engine = new LlmEngine(runner, options.scheduler(), options.speculative(), draft);
       tokenizer = TextTokenizer.openOrNull(options.model());
       embedder = openEmbedder(options.embeddingModel());
-      return new ServedModel(options, runner, engine, tokenizer, embedder);
+      return new ServedModel(options, runner, draft, engine, tokenizer, embedder);
     } catch (RuntimeException e) {
       closeQuietly(embedder);
       closeQuietly(tokenizer);
       closeQuietly(engine);
+      closeQuietly(draft);
       closeQuietly(runner);
       throw e;
     }
@@ -139,6 +147,7 @@ final class ServedModel implements AutoCloseable {
     closeQuietly(embedder);
     closeQuietly(tokenizer);
     closeQuietly(engine);
+    closeQuietly(draft);
     closeQuietly(runner);
   }
 

@@ -16,7 +16,7 @@ import java.time.Duration;
 /**
  * The server's metrics in Prometheus text, named like vLLM's with {@code kiln:} for {@code vllm:}:
  * requests by endpoint and status, tokens, latency histograms, the engine's queue, KV usage,
- * preemptions and batch size.
+ * preemptions and batch size, and speculative decoding's counts when the engine speculates.
  */
 final class ServerMetrics {
   private final PrometheusMeterRegistry registry =
@@ -42,6 +42,9 @@ final class ServerMetrics {
     FunctionCounter.builder("kiln:num_preemptions", engine, e -> e.stats().preemptions())
         .description("Requests preempted for lack of KV blocks")
         .register(registry);
+    if (engine.speculativeConfig() != null) {
+      speculation(engine);
+    }
     promptTokens =
         Counter.builder("kiln:prompt_tokens").description("Prompt tokens").register(registry);
     generationTokens =
@@ -56,6 +59,28 @@ final class ServerMetrics {
             .description("Running requests, sampled while the engine has work")
             .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
             .register(registry);
+  }
+
+  /** Registered only when the engine speculates: without it they could only ever read zero. */
+  private void speculation(LlmEngine engine) {
+    FunctionCounter.builder(
+            "kiln:spec_proposed_tokens", engine, e -> e.stats().speculativeProposed())
+        .description("Tokens proposed by speculative decoding")
+        .register(registry);
+    FunctionCounter.builder(
+            "kiln:spec_accepted_tokens", engine, e -> e.stats().speculativeAccepted())
+        .description("Proposed tokens the model kept")
+        .register(registry);
+    FunctionCounter.builder(
+            "kiln:spec_verification_steps", engine, e -> e.stats().speculativeSteps())
+        .description("Verifications: a request checking its proposed tokens in one step")
+        .register(registry);
+    Gauge.builder("kiln:spec_acceptance_rate", engine, e -> e.stats().acceptanceRate())
+        .description("Accepted over proposed tokens since start, 0 to 1 (NaN before any)")
+        .register(registry);
+    Gauge.builder("kiln:spec_draft_kv_blocks_used", engine, e -> e.stats().draftKvBlocksUsed())
+        .description("Blocks of the draft model's KV pool that requests hold")
+        .register(registry);
   }
 
   private Timer latency(String name, String description) {

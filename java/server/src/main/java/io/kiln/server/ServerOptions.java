@@ -3,6 +3,7 @@ package io.kiln.server;
 import io.kiln.Device;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SchedulerConfig;
+import io.kiln.execution.llm.SpeculativeConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.Consumer;
@@ -20,6 +21,9 @@ import java.util.function.Consumer;
  *     tokenizer.json beside it, or {@code none}
  * @param maxBodyBytes larger request bodies get 413
  * @param shutdownGrace how long close lets streams in flight finish
+ * @param speculative how the engine speculates, or null for plain decoding
+ * @param draftModel the draft model's directory for draft speculation, opened like {@code model}
+ *     (same device and runner options); null otherwise
  */
 public record ServerOptions(
     Path model,
@@ -34,7 +38,9 @@ public record ServerOptions(
     int maxModelLen,
     String embeddingModel,
     long maxBodyBytes,
-    Duration shutdownGrace) {
+    Duration shutdownGrace,
+    SpeculativeConfig speculative,
+    Path draftModel) {
 
   public static final String DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2";
 
@@ -47,6 +53,14 @@ public record ServerOptions(
     }
     if (maxQueue < 0 || maxModelLen < 0 || maxBodyBytes < 1) {
       throw new IllegalArgumentException("maxQueue, maxModelLen and maxBodyBytes must be >= 0");
+    }
+    boolean drafts = speculative != null && speculative.method() == SpeculativeConfig.Method.DRAFT;
+    if (drafts != (draftModel != null)) {
+      throw new IllegalArgumentException(
+          "a draft model goes with draft speculation and only with it: "
+              + speculative
+              + ", draft "
+              + draftModel);
     }
   }
 
@@ -65,7 +79,9 @@ public record ServerOptions(
         0,
         "default",
         16L << 20,
-        Duration.ofSeconds(30));
+        Duration.ofSeconds(30),
+        null,
+        null);
   }
 
   /** The name clients use: {@code servedModelName}, or the directory's name. */
@@ -125,6 +141,15 @@ public record ServerOptions(
     return with(copy -> copy.shutdownGrace = d);
   }
 
+  /** Speculative decoding, with the draft model's directory for draft speculation (else null). */
+  public ServerOptions withSpeculative(SpeculativeConfig config, Path draft) {
+    return with(
+        copy -> {
+          copy.speculative = config;
+          copy.draftModel = draft;
+        });
+  }
+
   private ServerOptions with(Consumer<Copy> change) {
     Copy copy = new Copy(this);
     change.accept(copy);
@@ -146,6 +171,8 @@ public record ServerOptions(
     String embeddingModel;
     long maxBodyBytes;
     Duration shutdownGrace;
+    SpeculativeConfig speculative;
+    Path draftModel;
 
     Copy(ServerOptions options) {
       model = options.model;
@@ -161,6 +188,8 @@ public record ServerOptions(
       embeddingModel = options.embeddingModel;
       maxBodyBytes = options.maxBodyBytes;
       shutdownGrace = options.shutdownGrace;
+      speculative = options.speculative;
+      draftModel = options.draftModel;
     }
 
     ServerOptions build() {
@@ -177,7 +206,9 @@ public record ServerOptions(
           maxModelLen,
           embeddingModel,
           maxBodyBytes,
-          shutdownGrace);
+          shutdownGrace,
+          speculative,
+          draftModel);
     }
   }
 }
