@@ -8,6 +8,7 @@ import io.kiln.execution.llm.KvPoolSpec;
 import io.kiln.execution.llm.LlmEngine;
 import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.session.Session;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -61,15 +62,26 @@ final class ServedModel implements AutoCloseable {
     if (!Files.isDirectory(options.model())) {
       throw new ModelException("model directory not found: " + options.model());
     }
+    SpeculativeConfig speculative = options.speculative();
+    // The target verifies K + 1 positions a step (a CUDA target captures graphs for that shape).
     ModelRunner runner =
-        LlmRunners.open(options.model(), options.device(), options.runnerOptions());
+        LlmRunners.open(
+            options.model(),
+            options.device(),
+            options
+                .runnerOptions()
+                .withSpeculativeTokens(speculative == null ? 0 : speculative.numTokens()));
     ModelRunner draft = null;
     LlmEngine engine = null;
     TextTokenizer tokenizer = null;
     TextEmbedder embedder = null;
     try {
       if (options.draftModel() != null) {
-        draft = LlmRunners.open(options.draftModel(), options.device(), options.runnerOptions());
+        draft =
+            LlmRunners.open(
+                options.draftModel(),
+                options.device(),
+                options.runnerOptions().withSpeculativeTokens(0));
       }
       engine = new LlmEngine(runner, options.scheduler(), options.speculative(), draft);
       tokenizer = TextTokenizer.openOrNull(options.model());
