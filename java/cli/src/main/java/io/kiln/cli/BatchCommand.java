@@ -169,6 +169,17 @@ final class BatchCommand implements Runnable {
       sampling.params(spec);
       modelOptions.checkRanges(spec);
       OptionRanges.between(spec, "--max-num-seqs", maxNumSeqs, 1, 4096);
+      // Launch-path switches are for benchmarking one runner; executors keep the defaults.
+      if (modelOptions.noCudaGraphs
+          || !modelOptions.skinnyGemm
+          || !modelOptions.programmaticLaunch
+          || !modelOptions.fusedNorms) {
+        throw OptionRanges.usage(
+            spec,
+            "kiln batch generate runs with every CUDA launch path on; --no-cuda-graphs,"
+                + " --no-skinny-gemm, --no-programmatic-launch and --no-fused-norms are for"
+                + " kiln generate and bench-llm");
+      }
       KilnGenerator generator =
           new KilnGenerator()
               .setInputCol(io.column(spec, "prompt"))
@@ -177,6 +188,9 @@ final class BatchCommand implements Runnable {
               .setThreads(modelOptions.threads == null ? 0 : modelOptions.threads)
               .setBlockSize(modelOptions.blockSize)
               .setQuantization(modelOptions.quantization == null ? "" : modelOptions.quantization)
+              .setDtype(modelOptions.dtype)
+              .setKvUtilization(modelOptions.kvUtilization)
+              .setMaxModelLen(modelOptions.maxModelLen)
               .setBatchSize(maxNumSeqs)
               .setMaxNewTokens(sampling.maxNewTokens)
               .setTemperature(sampling.temperature)

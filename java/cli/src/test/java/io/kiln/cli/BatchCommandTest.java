@@ -217,4 +217,26 @@ class BatchCommandTest {
     assertEquals(ExitCodes.USAGE, run.exit());
     assertTrue(run.err().contains("--input must end in .jsonl"), run.err());
   }
+
+  @Test
+  void generateRefusesLaunchPathSwitchesItsExecutorsWouldNotHonour(@TempDir Path dir)
+      throws IOException {
+    Path input = dir.resolve("prompts.jsonl");
+    Files.writeString(input, "{\"prompt\": \"hi\"}\n");
+    for (String flag : new String[] {"--no-cuda-graphs", "--no-skinny-gemm", "--no-fused-norms"}) {
+      GenerateCommandTest.Run run =
+          kiln(
+              "batch",
+              "generate",
+              "--model",
+              dir.toString(),
+              "--input",
+              input.toString(),
+              "--output",
+              dir.resolve("out.jsonl").toString(),
+              flag);
+      assertEquals(ExitCodes.USAGE, run.exit(), flag + ": " + run.err());
+      assertTrue(run.err().contains(flag), run.err());
+    }
+  }
 }

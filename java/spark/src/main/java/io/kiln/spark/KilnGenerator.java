@@ -5,6 +5,7 @@ import io.kiln.InvalidInputException;
 import io.kiln.KilnException;
 import io.kiln.execution.llm.GenerationHandle;
 import io.kiln.execution.llm.GenerationResult;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SamplingParams;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -62,6 +63,19 @@ public final class KilnGenerator extends KilnTransformer {
           ParamValidators.gtEq(0));
   private final Param<String> quantization =
       new Param<>(this, "quantization", "int8 or fp8 projection weights on load (\"\": as stored)");
+  private final Param<String> dtype = new Param<>(this, "dtype", "cuda storage type: f16 or f32");
+  private final DoubleParam kvUtilization =
+      new DoubleParam(
+          this,
+          "kvUtilization",
+          "cuda: share of the free device memory for the KV cache",
+          ParamValidators.inRange(0, 1, false, true));
+  private final IntParam maxModelLen =
+      new IntParam(
+          this,
+          "maxModelLen",
+          "cuda: longest sequence served (0: min(context, 4096))",
+          ParamValidators.gtEq(0));
 
   public KilnGenerator() {
     this(Identifiable$.MODULE$.randomUID("kilnGenerator"));
@@ -82,6 +96,9 @@ public final class KilnGenerator extends KilnTransformer {
     setDefault(blockSize, 16);
     setDefault(kvBlocks, 0);
     setDefault(quantization, "");
+    setDefault(dtype, "f16");
+    setDefault(kvUtilization, 0.9);
+    setDefault(maxModelLen, 0);
   }
 
   public static MLReader<KilnGenerator> read() {
@@ -142,6 +159,18 @@ public final class KilnGenerator extends KilnTransformer {
 
   public Param<String> quantization() {
     return quantization;
+  }
+
+  public Param<String> dtype() {
+    return dtype;
+  }
+
+  public DoubleParam kvUtilization() {
+    return kvUtilization;
+  }
+
+  public IntParam maxModelLen() {
+    return maxModelLen;
   }
 
   public KilnGenerator setInputCol(String v) {
@@ -206,6 +235,21 @@ public final class KilnGenerator extends KilnTransformer {
 
   public KilnGenerator setQuantization(String v) {
     set(quantization, v);
+    return this;
+  }
+
+  public KilnGenerator setDtype(String v) {
+    set(dtype, v);
+    return this;
+  }
+
+  public KilnGenerator setKvUtilization(double v) {
+    set(kvUtilization, v);
+    return this;
+  }
+
+  public KilnGenerator setMaxModelLen(int v) {
+    set(maxModelLen, v);
     return this;
   }
 
@@ -286,12 +330,17 @@ public final class KilnGenerator extends KilnTransformer {
 
   @Override
   protected RowModel rowModel(StructType input) {
+    RunnerOptions.Storage.parse(getOrDefault(dtype)); // a typo fails here, not on every executor
     GeneratorSpec spec =
         new GeneratorSpec(
             getModelPath(),
             (Integer) getOrDefault(blockSize),
             (Integer) getOrDefault(kvBlocks),
             getOrDefault(quantization),
+            new LlmWorker.CudaSettings(
+                getOrDefault(dtype),
+                (Double) getOrDefault(kvUtilization),
+                (Integer) getOrDefault(maxModelLen)),
             samplingParams(),
             settings());
     return new GenerateRows(spec, input.fieldIndex(getOrDefault(inputCol)));
@@ -303,6 +352,7 @@ public final class KilnGenerator extends KilnTransformer {
       int blockSize,
       int kvBlocks,
       String quantization,
+      LlmWorker.CudaSettings cuda,
       SamplingParams sampling,
       ModelSettings settings)
       implements Serializable {
@@ -319,7 +369,8 @@ public final class KilnGenerator extends KilnTransformer {
                   Integer.toString(settings.threads()),
                   Integer.toString(blockSize),
                   Integer.toString(kvBlocks),
-                  quantization));
+                  quantization,
+                  cuda.toString()));
       return ExecutorModels.get(
           key,
           () ->
@@ -330,7 +381,8 @@ public final class KilnGenerator extends KilnTransformer {
                   settings.threads(),
                   blockSize,
                   kvBlocks,
-                  quantization));
+                  quantization,
+                  cuda));
     }
   }
 

@@ -33,6 +33,10 @@ final class LlmWorker implements AutoCloseable {
     this.tokenizer = tokenizer;
   }
 
+  /** The CUDA runner's settings a generator carries (the CPU runner ignores them). */
+  record CudaSettings(String dtype, double kvUtilization, int maxModelLen)
+      implements java.io.Serializable {}
+
   /**
    * Opens the model in {@code dir} on {@code on}. With {@code kvBlocks} 0 the CPU pool holds {@code
    * maxRows} rows of up to {@link #DEFAULT_TOKENS_PER_ROW} tokens (within the context), and a CUDA
@@ -45,7 +49,8 @@ final class LlmWorker implements AutoCloseable {
       int threads,
       int blockSize,
       int kvBlocks,
-      String quantization) {
+      String quantization,
+      CudaSettings cudaSettings) {
     LlamaConfig config = LlamaConfig.load(dir);
     boolean cuda = on.device() == io.kiln.Device.CUDA;
     int tokensPerRow = Math.min(config.maxPositions(), DEFAULT_TOKENS_PER_ROW);
@@ -60,7 +65,10 @@ final class LlmWorker implements AutoCloseable {
             .withMaxNumSeqs(scheduler.maxNumSeqs())
             .withMaxBatchedTokens(scheduler.maxNumBatchedTokens())
             .withQuantization(
-                quantization.isEmpty() ? null : WeightQuantizer.Format.parse(quantization));
+                quantization.isEmpty() ? null : WeightQuantizer.Format.parse(quantization))
+            .withKvUtilization(cudaSettings.kvUtilization())
+            .withMaxModelLen(cudaSettings.maxModelLen())
+            .withStorage(RunnerOptions.Storage.parse(cudaSettings.dtype()));
     HuggingFaceTokenizer tokenizer = loadTokenizer(dir);
     ModelRunner runner = null;
     try {
