@@ -52,7 +52,7 @@ public final class EmbedCpuBench {
     int count = args.length > 3 ? Integer.parseInt(args[3]) : 1200;
     int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 3;
     List<String> texts = mixedTexts(Files.readAllLines(sentences), count, 42);
-    String loadBefore = loadAverage();
+    String loadBefore = ReportFiles.loadAverage();
     Path dir = miniLmDirectory();
     PrecisionOptions int8 =
         PrecisionOptions.defaults()
@@ -139,7 +139,7 @@ public final class EmbedCpuBench {
     json.put("int8_vs_fp32_mean_cosine", mean(int8Cos));
     json.put("int8_vs_fp32_min_cosine", Arrays.stream(int8Cos).min().orElse(0));
     json.put("fp32_vs_langchain4j_min_cosine", Arrays.stream(fp32Cos).min().orElse(0));
-    String loadAfter = loadAverage();
+    String loadAfter = ReportFiles.loadAverage();
     json.put("load_before", loadBefore);
     json.put("load_after", loadAfter);
     ReportFiles.writeJson(Path.of(out + ".json"), json);
@@ -287,12 +287,4 @@ public final class EmbedCpuBench {
   }
 
   /** The 1, 5 and 15 minute load averages, or "n/a". */
-  private static String loadAverage() {
-    try {
-      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
-      return f[0] + " " + f[1] + " " + f[2];
-    } catch (IOException | RuntimeException e) {
-      return "n/a";
-    }
-  }
 }

@@ -55,7 +55,7 @@ public final class Int8CpuBench {
     int batch = args.length > 5 ? Integer.parseInt(args[5]) : 8;
     int seq = args.length > 6 ? Integer.parseInt(args[6]) : 128;
     int threads = Runtime.getRuntime().availableProcessors();
-    String loadBefore = loadAverage();
+    String loadBefore = ReportFiles.loadAverage();
 
     ModelSource fp32Source = ModelSource.ofResource(DefaultEmbeddingModel.get().modelResource());
     Path tokenizer = Files.createTempFile("kiln-tokenizer", ".json");
@@ -141,7 +141,7 @@ public final class Int8CpuBench {
       sessions.values().forEach(Session::close);
       feed.values().forEach(Tensor::close);
     }
-    String loadAfter = loadAverage();
+    String loadAfter = ReportFiles.loadAverage();
 
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("title", "INT8 vs FP32 all-MiniLM-L6-v2 on ONNX Runtime CPU");
@@ -212,15 +212,6 @@ public final class Int8CpuBench {
       r.close();
     }
     return ms;
-  }
-
-  private static String loadAverage() {
-    try {
-      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
-      return f[0] + " " + f[1] + " " + f[2];
-    } catch (IOException e) {
-      return "unknown";
-    }
   }
 
   private static String markdown(

@@ -103,10 +103,7 @@ public final class LlmRunnerComparison {
         json.add(j);
       }
     }
-    md.append(
-        String.format(
-            "%nload average after the run: %s%n",
-            Files.readString(Path.of("/proc/loadavg")).trim()));
+    md.append(String.format("%nload average after the run: %s%n", ReportFiles.loadAverage()));
     ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     Map<String, Object> root = new LinkedHashMap<>();
     root.put("model", model.toString());

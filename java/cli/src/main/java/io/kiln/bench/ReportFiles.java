@@ -44,4 +44,14 @@ public final class ReportFiles {
   static KilnException cannotWrite(Path file, IOException e) {
     return new KilnException("cannot write " + file + ": " + e.getMessage(), e);
   }
+
+  /** The 1, 5 and 15 minute load averages, for a report's header; "unknown" off Linux. */
+  public static String loadAverage() {
+    try {
+      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+      return f[0] + " " + f[1] + " " + f[2];
+    } catch (IOException | RuntimeException e) {
+      return "unknown";
+    }
+  }
 }

@@ -1,7 +1,5 @@
 package io.kiln.bench;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -151,15 +149,6 @@ final class SparkBenchReport {
   }
 
   /** The 1, 5 and 15 minute load averages, or "n/a". */
-  static String loadAverage() {
-    try {
-      String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
-      return f[0] + " " + f[1] + " " + f[2];
-    } catch (IOException | RuntimeException e) {
-      return "n/a";
-    }
-  }
-
   static Map<String, Object> header(List<String> texts, int rounds) {
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("date", Instant.now().toString());

@@ -46,7 +46,7 @@ public final class SparkEmbedBench {
     int count = args.length > 2 ? Integer.parseInt(args[2]) : 1000;
     int rounds = args.length > 3 ? Integer.parseInt(args[3]) : 3;
     List<String> texts = EmbedCpuBench.mixedTexts(Files.readAllLines(sentences), count, 42);
-    String loadBefore = SparkBenchReport.loadAverage();
+    String loadBefore = ReportFiles.loadAverage();
     Map<String, List<Double>> rowsPerSecond = new LinkedHashMap<>();
     List<String> names = List.of(IN_PROCESS, LOCAL_1, LOCAL_2);
     try (TextEmbedder embedder = TextEmbedder.defaultModel(b -> b.device(Device.CPU))) {
@@ -61,7 +61,7 @@ public final class SparkEmbedBench {
       }
     }
     SparkBenchReport.write(
-        out, texts, rounds, rowsPerSecond, loadBefore, SparkBenchReport.loadAverage(), sentences);
+        out, texts, rounds, rowsPerSecond, loadBefore, ReportFiles.loadAverage(), sentences);
   }
 
   private static double inProcess(TextEmbedder embedder, List<String> texts) {

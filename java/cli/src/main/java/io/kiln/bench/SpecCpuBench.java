@@ -9,7 +9,6 @@ import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.model.llama.LlamaConfig;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -68,7 +67,7 @@ public final class SpecCpuBench {
     int blocks = (PASSAGE * REPEATS + genLen + SpeculativeConfig.MAX_TOKENS + 15) / 16 + 1;
     RunnerOptions options = RunnerOptions.defaults().withKvBlocks(blocks).withThreads(threads);
     SchedulerConfig scheduler = SchedulerConfig.defaults();
-    String loadBefore = loadAverage();
+    String loadBefore = ReportFiles.loadAverage();
     Instant started = Instant.now();
     Map<String, List<LlmBenchRow>> rows = new LinkedHashMap<>();
     List<StepCost> stepCosts;
@@ -107,7 +106,7 @@ public final class SpecCpuBench {
     header.put("machine", MachineInfo.describe());
     header.put("threads", threads);
     header.put("load_average_before", loadBefore);
-    header.put("load_average_after", loadAverage());
+    header.put("load_average_after", ReportFiles.loadAverage());
     header.put("models", modelsText);
     header.put("target", target.toString());
     header.put("draft", draft.toString());
@@ -336,13 +335,5 @@ public final class SpecCpuBench {
 
   private static Double finiteOrNull(double v) {
     return Double.isFinite(v) ? v : null;
-  }
-
-  private static String loadAverage() {
-    try {
-      return Files.readString(Path.of("/proc/loadavg")).trim();
-    } catch (IOException e) {
-      return "unknown";
-    }
   }
 }

@@ -1,8 +1,8 @@
 package io.kiln.cli;
 
 import io.kiln.BackendException;
+import io.kiln.ErrorLines;
 import io.kiln.InvalidInputException;
-import io.kiln.KilnException;
 import io.kiln.ModelException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -57,7 +57,7 @@ public final class KilnCli implements Runnable {
     cli.setParameterExceptionHandler(KilnCli::usageError);
     cli.setExecutionExceptionHandler(
         (ex, commandLine, parseResult) -> {
-          commandLine.getErr().println("kiln: " + describe(ex));
+          commandLine.getErr().println("kiln: " + ErrorLines.describe(ex));
           commandLine.getErr().flush();
           return exitCode(ex);
         });
@@ -100,18 +100,6 @@ public final class KilnCli implements Runnable {
       return ExitCodes.BACKEND;
     }
     return ExitCodes.FAILURE;
-  }
-
-  private static String describe(Throwable ex) {
-    String kind =
-        ex instanceof ModelException
-            ? "model error"
-            : ex instanceof InvalidInputException
-                ? "invalid input"
-                : ex instanceof BackendException
-                    ? "backend error"
-                    : ex instanceof KilnException ? "error" : ex.getClass().getSimpleName();
-    return kind + ": " + ex.getMessage();
   }
 
   @Override

@@ -1,5 +1,6 @@
 package io.kiln.cli;
 
+import static io.kiln.Vectors.cosine;
 import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -224,14 +225,5 @@ class EmbedCommandTest {
       n += (double) x * x;
     }
     return Math.sqrt(n);
-  }
-
-  static double cosine(float[] a, float[] b) {
-    assertEquals(a.length, b.length);
-    double dot = 0;
-    for (int i = 0; i < a.length; i++) {
-      dot += (double) a[i] * b[i];
-    }
-    return dot / (norm(a) * norm(b));
   }
 }

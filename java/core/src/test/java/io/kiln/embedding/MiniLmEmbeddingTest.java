@@ -1,5 +1,6 @@
 package io.kiln.embedding;
 
+import static io.kiln.Vectors.cosine;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.langchain4j.model.embedding.onnx.allminilml6v2.AllMiniLmL6V2EmbeddingModel;
@@ -49,18 +50,5 @@ class MiniLmEmbeddingTest {
       // Different sentences must not collapse to the same vector.
       assertTrue(cosine(mine[0], mine[2]) < 0.9);
     }
-  }
-
-  static double cosine(float[] a, float[] b) {
-    assertEquals(a.length, b.length);
-    double dot = 0;
-    double na = 0;
-    double nb = 0;
-    for (int i = 0; i < a.length; i++) {
-      dot += (double) a[i] * b[i];
-      na += (double) a[i] * a[i];
-      nb += (double) b[i] * b[i];
-    }
-    return dot / Math.sqrt(na * nb);
   }
 }

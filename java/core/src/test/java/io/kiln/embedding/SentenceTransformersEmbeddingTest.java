@@ -12,6 +12,7 @@ import dev.langchain4j.model.embedding.onnx.allminilml6v2.AllMiniLmL6V2Embedding
 import dev.langchain4j.model.embedding.onnx.bgesmallenv15.BgeSmallEnV15EmbeddingModel;
 import dev.langchain4j.model.embedding.onnx.e5smallv2q.E5SmallV2QuantizedEmbeddingModel;
 import io.kiln.Device;
+import io.kiln.Vectors;
 import io.kiln.model.onnx.Node;
 import io.kiln.model.onnx.OnnxModel;
 import java.nio.file.Files;
@@ -171,7 +172,7 @@ class SentenceTransformersEmbeddingTest {
       double worst = 1;
       for (int i = 0; i < texts.size(); i++) {
         float[] theirs = referenceEmbedding(model, reference, texts.get(i));
-        double cos = MiniLmEmbeddingTest.cosine(mine[i], theirs);
+        double cos = Vectors.cosine(mine[i], theirs);
         worst = Math.min(worst, cos);
         assertTrue(cos >= 0.9999, model + " text " + i + " cosine " + cos);
         assertEquals(1.0, norm(mine[i]), 1e-5);
@@ -271,14 +272,14 @@ class SentenceTransformersEmbeddingTest {
       float[][] truncated = short128.embed(texts);
       assertEquals(128, short128.dimension());
       for (int i = 0; i < texts.size(); i++) {
-        assertTrue(MiniLmEmbeddingTest.cosine(full[i], prompted[i]) >= 0.9999);
-        assertTrue(MiniLmEmbeddingTest.cosine(fullPassages[i], passages[i]) >= 0.9999);
+        assertTrue(Vectors.cosine(full[i], prompted[i]) >= 0.9999);
+        assertTrue(Vectors.cosine(fullPassages[i], passages[i]) >= 0.9999);
         // The prompt must change the embedding, or this test could not fail.
-        assertTrue(MiniLmEmbeddingTest.cosine(plainFull[i], prompted[i]) < 0.999);
+        assertTrue(Vectors.cosine(plainFull[i], prompted[i]) < 0.999);
         float[] byHand = TextEmbedder.normalized(java.util.Arrays.copyOf(plainFull[i], 128));
         assertEquals(128, truncated[i].length);
         assertEquals(1.0, norm(truncated[i]), 1e-5);
-        assertTrue(MiniLmEmbeddingTest.cosine(byHand, truncated[i]) >= 0.99999);
+        assertTrue(Vectors.cosine(byHand, truncated[i]) >= 0.99999);
       }
     }
   }
@@ -311,7 +312,7 @@ class SentenceTransformersEmbeddingTest {
       float[] c = cls.embed(List.of("The kiln fires clay.")).clone()[0];
       float[] m = mean.embed(List.of("The kiln fires clay."))[0];
       assertTrue(Math.abs(norm(c) - 1) > 0.01, "not normalized: " + norm(c));
-      assertTrue(MiniLmEmbeddingTest.cosine(c, m) < 0.99);
+      assertTrue(Vectors.cosine(c, m) < 0.99);
     }
   }
 
@@ -350,13 +351,13 @@ class SentenceTransformersEmbeddingTest {
             mean[d] += states[s * dim + d] / (sequence - 3);
           }
         }
-        double cos = MiniLmEmbeddingTest.cosine(TextEmbedder.normalized(mean), mine);
+        double cos = Vectors.cosine(TextEmbedder.normalized(mean), mine);
         assertTrue(cos >= 0.99999, "cosine " + cos);
       } finally {
         in.values().forEach(io.kiln.Tensor::close);
       }
       float[] withPrompt = included.embed(List.of(text))[0];
-      assertTrue(MiniLmEmbeddingTest.cosine(withPrompt, mine) < 0.9999);
+      assertTrue(Vectors.cosine(withPrompt, mine) < 0.9999);
     }
   }
 
@@ -401,7 +402,7 @@ class SentenceTransformersEmbeddingTest {
       float[][] a = without.embed(texts);
       float[][] b = with.embed(texts);
       for (int i = 0; i < texts.size(); i++) {
-        assertTrue(MiniLmEmbeddingTest.cosine(a[i], b[i]) >= 0.9999, "text " + i);
+        assertTrue(Vectors.cosine(a[i], b[i]) >= 0.9999, "text " + i);
       }
     }
   }

@@ -1,9 +1,8 @@
 package io.kiln.spark;
 
-import io.kiln.BackendException;
+import io.kiln.ErrorLines;
 import io.kiln.InvalidInputException;
 import io.kiln.KilnException;
-import io.kiln.ModelException;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 
@@ -22,27 +21,16 @@ final class RowErrors {
   static Object[] failedOrThrow(int width, Throwable error, boolean failFast) {
     Throwable cause = unwrap(error);
     if (failFast) {
-      throw cause instanceof KilnException k ? k : new KilnException(describe(cause), cause);
+      throw cause instanceof KilnException k
+          ? k
+          : new KilnException(ErrorLines.describe(cause), cause);
     }
-    return failed(width, describe(cause));
+    return failed(width, ErrorLines.describe(cause));
   }
 
   /** A bad input found before any model call. */
   static Object[] invalid(int width, String message, boolean failFast) {
     return failedOrThrow(width, new InvalidInputException(message), failFast);
-  }
-
-  /** One line, led by the kind of problem as {@code kiln} prints it. */
-  static String describe(Throwable e) {
-    String kind =
-        e instanceof InvalidInputException
-            ? "invalid input"
-            : e instanceof ModelException
-                ? "model error"
-                : e instanceof BackendException
-                    ? "backend error"
-                    : e instanceof KilnException ? "error" : e.getClass().getSimpleName();
-    return kind + ": " + e.getMessage();
   }
 
   static Throwable unwrap(Throwable e) {

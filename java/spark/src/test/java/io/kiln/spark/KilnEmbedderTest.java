@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.InvalidInputException;
+import io.kiln.Vectors;
 import io.kiln.embedding.TextEmbedder;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -67,7 +68,7 @@ class KilnEmbedderTest {
       int id = row.getInt(row.fieldIndex("id"));
       assertEquals(texts.get(id), row.getString(row.fieldIndex("text")), "input columns kept");
       assertTrue(row.isNullAt(row.fieldIndex("error")));
-      double cosine = TestSpark.cosine(expected[id], TestSpark.floats(row, "embedding"));
+      double cosine = Vectors.cosine(expected[id], TestSpark.floats(row, "embedding"));
       assertTrue(cosine >= 0.9999, "row " + id + ": cosine " + cosine);
     }
   }

@@ -27,19 +27,6 @@ final class TestSpark {
     return session;
   }
 
-  /** The cosine of two vectors. */
-  static double cosine(float[] a, float[] b) {
-    double dot = 0;
-    double na = 0;
-    double nb = 0;
-    for (int i = 0; i < a.length; i++) {
-      dot += (double) a[i] * b[i];
-      na += (double) a[i] * a[i];
-      nb += (double) b[i] * b[i];
-    }
-    return dot / Math.sqrt(na * nb);
-  }
-
   /** An {@code array<float>} cell as a Java array. */
   static float[] floats(org.apache.spark.sql.Row row, String column) {
     java.util.List<Float> values = row.getList(row.fieldIndex(column));
