@@ -17,6 +17,7 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class KilnGeneratorTest {
   private static final StructType IDS =
@@ -101,5 +102,33 @@ class KilnGeneratorTest {
     }
     String tooLongError = out.get(3).getString(out.get(3).fieldIndex("error"));
     assertTrue(tooLongError.contains("longer than"), tooLongError);
+  }
+
+  @Test
+  void aSavedAndReloadedGeneratorGivesTheSameTokens(@TempDir Path tmp) throws Exception {
+    Path dir = PublicLlama.directory();
+    List<PublicLlama.Case> cases = PublicLlama.cases();
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < cases.size(); i++) {
+      rows.add(RowFactory.create(i, boxed(cases.get(i).prompt())));
+    }
+    KilnGenerator original =
+        new KilnGenerator()
+            .setModelPath(dir.toString())
+            .setMaxNewTokens(12)
+            .setThreads(1)
+            .setBatchSize(2)
+            .setIdsCol("ids");
+    original.write().overwrite().save(tmp.resolve("generator").toString());
+    KilnGenerator loaded = KilnGenerator.load(tmp.resolve("generator").toString());
+    assertEquals(12, (int) loaded.getOrDefault(loaded.maxNewTokens()));
+    List<Row> out =
+        loaded.transform(TestSpark.session().createDataFrame(rows, IDS)).collectAsList();
+    assertEquals(rows.size(), out.size());
+    for (Row row : out) {
+      int id = row.getInt(0);
+      assertArrayEquals(
+          Arrays.copyOf(cases.get(id).greedyNewTokens(), 12), ints(row, "ids"), "row " + id);
+    }
   }
 }

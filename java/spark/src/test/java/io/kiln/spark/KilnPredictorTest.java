@@ -1,5 +1,6 @@
 package io.kiln.spark;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -8,16 +9,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.kiln.BertReference;
 import io.kiln.Tensor;
 import io.kiln.session.Session;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class KilnPredictorTest {
   private static final StructType SCHEMA =
@@ -172,6 +176,30 @@ class KilnPredictorTest {
     for (int i : new int[] {0, 4}) {
       assertNull(out.get(i).getString(out.get(i).fieldIndex("error")), "row " + i);
       assertEquals(4 * BertReference.HIDDEN, TestSpark.floats(out.get(i), "hidden").length);
+    }
+  }
+
+  @Test
+  void aSavedAndReloadedPredictorGivesTheSameOutput(@TempDir Path dir) throws Exception {
+    BertReference ref = BertReference.load();
+    List<Row> rows = new ArrayList<>();
+    List<long[][]> inputs = inputs(ref);
+    for (int i = 0; i < 6; i++) {
+      long[][] in = inputs.get(i);
+      rows.add(RowFactory.create(i, boxed(in[0]), boxed(in[1]), boxed(in[2])));
+    }
+    Dataset<Row> frame = TestSpark.session().createDataFrame(rows, SCHEMA);
+    KilnPredictor original = predictor(ref).setPrecision("fp32");
+    original.write().overwrite().save(dir.resolve("predictor").toString());
+    KilnPredictor loaded = KilnPredictor.load(dir.resolve("predictor").toString());
+    assertEquals(original.uid(), loaded.uid());
+    assertEquals(4, loaded.getBatchSize());
+    List<Row> before = original.transform(frame).orderBy("id").collectAsList();
+    List<Row> after = loaded.transform(frame).orderBy("id").collectAsList();
+    assertEquals(before.size(), after.size());
+    for (int i = 0; i < before.size(); i++) {
+      assertArrayEquals(
+          TestSpark.floats(before.get(i), "hidden"), TestSpark.floats(after.get(i), "hidden"));
     }
   }
 }
