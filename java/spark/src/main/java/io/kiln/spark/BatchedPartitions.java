@@ -72,7 +72,8 @@ final class BatchedPartitions implements MapPartitionsFunction<Row, Row> {
     };
   }
 
-  private static Row joined(Row row, Object[] added) {
+  /** The input row with the added column values after its own. */
+  static Row joined(Row row, Object[] added) {
     Object[] values = new Object[row.length() + added.length];
     for (int i = 0; i < row.length(); i++) {
       values[i] = row.get(i);

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.UnaryOperator;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.Param;
@@ -200,7 +201,11 @@ public final class KilnEmbedder extends KilnTransformer {
   }
 
   @Override
-  protected RowModel rowModel(StructType input) {
+  protected MapPartitionsFunction<Row, Row> partitions(StructType input) {
+    return batched(rowModel(input));
+  }
+
+  private RowModel rowModel(StructType input) {
     EmbedderSpec spec =
         new EmbedderSpec(
             getModelPath(),

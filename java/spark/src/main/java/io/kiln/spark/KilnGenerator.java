@@ -1,17 +1,10 @@
 package io.kiln.spark;
 
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import io.kiln.InvalidInputException;
-import io.kiln.KilnException;
-import io.kiln.execution.llm.GenerationHandle;
-import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SamplingParams;
-import java.io.Serializable;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.DoubleParam;
 import org.apache.spark.ml.param.IntParam;
@@ -32,8 +25,9 @@ import org.apache.spark.sql.types.StructType;
  * Generation with a Llama-family model directory: a column of prompt text (tokenized with the
  * directory's tokenizer.json) or of token ids ({@code array<int>} or {@code array<bigint>}) to the
  * new tokens' ids and, when there is a tokenizer, their text. Each executor runs one {@link
- * io.kiln.execution.llm.LlmEngine}; a task submits up to {@code batchSize} rows at once and the
- * engine's continuous batching merges them with the rows of the executor's other tasks.
+ * io.kiln.execution.llm.LlmEngine}; a task keeps up to {@code batchSize} rows in flight (the next
+ * submitted as the oldest finishes) and the engine's continuous batching merges them with the rows
+ * of the executor's other tasks.
  */
 public final class KilnGenerator extends KilnTransformer {
   private static final long serialVersionUID = 1L;
@@ -296,12 +290,6 @@ public final class KilnGenerator extends KilnTransformer {
         .build();
   }
 
-  /** A task keeps {@code batchSize} rows in flight; the engine schedules them itself. */
-  @Override
-  protected int rowsPerCall() {
-    return getBatchSize();
-  }
-
   @Override
   protected void checkInput(StructType input) {
     if (getModelPath().isEmpty()) {
@@ -328,8 +316,9 @@ public final class KilnGenerator extends KilnTransformer {
             getOrDefault(idsCol), DataTypes.createArrayType(DataTypes.IntegerType, false), true));
   }
 
+  /** A task keeps {@code batchSize} rows in flight; the engine schedules them itself. */
   @Override
-  protected RowModel rowModel(StructType input) {
+  protected MapPartitionsFunction<Row, Row> partitions(StructType input) {
     RunnerOptions.Storage.parse(getOrDefault(dtype)); // a typo fails here, not on every executor
     GeneratorSpec spec =
         new GeneratorSpec(
@@ -343,135 +332,6 @@ public final class KilnGenerator extends KilnTransformer {
                 (Integer) getOrDefault(maxModelLen)),
             samplingParams(),
             settings());
-    return new GenerateRows(spec, input.fieldIndex(getOrDefault(inputCol)));
-  }
-
-  /** Everything an executor needs to open the engine. */
-  record GeneratorSpec(
-      String modelPath,
-      int blockSize,
-      int kvBlocks,
-      String quantization,
-      LlmWorker.CudaSettings cuda,
-      SamplingParams sampling,
-      ModelSettings settings)
-      implements Serializable {
-
-    LlmWorker worker() {
-      DeviceAssignment on = DeviceAssignment.forTask(settings.device());
-      ExecutorModels.ModelKey key =
-          new ExecutorModels.ModelKey(
-              "llm",
-              modelPath,
-              on.label(),
-              List.of(
-                  Integer.toString(settings.batchSize()),
-                  Integer.toString(settings.threads()),
-                  Integer.toString(blockSize),
-                  Integer.toString(kvBlocks),
-                  quantization,
-                  cuda.toString()));
-      return ExecutorModels.get(
-          key,
-          () ->
-              LlmWorker.open(
-                  Path.of(modelPath),
-                  on,
-                  settings.batchSize(),
-                  settings.threads(),
-                  blockSize,
-                  kvBlocks,
-                  quantization,
-                  cuda));
-    }
-  }
-
-  /** Submits a batch's prompts together, then collects each row's result or error. */
-  private record GenerateRows(GeneratorSpec spec, int column) implements RowModel {
-    private static final int WIDTH = 3;
-
-    @Override
-    public List<Object[]> apply(List<Row> rows) {
-      LlmWorker worker = spec.worker();
-      boolean failFast = spec.settings().failFast();
-      Object[][] out = new Object[rows.size()][];
-      List<CompletableFuture<GenerationResult>> pending = new ArrayList<>();
-      List<GenerationHandle> handles = new ArrayList<>();
-      try {
-        for (int i = 0; i < rows.size(); i++) {
-          pending.add(null);
-          try {
-            GenerationHandle h =
-                worker.engine().submit(prompt(rows.get(i), worker), spec.sampling(), e -> {});
-            handles.add(h);
-            pending.set(i, h.result());
-          } catch (KilnException e) {
-            out[i] = RowErrors.failedOrThrow(WIDTH, e, failFast);
-          }
-        }
-        for (int i = 0; i < rows.size(); i++) {
-          if (pending.get(i) == null) {
-            continue;
-          }
-          try {
-            out[i] = values(pending.get(i).join(), worker.tokenizer());
-          } catch (RuntimeException e) {
-            out[i] = RowErrors.failedOrThrow(WIDTH, e, failFast);
-          }
-        }
-      } catch (RuntimeException e) {
-        // A failing task leaves nothing running in the shared engine.
-        handles.forEach(GenerationHandle::cancel);
-        throw e;
-      }
-      return List.of(out);
-    }
-
-    private int[] prompt(Row row, LlmWorker worker) {
-      if (row.isNullAt(column)) {
-        throw new InvalidInputException("null prompt");
-      }
-      Object cell = row.get(column);
-      if (cell instanceof String text) {
-        if (text.isEmpty()) {
-          throw new InvalidInputException("empty prompt");
-        }
-        HuggingFaceTokenizer tokenizer = worker.tokenizer();
-        if (tokenizer == null) {
-          throw new InvalidInputException(
-              "a text prompt needs the model's tokenizer.json; give token ids instead");
-        }
-        long[] ids = tokenizer.encode(text).getIds();
-        int[] out = new int[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-          out[i] = Math.toIntExact(ids[i]);
-        }
-        return out;
-      }
-      List<Object> ids = row.getList(column);
-      int[] out = new int[ids.size()];
-      for (int i = 0; i < out.length; i++) {
-        Object id = ids.get(i);
-        if (id == null) {
-          throw new InvalidInputException("prompt id " + i + " is null");
-        }
-        long v = ((Number) id).longValue();
-        out[i] = v < Integer.MIN_VALUE || v > Integer.MAX_VALUE ? -1 : (int) v;
-      }
-      return out;
-    }
-
-    private static Object[] values(GenerationResult r, HuggingFaceTokenizer tokenizer) {
-      int[] ids = r.newTokenIds();
-      String text = null;
-      if (tokenizer != null) {
-        long[] longs = new long[ids.length];
-        for (int i = 0; i < ids.length; i++) {
-          longs[i] = ids[i];
-        }
-        text = tokenizer.decode(longs);
-      }
-      return new Object[] {text, ids, null};
-    }
+    return new GenerationWindow(spec, input.fieldIndex(getOrDefault(inputCol)));
   }
 }

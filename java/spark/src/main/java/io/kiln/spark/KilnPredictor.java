@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsReader;
@@ -184,7 +185,11 @@ public final class KilnPredictor extends KilnTransformer {
   }
 
   @Override
-  protected RowModel rowModel(StructType input) {
+  protected MapPartitionsFunction<Row, Row> partitions(StructType input) {
+    return batched(rowModel(input));
+  }
+
+  private RowModel rowModel(StructType input) {
     int[] at = Arrays.stream(getOrDefault(inputCols)).mapToInt(input::fieldIndex).toArray();
     PredictorSpec spec =
         new PredictorSpec(

@@ -4,6 +4,7 @@ import io.kiln.InvalidInputException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.IntParam;
@@ -114,8 +115,13 @@ public abstract class KilnTransformer extends Transformer implements DefaultPara
   /** Checks the input columns this transformer reads. */
   protected abstract void checkInput(StructType input);
 
-  /** The per-batch work, shipped to the executors. */
-  protected abstract RowModel rowModel(StructType input);
+  /** How each partition's rows become output rows, shipped to the executors. */
+  protected abstract MapPartitionsFunction<Row, Row> partitions(StructType input);
+
+  /** Partitions handed to {@code model} in calls of {@link #rowsPerCall} rows. */
+  protected MapPartitionsFunction<Row, Row> batched(RowModel model) {
+    return new BatchedPartitions(model, rowsPerCall());
+  }
 
   /**
    * Rows handed to the model at once: several batches, so that it can sort them by length and pad
@@ -151,8 +157,7 @@ public abstract class KilnTransformer extends Transformer implements DefaultPara
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType input = dataset.schema();
     StructType output = transformSchema(input);
-    BatchedPartitions fn = new BatchedPartitions(rowModel(input), rowsPerCall());
-    return dataset.toDF().mapPartitions(fn, Encoders.row(output));
+    return dataset.toDF().mapPartitions(partitions(input), Encoders.row(output));
   }
 
   @Override

@@ -1,0 +1,46 @@
+package io.kiln.spark;
+
+import io.kiln.execution.llm.SamplingParams;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Everything an executor needs to open the engine. */
+record GeneratorSpec(
+    String modelPath,
+    int blockSize,
+    int kvBlocks,
+    String quantization,
+    LlmWorker.CudaSettings cuda,
+    SamplingParams sampling,
+    ModelSettings settings)
+    implements Serializable {
+
+  LlmWorker worker() {
+    DeviceAssignment on = DeviceAssignment.forTask(settings.device());
+    ExecutorModels.ModelKey key =
+        new ExecutorModels.ModelKey(
+            "llm",
+            modelPath,
+            on.label(),
+            List.of(
+                Integer.toString(settings.batchSize()),
+                Integer.toString(settings.threads()),
+                Integer.toString(blockSize),
+                Integer.toString(kvBlocks),
+                quantization,
+                cuda.toString()));
+    return ExecutorModels.get(
+        key,
+        () ->
+            LlmWorker.open(
+                Path.of(modelPath),
+                on,
+                settings.batchSize(),
+                settings.threads(),
+                blockSize,
+                kvBlocks,
+                quantization,
+                cuda));
+  }
+}
