@@ -195,10 +195,7 @@ public final class KvBlockManager {
       return;
     }
     for (int i = seq.table.size() - 1; i >= 0; i--) {
-      KvBlock block = seq.table.get(i);
-      if (--block.refCount == 0) {
-        freeQueue.append(block);
-      }
+      unshare(seq.table.get(i));
     }
   }
 
@@ -210,10 +207,7 @@ public final class KvBlockManager {
     SequenceBlocks seq = sequence(seqId);
     int keep = Math.max(blocksFor(numTokens), seq.hashes.size());
     for (int i = seq.table.size() - 1; i >= keep; i--) {
-      KvBlock block = seq.table.remove(i);
-      if (--block.refCount == 0) {
-        freeQueue.append(block);
-      }
+      unshare(seq.table.remove(i));
     }
   }
 
@@ -251,6 +245,13 @@ public final class KvBlockManager {
   private void share(KvBlock block) {
     if (block.refCount++ == 0) {
       freeQueue.remove(block);
+    }
+  }
+
+  /** Drops one holder of {@code block}; the last one returns it to the free queue. */
+  private void unshare(KvBlock block) {
+    if (--block.refCount == 0) {
+      freeQueue.append(block);
     }
   }
 
