@@ -93,13 +93,7 @@ public record RunnerOptions(
     if (maxNumSeqs < 1) {
       throw new InvalidInputException("max num seqs must be >= 1, got " + maxNumSeqs);
     }
-    if (speculativeTokens < 0 || speculativeTokens > SpeculativeConfig.MAX_TOKENS) {
-      throw new InvalidInputException(
-          "speculative tokens must be in [0, "
-              + SpeculativeConfig.MAX_TOKENS
-              + "], got "
-              + speculativeTokens);
-    }
+    SpeculativeConfig.checkVerifiedTokens(speculativeTokens);
     if (maxBatchedTokens < 1) {
       throw new InvalidInputException("max batched tokens must be >= 1, got " + maxBatchedTokens);
     }

@@ -39,6 +39,19 @@ public record SpeculativeConfig(Method method, int numTokens, int ngramMin, int 
     }
   }
 
+  /**
+   * Checks the K a runner sizes its verification steps for: 0 (it verifies nothing) to {@link
+   * #MAX_TOKENS}.
+   *
+   * @throws InvalidInputException when it is outside that range
+   */
+  public static void checkVerifiedTokens(int speculativeTokens) {
+    if (speculativeTokens < 0 || speculativeTokens > MAX_TOKENS) {
+      throw new InvalidInputException(
+          "speculative tokens must be in [0, " + MAX_TOKENS + "], got " + speculativeTokens);
+    }
+  }
+
   public static SpeculativeConfig draft(int numTokens) {
     return new SpeculativeConfig(Method.DRAFT, numTokens, DEFAULT_NGRAM_MIN, DEFAULT_NGRAM_MAX);
   }

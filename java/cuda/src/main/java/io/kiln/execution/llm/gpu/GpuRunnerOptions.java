@@ -56,13 +56,7 @@ public record GpuRunnerOptions(
     if (kvBlocks != 0 && kvBlocks < 2) {
       throw new InvalidInputException("a fixed KV pool needs at least 2 blocks, got " + kvBlocks);
     }
-    if (speculativeTokens < 0 || speculativeTokens > SpeculativeConfig.MAX_TOKENS) {
-      throw new InvalidInputException(
-          "speculative tokens must be in [0, "
-              + SpeculativeConfig.MAX_TOKENS
-              + "], got "
-              + speculativeTokens);
-    }
+    SpeculativeConfig.checkVerifiedTokens(speculativeTokens);
     if (blockSize < 1 || maxNumSeqs < 1 || maxBatchedTokens < 1 || maxModelLen < 0) {
       throw new InvalidInputException(
           "block size, max sequences and max batched tokens must be >= 1, max model length >= 0");
