@@ -66,12 +66,15 @@ public final class ServeBenchmark implements AutoCloseable {
     vertx.close().await();
   }
 
+  /** A whole response: its status and body. */
+  private record Reply(int status, io.vertx.core.buffer.Buffer body) {}
+
   /** The model to ask for: the one given, else the server's first. */
   public String model() {
     if (options.model() != null) {
       return options.model();
     }
-    CompletableFuture<String> body = new CompletableFuture<>();
+    CompletableFuture<Reply> reply = new CompletableFuture<>();
     RequestOptions request =
         new RequestOptions().setMethod(HttpMethod.GET).setAbsoluteURI(url("/v1/models"));
     if (options.apiKey() != null) {
@@ -79,20 +82,16 @@ public final class ServeBenchmark implements AutoCloseable {
     }
     client
         .request(request)
-        .compose(
-            r ->
-                r.send()
-                    .compose(response -> response.body().map(b -> response.statusCode() + " " + b)))
-        .onSuccess(body::complete)
-        .onFailure(body::completeExceptionally);
+        .compose(r -> r.send())
+        .compose(response -> response.body().map(b -> new Reply(response.statusCode(), b)))
+        .onSuccess(reply::complete)
+        .onFailure(reply::completeExceptionally);
     try {
-      String reply = body.get();
-      int space = reply.indexOf(' ');
-      String status = reply.substring(0, space);
-      if (!status.equals("200")) {
-        throw new BackendException("GET /v1/models: HTTP " + reply);
+      Reply models = reply.get();
+      if (models.status() != 200) {
+        throw new BackendException("GET /v1/models: HTTP " + models.status() + " " + models.body());
       }
-      return JSON.readTree(reply.substring(space + 1)).at("/data/0/id").asText();
+      return JSON.readTree(models.body().toString()).at("/data/0/id").asText();
     } catch (IOException | java.util.concurrent.ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       throw new BackendException(
