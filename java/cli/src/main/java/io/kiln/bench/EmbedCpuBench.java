@@ -148,11 +148,7 @@ public final class EmbedCpuBench {
     md.append("# Sentence embedding on the CPU: Kiln against langchain4j embedAll\n\n");
     md.append("- date: ").append(json.get("date")).append('\n');
     md.append("- machine: ").append(json.get("machine")).append('\n');
-    md.append("- load average (1/5/15 min) before: ")
-        .append(loadBefore)
-        .append(", after: ")
-        .append(loadAfter)
-        .append('\n');
+    md.append(ReportFiles.loadLine(loadBefore, loadAfter));
     md.append(
         String.format(
             Locale.ROOT,
@@ -285,6 +281,4 @@ public final class EmbedCpuBench {
   private static double mean(double[] v) {
     return Arrays.stream(v).average().orElse(0);
   }
-
-  /** The 1, 5 and 15 minute load averages, or "n/a". */
 }

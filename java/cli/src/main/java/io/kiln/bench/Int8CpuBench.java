@@ -220,8 +220,10 @@ public final class Int8CpuBench {
     sb.append("# ").append(j.get("title")).append("\n\n");
     sb.append("- date: ").append(j.get("date")).append('\n');
     sb.append("- machine: ").append(j.get("machine")).append('\n');
-    sb.append("- load average (1/5/15 min) before: ").append(j.get("load_average_before"));
-    sb.append(", after: ").append(j.get("load_average_after")).append('\n');
+    sb.append(
+        ReportFiles.loadLine(
+            String.valueOf(j.get("load_average_before")),
+            String.valueOf(j.get("load_average_after"))));
     sb.append(
         String.format(
             Locale.ROOT,

@@ -45,6 +45,11 @@ public final class ReportFiles {
     return new KilnException("cannot write " + file + ": " + e.getMessage(), e);
   }
 
+  /** A report's markdown line of the load averages before and after its run. */
+  static String loadLine(String before, String after) {
+    return "- load average (1/5/15 min) before: " + before + ", after: " + after + "\n";
+  }
+
   /** The 1, 5 and 15 minute load averages, for a report's header; "unknown" off Linux. */
   public static String loadAverage() {
     try {

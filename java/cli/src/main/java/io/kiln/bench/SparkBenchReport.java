@@ -50,11 +50,7 @@ final class SparkBenchReport {
     md.append("- date: ").append(json.get("date")).append('\n');
     md.append("- device: ").append(json.get("device")).append('\n');
     md.append("- machine: ").append(json.get("machine")).append('\n');
-    md.append("- load average (1/5/15 min) before: ")
-        .append(loadBefore)
-        .append(", after: ")
-        .append(loadAfter)
-        .append('\n');
+    md.append(ReportFiles.loadLine(loadBefore, loadAfter));
     md.append(
         String.format(
             Locale.ROOT,
@@ -148,7 +144,6 @@ final class SparkBenchReport {
     return md.toString();
   }
 
-  /** The 1, 5 and 15 minute load averages, or "n/a". */
   static Map<String, Object> header(List<String> texts, int rounds) {
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("date", Instant.now().toString());
