@@ -371,11 +371,7 @@ public final class LlmEngine implements AutoCloseable {
                     + " generated tokens; the model's weights or config are broken"));
         continue;
       }
-      kept.requests.add(r);
-      kept.chunks.add(step.chunks.get(i));
-      kept.lookaheads.add(step.lookaheads.get(i));
-      kept.proposals.add(step.proposals.get(i));
-      kept.numTokens += step.chunks.get(i).tokens().length;
+      kept.addFrom(step, i);
       if (logits != null) {
         keptLogits.add(logits[i]);
       }

@@ -17,4 +17,22 @@ final class ScheduledStep {
   boolean isEmpty() {
     return chunks.isEmpty();
   }
+
+  /** Schedules {@code chunk} of {@code request}, with {@code lookahead} slots to propose into. */
+  void add(LlmRequest request, SequenceChunk chunk, int lookahead, Proposal proposal) {
+    requests.add(request);
+    chunks.add(chunk);
+    lookaheads.add(lookahead);
+    proposals.add(proposal);
+    numTokens += chunk.tokens().length;
+  }
+
+  /** Entry {@code i} of {@code other}, added to this step as it is. */
+  void addFrom(ScheduledStep other, int i) {
+    add(
+        other.requests.get(i),
+        other.chunks.get(i),
+        other.lookaheads.get(i),
+        other.proposals.get(i));
+  }
 }

@@ -160,17 +160,16 @@ final class Scheduler {
 
   private void add(ScheduledStep step, LlmRequest r, int n, int lookahead) {
     int start = r.numComputed;
-    step.requests.add(r);
-    step.lookaheads.add(lookahead);
-    step.proposals.add(Proposal.NONE);
-    step.chunks.add(
+    step.add(
+        r,
         new SequenceChunk(
             r.id,
             Arrays.copyOfRange(r.tokens, start, start + n),
             start,
             kv.blockTable(r.id),
-            start + n == r.numTokens));
-    step.numTokens += n;
+            start + n == r.numTokens),
+        lookahead,
+        Proposal.NONE);
   }
 
   private void preempt(LlmRequest r) {
