@@ -15,6 +15,9 @@
 #             batches 8 and 32, detailed layer information beside each plan), ~4 min + ~1 min each
 #   roofline  batch-1 roofline of the CUDA runner with its stage breakdown: cuBLAS, skinny with
 #             programmatic launch, with the norms fused into the products, ~1 min
+#   serve     kiln serve --device cuda on the 1B shape, bench-serve at c1/32/128 against
+#             in-process bench-llm (serve-gpu.sh), ~3 min
+#   concurrency  16 threads calling infer on TensorRT FP16 MiniLM: default vs merged vs direct, ~2 min
 #   spec      speculative decoding at batch 1 on the 1B shape: plain, draft K=4, ngram K=4, and
 #             the draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~5 min
 set -uo pipefail
@@ -32,7 +35,7 @@ cd $PWD
 for p in ${PHASES//,/ }; do
   echo "== \$(date -u +%H:%M:%S) phase \$p"
   case \$p in
-    tests) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh tests > /dev/null 2>&1
+    tests) OUT=$K/out timeout 420 bash $D/bench/gpu/run-trt-bench.sh tests > /dev/null 2>&1
            grep -E 'tests (successful|failed|found)' $K/out/gpu-tests.log ;;
     trt) bash $D/bench/gpu/run-trt-bench.sh all $V "bench/gpu/device-job.sh start $PHASES (trt: run-trt-bench.sh all $V)" ;;
     layers) bash $D/bench/gpu/run-trt-bench.sh peers --batches 8 --skip-ort --seconds 0.3 > /dev/null 2>&1
@@ -45,6 +48,8 @@ for p in ${PHASES//,/ }; do
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/runner/gpu-tests.log | tail -8 ;;
     roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
     spec) OUT=$K/out/spec bash $D/bench/gpu/llm-gpu.sh spec ;;
+    serve) OUT=$K/out/serve bash $D/bench/gpu/serve-gpu.sh ;;
+    concurrency) mkdir -p $K/out/concurrency; OUT=$K/out/concurrency timeout 300 bash $D/bench/gpu/run-trt-bench.sh concurrency ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
   esac

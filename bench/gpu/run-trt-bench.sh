@@ -6,6 +6,7 @@
 #   bash .devrun/bench/gpu/run-trt-bench.sh quantize       # kiln quantize: FP16 and INT8 Q/DQ graphs
 #   bash .devrun/bench/gpu/run-trt-bench.sh bench V1,V2    # Kiln variants (see TrtBenchmark.VARIANTS)
 #   bash .devrun/bench/gpu/run-trt-bench.sh segments       # LLM dense segments: cuBLAS vs TensorRT
+#   bash .devrun/bench/gpu/run-trt-bench.sh concurrency    # dynamic batching on TensorRT, 16 threads
 #   bash .devrun/bench/gpu/run-trt-bench.sh report "CMD"   # md/json/png into $OUT
 set -uo pipefail
 D=.devrun
@@ -40,6 +41,11 @@ case "$phase" in
     jrun io.kiln.bench.gpu.DenseSegmentBench --tokens "${1:-1,8,64,512}" \
       --json "$OUT/dense-segments.json" --markdown "$OUT/dense-segments.md" 2>&1 \
       | grep -v '^\[#* *\] ' | tee "$OUT/dense-segments.log" ;;
+  concurrency)  # 16 threads calling infer on a TensorRT FP16 session: default vs merged vs direct
+    jrun io.kiln.bench.ConcurrencyBench --device cuda --precision fp16 \
+      --model "${1:-$D/models/minilm/model.onnx}" --threads 16 --seq 32 --seconds 3 --rounds 4 \
+      --cache-dir "$WORK/concurrency-plans" --out "$OUT/gpu-concurrency" 2>&1 \
+      | grep -v '^\[#* *\] ' | tee "$OUT/gpu-concurrency.log" ;;
   bench)
     jrun io.kiln.bench.driver.TrtBenchmark --work "$WORK" --variants "$1" "${@:2}" 2>&1 | tee -a "$OUT/bench.log"
     cp "$WORK/results.json" "$OUT/" 2>/dev/null

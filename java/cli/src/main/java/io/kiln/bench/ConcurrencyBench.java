@@ -1,10 +1,12 @@
 package io.kiln.bench;
 
 import io.kiln.Device;
+import io.kiln.Precision;
 import io.kiln.Tensor;
 import io.kiln.embedding.DefaultEmbeddingModel;
 import io.kiln.model.ModelSource;
 import io.kiln.session.Session;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -18,10 +20,12 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Calls per second of concurrent {@link Session#infer} callers with the session's default dynamic
  * batching, with merging forced on and with it off, measured in alternating rounds in one run, so
- * that the default can be held to at least the better of the two on this backend.
+ * that the default can be held to at least the better of the two on this backend. On CUDA the
+ * TensorRT plan is built once into {@code --cache-dir} and every later session loads it.
  *
  * <p>{@code java -cp kiln.jar:lib/* io.kiln.bench.ConcurrencyBench [--threads 16] [--seq 32]
- * [--seconds 3] [--rounds 4] [--model FILE.onnx] --out bench/results/NAME}
+ * [--seconds 3] [--rounds 4] [--model FILE.onnx] [--device cpu|cuda] [--precision fp32|fp16]
+ * [--cache-dir DIR] --out bench/results/NAME}
  */
 public final class ConcurrencyBench {
   private enum Mode {
@@ -42,6 +46,12 @@ public final class ConcurrencyBench {
     double seconds = Double.parseDouble(a.getOrDefault("--seconds", "3"));
     int rounds = Integer.parseInt(a.getOrDefault("--rounds", "4"));
     Path out = Path.of(a.getOrDefault("--out", "bench/results/cpu-concurrency"));
+    Device device = Device.parse(a.getOrDefault("--device", "cpu"));
+    Precision precision = Precision.parse(a.getOrDefault("--precision", "fp32"));
+    Path cacheDir =
+        a.containsKey("--cache-dir")
+            ? Path.of(a.get("--cache-dir"))
+            : Files.createTempDirectory("kiln-concurrency-bench");
     ModelSource model =
         a.containsKey("--model")
             ? ModelSource.of(Path.of(a.get("--model")))
@@ -52,12 +62,17 @@ public final class ConcurrencyBench {
     for (int round = 0; round < rounds; round++) {
       for (Mode mode : Mode.values()) {
         Session.Builder b =
-            Session.builder(model).device(Device.CPU).intraOpThreads(1).maxBatchSize(threads);
+            Session.builder(model)
+                .device(device)
+                .precision(precision)
+                .cacheDir(cacheDir)
+                .intraOpThreads(1)
+                .maxBatchSize(threads);
         if (mode != Mode.DEFAULT) {
           b.dynamicBatching(mode == Mode.MERGED);
         }
         try (Session session = b.build()) {
-          backend = session.backendName();
+          backend = session.backendName() + " on " + session.deviceDescription();
           double rate = callsPerSecond(session, threads, seq, seconds);
           rates.computeIfAbsent(mode, m -> new ArrayList<>()).add(rate);
           System.err.printf(Locale.ROOT, "round %d %-7s %8.1f calls/s%n", round, mode, rate);
