@@ -5,7 +5,7 @@
 # against ONNX Runtime before timing), then embed_gpu_report.py; everything lands in $OUT.
 #   bash .devrun/bench/gpu/embed-gpu.sh [TEXTS [ROUNDS [BATCHES]]]   # defaults 1200 5 32,64,128
 # EMBED_PEER_ARGS: more st_peer.py flags (--device cpu tries the whole flow off the GPU).
-# About 4 minutes with three engine builds; a rerun on the same machine reuses the plans.
+# About 4 minutes with three engine builds (estimated, not yet run); a rerun on the same machine reuses the plans.
 set -uo pipefail
 D=.devrun
 OUT=${OUT:-/tmp/kb/out/embed}
@@ -28,7 +28,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv
 [ -f "$MODEL/model.onnx" ] || { stage "no $MODEL/model.onnx: stage-devrun.sh makes it"; exit 1; }
 
 stage "Kiln TensorRT FP16: EmbedGpuBench $TEXTS texts, $ROUNDS rounds, batches $BATCHES"
-timeout 420 "${JAVA[@]}" io.kiln.bench.EmbedGpuBench "$MODEL" $D/test-classes/precision/heldout-sentences.txt \
+timeout 600 "${JAVA[@]}" io.kiln.bench.EmbedGpuBench "$MODEL" $D/test-classes/precision/heldout-sentences.txt \
   "$OUT" "$TEXTS" "$ROUNDS" "$BATCHES" 2>&1 \
   | tr '\r' '\n' | grep -v '^\[#* *\] ' | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
