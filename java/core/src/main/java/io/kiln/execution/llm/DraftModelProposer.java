@@ -63,13 +63,16 @@ final class DraftModelProposer implements Proposer {
       for (Drafting d : active) {
         chunks.add(d.nextChunk(kv.blockTable(d.request.id)));
       }
-      float[][] logits = draft.forward(chunks);
+      // Greedy drafts need only each row's argmax: where the runner picks it on the device, the
+      // vocabulary-wide logits neither travel nor get scanned here.
+      int[][] greedy = allGreedy(active) ? draft.forwardGreedy(chunks) : null;
+      float[][] logits = greedy == null ? draft.forward(chunks) : null;
       List<Drafting> next = new ArrayList<>();
       for (int j = 0; j < active.size(); j++) {
         Drafting d = active.get(j);
         computed.merge(d.request.id, 1, Integer::sum);
-        d.add(logits[j]);
-        if (d.size < d.limit) {
+        boolean more = greedy != null ? d.addToken(greedy[j][0]) : d.add(logits[j]);
+        if (more && d.size < d.limit) {
           next.add(d);
         } else {
           proposals.set(d.index, d.proposal());
@@ -78,6 +81,15 @@ final class DraftModelProposer implements Proposer {
       active = next;
     }
     return proposals;
+  }
+
+  private static boolean allGreedy(List<Drafting> active) {
+    for (Drafting d : active) {
+      if (d.probabilities != null || d.request.params.repetitionPenalty() != 1) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -154,21 +166,33 @@ final class DraftModelProposer implements Proposer {
       return new SequenceChunk(request.id, new int[] {history[position]}, position, blockTable, 1);
     }
 
-    void add(float[] logits) {
+    /** Draws the next token from the draft's logits; always true (the draft may go on). */
+    boolean add(float[] logits) {
       int length = request.numTokens + size;
-      int token;
       if (probabilities == null) {
-        token = request.sampler.sample(logits, history, length);
-      } else {
-        probabilities[size] = request.sampler.distribution(logits, history, length);
-        token = request.sampler.draw(probabilities[size]);
+        return addToken(request.sampler.sample(logits, history, length));
       }
+      probabilities[size] = request.sampler.distribution(logits, history, length);
+      return addToken(request.sampler.draw(probabilities[size]));
+    }
+
+    /**
+     * Appends the draft's greedy token; false, proposing nothing more, where the draft's logits
+     * were not finite.
+     */
+    boolean addToken(int token) {
+      if (token == ModelRunner.NON_FINITE) {
+        return false;
+      }
+      history[request.numTokens + size] = token;
       tokens[size++] = token;
-      history[length] = token;
+      return true;
     }
 
     Proposal proposal() {
-      return new Proposal(tokens, probabilities);
+      return size == limit
+          ? new Proposal(tokens, probabilities)
+          : new Proposal(Arrays.copyOf(tokens, size), probabilities);
     }
   }
 }

@@ -15,55 +15,6 @@ import org.junit.jupiter.api.Timeout;
 /** The engine's token-only path ({@link ModelRunner#forwardGreedy}) for all-greedy steps. */
 @Timeout(120)
 class GreedyPathTest {
-  /** The CPU runner, with a greedy path that reports how often each path ran. */
-  private static final class CountingRunner implements ModelRunner {
-    final CpuLlamaRunner inner;
-    int logitSteps;
-    int greedySteps;
-
-    CountingRunner(CpuLlamaRunner inner) {
-      this.inner = inner;
-    }
-
-    @Override
-    public ModelSpec spec() {
-      return inner.spec();
-    }
-
-    @Override
-    public KvPoolSpec kvPool() {
-      return inner.kvPool();
-    }
-
-    @Override
-    public float[][] forward(List<SequenceChunk> batch) {
-      logitSteps++;
-      return inner.forward(batch);
-    }
-
-    @Override
-    public int[][] forwardGreedy(List<SequenceChunk> batch) {
-      greedySteps++;
-      float[][] logits = inner.forward(batch);
-      int vocab = inner.spec().vocabSize();
-      int[][] tokens = new int[batch.size()][];
-      for (int i = 0; i < tokens.length; i++) {
-        tokens[i] = new int[batch.get(i).numLogits()];
-        for (int row = 0; row < tokens[i].length; row++) {
-          tokens[i][row] =
-              GreedyLoop.argmax(
-                  java.util.Arrays.copyOfRange(logits[i], row * vocab, (row + 1) * vocab));
-        }
-      }
-      return tokens;
-    }
-
-    @Override
-    public void close() {
-      inner.close();
-    }
-  }
-
   @Test
   void greedyRequestsTakeTheTokenPathAndSampledOnesTheLogitPath() throws Exception {
     List<PublicLlama.Case> cases = PublicLlama.cases();

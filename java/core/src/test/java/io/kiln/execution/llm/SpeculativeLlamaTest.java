@@ -71,6 +71,43 @@ class SpeculativeLlamaTest {
   }
 
   @Test
+  void greedyDraftsTakeTheTokenPathSoNoLogitsLeaveTheDraft() throws Exception {
+    try (CpuLlamaRunner target = runner(4 * 12);
+        CountingRunner draft = new CountingRunner(runner(4 * 12));
+        LlmEngine engine =
+            new LlmEngine(
+                target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
+      assertReference(runAll(engine));
+      assertTrue(engine.stats().acceptanceRate() >= 0.9, "acceptance");
+      assertTrue(draft.greedySteps > 0, "the draft never took its token path");
+      assertEquals(0, draft.logitRows, "logit rows left the draft for greedy requests");
+      // A sampled request needs the draft's distribution, so its rows do travel.
+      engine.generate(
+          cases.get(0).prompt(),
+          SamplingParams.builder().temperature(0.8).seed(3).maxNewTokens(8).build());
+      assertTrue(draft.logitRows > 0, "a sampled request drew no draft logits");
+    }
+  }
+
+  @Test
+  void aDraftWhoseLogitsGoNonFiniteProposesLessButTheOutputStaysExact() throws Exception {
+    try (CpuLlamaRunner target = runner(4 * 12);
+        CountingRunner draft = new CountingRunner(runner(4 * 12), 3);
+        LlmEngine engine =
+            new LlmEngine(
+                target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
+      assertReference(runAll(engine));
+      EngineStats stats = engine.stats();
+      assertTrue(stats.speculativeProposed() > 0, "nothing was proposed");
+      // Every third draft step is poisoned, so proposals stop short of K = 4.
+      assertTrue(
+          stats.speculativeProposed() < 4 * stats.speculativeSteps(),
+          stats.speculativeProposed() + " proposed in " + stats.speculativeSteps() + " steps");
+      assertEquals(0, stats.kvBlocksUsed(), "target blocks held after the run");
+    }
+  }
+
+  @Test
   void ngramLookupGivesTheReferenceTokens() throws Exception {
     try (CpuLlamaRunner target = runner(4 * 12);
         LlmEngine engine =
