@@ -131,7 +131,7 @@ class TrtEngineGpuTest {
         assertTrue(layer.isTextual(), "a plain plan lists layer names only: " + layer);
       }
     }
-    assertThrows(IllegalStateException.class, () -> closedEngine().layerInformation());
+    assertThrows(io.kiln.ClosedException.class, () -> closedEngine().layerInformation());
   }
 
   private TrtEngine closedEngine() {
