@@ -18,6 +18,8 @@
 #   serve     kiln serve --device cuda on the 1B shape, bench-serve at c1/32/128 against
 #             in-process bench-llm (serve-gpu.sh), ~3 min
 #   concurrency  16 threads calling infer on TensorRT FP16 MiniLM: default vs merged vs direct, ~2 min
+#   embed     Kiln TensorRT FP16 vs sentence-transformers encode fp16 on all-MiniLM-L6-v2,
+#             batches 32/64/128, goal >= 2x (embed-gpu.sh), ~4 min
 #   spec      speculative decoding at batch 1 on the 1B shape: plain, draft K=4, ngram K=4, and
 #             the draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~5 min
 set -uo pipefail
@@ -49,6 +51,7 @@ for p in ${PHASES//,/ }; do
     roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
     spec) OUT=$K/out/spec bash $D/bench/gpu/llm-gpu.sh spec ;;
     serve) OUT=$K/out/serve bash $D/bench/gpu/serve-gpu.sh ;;
+    embed) OUT=$K/out/embed bash $D/bench/gpu/embed-gpu.sh ;;
     concurrency) mkdir -p $K/out/concurrency; OUT=$K/out/concurrency timeout 300 bash $D/bench/gpu/run-trt-bench.sh concurrency ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
@@ -65,7 +68,7 @@ EOF
     # the TensorRT results and peers; never the models or plans.
     cp $K/job.log ${OUT:-/tmp}/ 2>/dev/null
     (cd $K && tar czf ${OUT:-/tmp}/results.tgz job.log out $(ls results.json peers.json 2>/dev/null))
-    grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code' $K/job.log \
+    grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code|MEETS|MISSES|texts/s' $K/job.log \
       | tail -25 | cut -c1-220 ;;
   *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS]"; exit 2 ;;
 esac
