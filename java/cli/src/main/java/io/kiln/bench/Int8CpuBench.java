@@ -16,6 +16,7 @@ import io.kiln.precision.PrecisionPipeline;
 import io.kiln.precision.QuantizerOptions;
 import io.kiln.precision.RandomCalibrationData;
 import io.kiln.session.Session;
+import io.kiln.util.HfTokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,7 +100,7 @@ public final class Int8CpuBench {
     Map<String, EmbeddingComparison.Result> accuracy = new LinkedHashMap<>();
     List<String> heldOutSentences = Files.readAllLines(heldOut);
     try (OrtRunner a = new OrtRunner(fp32Graph, threads);
-        HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
+        HuggingFaceTokenizer tok = HfTokenizers.open(tokenizer)) {
       for (Map.Entry<String, ModelSource> g : graphs.entrySet()) {
         try (OrtRunner b = new OrtRunner(OnnxModel.of(g.getValue()), threads)) {
           accuracy.put(

@@ -16,6 +16,7 @@ import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.execution.llm.TokenEvent;
 import io.kiln.execution.llm.TokenStream;
 import io.kiln.model.llama.LlamaConfig;
+import io.kiln.util.HfTokenizers;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -208,8 +209,7 @@ final class GenerateCommand implements Callable<Integer> {
               + " does not exist; pass token ids with --prompt-ids instead");
     }
     try {
-      return HuggingFaceTokenizer.newInstance(
-          file, Map.of("truncation", "false", "padding", "false"));
+      return HfTokenizers.open(file, Map.of("truncation", "false", "padding", "false"));
     } catch (IOException | RuntimeException e) {
       throw new ModelException("cannot load tokenizer " + file + ": " + e.getMessage(), e);
     }

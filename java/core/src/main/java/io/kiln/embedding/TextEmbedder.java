@@ -7,6 +7,7 @@ import io.kiln.ModelException;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
 import io.kiln.session.Session;
+import io.kiln.util.HfTokenizers;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -244,7 +245,7 @@ public final class TextEmbedder implements AutoCloseable {
       throw new ModelException("tokenizer file not found: " + tokenizerJson);
     }
     try {
-      return HuggingFaceTokenizer.newInstance(tokenizerJson, tokenizerOptions(maxTokens));
+      return HfTokenizers.open(tokenizerJson, tokenizerOptions(maxTokens));
     } catch (IOException | RuntimeException e) {
       throw new ModelException("cannot load tokenizer " + tokenizerJson + ": " + e.getMessage(), e);
     }
@@ -260,7 +261,7 @@ public final class TextEmbedder implements AutoCloseable {
       if (in == null) {
         throw new ModelException("tokenizer resource not found on the classpath: " + resource);
       }
-      return HuggingFaceTokenizer.newInstance(in, tokenizerOptions(maxTokens));
+      return HfTokenizers.open(in, tokenizerOptions(maxTokens));
     } catch (IOException e) {
       throw new ModelException("cannot load tokenizer " + resource + ": " + e.getMessage(), e);
     }

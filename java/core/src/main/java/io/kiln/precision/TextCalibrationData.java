@@ -4,6 +4,7 @@ import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import io.kiln.InvalidInputException;
 import io.kiln.Tensor;
+import io.kiln.util.HfTokenizers;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -67,7 +68,7 @@ public final class TextCalibrationData implements CalibrationData {
     try {
       reader = Files.newBufferedReader(textFile, StandardCharsets.UTF_8);
       tokenizer =
-          HuggingFaceTokenizer.newInstance(
+          HfTokenizers.open(
               tokenizerFile,
               Map.of("maxLength", Integer.toString(maxLength), "truncation", "true"));
     } catch (IOException e) {

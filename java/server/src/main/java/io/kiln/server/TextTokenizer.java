@@ -2,6 +2,7 @@ package io.kiln.server;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import io.kiln.ModelException;
+import io.kiln.util.HfTokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,8 +25,7 @@ final class TextTokenizer implements AutoCloseable {
     }
     try {
       return new TextTokenizer(
-          HuggingFaceTokenizer.newInstance(
-              file, Map.of("truncation", "false", "padding", "false")));
+          HfTokenizers.open(file, Map.of("truncation", "false", "padding", "false")));
     } catch (IOException | RuntimeException e) {
       throw new ModelException("cannot load tokenizer " + file + ": " + e.getMessage(), e);
     }

@@ -9,6 +9,7 @@ import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SchedulerConfig;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.WeightQuantizer;
+import io.kiln.util.HfTokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -91,8 +92,7 @@ final class LlmWorker implements AutoCloseable {
       return null;
     }
     try {
-      return HuggingFaceTokenizer.newInstance(
-          file, Map.of("truncation", "false", "padding", "false"));
+      return HfTokenizers.open(file, Map.of("truncation", "false", "padding", "false"));
     } catch (IOException | RuntimeException e) {
       throw new ModelException("cannot load tokenizer " + file + ": " + e.getMessage(), e);
     }
