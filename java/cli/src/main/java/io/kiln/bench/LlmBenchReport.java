@@ -43,10 +43,11 @@ public final class LlmBenchReport {
         .append(
             "| concurrency | requests | output tok/s | vs first row | req/s | TTFT p50 ms"
                 + " | TTFT p99 ms | ITL p50 ms | ITL p99 ms |"
-                + (withKv ? " peak KV blocks | preemptions |" : "")
+                + (withKv ? " peak KV blocks | preemptions | prefix cache hits |" : "")
                 + (withSpeculation ? SPECULATION_HEADER : "")
                 + "\n")
-        .append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (withKv ? "---:|---:|" : ""))
+        .append(
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (withKv ? "---:|---:|---:|" : ""))
         .append(withSpeculation ? "---:|---:|---:|---:|---:|" : "")
         .append('\n');
     for (LlmBenchRow r : rows) {
@@ -68,11 +69,12 @@ public final class LlmBenchReport {
         sb.append(
             String.format(
                 java.util.Locale.ROOT,
-                " %d/%d (%.0f%%) | %d |",
+                " %d/%d (%.0f%%) | %d | %.1f%% |",
                 kv.peakKvBlocks(),
                 kv.kvBlocks(),
                 100 * kv.peakKvUsage(),
-                kv.preemptions()));
+                kv.preemptions(),
+                100 * kv.prefixHitRate()));
       }
       if (withSpeculation) {
         LlmBenchRow.Speculation spec = r.speculation();

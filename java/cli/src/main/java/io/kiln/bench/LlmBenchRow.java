@@ -26,10 +26,19 @@ public record LlmBenchRow(
     KvUse kv,
     Speculation speculation) {
 
-  /** KV blocks in use at the peak, of those usable, and requests preempted for lack of them. */
-  public record KvUse(int peakKvBlocks, int kvBlocks, long preemptions) {
+  /**
+   * KV blocks in use at the peak, of those usable, requests preempted for lack of them, and the
+   * prompt tokens the prefix cache spared of all prompt tokens submitted.
+   */
+  public record KvUse(
+      int peakKvBlocks, int kvBlocks, long preemptions, long prefixHitTokens, long promptTokens) {
     public double peakKvUsage() {
       return peakKvBlocks / (double) kvBlocks;
+    }
+
+    /** Share of the prompt tokens taken from the prefix cache instead of computed. */
+    public double prefixHitRate() {
+      return promptTokens == 0 ? 0 : prefixHitTokens / (double) promptTokens;
     }
   }
 
@@ -88,6 +97,8 @@ public record LlmBenchRow(
       o.put("kv_blocks", kv.kvBlocks());
       o.put("peak_kv_usage", kv.peakKvUsage());
       o.put("preemptions", kv.preemptions());
+      o.put("prefix_cache_hit_tokens", kv.prefixHitTokens());
+      o.put("prefix_cache_hit_rate", kv.prefixHitRate());
     }
     if (speculation != null) {
       o.put("spec_steps", speculation.steps());

@@ -18,8 +18,8 @@ import java.util.concurrent.Semaphore;
 /**
  * Serving benchmark: at each concurrency level, that many clients keep one request each in flight
  * (a new one as soon as theirs ends) until the level's requests are done. Prompts are random token
- * ids (see {@link #randomPrompts}), so the prefix cache does not help; every request generates
- * exactly the asked tokens.
+ * ids (see {@link #randomPrompts}), so the prefix cache helps only where they share a prefix (see
+ * {@link #withSharedPrefix}); every request generates exactly the asked tokens.
  */
 public final class LlmBenchmark {
   private LlmBenchmark() {}
@@ -38,6 +38,25 @@ public final class LlmBenchmark {
     public static Setup plain(ModelRunner runner, SchedulerConfig scheduler) {
       return new Setup(runner, scheduler, null, null);
     }
+  }
+
+  /**
+   * The same {@code prompts}, each after one shared prefix of {@code length} seeded random ids (a
+   * system prompt every request repeats); the prompts themselves when {@code length} is 0.
+   */
+  public static List<int[]> withSharedPrefix(
+      List<int[]> prompts, int length, int vocab, long seed) {
+    if (length == 0) {
+      return prompts;
+    }
+    int[] prefix = randomPrompts(vocab, 1, length, seed).get(0);
+    List<int[]> joined = new ArrayList<>(prompts.size());
+    for (int[] p : prompts) {
+      int[] full = Arrays.copyOf(prefix, length + p.length);
+      System.arraycopy(p, 0, full, length, p.length);
+      joined.add(full);
+    }
+    return joined;
   }
 
   /** {@code requests} prompts of {@code length} seeded random token ids. */
@@ -91,6 +110,10 @@ public final class LlmBenchmark {
     List<Double> itl = new ArrayList<>();
     long generated = 0;
     long preemptions = 0;
+    long promptTokens = 0;
+    for (int[] prompt : prompts) {
+      promptTokens += prompt.length;
+    }
     for (CompletableFuture<GenerationResult> f : results) {
       GenerationResult r = f.join();
       generated += r.newTokenIds().length;
@@ -110,7 +133,12 @@ public final class LlmBenchmark {
         percentile(itl, 0.5),
         percentile(itl, 0.99),
         mean(itl),
-        new LlmBenchRow.KvUse(stats.peakKvBlocksUsed(), stats.kvBlocksUsable(), preemptions),
+        new LlmBenchRow.KvUse(
+            stats.peakKvBlocksUsed(),
+            stats.kvBlocksUsable(),
+            preemptions,
+            stats.prefixCacheHitTokens() - before.prefixCacheHitTokens(),
+            promptTokens),
         setup.speculative() == null ? null : LlmBenchRow.Speculation.between(before, stats));
   }
 

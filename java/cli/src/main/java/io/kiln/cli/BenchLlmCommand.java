@@ -67,6 +67,20 @@ final class BenchLlmCommand implements Callable<Integer> {
       description = "tokens per step (default: 512)")
   int maxBatchedTokens;
 
+  @Option(
+      names = "--shared-prefix",
+      defaultValue = "0",
+      paramLabel = "TOKENS",
+      description =
+          "a prefix of this many random ids that every prompt starts with, before its own"
+              + " --prompt-len ids, as a shared system prompt (default: 0)")
+  int sharedPrefix;
+
+  @Option(
+      names = "--no-prefix-cache",
+      description = "compute every prompt in full, even a prefix already in the KV cache")
+  boolean noPrefixCache;
+
   @Option(names = "--seed", defaultValue = "42", description = "prompt seed (default: 42)")
   long seed;
 
@@ -86,7 +100,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     validate();
     SpeculativeConfig speculative = speculativeOptions.config(spec);
     LlamaConfig config = modelOptions.config();
-    int perRequest = promptLength + generateLength;
+    int perRequest = sharedPrefix + promptLength + generateLength;
     if (perRequest > config.maxPositions() + 1) {
       throw new InvalidInputException(
           "prompt + generated length "
@@ -96,7 +110,8 @@ final class BenchLlmCommand implements Callable<Integer> {
     }
     int largest = concurrency.stream().mapToInt(Integer::intValue).max().orElseThrow();
     int blocks = kvBlocks != null ? kvBlocks : largest * modelOptions.blocksFor(perRequest);
-    SchedulerConfig scheduler = new SchedulerConfig(maxNumSeqs, maxBatchedTokens, 0, true);
+    SchedulerConfig scheduler =
+        new SchedulerConfig(maxNumSeqs, maxBatchedTokens, 0, !noPrefixCache);
     PrintWriter out = spec.commandLine().getOut();
 
     Map<String, Object> header =
@@ -105,6 +120,8 @@ final class BenchLlmCommand implements Callable<Integer> {
     header.put("backend", modelOptions.backend());
     header.put("prompt_len", promptLength);
     header.put("gen_len", generateLength);
+    header.put("shared_prefix", sharedPrefix);
+    header.put("prefix_caching", !noPrefixCache);
     header.put("kv_blocks", blocks);
     header.put("block_size", modelOptions.blockSize);
     header.put("max_num_seqs", maxNumSeqs);
@@ -161,7 +178,11 @@ final class BenchLlmCommand implements Callable<Integer> {
             LlmBenchmark.run(
                 setup,
                 c,
-                LlmBenchmark.randomPrompts(vocab, requestsAt(c), promptLength, seed),
+                LlmBenchmark.withSharedPrefix(
+                    LlmBenchmark.randomPrompts(vocab, requestsAt(c), promptLength, seed),
+                    sharedPrefix,
+                    vocab,
+                    seed + 2),
                 generateLength,
                 () -> progress.step(label));
         report.add(row);
@@ -189,6 +210,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     OptionRanges.eachBetween(spec, "--concurrency", concurrency, 1, 1 << 16);
     OptionRanges.between(spec, "--prompt-len", promptLength, 1, MAX_TOKENS);
     OptionRanges.between(spec, "--gen-len", generateLength, 1, MAX_TOKENS);
+    OptionRanges.between(spec, "--shared-prefix", sharedPrefix, 0, MAX_TOKENS);
     if (requests != null) {
       OptionRanges.between(spec, "--requests", requests, 1, 1 << 24);
     }
@@ -198,12 +220,13 @@ final class BenchLlmCommand implements Callable<Integer> {
       OptionRanges.between(spec, "--kv-blocks", kvBlocks, 1, 1 << 28);
     }
     modelOptions.checkRanges(spec);
-    if (kvBlocks != null && kvBlocks < modelOptions.blocksFor(promptLength + generateLength)) {
+    int perRequest = sharedPrefix + promptLength + generateLength;
+    if (kvBlocks != null && kvBlocks < modelOptions.blocksFor(perRequest)) {
       throw new InvalidInputException(
           "--kv-blocks "
               + kvBlocks
               + " cannot hold even one request ("
-              + modelOptions.blocksFor(promptLength + generateLength)
+              + modelOptions.blocksFor(perRequest)
               + " blocks)");
     }
   }

@@ -62,6 +62,49 @@ class BenchLlmCommandTest {
   }
 
   @Test
+  void aSharedPrefixIsTakenFromTheCacheUnlessItIsOff(@TempDir Path tmp) throws Exception {
+    double[] hitRates = new double[2];
+    for (int off = 0; off < 2; off++) {
+      Path json = tmp.resolve("prefix-" + off + ".json");
+      java.util.List<String> args =
+          new java.util.ArrayList<>(
+              java.util.List.of(
+                  "bench-llm",
+                  "--model",
+                  PublicLlama.directory().toString(),
+                  "--concurrency",
+                  "2",
+                  "--requests",
+                  "6",
+                  "--shared-prefix",
+                  "48",
+                  "--prompt-len",
+                  "8",
+                  "--gen-len",
+                  "4",
+                  "--threads",
+                  "2",
+                  "--json",
+                  json.toString()));
+      if (off == 1) {
+        args.add("--no-prefix-cache");
+      }
+      GenerateCommandTest.Run run = GenerateCommandTest.kiln(args.toArray(new String[0]));
+      assertEquals(0, run.exit(), run.err());
+      assertTrue(run.out().contains("prefix cache hits"), run.out());
+      JsonNode root = new ObjectMapper().readTree(json.toFile());
+      assertEquals(48, root.get("shared_prefix").asInt());
+      assertEquals(off == 0, root.get("prefix_caching").asBoolean());
+      JsonNode row = root.get("rows").get(0);
+      assertEquals(6 * 4, row.get("generated_tokens").asInt());
+      hitRates[off] = row.get("prefix_cache_hit_rate").asDouble();
+    }
+    // Six prompts of 48 + 8 ids: after the first, each finds (most of) its 48-id prefix cached.
+    assertTrue(hitRates[0] > 0.4, "hit rate with the cache " + hitRates[0]);
+    assertEquals(0.0, hitRates[1], "hit rate with the cache off");
+  }
+
+  @Test
   void aSelfDraftingRunReportsItsSpeculation(@TempDir Path tmp) throws Exception {
     Path json = tmp.resolve("spec.json");
     String model = PublicLlama.directory().toString();
