@@ -63,6 +63,7 @@ public final class EmbedCpuBench {
     List<TextSegment> segments = texts.stream().map(TextSegment::from).toList();
     Map<String, List<Double>> textsPerSecond = new LinkedHashMap<>();
     Map<String, float[][]> vectors = new LinkedHashMap<>();
+    int runSize;
     try (TextEmbedder fp32 =
             TextEmbedder.open(dir, EmbeddingOptions.defaults(), b -> b.device(Device.CPU));
         TextEmbedder quantized =
@@ -74,6 +75,7 @@ public final class EmbedCpuBench {
                         .precision(Precision.INT8)
                         .precisionOptions(int8)
                         .cacheDir(cache))) {
+      runSize = fp32.batchSize();
       Map<String, java.util.function.Supplier<float[][]>> runs = new LinkedHashMap<>();
       runs.put(
           LANGCHAIN4J,
@@ -105,13 +107,15 @@ public final class EmbedCpuBench {
         }
       }
     }
-    report(out, texts, rounds, textsPerSecond, vectors, loadBefore, calibration, sentences);
+    report(
+        out, texts, rounds, runSize, textsPerSecond, vectors, loadBefore, calibration, sentences);
   }
 
   private static void report(
       String out,
       List<String> texts,
       int rounds,
+      int runSize,
       Map<String, List<Double>> textsPerSecond,
       Map<String, float[][]> vectors,
       String loadBefore,
@@ -131,6 +135,7 @@ public final class EmbedCpuBench {
     json.put("words_max", Arrays.stream(words).max().orElse(0));
     json.put("words_mean", Arrays.stream(words).average().orElse(0));
     json.put("rounds", rounds);
+    json.put("kiln_texts_per_run", runSize);
     json.put("texts_per_second", textsPerSecond);
     json.put(
         "median_texts_per_second", Map.of(LANGCHAIN4J, peer, KILN_FP32, fp32, KILN_INT8, int8));
@@ -163,9 +168,10 @@ public final class EmbedCpuBench {
         String.format(
             Locale.ROOT,
             "- %d rounds, each embedding all texts once per system, the order rotating; Kiln"
-                + " sorts by token length and runs padded batches of up to 32; INT8 calibrated on"
-                + " %s%n",
+                + " sorts by token length and runs padded batches of up to %d (ONNX Runtime's"
+                + " preferred run on the CPU); INT8 calibrated on %s%n",
             rounds,
+            runSize,
             calibration));
     md.append("- command: `bench/cpu-embed.sh`\n\n");
     md.append(

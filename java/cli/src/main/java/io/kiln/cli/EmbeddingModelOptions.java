@@ -72,10 +72,8 @@ final class EmbeddingModelOptions {
     if (dimensions != null) {
       o = o.withDimensions(OptionRanges.between(spec, "--dimensions", dimensions, 1, 1 << 20));
     }
-    return o.withNormalize(normalize)
-        .withPrompt(prompt)
-        .withPromptName(promptName)
-        .withBatchSize(options.maxBatch);
+    // --max-batch caps the session; within it the embedder takes the backend's preferred runs.
+    return o.withNormalize(normalize).withPrompt(prompt).withPromptName(promptName);
   }
 
   /** The embedder these flags name, on the session options. */

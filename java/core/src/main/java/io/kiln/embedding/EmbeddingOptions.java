@@ -11,7 +11,8 @@ import io.kiln.InvalidInputException;
  * @param prompt text put before every input, or null
  * @param promptName a prompt named in config_sentence_transformers.json (e.g. query), or null
  * @param dimensions keep only the first N dimensions (Matryoshka), 0 for all
- * @param batchSize the most texts in one run
+ * @param batchSize the most texts in one run, or 0 for the session's preferred batch size (its
+ *     backend's measured best, within its maximum batch)
  */
 public record EmbeddingOptions(
     Pooling pooling,
@@ -27,17 +28,18 @@ public record EmbeddingOptions(
     if (dimensions < 0) {
       throw new InvalidInputException("dimensions must be >= 0 (0 keeps all), got " + dimensions);
     }
-    if (batchSize < 1) {
-      throw new InvalidInputException("batchSize must be >= 1, got " + batchSize);
+    if (batchSize < 0) {
+      throw new InvalidInputException(
+          "batchSize must be >= 0 (0: the session's choice), got " + batchSize);
     }
     if (prompt != null && promptName != null) {
       throw new InvalidInputException("give a prompt or a prompt name, not both");
     }
   }
 
-  /** Everything as the model says, 32 texts a run. */
+  /** Everything as the model says, runs as large as the session prefers. */
   public static EmbeddingOptions defaults() {
-    return new EmbeddingOptions(null, null, null, null, 0, 32);
+    return new EmbeddingOptions(null, null, null, null, 0, 0);
   }
 
   public EmbeddingOptions withPooling(Pooling p) {

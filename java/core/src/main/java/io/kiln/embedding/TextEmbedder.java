@@ -76,7 +76,8 @@ public final class TextEmbedder implements AutoCloseable {
     this.prompt = prompt;
     // A dynamically quantized model runs one text at a time, or its results would depend on
     // which texts share a batch.
-    this.batchSize = session.rowsCoupled() ? 1 : Math.min(batchSize, session.maxBatchSize());
+    int rows = batchSize > 0 ? batchSize : session.preferredBatchSize();
+    this.batchSize = session.rowsCoupled() ? 1 : Math.min(rows, session.maxBatchSize());
     long hidden = dimension(session, hiddenOutput);
     if (dimensions > 0 && hidden > 0 && dimensions > hidden) {
       throw new InvalidInputException(
@@ -237,6 +238,11 @@ public final class TextEmbedder implements AutoCloseable {
 
   public static HuggingFaceTokenizer loadTokenizer(Path tokenizerJson) {
     return loadTokenizer(tokenizerJson, DEFAULT_MAX_TOKENS);
+  }
+
+  /** Texts per run: the options' batch size, or the session's preferred one, within its maximum. */
+  public int batchSize() {
+    return batchSize;
   }
 
   /** A tokenizer that truncates to {@code maxTokens} (special tokens included) and never pads. */

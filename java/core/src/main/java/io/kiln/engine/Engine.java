@@ -31,6 +31,14 @@ public interface Engine extends AutoCloseable {
     return false;
   }
 
+  /**
+   * How many rows to put in one run when the caller splits work into runs itself (an embedder over
+   * many texts), at most {@code maxRows}: where smaller runs were measured faster, fewer.
+   */
+  default int preferredRunRows(int maxRows) {
+    return maxRows;
+  }
+
   /** Drops cached per-shape state (captured graphs, bound buffers). */
   default void clearCache() {}
 

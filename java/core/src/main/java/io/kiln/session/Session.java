@@ -137,6 +137,14 @@ public final class Session implements AutoCloseable {
     return options.kvCache;
   }
 
+  /**
+   * Rows per run for callers that split their work into runs (an embedder over many texts): the
+   * backend's measured best, at most {@link #maxBatchSize()}.
+   */
+  public int preferredBatchSize() {
+    return engine.preferredRunRows(maxBatchSize());
+  }
+
   public int maxBatchSize() {
     return options.maxBatchSize;
   }

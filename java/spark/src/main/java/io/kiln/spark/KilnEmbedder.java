@@ -275,7 +275,8 @@ public final class KilnEmbedder extends KilnTransformer {
     }
 
     private EmbeddingOptions options() {
-      EmbeddingOptions o = EmbeddingOptions.defaults().withBatchSize(settings.batchSize());
+      // The session holds at most batchSize rows; within it the embedder takes its preferred runs.
+      EmbeddingOptions o = EmbeddingOptions.defaults();
       if (!pooling.isEmpty()) {
         o = o.withPooling(Pooling.fromName(pooling));
       }

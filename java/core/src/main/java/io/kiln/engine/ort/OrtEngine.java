@@ -151,6 +151,18 @@ public final class OrtEngine implements Engine {
     return "onnxruntime-cpu";
   }
 
+  /**
+   * 16 rows: all-MiniLM-L6-v2 over 1,200 length-sorted texts on 2 cores embedded 230 texts/s in
+   * runs of 16 (and of 8 or 12), 214 in runs of 32, 202 of 64 and 179 of 128; a run's activations
+   * stay in cache.
+   */
+  @Override
+  public int preferredRunRows(int maxRows) {
+    return Math.min(CPU_RUN_ROWS, maxRows);
+  }
+
+  private static final int CPU_RUN_ROWS = 16;
+
   @Override
   public String deviceDescription() {
     return "CPU, " + intraOpThreads + " threads";
