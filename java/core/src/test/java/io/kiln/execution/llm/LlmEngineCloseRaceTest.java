@@ -1,6 +1,5 @@
 package io.kiln.execution.llm;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,10 +8,7 @@ import io.kiln.ClosedException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,9 +24,7 @@ class LlmEngineCloseRaceTest {
   @Test
   void closeWhileStreamsAreInFlight() throws Exception {
     Random rnd = new Random(System.nanoTime());
-    AtomicLong finished = new AtomicLong();
-    AtomicLong cut = new AtomicLong();
-    ConcurrentLinkedQueue<Throwable> wrong = new ConcurrentLinkedQueue<>();
+    CloseRaceStreams streams = new CloseRaceStreams();
     for (int round = 0; round < ROUNDS; round++) {
       ToyModelRunner runner = new ToyModelRunner(VOCAB, 256, 200, 4, -1);
       LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults());
@@ -38,8 +32,9 @@ class LlmEngineCloseRaceTest {
       List<Thread> threads = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         int[] prompt = {1 + t, 2 + round % 50, 3};
+        int[] expected = ToyModelRunner.reference(prompt, 6, VOCAB, -1);
         Thread thread =
-            new Thread(() -> streamUntilClosed(engine, prompt, started, finished, cut, wrong));
+            new Thread(() -> streams.streamUntilClosed(engine, prompt, expected, started));
         threads.add(thread);
         thread.start();
       }
@@ -50,45 +45,15 @@ class LlmEngineCloseRaceTest {
         thread.join(30_000);
         assertTrue(!thread.isAlive(), "a stream hangs after close");
       }
-      assertTrue(wrong.isEmpty(), "round " + round + ": " + wrong);
+      assertTrue(streams.wrong.isEmpty(), "round " + round + ": " + streams.wrong);
       assertThrows(
           ClosedException.class, () -> engine.stream(new int[] {1}, SamplingParams.greedy(2)));
       assertEquals(0, engine.stats().kvBlocksUsed(), "blocks left in use after close");
       engine.close();
       runner.close();
     }
-    assertEquals(THREADS * ROUNDS, cut.get(), "every caller ends on the close");
-    assertTrue(finished.get() > 0, "no stream finished before close in " + ROUNDS + " rounds");
-  }
-
-  private static void streamUntilClosed(
-      LlmEngine engine,
-      int[] prompt,
-      CountDownLatch started,
-      AtomicLong finished,
-      AtomicLong cut,
-      ConcurrentLinkedQueue<Throwable> wrong) {
-    int[] expected = ToyModelRunner.reference(prompt, 6, VOCAB, -1);
-    started.countDown();
-    while (true) {
-      List<Integer> tokens = new ArrayList<>();
-      try (TokenStream stream = engine.stream(prompt, SamplingParams.greedy(6))) {
-        stream.forEachRemaining(e -> tokens.add(e.tokenId()));
-        assertArrayEquals(expected, tokens.stream().mapToInt(Integer::intValue).toArray());
-        finished.incrementAndGet();
-      } catch (ClosedException | CancellationException e) {
-        // Refused as closed, or cut short by the close: the tokens so far must be a prefix.
-        for (int i = 0; i < tokens.size(); i++) {
-          if (tokens.get(i) != expected[i]) {
-            wrong.add(new AssertionError("token " + i + " before the close was wrong"));
-          }
-        }
-        cut.incrementAndGet();
-        return;
-      } catch (Throwable t) {
-        wrong.add(t);
-        return;
-      }
-    }
+    assertEquals(THREADS * ROUNDS, streams.cut.get(), "every caller ends on the close");
+    assertTrue(
+        streams.finished.get() > 0, "no stream finished before close in " + ROUNDS + " rounds");
   }
 }

@@ -1,6 +1,5 @@
 package io.kiln.execution.llm.gpu;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,19 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.kiln.ClosedException;
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.RequiresGpu;
+import io.kiln.execution.llm.CloseRaceStreams;
 import io.kiln.execution.llm.LlmEngine;
 import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
-import io.kiln.execution.llm.TokenStream;
 import io.kiln.model.llama.PublicLlama;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -60,9 +57,7 @@ class GpuCloseRaceTest {
     GpuLlamaRunner.open(model, options).close();
     long baseline = Cuda.memInfo()[0];
     Random rnd = new Random(System.nanoTime());
-    AtomicLong finished = new AtomicLong();
-    AtomicLong cut = new AtomicLong();
-    ConcurrentLinkedQueue<Throwable> wrong = new ConcurrentLinkedQueue<>();
+    CloseRaceStreams streams = new CloseRaceStreams();
     for (int round = 0; round < ROUNDS; round++) {
       GpuLlamaRunner runner = GpuLlamaRunner.open(model, options);
       LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(THREADS, 256, 0, true));
@@ -70,8 +65,9 @@ class GpuCloseRaceTest {
       List<Thread> threads = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         PublicLlama.Case c = cases.get(t % cases.size());
+        int[] expected = Arrays.copyOf(c.greedyNewTokens(), NEW_TOKENS);
         Thread thread =
-            new Thread(() -> streamUntilClosed(engine, c, started, finished, cut, wrong));
+            new Thread(() -> streams.streamUntilClosed(engine, c.prompt(), expected, started));
         threads.add(thread);
         thread.start();
       }
@@ -83,47 +79,17 @@ class GpuCloseRaceTest {
         thread.join(30_000);
         assertTrue(!thread.isAlive(), "a stream hangs after close");
       }
-      assertTrue(wrong.isEmpty(), "round " + round + ": " + wrong);
+      assertTrue(streams.wrong.isEmpty(), "round " + round + ": " + streams.wrong);
       assertThrows(
           ClosedException.class, () -> engine.stream(new int[] {1}, SamplingParams.greedy(2)));
       assertEquals(0, engine.stats().kvBlocksUsed(), "blocks left in use after close");
     }
-    assertEquals(THREADS * ROUNDS, cut.get(), "every caller ends on the close");
-    assertTrue(finished.get() > 0, "no stream finished before close in " + ROUNDS + " rounds");
+    assertEquals(THREADS * ROUNDS, streams.cut.get(), "every caller ends on the close");
+    assertTrue(
+        streams.finished.get() > 0, "no stream finished before close in " + ROUNDS + " rounds");
     long after = Cuda.memInfo()[0];
     assertTrue(
         Math.abs(after - baseline) <= (8L << 20),
         "free device memory " + after + " after " + ROUNDS + " rounds, " + baseline + " before");
-  }
-
-  private static void streamUntilClosed(
-      LlmEngine engine,
-      PublicLlama.Case c,
-      CountDownLatch started,
-      AtomicLong finished,
-      AtomicLong cut,
-      ConcurrentLinkedQueue<Throwable> wrong) {
-    int[] expected = java.util.Arrays.copyOf(c.greedyNewTokens(), NEW_TOKENS);
-    started.countDown();
-    while (true) {
-      List<Integer> tokens = new ArrayList<>();
-      try (TokenStream stream = engine.stream(c.prompt(), SamplingParams.greedy(NEW_TOKENS))) {
-        stream.forEachRemaining(e -> tokens.add(e.tokenId()));
-        assertArrayEquals(expected, tokens.stream().mapToInt(Integer::intValue).toArray());
-        finished.incrementAndGet();
-      } catch (ClosedException | CancellationException e) {
-        // Refused as closed, or cut short by the close: the tokens so far must be a prefix.
-        for (int i = 0; i < tokens.size(); i++) {
-          if (tokens.get(i) != expected[i]) {
-            wrong.add(new AssertionError("token " + i + " before the close was wrong"));
-          }
-        }
-        cut.incrementAndGet();
-        return;
-      } catch (Throwable t) {
-        wrong.add(t);
-        return;
-      }
-    }
   }
 }
