@@ -3,7 +3,7 @@
 # in one background job, most needed first, so that a job cut short still leaves the important
 # figures. Results gather in /tmp/kb/out; poll.sh copies them to $OUT.
 #   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start [PHASES]
-#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]
+#   bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh poll [SECONDS]   (returns at the job's end)
 # PHASES (default: tests,llm,segments,trt), comma-separated:
 #   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
@@ -63,7 +63,12 @@ EOF
     sleep 5
     tail -3 $K/job.log ;;
   poll)
-    sleep "${2:-90}"
+    # Sleeps up to SECONDS but returns as soon as the job ends: the machine is held (and counted)
+    # while a poll sleeps on a finished job.
+    for _ in $(seq "${2:-90}"); do
+      grep -q ALL-DONE $K/job.log 2>/dev/null && break
+      sleep 1
+    done
     # Everything measured so far in one archive (a call returns at most 8 files): reports, logs,
     # the TensorRT results and peers; never the models or plans.
     cp $K/job.log ${OUT:-/tmp}/ 2>/dev/null
