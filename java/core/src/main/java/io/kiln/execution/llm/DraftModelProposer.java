@@ -12,19 +12,23 @@ import java.util.Map;
  * A smaller model with the target's vocabulary proposes tokens one draft step at a time, batched
  * across requests. Its K/V live in blocks of its own pool, handed out by its own block manager (no
  * prefix caching: a draft block may hold unverified tokens). After verification only the positions
- * the target accepted stay computed; the next proposal recomputes from there.
+ * the target accepted stay computed; the next proposal recomputes from there. Up to K known tokens
+ * still missing from the draft's pool (after a fully accepted proposal: the last proposed token)
+ * ride with the first draft round instead of a step of their own.
  */
 final class DraftModelProposer implements Proposer {
   private final ModelRunner draft;
   private final KvBlockManager kv;
   private final int maxBatchedTokens;
+  private final int maxFolded;
   private final Map<Long, Integer> computed = new HashMap<>(); // draft positions with valid K/V
 
   /**
    * @param maxBatchedTokens most tokens per draft step (a long catch-up is split)
+   * @param maxFolded most missing known tokens that ride with the first draft round (K)
    * @throws ModelException when the draft's vocabulary differs from the target's
    */
-  DraftModelProposer(ModelRunner draft, ModelSpec target, int maxBatchedTokens) {
+  DraftModelProposer(ModelRunner draft, ModelSpec target, int maxBatchedTokens, int maxFolded) {
     ModelSpec spec = draft.spec();
     if (spec.vocabSize() != target.vocabSize()) {
       throw new ModelException(
@@ -37,6 +41,7 @@ final class DraftModelProposer implements Proposer {
     this.draft = draft;
     this.kv = new KvBlockManager(draft.kvPool().numBlocks(), draft.kvPool().blockSize(), false);
     this.maxBatchedTokens = maxBatchedTokens;
+    this.maxFolded = maxFolded;
   }
 
   @Override
@@ -61,7 +66,8 @@ final class DraftModelProposer implements Proposer {
     while (!active.isEmpty()) {
       List<SequenceChunk> chunks = new ArrayList<>();
       for (Drafting d : active) {
-        chunks.add(d.nextChunk(kv.blockTable(d.request.id)));
+        chunks.add(
+            d.nextChunk(kv.blockTable(d.request.id), computed.getOrDefault(d.request.id, 0)));
       }
       // Greedy drafts need only each row's argmax: where the runner picks it on the device, the
       // vocabulary-wide logits neither travel nor get scanned here.
@@ -70,7 +76,8 @@ final class DraftModelProposer implements Proposer {
       List<Drafting> next = new ArrayList<>();
       for (int j = 0; j < active.size(); j++) {
         Drafting d = active.get(j);
-        computed.merge(d.request.id, 1, Integer::sum);
+        int fed = chunks.get(j).tokens().length;
+        computed.merge(d.request.id, fed, Integer::sum);
         boolean more = greedy != null ? d.addToken(greedy[j][0]) : d.add(logits[j]);
         if (more && d.size < d.limit) {
           next.add(d);
@@ -93,17 +100,26 @@ final class DraftModelProposer implements Proposer {
   }
 
   /**
-   * Computes each request's known tokens but the last into the draft's pool, in steps of at most
-   * {@code maxBatchedTokens}, so that the first draft round feeds one token per request.
+   * Computes each request's known tokens but its last into the draft's pool, in steps of at most
+   * {@code maxBatchedTokens}, except up to {@code maxFolded} of them that the first draft round
+   * feeds along with the last, within its own budget of {@code maxBatchedTokens}.
    */
   private void catchUp(List<Drafting> active) {
+    int foldBudget = maxBatchedTokens - active.size();
+    int[] folded = new int[active.size()];
+    for (int i = 0; i < folded.length; i++) {
+      LlmRequest r = active.get(i).request;
+      int missing = r.numTokens - 1 - computed.getOrDefault(r.id, 0);
+      folded[i] = Math.max(0, Math.min(Math.min(missing, maxFolded), foldBudget));
+      foldBudget -= folded[i];
+    }
     while (true) {
       List<SequenceChunk> chunks = new ArrayList<>();
       int budget = maxBatchedTokens;
-      for (Drafting d : active) {
-        LlmRequest r = d.request;
+      for (int i = 0; i < folded.length; i++) {
+        LlmRequest r = active.get(i).request;
         int from = computed.getOrDefault(r.id, 0);
-        int count = Math.min(r.numTokens - 1 - from, budget);
+        int count = Math.min(r.numTokens - 1 - folded[i] - from, budget);
         if (count > 0) {
           int[] tokens = Arrays.copyOfRange(r.tokens, from, from + count);
           chunks.add(new SequenceChunk(r.id, tokens, from, kv.blockTable(r.id), 0));
@@ -160,10 +176,14 @@ final class DraftModelProposer implements Proposer {
       this.history = Arrays.copyOf(request.tokens, request.numTokens + limit);
     }
 
-    /** The last known token first, then each proposed token but the last. */
-    SequenceChunk nextChunk(int[] blockTable) {
-      int position = request.numTokens - 1 + size;
-      return new SequenceChunk(request.id, new int[] {history[position]}, position, blockTable, 1);
+    /**
+     * The known tokens from {@code computed} (the first round: those the draft's pool still lacks,
+     * then the last known one), then each proposed token but the last, one a round.
+     */
+    SequenceChunk nextChunk(int[] blockTable, int computed) {
+      int next = request.numTokens + size;
+      int[] fed = Arrays.copyOfRange(history, computed, next);
+      return new SequenceChunk(request.id, fed, computed, blockTable, 1);
     }
 
     /** Draws the next token from the draft's logits; always true (the draft may go on). */

@@ -100,7 +100,8 @@ public final class LlmEngine implements AutoCloseable {
             if (draft == null) {
               throw new IllegalArgumentException("draft speculation needs a draft runner");
             }
-            yield new DraftModelProposer(draft, spec, config.maxNumBatchedTokens());
+            yield new DraftModelProposer(
+                draft, spec, config.maxNumBatchedTokens(), speculative.numTokens());
           }
         };
     return new Speculator(speculative, proposer);
