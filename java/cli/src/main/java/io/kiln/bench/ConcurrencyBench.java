@@ -144,12 +144,14 @@ public final class ConcurrencyBench {
     json.put("rounds", rounds);
     json.put("machine", MachineInfo.describe());
     Map<String, Object> medians = new LinkedHashMap<>();
-    rates.forEach((mode, list) -> medians.put(mode.name().toLowerCase(Locale.ROOT), median(list)));
+    rates.forEach(
+        (mode, list) ->
+            medians.put(mode.name().toLowerCase(Locale.ROOT), ModelBenchmark.median(list)));
     json.put("calls_per_second_median", medians);
     json.put("calls_per_second_rounds", rates);
-    double defaultRate = median(rates.get(Mode.DEFAULT));
-    double direct = median(rates.get(Mode.DIRECT));
-    double merged = median(rates.get(Mode.MERGED));
+    double defaultRate = ModelBenchmark.median(rates.get(Mode.DEFAULT));
+    double direct = ModelBenchmark.median(rates.get(Mode.DIRECT));
+    double merged = ModelBenchmark.median(rates.get(Mode.MERGED));
     json.put("default_over_direct", defaultRate / direct);
     json.put("default_over_merged", defaultRate / merged);
     ReportFiles.writeJson(Path.of(out + ".json"), json);
@@ -175,7 +177,7 @@ public final class ConcurrencyBench {
                     Locale.ROOT,
                     "| %s | %.1f | %s |%n",
                     mode.name().toLowerCase(Locale.ROOT),
-                    median(list),
+                    ModelBenchmark.median(list),
                     list.stream().map(r -> String.format(Locale.ROOT, "%.0f", r)).toList())));
     md.append(
         String.format(
@@ -185,11 +187,5 @@ public final class ConcurrencyBench {
             defaultRate / merged));
     ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     System.out.print(md);
-  }
-
-  private static double median(List<Double> values) {
-    List<Double> sorted = values.stream().sorted().toList();
-    int n = sorted.size();
-    return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
   }
 }

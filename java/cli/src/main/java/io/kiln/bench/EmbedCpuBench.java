@@ -121,9 +121,9 @@ public final class EmbedCpuBench {
       String loadBefore,
       Path calibration,
       Path sentences) {
-    double peer = median(textsPerSecond.get(LANGCHAIN4J));
-    double fp32 = median(textsPerSecond.get(KILN_FP32));
-    double int8 = median(textsPerSecond.get(KILN_INT8));
+    double peer = ModelBenchmark.median(textsPerSecond.get(LANGCHAIN4J));
+    double fp32 = ModelBenchmark.median(textsPerSecond.get(KILN_FP32));
+    double int8 = ModelBenchmark.median(textsPerSecond.get(KILN_INT8));
     double[] int8Cos = cosines(vectors.get(KILN_INT8), vectors.get(KILN_FP32));
     double[] fp32Cos = cosines(vectors.get(KILN_FP32), vectors.get(LANGCHAIN4J));
     int[] words = texts.stream().mapToInt(t -> t.split(" ").length).toArray();
@@ -189,7 +189,7 @@ public final class EmbedCpuBench {
       md.append("| ")
           .append(e.getKey())
           .append(" | ")
-          .append(String.format(Locale.ROOT, "%.1f", median(e.getValue())))
+          .append(String.format(Locale.ROOT, "%.1f", ModelBenchmark.median(e.getValue())))
           .append(" | ");
       List<String> per = new ArrayList<>();
       e.getValue().forEach(v -> per.add(String.format(Locale.ROOT, "%.1f", v)));
@@ -277,11 +277,6 @@ public final class EmbedCpuBench {
       c[i] = dot / Math.sqrt(na * nb);
     }
     return c;
-  }
-
-  static double median(List<Double> values) {
-    double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-    return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   }
 
   private static double mean(double[] v) {

@@ -42,7 +42,7 @@ public final class EmbedGpuBench {
   private record BatchRun(
       int batch, double buildSeconds, List<Double> textsPerSecond, float[][] vectors) {
     double median() {
-      return EmbedCpuBench.median(textsPerSecond);
+      return ModelBenchmark.median(textsPerSecond);
     }
   }
 

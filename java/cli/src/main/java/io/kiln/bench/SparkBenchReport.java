@@ -24,9 +24,9 @@ final class SparkBenchReport {
       String loadAfter,
       Path sentences) {
     List<String> names = new ArrayList<>(rowsPerSecond.keySet());
-    double inProcess = EmbedCpuBench.median(rowsPerSecond.get("in-process TextEmbedder"));
-    double local1 = EmbedCpuBench.median(rowsPerSecond.get("Spark local[1]"));
-    double local2 = EmbedCpuBench.median(rowsPerSecond.get("Spark local[2]"));
+    double inProcess = ModelBenchmark.median(rowsPerSecond.get("in-process TextEmbedder"));
+    double local1 = ModelBenchmark.median(rowsPerSecond.get("Spark local[1]"));
+    double local2 = ModelBenchmark.median(rowsPerSecond.get("Spark local[2]"));
     double overhead1 = 1 - local1 / inProcess;
     double overhead2 = 1 - local2 / inProcess;
     int[] words = texts.stream().mapToInt(t -> t.split(" ").length).toArray();
@@ -83,7 +83,7 @@ final class SparkBenchReport {
             local2));
     md.append("| system | median rows/s | vs in-process | per round |\n|---|---|---|---|\n");
     for (String name : names) {
-      double median = EmbedCpuBench.median(rowsPerSecond.get(name));
+      double median = ModelBenchmark.median(rowsPerSecond.get(name));
       List<String> per = new ArrayList<>();
       rowsPerSecond.get(name).forEach(v -> per.add(String.format(Locale.ROOT, "%.1f", v)));
       md.append(

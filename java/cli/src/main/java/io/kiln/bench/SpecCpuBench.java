@@ -167,7 +167,11 @@ public final class SpecCpuBench {
     }
     List<StepCost> costs = new ArrayList<>();
     for (int s = 0; s < sizes.size(); s++) {
-      costs.add(new StepCost(sizes.get(s), median(samples[0][s]), median(samples[1][s])));
+      costs.add(
+          new StepCost(
+              sizes.get(s),
+              ModelBenchmark.median(samples[0][s]),
+              ModelBenchmark.median(samples[1][s])));
     }
     return costs;
   }
@@ -233,7 +237,7 @@ public final class SpecCpuBench {
       for (int i = 0; i < speedups.length; i++) {
         speedups[i] = r.get(i).decodeTokensPerSecond() / plain.get(i).decodeTokensPerSecond();
       }
-      double speedup = median(speedups);
+      double speedup = ModelBenchmark.median(speedups);
       double lowest = java.util.Arrays.stream(speedups).min().orElseThrow();
       double highest = java.util.Arrays.stream(speedups).max().orElseThrow();
       LlmBenchRow.Speculation spec = total(r);
@@ -304,13 +308,6 @@ public final class SpecCpuBench {
     root.put("rows", json);
     ReportFiles.writeJson(Path.of(out + ".json"), root);
     System.out.print(md);
-  }
-
-  static double median(double[] values) {
-    double[] sorted = values.clone();
-    java.util.Arrays.sort(sorted);
-    int n = sorted.length;
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
   private static double meanDecode(List<LlmBenchRow> rows) {

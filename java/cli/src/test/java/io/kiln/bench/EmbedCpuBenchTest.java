@@ -22,8 +22,8 @@ class EmbedCpuBenchTest {
 
   @Test
   void medianAndCosines() {
-    assertEquals(2.0, EmbedCpuBench.median(List.of(3.0, 1.0, 2.0)));
-    assertEquals(2.5, EmbedCpuBench.median(List.of(4.0, 1.0, 2.0, 3.0)));
+    assertEquals(2.0, ModelBenchmark.median(List.of(3.0, 1.0, 2.0)));
+    assertEquals(2.5, ModelBenchmark.median(List.of(4.0, 1.0, 2.0, 3.0)));
     double[] c =
         EmbedCpuBench.cosines(new float[][] {{1, 0}, {1, 1}}, new float[][] {{2, 0}, {-1, -1}});
     assertEquals(1.0, c[0], 1e-12);
