@@ -1,10 +1,14 @@
 package io.kiln.execution.llm;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.ClosedException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
@@ -25,6 +29,43 @@ public final class CloseRaceStreams {
 
   /** Wrong tokens and unexpected exceptions. */
   public final ConcurrentLinkedQueue<Throwable> wrong = new ConcurrentLinkedQueue<>();
+
+  private final Random random = new Random(System.nanoTime());
+
+  /**
+   * One round: a caller per prompt streams it until {@code close} runs, after a random delay of up
+   * to {@code maxDelayMillis}; then no caller hangs, none saw a wrong token or an unexpected
+   * exception, the engine refuses new streams and holds no block.
+   */
+  public void round(
+      LlmEngine engine,
+      List<int[]> prompts,
+      List<int[]> expected,
+      int maxDelayMillis,
+      Runnable close,
+      int round)
+      throws InterruptedException {
+    CountDownLatch started = new CountDownLatch(prompts.size());
+    List<Thread> threads = new ArrayList<>();
+    for (int t = 0; t < prompts.size(); t++) {
+      int[] prompt = prompts.get(t);
+      int[] tokens = expected.get(t);
+      Thread thread = new Thread(() -> streamUntilClosed(engine, prompt, tokens, started));
+      threads.add(thread);
+      thread.start();
+    }
+    started.await();
+    Thread.sleep(random.nextInt(maxDelayMillis));
+    close.run();
+    for (Thread thread : threads) {
+      thread.join(30_000);
+      assertTrue(!thread.isAlive(), "a stream hangs after close");
+    }
+    assertTrue(wrong.isEmpty(), "round " + round + ": " + wrong);
+    assertThrows(
+        ClosedException.class, () -> engine.stream(new int[] {1}, SamplingParams.greedy(2)));
+    assertEquals(0, engine.stats().kvBlocksUsed(), "blocks left in use after close");
+  }
 
   /** Streams {@code prompt} for {@code expected.length} tokens until the engine stops it. */
   public void streamUntilClosed(
