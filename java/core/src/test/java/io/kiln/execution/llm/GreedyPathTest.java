@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.kiln.model.llama.LlamaWeights;
 import io.kiln.model.llama.PublicLlama;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,10 +17,7 @@ class GreedyPathTest {
   @Test
   void greedyRequestsTakeTheTokenPathAndSampledOnesTheLogitPath() throws Exception {
     List<PublicLlama.Case> cases = PublicLlama.cases();
-    LlamaWeights weights = LlamaWeights.load(PublicLlama.directory());
-    try (CountingRunner runner =
-            new CountingRunner(
-                new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(4 * 12, 16), 2));
+    try (CountingRunner runner = new CountingRunner(PublicLlamaEngines.runner(4 * 12));
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 0, false))) {
       List<GenerationHandle> handles = new ArrayList<>();
       for (PublicLlama.Case c : cases) {

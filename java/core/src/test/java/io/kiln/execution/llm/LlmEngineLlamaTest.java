@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kiln.InvalidInputException;
 import io.kiln.model.llama.LlamaOnnxExporter;
-import io.kiln.model.llama.LlamaWeights;
 import io.kiln.model.llama.PublicLlama;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,43 +21,25 @@ import org.junit.jupiter.api.io.TempDir;
 /** The scheduler and engine on the real CPU Llama runner, against Hugging Face's greedy tokens. */
 @Timeout(120)
 class LlmEngineLlamaTest {
-  private static final int BLOCK = 16;
   private static final int NEW_TOKENS = 48;
-  private static LlamaWeights weights;
   private static List<PublicLlama.Case> cases;
 
   @BeforeAll
   static void load() {
     cases = PublicLlama.cases();
-    weights = LlamaWeights.load(PublicLlama.directory());
-  }
-
-  private static CpuLlamaRunner runner(int usableBlocks) {
-    return new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(usableBlocks, BLOCK), 2);
-  }
-
-  private static List<GenerationResult> runConcurrently(LlmEngine engine) throws Exception {
-    List<GenerationHandle> handles = new ArrayList<>();
-    for (PublicLlama.Case c : cases) {
-      handles.add(engine.submit(c.prompt(), SamplingParams.greedy(NEW_TOKENS), e -> {}));
-    }
-    List<GenerationResult> results = new ArrayList<>();
-    for (GenerationHandle h : handles) {
-      results.add(h.result().get(60, TimeUnit.SECONDS));
-    }
-    return results;
   }
 
   @Test
   void fourPromptsAloneAndTogetherGiveTheReferenceTokens() throws Exception {
-    try (CpuLlamaRunner runner = runner(4 * 12);
+    try (CpuLlamaRunner runner = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 0, false))) {
       for (int i = 0; i < cases.size(); i++) {
         GenerationResult alone =
             engine.generate(cases.get(i).prompt(), SamplingParams.greedy(NEW_TOKENS));
         assertArrayEquals(cases.get(i).greedyNewTokens(), alone.newTokenIds(), "alone, case " + i);
       }
-      List<GenerationResult> together = runConcurrently(engine);
+      List<GenerationResult> together =
+          PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS);
       for (int i = 0; i < cases.size(); i++) {
         assertArrayEquals(
             cases.get(i).greedyNewTokens(), together.get(i).newTokenIds(), "together, case " + i);
@@ -72,9 +53,9 @@ class LlmEngineLlamaTest {
   @Test
   void tooSmallABlockBudgetPreemptsAndStillGivesTheReferenceTokens() throws Exception {
     // All four at once need 4 + 4 + 6 + 10 = 24 blocks of 16; the budget is 12 (plus null).
-    try (CpuLlamaRunner runner = runner(4 * 12);
+    try (CpuLlamaRunner runner = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 13, true))) {
-      List<GenerationResult> results = runConcurrently(engine);
+      List<GenerationResult> results = PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS);
       int preemptions = 0;
       for (int i = 0; i < cases.size(); i++) {
         assertArrayEquals(
@@ -91,7 +72,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void prefixCacheHitReusesThePromptAndGivesTheSameTokens() {
-    try (CpuLlamaRunner runner = runner(2 * 12);
+    try (CpuLlamaRunner runner = PublicLlamaEngines.runner(2 * 12);
         LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
       PublicLlama.Case c = cases.get(3); // 100 tokens
       GenerationResult first = engine.generate(c.prompt(), SamplingParams.greedy(NEW_TOKENS));
@@ -105,7 +86,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void cancellingOneRequestLeavesTheOthersExact() throws Exception {
-    try (CpuLlamaRunner runner = runner(4 * 12);
+    try (CpuLlamaRunner runner = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 32, 0, true))) {
       CountDownLatch started = new CountDownLatch(3);
       List<GenerationHandle> handles = new ArrayList<>();
@@ -129,7 +110,7 @@ class LlmEngineLlamaTest {
 
   @Test
   void promptLongerThanTheContextIsRefused() {
-    try (CpuLlamaRunner runner = runner(200);
+    try (CpuLlamaRunner runner = PublicLlamaEngines.runner(200);
         LlmEngine engine = new LlmEngine(runner, SchedulerConfig.defaults())) {
       int context = runner.spec().maxPositions();
       InvalidInputException e =
@@ -150,9 +131,10 @@ class LlmEngineLlamaTest {
   void theOnnxRunnerServesTheSameTokensUnderPreemption(@TempDir Path dir) throws Exception {
     Path onnx = LlamaOnnxExporter.export(PublicLlama.directory(), dir.resolve("onnx"), false);
     try (OnnxDecoderRunner runner =
-            OnnxDecoderRunner.open(onnx.getParent(), KvPoolSpec.ofUsableBlocks(4 * 12, BLOCK), 2);
+            OnnxDecoderRunner.open(
+                onnx.getParent(), KvPoolSpec.ofUsableBlocks(4 * 12, PublicLlamaEngines.BLOCK), 2);
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(8, 64, 13, true))) {
-      List<GenerationResult> results = runConcurrently(engine);
+      List<GenerationResult> results = PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS);
       for (int i = 0; i < cases.size(); i++) {
         assertArrayEquals(
             cases.get(i).greedyNewTokens(), results.get(i).newTokenIds(), "case " + i);

@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.kiln.model.llama.LlamaWeights;
 import io.kiln.model.llama.PublicLlama;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -16,31 +13,12 @@ import org.junit.jupiter.api.Timeout;
 /** Speculative decoding on the real CPU Llama runner, against Hugging Face's greedy tokens. */
 @Timeout(180)
 class SpeculativeLlamaTest {
-  private static final int BLOCK = 16;
   private static final int NEW_TOKENS = 48;
-  private static LlamaWeights weights;
   private static List<PublicLlama.Case> cases;
 
   @BeforeAll
   static void load() {
     cases = PublicLlama.cases();
-    weights = LlamaWeights.load(PublicLlama.directory());
-  }
-
-  private static CpuLlamaRunner runner(int usableBlocks) {
-    return new CpuLlamaRunner(weights, KvPoolSpec.ofUsableBlocks(usableBlocks, BLOCK), 2);
-  }
-
-  private static List<GenerationResult> runAll(LlmEngine engine) throws Exception {
-    List<GenerationHandle> handles = new ArrayList<>();
-    for (PublicLlama.Case c : cases) {
-      handles.add(engine.submit(c.prompt(), SamplingParams.greedy(NEW_TOKENS), e -> {}));
-    }
-    List<GenerationResult> results = new ArrayList<>();
-    for (GenerationHandle h : handles) {
-      results.add(h.result().get(120, TimeUnit.SECONDS));
-    }
-    return results;
   }
 
   private static void assertReference(List<GenerationResult> results) {
@@ -51,12 +29,12 @@ class SpeculativeLlamaTest {
 
   @Test
   void theModelAsItsOwnDraftGivesTheReferenceTokensAndAcceptsNearlyAll() throws Exception {
-    try (CpuLlamaRunner target = runner(4 * 12);
-        CpuLlamaRunner draft = runner(4 * 12);
+    try (CpuLlamaRunner target = PublicLlamaEngines.runner(4 * 12);
+        CpuLlamaRunner draft = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
-      List<GenerationResult> results = runAll(engine);
+      List<GenerationResult> results = PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS);
       assertReference(results);
       EngineStats stats = engine.stats();
       assertTrue(stats.speculativeProposed() > 0, "nothing was proposed");
@@ -72,12 +50,12 @@ class SpeculativeLlamaTest {
 
   @Test
   void greedyDraftsTakeTheTokenPathSoNoLogitsLeaveTheDraft() throws Exception {
-    try (CpuLlamaRunner target = runner(4 * 12);
-        CountingRunner draft = new CountingRunner(runner(4 * 12));
+    try (CpuLlamaRunner target = PublicLlamaEngines.runner(4 * 12);
+        CountingRunner draft = new CountingRunner(PublicLlamaEngines.runner(4 * 12));
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
-      assertReference(runAll(engine));
+      assertReference(PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS));
       assertTrue(engine.stats().acceptanceRate() >= 0.9, "acceptance");
       assertTrue(draft.greedySteps > 0, "the draft never took its token path");
       assertEquals(0, draft.logitRows, "logit rows left the draft for greedy requests");
@@ -96,12 +74,12 @@ class SpeculativeLlamaTest {
 
   @Test
   void aDraftWhoseLogitsGoNonFiniteProposesLessButTheOutputStaysExact() throws Exception {
-    try (CpuLlamaRunner target = runner(4 * 12);
-        CountingRunner draft = new CountingRunner(runner(4 * 12), 3);
+    try (CpuLlamaRunner target = PublicLlamaEngines.runner(4 * 12);
+        CountingRunner draft = new CountingRunner(PublicLlamaEngines.runner(4 * 12), 3);
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.draft(4), draft)) {
-      assertReference(runAll(engine));
+      assertReference(PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS));
       EngineStats stats = engine.stats();
       assertTrue(stats.speculativeProposed() > 0, "nothing was proposed");
       // Every third draft step is poisoned, so proposals stop short of K = 4.
@@ -114,11 +92,11 @@ class SpeculativeLlamaTest {
 
   @Test
   void ngramLookupGivesTheReferenceTokens() throws Exception {
-    try (CpuLlamaRunner target = runner(4 * 12);
+    try (CpuLlamaRunner target = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.ngram(4), null)) {
-      assertReference(runAll(engine));
+      assertReference(PublicLlamaEngines.greedyTogether(engine, cases, NEW_TOKENS));
       assertTrue(engine.stats().speculativeProposed() > 0, "nothing was proposed");
       assertEquals(0, engine.stats().kvBlocksUsed());
     }
@@ -132,11 +110,11 @@ class SpeculativeLlamaTest {
     for (int i = 0; i < prompt.length; i++) {
       prompt[i] = passage[i % passage.length];
     }
-    try (CpuLlamaRunner target = runner(4 * 12);
+    try (CpuLlamaRunner target = PublicLlamaEngines.runner(4 * 12);
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 64, 0, true), SpeculativeConfig.ngram(4), null);
-        CpuLlamaRunner plainRunner = runner(4 * 12);
+        CpuLlamaRunner plainRunner = PublicLlamaEngines.runner(4 * 12);
         LlmEngine plain = new LlmEngine(plainRunner, new SchedulerConfig(8, 64, 0, true))) {
       GenerationResult fast = engine.generate(prompt, SamplingParams.greedy(NEW_TOKENS));
       GenerationResult slow = plain.generate(prompt, SamplingParams.greedy(NEW_TOKENS));
