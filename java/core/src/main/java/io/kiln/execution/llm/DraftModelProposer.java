@@ -92,7 +92,7 @@ final class DraftModelProposer implements Proposer {
 
   private static boolean allGreedy(List<Drafting> active) {
     for (Drafting d : active) {
-      if (d.probabilities != null || d.request.params.repetitionPenalty() != 1) {
+      if (!d.request.params.isPlainArgmax()) {
         return false;
       }
     }

@@ -408,7 +408,7 @@ public final class LlmEngine implements AutoCloseable {
   private static boolean allGreedy(ScheduledStep step) {
     for (int i = 0; i < step.chunks.size(); i++) {
       SamplingParams p = step.requests.get(i).params;
-      if (step.chunks.get(i).wantLogits() && (!p.isGreedy() || p.repetitionPenalty() != 1)) {
+      if (step.chunks.get(i).wantLogits() && !p.isPlainArgmax()) {
         return false;
       }
     }

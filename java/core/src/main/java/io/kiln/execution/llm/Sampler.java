@@ -19,7 +19,7 @@ public final class Sampler {
    * @param history the prompt and the tokens generated so far (for the repetition penalty)
    */
   public int sample(float[] logits, int[] history, int historyLength) {
-    if (params.isGreedy() && params.repetitionPenalty() == 1) {
+    if (params.isPlainArgmax()) {
       return argmax(logits);
     }
     Candidates candidates = candidates(logits, history, historyLength);

@@ -41,6 +41,14 @@ public record SamplingParams(
     return temperature == 0;
   }
 
+  /**
+   * Greedy with no repetition penalty: the next token is the logits' argmax alone, so a runner may
+   * pick it where the logits are computed.
+   */
+  public boolean isPlainArgmax() {
+    return isGreedy() && repetitionPenalty == 1;
+  }
+
   /** Throws {@link InvalidInputException} naming the first parameter out of range. */
   public SamplingParams validate(int vocabSize) {
     if (!(temperature >= 0) || Double.isInfinite(temperature)) {
