@@ -10,7 +10,7 @@ MODEL_DIR holds model.onnx and tokenizer.json; the texts are OUT_DIR/texts.jsonl
 a line, as EmbedGpuBench wrote them). Before anything is timed, fp32 embeddings of the first 64
 texts must match ONNX Runtime on model.onnx (min cosine >= 0.9999), which proves the weight
 mapping. Writes OUT_DIR/embed-gpu-st.json, with the cosines of Kiln's embeddings
-(OUT_DIR/kiln-embeddings.f32, if there) to these fp16 and fp32 ones.
+(OUT_DIR/kiln-embeddings.npy, if there) to these fp16 and fp32 ones.
 """
 import argparse
 import json
@@ -217,9 +217,9 @@ def main():
         result.update(rounds=args.rounds, batches=per_batch, best_batch=int(best),
                       median_texts_per_second=per_batch[best]["median"],
                       fp16_vs_fp32=cosines(fp16, fp32))
-        kiln_file = os.path.join(args.out_dir, "kiln-embeddings.f32")
+        kiln_file = os.path.join(args.out_dir, "kiln-embeddings.npy")
         if os.path.exists(kiln_file):
-            kiln = np.fromfile(kiln_file, dtype="<f4").reshape(len(texts), -1)
+            kiln = np.load(kiln_file)
             result["kiln_vs_st_fp16"] = cosines(kiln, fp16)
             result["kiln_vs_st_fp32"] = cosines(kiln, fp32)
             print(f"kiln vs st fp16 {result['kiln_vs_st_fp16']}, fp32 {result['kiln_vs_st_fp32']}")

@@ -2,15 +2,13 @@ package io.kiln.bench;
 
 import io.kiln.Device;
 import io.kiln.Precision;
+import io.kiln.Tensor;
 import io.kiln.embedding.EmbeddingOptions;
 import io.kiln.embedding.TextEmbedder;
+import io.kiln.model.Npy;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,8 +29,8 @@ import java.util.Map;
  * modules.json, 1_Pooling). Writes to OUT_DIR: {@code embed-gpu-kiln.json} (per batch size: build
  * seconds, texts/s per round and median; the best batch's figure as the headline), {@code
  * texts.jsonl} (one JSON string a line, the texts embedded, for the peer) and {@code
- * kiln-embeddings.f32} (little-endian float32, texts x dimension in text order, from the best batch
- * size). Engines are cached under {@code $TMPDIR/kiln-embed-gpu-cache}, so a second run on the same
+ * kiln-embeddings.npy} (float32, texts x dimension in text order, from the best batch size).
+ * Engines are cached under {@code $TMPDIR/kiln-embed-gpu-cache}, so a second run on the same
  * machine skips the builds.
  */
 public final class EmbedGpuBench {
@@ -104,7 +102,7 @@ public final class EmbedGpuBench {
     for (BatchRun r : runs) {
       best = r.median() > best.median() ? r : best;
     }
-    writeVectors(out.resolve("kiln-embeddings.f32"), best.vectors());
+    writeVectors(out.resolve("kiln-embeddings.npy"), best.vectors());
     writeReport(out.resolve("embed-gpu-kiln.json"), device, texts.size(), rounds, runs, best);
     System.err.printf(
         Locale.ROOT,
@@ -146,26 +144,15 @@ public final class EmbedGpuBench {
     Files.writeString(file, lines.toString());
   }
 
-  /** Raw little-endian float32 rows, the layout numpy's fromfile("<f4") reads. */
-  private static void writeVectors(Path file, float[][] vectors) throws IOException {
-    ByteBuffer bytes =
-        ByteBuffer.allocate(vectors.length * vectors[0].length * Float.BYTES)
-            .order(ByteOrder.LITTLE_ENDIAN);
-    for (float[] row : vectors) {
-      for (float x : row) {
-        bytes.putFloat(x);
-      }
+  /** The embeddings as one texts x dimension float32 .npy array, in text order. */
+  private static void writeVectors(Path file, float[][] vectors) {
+    int dim = vectors[0].length;
+    float[] flat = new float[vectors.length * dim];
+    for (int i = 0; i < vectors.length; i++) {
+      System.arraycopy(vectors[i], 0, flat, i * dim, dim);
     }
-    bytes.flip();
-    try (FileChannel channel =
-        FileChannel.open(
-            file,
-            StandardOpenOption.CREATE,
-            StandardOpenOption.WRITE,
-            StandardOpenOption.TRUNCATE_EXISTING)) {
-      while (bytes.hasRemaining()) {
-        channel.write(bytes);
-      }
+    try (Tensor t = Tensor.of(flat, vectors.length, dim)) {
+      Npy.write(t, file);
     }
   }
 
