@@ -15,6 +15,7 @@ import io.kiln.Device;
 import io.kiln.Vectors;
 import io.kiln.model.onnx.Node;
 import io.kiln.model.onnx.OnnxModel;
+import io.kiln.util.HfTokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -214,8 +215,7 @@ class SentenceTransformersEmbeddingTest {
     Path dir = DIRS.get(model);
     Path onnx = ModelDirectory.onnxFile(dir);
     OrtEnvironment env = OrtEnvironment.getEnvironment();
-    try (HuggingFaceTokenizer tok =
-            HuggingFaceTokenizer.newInstance(dir.resolve("tokenizer.json"));
+    try (HuggingFaceTokenizer tok = HfTokenizers.open(dir.resolve("tokenizer.json"));
         OrtSession session = env.createSession(onnx.toString())) {
       Encoding e = tok.encode(text);
       Map<String, OnnxTensor> in = new HashMap<>();

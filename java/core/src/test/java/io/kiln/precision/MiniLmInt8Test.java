@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import io.kiln.model.onnx.Node;
 import io.kiln.model.onnx.OnnxModel;
+import io.kiln.util.HfTokenizers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -41,7 +42,7 @@ class MiniLmInt8Test {
   private static EmbeddingComparison.Result onHeldOut(OnnxModel int8) throws Exception {
     try (OrtRunner ref = new OrtRunner(fp32, 0);
         OrtRunner cand = new OrtRunner(int8, 0);
-        HuggingFaceTokenizer tok = HuggingFaceTokenizer.newInstance(tokenizer)) {
+        HuggingFaceTokenizer tok = HfTokenizers.open(tokenizer)) {
       return EmbeddingComparison.compare(ref, cand, tok, fp32.inputNames(), heldOut, 8);
     }
   }

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.kiln.execution.llm.EngineStats;
 import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.SamplingParams;
+import io.kiln.util.HfTokenizers;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
@@ -132,7 +133,7 @@ class GreedyParityTest {
             + "<|start_header_id|>assistant<|end_header_id|>\n\n";
     int[] expectedPrompt;
     try (HuggingFaceTokenizer tokenizer =
-        HuggingFaceTokenizer.newInstance(
+        HfTokenizers.open(
             TestServers.chatModel().resolve("tokenizer.json"), Map.of("padding", "false"))) {
       long[] ids = tokenizer.encode(rendered, false, false).getIds();
       expectedPrompt = new int[ids.length];
