@@ -100,7 +100,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     validate();
     SpeculativeConfig speculative = speculativeOptions.config(spec);
     LlamaConfig config = modelOptions.config();
-    int perRequest = sharedPrefix + promptLength + generateLength;
+    int perRequest = tokensPerRequest();
     if (perRequest > config.maxPositions() + 1) {
       throw new InvalidInputException(
           "prompt + generated length "
@@ -202,6 +202,11 @@ final class BenchLlmCommand implements Callable<Integer> {
     return ExitCodes.OK;
   }
 
+  /** The shared prefix, the request's own prompt and what it generates. */
+  private int tokensPerRequest() {
+    return sharedPrefix + promptLength + generateLength;
+  }
+
   private int requestsAt(int c) {
     return requests != null ? requests : Math.max(4, 2 * c);
   }
@@ -220,7 +225,7 @@ final class BenchLlmCommand implements Callable<Integer> {
       OptionRanges.between(spec, "--kv-blocks", kvBlocks, 1, 1 << 28);
     }
     modelOptions.checkRanges(spec);
-    int perRequest = sharedPrefix + promptLength + generateLength;
+    int perRequest = tokensPerRequest();
     if (kvBlocks != null && kvBlocks < modelOptions.blocksFor(perRequest)) {
       throw new InvalidInputException(
           "--kv-blocks "
