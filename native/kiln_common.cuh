@@ -699,4 +699,141 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
   }
 }
 
+
+// ---- skinny GEMM on tensor cores --------------------------------------------------------------
+
+// Steps of 2 to 8 rows (speculative verification, a draft's first round) with fp16 weights: the
+// FMA kernel above rereads every activation row per weight vector and runs out of issue slots
+// there, so these rows go through mma.sync instead, activations as the n = 8 side. A block owns a
+// tile of 16 weight rows (for kSiluGate and kRopeKv: 8 rows and their partners, which land in the
+// same lane) and its warps split the row length. The sum over k does not care how k is ordered,
+// so each lane loads 8 contiguous halves of its rows and of its activation row, and both operands
+// of the two m16n8k16 products take them in the same permuted order: the 16-byte loads need no
+// shuffling. Warps meet in shared memory in warp order, so the bits do not depend on timing.
+constexpr int kMmaMaxWarps = 8;
+constexpr int kMmaUnroll = 4;  // 32-element rounds in flight per lane
+
+__device__ __forceinline__ void mma_f16_16816(float (&acc)[4], unsigned a0, unsigned a1,
+                                              unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// y[t][row] = x[t] . w[row] for t < m <= 8, with the epilogues of skinny_rows (not NORMED). The
+// host checks that in is a multiple of 8 and that x and w are 16-byte aligned.
+template <typename TOut, SkinnyEpilogue EPI>
+__device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __half* bias, int m,
+                           int in, int out, const RopeKv<__half>& rk, unsigned long long* keys) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  int group = lane >> 2, quad = lane & 3;  // fragment row (and activation row), k quarter
+  // The weight rows of fragment rows `group` and `group + 8`.
+  long row_a, row_b;
+  bool active_a, active_b;
+  int half = 0, head = 0, d = 0;
+  if constexpr (EPI == kSiluGate) {
+    int j = blockIdx.x * 8 + group;
+    active_a = active_b = j < out;
+    row_a = j;
+    row_b = (long)j + out;
+  } else if constexpr (EPI == kRopeKv) {
+    half = rk.head_dim / 2;
+    int pair = blockIdx.x * 8 + group;
+    active_a = active_b = pair < out / 2;
+    head = pair / half;
+    d = pair % half;
+    row_a = (long)head * rk.head_dim + d;
+    row_b = row_a + half;
+  } else {
+    row_a = (long)blockIdx.x * 16 + group;
+    row_b = row_a + 8;
+    active_a = row_a < out;
+    active_b = row_b < out;
+  }
+  int vectors = in / 8;               // 8 halves, 16 bytes
+  int rounds = (vectors + 3) / 4;     // a round: 4 lanes x 8 halves = 32 elements of k
+  int per_warp = (rounds + warps - 1) / warps;
+  int first = warp * per_warp, last = min(rounds, first + per_warp);
+  const uint4* wa = reinterpret_cast<const uint4*>(w + (active_a ? row_a : 0) * in);
+  const uint4* wb = reinterpret_cast<const uint4*>(w + (active_b ? row_b : 0) * in);
+  const uint4* xr = reinterpret_cast<const uint4*>(x + (long)(group < m ? group : 0) * in);
+  const uint4 zero = make_uint4(0, 0, 0, 0);
+  uint4 ra[kMmaUnroll], rb[kMmaUnroll];
+  auto load = [&](int base) {
+#pragma unroll
+    for (int u = 0; u < kMmaUnroll; ++u) {
+      int v = (base + u) * 4 + quad;
+      bool in_range = base + u < last && v < vectors;
+      ra[u] = active_a && in_range ? __ldcs(wa + v) : zero;
+      rb[u] = active_b && in_range ? __ldcs(wb + v) : zero;
+    }
+  };
+  load(first);
+  grid_dependency_sync();
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int base = first; base < last; base += kMmaUnroll) {
+    if (base != first) load(base);
+#pragma unroll
+    for (int u = 0; u < kMmaUnroll; ++u) {
+      int v = (base + u) * 4 + quad;
+      uint4 xv = group < m && base + u < last && v < vectors ? __ldg(xr + v) : zero;
+      mma_f16_16816(acc, ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
+      mma_f16_16816(acc, ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
+    }
+  }
+  __shared__ float parts[kMmaMaxWarps][4][32];
+  if (warps > 1) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) parts[warp][i][lane] = acc[i];
+    __syncthreads();
+    if (warp != 0) return;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      float sum = parts[0][i][lane];
+      for (int p = 1; p < warps; ++p) sum += parts[p][i][lane];
+      acc[i] = sum;
+    }
+  }
+  // acc[j]: weight row_a, activation row 2 quad + j; acc[2 + j]: row_b, the same activation row.
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    int t = 2 * quad + j;
+    if (t >= m) continue;
+    if constexpr (EPI == kSiluGate) {
+      if (active_a) {
+        float g = to_float(from_float<__half>(acc[j]));
+        float u = to_float(from_float<__half>(acc[2 + j]));
+        y[(long)t * out + row_a] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
+      }
+    } else if constexpr (EPI == kRopeKv) {
+      if (active_a) {
+        rope_kv_epilogue(y + (long)t * out, from_float<__half>(acc[j]),
+                         from_float<__half>(acc[2 + j]), row_a, head, d, half, t, rk);
+      }
+    } else {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        long row = r == 0 ? row_a : row_b;
+        if (!(r == 0 ? active_a : active_b)) continue;
+        float v = acc[2 * r + j];
+        if constexpr (EPI == kResidual) {
+          y[(long)t * out + row] += to_float(from_float<__half>(v));
+        } else if constexpr (EPI == kLogitsArgmax) {
+          y[(long)t * out + row] = v;
+          unsigned long long key = isfinite(v)
+              ? (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row)
+              : ~0ull;
+          if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
+        } else if constexpr (EPI == kBias) {
+          y[(long)t * out + row] = from_float<TOut>(v + to_float(bias[row]));
+        } else {
+          y[(long)t * out + row] = from_float<TOut>(v);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace

@@ -119,6 +119,39 @@ KILN_SKINNY_GEMM(f16, __half, , kSkinnyMaxRows, 4)
 KILN_SKINNY_GEMM(f32, float, _m1, 1, 8)
 KILN_SKINNY_GEMM(f16, __half, _m1, 1, 8)
 
+// The tensor-core builds for 2 to 8 rows, fp16 only (skinny_mma): the same signatures as the
+// skinny_gemm* entry points, so the host launches either; ksplit is the warps per block there.
+#define KILN_SKINNY_MMA_BOUNDS __launch_bounds__(kMmaMaxWarps * 32)
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_mma_f16(__half* y, const __half* x,
+    const __half* w, int m, int in, int out, int ksplit) {
+  skinny_mma<__half, kPlain>(y, x, w, nullptr, m, in, out, {}, nullptr);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_bias_mma_f16(__half* y,
+    const __half* x, const __half* w, const __half* bias, int m, int in, int out, int ksplit) {
+  skinny_mma<__half, kBias>(y, x, w, bias, m, in, out, {}, nullptr);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_silu_mma_f16(__half* y,
+    const __half* x, const __half* w, int m, int in, int out, int ksplit) {
+  skinny_mma<__half, kSiluGate>(y, x, w, nullptr, m, in, out, {}, nullptr);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_rope_kv_mma_f16(__half* y,
+    const __half* x, const __half* w, int m, int in, int out, int ksplit, const int* positions,
+    const float* cos_table, const float* sin_table, __half* key_cache, __half* value_cache,
+    const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim) {
+  RopeKv<__half> rk{positions,    cos_table, sin_table,    key_cache, value_cache,
+                    slot_mapping, num_heads, num_kv_heads, head_dim};
+  skinny_mma<__half, kRopeKv>(y, x, w, nullptr, m, in, out, rk, nullptr);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_logits_mma_f16(float* y,
+    const __half* x, const __half* w, int m, int in, int out, int ksplit,
+    unsigned long long* keys) {
+  skinny_mma<float, kLogitsArgmax>(y, x, w, nullptr, m, in, out, {}, keys);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_residual_mma_f16(float* y,
+    const __half* x, const __half* w, int m, int in, int out, int ksplit) {
+  skinny_mma<float, kResidual>(y, x, w, nullptr, m, in, out, {}, nullptr);
+}
+
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -25,11 +25,14 @@ final class DenseProducts {
 
   /**
    * Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM: one-row
-   * steps only. Its builds for 2 to 8 rows fit half the blocks on a multiprocessor and measured
-   * slower than cuBLAS on an H200 (bench/results/llm-gpu-2026-11-29-launch-paths.md).
+   * steps, and with fp16 storage steps of up to 8 rows (verifications, a draft's first round) on
+   * its tensor-core build. Its FMA builds for 2 to 8 rows fit half the blocks on a multiprocessor
+   * and measured slower than cuBLAS on an H200 (bench/results/llm-gpu-2026-11-29-launch-paths.md),
+   * so fp32 storage keeps cuBLAS there.
    */
   boolean skinny(int tokens) {
-    return skinnyGemm && tokens == 1;
+    return skinnyGemm
+        && (tokens == 1 || (storage == StorageType.F16 && SkinnyGemm.handles(tokens)));
   }
 
   /** out[rows, outDim] = in[rows, inDim] times the weight (+ bias, where the model has one). */

@@ -97,10 +97,12 @@ final class ForwardPass {
 
   /**
    * Whether a step of {@code tokens} rows runs its layer norms and residual adds inside the skinny
-   * products (fused norms, a skinny step, a model without biases).
+   * products (fused norms, a one-row skinny step, a model without biases). The tensor-core build
+   * for more rows takes fp16 activations, so those steps norm first, as cuBLAS steps do.
    */
   boolean normsInProducts(int tokens) {
     return options.fusedNorms()
+        && tokens == 1
         && skinny(tokens)
         && !config.qkvBias()
         && !config.outputBias()

@@ -17,7 +17,8 @@ import io.kiln.execution.llm.SpeculativeConfig;
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs replay decode steps as captured CUDA graphs (else launch eagerly)
  * @param skinnyGemm dense layers of one-row steps (batch-1 decode) through Kiln's skinny GEMM, with
- *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; on by default
+ *     RoPE, the K/V write and the SiLU gate fused into it, instead of cuBLAS; with fp16 storage
+ *     also steps of 2 to 8 rows (speculative verification), on tensor cores; on by default
  * @param programmaticLaunch launch Kiln's kernels with programmatic dependent launch (sm_90 and
  *     later; ignored below): each may start while the previous kernel finishes, and the skinny GEMM
  *     streams its first weights before it waits; on by default (with the skinny GEMM, batch-1

@@ -1,5 +1,7 @@
 package io.kiln.execution.llm.gpu;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
 
 /**
@@ -65,48 +67,53 @@ public final class Kernels {
     castToHalf = module.kernel("cast_f32_to_f16", "ppl");
     gatherRows = module.kernel("gather_rows_f32", "pppii");
     argmax = module.kernel("argmax_f32", "pip");
-    skinnyGemm = SkinnyGemm.Variants.of(module, "skinny_gemm", storage, "pppiiii");
-    skinnyGemmBias = SkinnyGemm.Variants.of(module, "skinny_gemm_bias", storage, "ppppiiii");
-    skinnyGemmSilu = SkinnyGemm.Variants.of(module, "skinny_gemm_silu", storage, "pppiiii");
+    skinnyGemm =
+        SkinnyGemm.Variants.withTensorCores(module, "skinny_gemm", storage, "pppiiii", false);
+    skinnyGemmBias =
+        SkinnyGemm.Variants.withTensorCores(module, "skinny_gemm_bias", storage, "ppppiiii", false);
+    skinnyGemmSilu =
+        SkinnyGemm.Variants.withTensorCores(module, "skinny_gemm_silu", storage, "pppiiii", true);
     skinnyGemmRopeKv =
-        SkinnyGemm.Variants.of(module, "skinny_gemm_rope_kv", storage, "pppiiiippppppiii");
-    skinnyGemmResidual = SkinnyGemm.Variants.of(module, "skinny_gemm_residual", storage, "pppiiii");
-    skinnyGemmLogits = SkinnyGemm.Variants.of(module, "skinny_gemm_logits", storage, "pppiiiip");
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_rope_kv", storage, "pppiiiippppppiii", true);
+    skinnyGemmResidual =
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_residual", storage, "pppiiii", false);
+    skinnyGemmLogits =
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_logits", storage, "pppiiiip", false);
     skinnyGemmSiluNormed =
         SkinnyGemm.Variants.of(module, "skinny_gemm_silu_normed", storage, "pppiiiif");
     skinnyGemmRopeKvNormed =
         SkinnyGemm.Variants.of(module, "skinny_gemm_rope_kv_normed", storage, "pppiiiippppppiiif");
-    for (Kernel kernel :
-        new Kernel[] {
-          embeddingGather,
-          rmsnorm,
-          addRmsnorm,
-          ropeKvWrite,
-          addBias,
-          siluMul,
-          residualAdd,
-          pagedAttention,
-          attentionCombine,
-          castToHalf,
-          gatherRows,
-          argmax,
-          skinnyGemm.rows(),
-          skinnyGemm.oneRow(),
-          skinnyGemmBias.rows(),
-          skinnyGemmBias.oneRow(),
-          skinnyGemmSilu.rows(),
-          skinnyGemmSilu.oneRow(),
-          skinnyGemmRopeKv.rows(),
-          skinnyGemmRopeKv.oneRow(),
-          skinnyGemmResidual.rows(),
-          skinnyGemmResidual.oneRow(),
-          skinnyGemmLogits.rows(),
-          skinnyGemmLogits.oneRow(),
-          skinnyGemmSiluNormed.rows(),
-          skinnyGemmSiluNormed.oneRow(),
-          skinnyGemmRopeKvNormed.rows(),
-          skinnyGemmRopeKvNormed.oneRow()
-        }) {
+    List<Kernel> all =
+        new ArrayList<>(
+            List.of(
+                embeddingGather,
+                rmsnorm,
+                addRmsnorm,
+                ropeKvWrite,
+                addBias,
+                siluMul,
+                residualAdd,
+                pagedAttention,
+                attentionCombine,
+                castToHalf,
+                gatherRows,
+                argmax));
+    for (SkinnyGemm.Variants variants :
+        List.of(
+            skinnyGemm,
+            skinnyGemmBias,
+            skinnyGemmSilu,
+            skinnyGemmRopeKv,
+            skinnyGemmResidual,
+            skinnyGemmLogits,
+            skinnyGemmSiluNormed,
+            skinnyGemmRopeKvNormed)) {
+      all.addAll(variants.all());
+    }
+    for (Kernel kernel : all) {
       kernel.overlapPrevious(overlap);
     }
   }

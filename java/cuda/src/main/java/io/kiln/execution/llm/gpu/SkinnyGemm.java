@@ -6,9 +6,10 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 /**
  * The skinny GEMM kernels ({@code skinny_gemm*} in llm_kernels.cu): {@code y[m][out] = x[m][in] .
  * w[out][in]^T} for steps of at most {@link #MAX_TOKENS} rows, one warp per output row (two or four
- * for long rows, see {@link #warpsPerRow}). The runner uses them for one-row steps; the builds for
- * more rows are kept for the dense-segment bench and the kernel tests. The geometry and checks are
- * plain Java so that they can be tested without a device.
+ * for long rows, see {@link #warpsPerRow}). With fp16 weights, steps of 2 to 8 rows run on tensor
+ * cores instead ({@code skinny_gemm*_mma_f16}, see {@link TensorCoreGeometry}); the FMA builds for
+ * more rows stay for fp32 storage, the dense-segment bench and the kernel tests. The geometry and
+ * checks are plain Java so that they can be tested without a device.
  */
 public final class SkinnyGemm {
   /** Most activation rows the kernel handles (its register tile). */
@@ -23,20 +24,67 @@ public final class SkinnyGemm {
   private SkinnyGemm() {}
 
   /**
-   * One skinny GEMM entry point in its two builds: {@code rows} for 1 to {@link #MAX_TOKENS}
-   * activation rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets
-   * twice the blocks share a multiprocessor (batch-1 decode, the hot path).
+   * One skinny GEMM entry point in its builds: {@code rows} for 1 to {@link #MAX_TOKENS} activation
+   * rows, {@code oneRow} ({@code _m1}) for exactly one, whose smaller register tile lets twice the
+   * blocks share a multiprocessor (batch-1 decode, the hot path), and {@code tensorCores} ({@code
+   * _mma}, fp16 only, else null) for 2 to {@link #MAX_TOKENS}. {@code warpRowsPerTile}: the warp
+   * rows (output rows, or the pairs of the SiLU gate and RoPE) of one tensor-core block.
    */
-  record Variants(Kernel rows, Kernel oneRow, int elementBytes) {
+  record Variants(
+      Kernel rows, Kernel oneRow, Kernel tensorCores, int elementBytes, int warpRowsPerTile) {
     static Variants of(CudaModule m, String name, StorageType storage, String signature) {
       return new Variants(
           m.kernel(name + "_" + storage.suffix, signature),
           m.kernel(name + "_m1_" + storage.suffix, signature),
-          storage.bytes);
+          null,
+          storage.bytes,
+          0);
+    }
+
+    /** With the tensor-core build where the storage is fp16. */
+    static Variants withTensorCores(
+        CudaModule m, String name, StorageType storage, String signature, boolean paired) {
+      Variants plain = of(m, name, storage, signature);
+      return storage != StorageType.F16
+          ? plain
+          : new Variants(
+              plain.rows,
+              plain.oneRow,
+              m.kernel(name + "_mma_" + storage.suffix, signature),
+              storage.bytes,
+              paired ? TensorCoreGeometry.TILE_PAIRS : TensorCoreGeometry.TILE_ROWS);
     }
 
     Kernel forRows(int m) {
       return m == 1 ? oneRow : rows;
+    }
+
+    /** Every build, for settings that apply to all of them. */
+    java.util.List<Kernel> all() {
+      return tensorCores == null
+          ? java.util.List.of(rows, oneRow)
+          : java.util.List.of(rows, oneRow, tensorCores);
+    }
+  }
+
+  /**
+   * How the tensor-core build is laid out: a block per tile of 16 weight rows (8 pairs), its warps
+   * splitting the row length, 8 of them where tiles are too few to give every multiprocessor 4
+   * blocks, else 4. It needs 16-byte aligned rows: {@code in} a multiple of 8 and aligned x and w.
+   */
+  record TensorCoreGeometry(long blocks, int warpsPerBlock) {
+    static final int TILE_ROWS = 16;
+    static final int TILE_PAIRS = 8;
+    static final int MAX_WARPS = 8;
+
+    static TensorCoreGeometry of(int warpRows, int warpRowsPerTile, int multiprocessors) {
+      long tiles = ((long) warpRows + warpRowsPerTile - 1) / warpRowsPerTile;
+      int warps = tiles < 4L * multiprocessors ? MAX_WARPS : MAX_WARPS / 2;
+      return new TensorCoreGeometry(tiles, warps);
+    }
+
+    static boolean fits(int in, long x, long w) {
+      return in % 8 == 0 && x % 16 == 0 && w % 16 == 0;
     }
   }
 
@@ -211,7 +259,25 @@ public final class SkinnyGemm {
       int warpRows,
       long[] pointers,
       Object... rest) {
-    Geometry g = Geometry.of(warpRows, in, kernel.elementBytes(), multiprocessors);
+    boolean tensorCores =
+        m > 1
+            && kernel.tensorCores() != null
+            && TensorCoreGeometry.fits(in, pointers[1], pointers[2]);
+    long blocks;
+    int warpsPerBlock;
+    int split;
+    if (tensorCores) {
+      TensorCoreGeometry g =
+          TensorCoreGeometry.of(warpRows, kernel.warpRowsPerTile(), multiprocessors);
+      blocks = g.blocks();
+      warpsPerBlock = g.warpsPerBlock();
+      split = warpsPerBlock;
+    } else {
+      Geometry g = Geometry.of(warpRows, in, kernel.elementBytes(), multiprocessors);
+      blocks = g.blocks();
+      warpsPerBlock = g.warpsPerBlock();
+      split = g.warpsPerRow();
+    }
     Object[] args = new Object[pointers.length + 4 + rest.length];
     for (int i = 0; i < pointers.length; i++) {
       args[i] = pointers[i];
@@ -219,9 +285,10 @@ public final class SkinnyGemm {
     args[pointers.length] = m;
     args[pointers.length + 1] = in;
     args[pointers.length + 2] = out;
-    args[pointers.length + 3] = g.warpsPerRow();
+    args[pointers.length + 3] = split;
     System.arraycopy(rest, 0, args, pointers.length + 4, rest.length);
-    kernel.forRows(m).launch(stream, g.blocks(), 1, 1, 32 * g.warpsPerBlock(), 0, args);
+    Kernel build = tensorCores ? kernel.tensorCores() : kernel.forRows(m);
+    build.launch(stream, blocks, 1, 1, 32 * warpsPerBlock, 0, args);
   }
 
   /**

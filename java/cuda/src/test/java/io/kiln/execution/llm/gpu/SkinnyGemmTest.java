@@ -33,6 +33,31 @@ class SkinnyGemmTest {
   }
 
   @Test
+  void tensorCoreBlocksTakeSixteenRowsOrEightPairs() {
+    // Llama-3.2-1B on 132 SMs: o/down 2048 rows and the QKV's 1536 RoPE pairs are too few tiles
+    // for 4 blocks per multiprocessor, so 8 warps split their rows; gate/up and the LM head are
+    // not.
+    SkinnyGemm.TensorCoreGeometry o = SkinnyGemm.TensorCoreGeometry.of(2048, 16, 132);
+    assertEquals(128, o.blocks());
+    assertEquals(8, o.warpsPerBlock());
+    assertEquals(192, SkinnyGemm.TensorCoreGeometry.of(1536, 8, 132).blocks());
+    SkinnyGemm.TensorCoreGeometry gateUp = SkinnyGemm.TensorCoreGeometry.of(8192, 8, 132);
+    assertEquals(1024, gateUp.blocks());
+    assertEquals(4, gateUp.warpsPerBlock());
+    assertEquals(8016, SkinnyGemm.TensorCoreGeometry.of(128256, 16, 132).blocks());
+    assertEquals(1, SkinnyGemm.TensorCoreGeometry.of(7, 16, 132).blocks());
+    assertEquals(2, SkinnyGemm.TensorCoreGeometry.of(17, 16, 132).blocks());
+  }
+
+  @Test
+  void tensorCoresNeedSixteenByteRows() {
+    assertTrue(SkinnyGemm.TensorCoreGeometry.fits(2048, 256, 4096));
+    assertFalse(SkinnyGemm.TensorCoreGeometry.fits(2050, 256, 4096));
+    assertFalse(SkinnyGemm.TensorCoreGeometry.fits(2048, 258, 4096));
+    assertFalse(SkinnyGemm.TensorCoreGeometry.fits(2048, 256, 4104));
+  }
+
+  @Test
   void longRowsAreSplitOverTwoOrFourWarps() {
     assertEquals(1, SkinnyGemm.warpsPerRow(2048, 2));
     assertEquals(2, SkinnyGemm.warpsPerRow(2048, 4));

@@ -20,7 +20,9 @@ final class TestKernels {
     kvWrite = module.kernel("kv_write" + suffix, "ppppiiiii");
     castToFloat = module.kernel("cast_f16_to_f32", "ppl");
     sample = module.kernel("sample_f32", "pipppppp");
-    skinnyGemmToFloat = SkinnyGemm.Variants.of(module, "skinny_gemm_to_f32", storage, "pppiiii");
+    skinnyGemmToFloat =
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_to_f32", storage, "pppiiii", false);
   }
 
   /**
