@@ -19,7 +19,8 @@
 #             in-process bench-llm (serve-gpu.sh), ~3 min
 #   concurrency  16 threads calling infer on TensorRT FP16 MiniLM: default vs merged vs direct, ~2 min
 #   embed     Kiln TensorRT FP16 vs sentence-transformers encode fp16 on all-MiniLM-L6-v2,
-#             batches 32/64/128, goal >= 2x (embed-gpu.sh), ~4 min
+#             batches 32/64/128, goal >= 2x (embed-gpu.sh), ~6 min (each batch size builds an
+#             engine, ~100 s); EMBED_ARGS="TEXTS ROUNDS BATCHES" (e.g. "1200 5 128") narrows it
 #   spec      speculative decoding at batch 1 on the 1B shape: plain, draft K=4, ngram K=4, and
 #             the draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~5 min
 set -uo pipefail
@@ -51,7 +52,7 @@ for p in ${PHASES//,/ }; do
     roofline) LLM_ROOFLINE_ONLY=1 OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;
     spec) OUT=$K/out/spec bash $D/bench/gpu/llm-gpu.sh spec ;;
     serve) OUT=$K/out/serve bash $D/bench/gpu/serve-gpu.sh ;;
-    embed) OUT=$K/out/embed bash $D/bench/gpu/embed-gpu.sh ;;
+    embed) OUT=$K/out/embed bash $D/bench/gpu/embed-gpu.sh ${EMBED_ARGS:-} ;;
     concurrency) mkdir -p $K/out/concurrency; OUT=$K/out/concurrency timeout 300 bash $D/bench/gpu/run-trt-bench.sh concurrency ;;
     llm) mkdir -p $K/out/llm; cp $K/out/gpu-tests.log $K/out/llm/llm-gpu-tests.log 2>/dev/null
          OUT=$K/out/llm bash $D/bench/gpu/llm-gpu.sh bench ;;

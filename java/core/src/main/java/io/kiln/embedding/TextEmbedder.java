@@ -2,10 +2,12 @@ package io.kiln.embedding;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
 import io.kiln.ModelException;
 import io.kiln.Tensor;
 import io.kiln.TensorInfo;
+import io.kiln.model.ModelSource;
 import io.kiln.session.Session;
 import io.kiln.util.HfTokenizers;
 import java.io.IOException;
@@ -18,8 +20,11 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
 /**
@@ -32,8 +37,23 @@ public final class TextEmbedder implements AutoCloseable {
   /** The longest input when a model does not say its own, in tokens. */
   public static final int DEFAULT_MAX_TOKENS = ModelDirectory.DEFAULT_MAX_TOKENS;
 
-  private static final List<String> HIDDEN_OUTPUT_NAMES =
-      List.of("last_hidden_state", "token_embeddings");
+  /** A chunk of texts tokenized at once covers this many runs, and at least MIN_CHUNK_TEXTS. */
+  private static final int RUNS_PER_CHUNK = 2;
+
+  private static final int MIN_CHUNK_TEXTS = 32;
+
+  /**
+   * Shared by every embedder: the tokenizer's own batch call spreads a chunk over the cores, and a
+   * few threads more let chunks overlap each other's Java-side decoding and the model's runs.
+   */
+  private static final ExecutorService TOKENIZER_THREADS =
+      Executors.newFixedThreadPool(
+          Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 4)),
+          runnable -> {
+            Thread t = new Thread(runnable, "kiln-tokenizer");
+            t.setDaemon(true);
+            return t;
+          });
 
   private final Session session;
   private final HuggingFaceTokenizer tokenizer;
@@ -45,11 +65,12 @@ public final class TextEmbedder implements AutoCloseable {
   private final int dimensions;
   private final int batchSize;
   private final int unpooledPrefix; // leading tokens pooling skips: the prompt, when excluded
+  private final boolean pooledInGraph; // the session returns pooled vectors (PooledGraph)
   private final AtomicLong truncated = new AtomicLong();
 
   /** Mean pooling and L2 normalization (all-MiniLM-L6-v2 and its kin), 32 texts a run. */
   public TextEmbedder(Session session, HuggingFaceTokenizer tokenizer) {
-    this(session, tokenizer, Pooling.MEAN, true, "", true, 0, 32);
+    this(session, tokenizer, Pooling.MEAN, true, "", 0, 0, 32);
   }
 
   private TextEmbedder(
@@ -58,7 +79,7 @@ public final class TextEmbedder implements AutoCloseable {
       Pooling pooling,
       boolean normalize,
       String prompt,
-      boolean poolPrompt,
+      int unpooledPrefix,
       int dimensions,
       int batchSize) {
     for (String required : List.of("input_ids", "attention_mask")) {
@@ -70,7 +91,9 @@ public final class TextEmbedder implements AutoCloseable {
     this.tokenizer = tokenizer;
     this.usesTokenTypes =
         session.inputs().stream().anyMatch(i -> i.name().equals("token_type_ids"));
-    this.hiddenOutput = hiddenOutput(session);
+    this.pooledInGraph =
+        session.outputs().stream().anyMatch(o -> o.name().equals(PooledGraph.OUTPUT));
+    this.hiddenOutput = pooledInGraph ? PooledGraph.OUTPUT : hiddenOutput(session);
     this.pooling = pooling;
     this.normalize = normalize;
     this.prompt = prompt;
@@ -84,7 +107,7 @@ public final class TextEmbedder implements AutoCloseable {
           "dimensions " + dimensions + " is more than the model's " + hidden);
     }
     this.dimensions = dimensions;
-    this.unpooledPrefix = poolPrompt || prompt.isEmpty() ? 0 : promptLength(tokenizer, prompt);
+    this.unpooledPrefix = unpooledPrefix;
   }
 
   /**
@@ -112,7 +135,7 @@ public final class TextEmbedder implements AutoCloseable {
     HuggingFaceTokenizer tokenizer =
         loadTokenizerResource(model.tokenizerResource(), DEFAULT_MAX_TOKENS);
     return build(
-        () -> tune.apply(Session.builderFromResource(model.modelResource())).build(),
+        SessionSource.of(ModelSource.ofResource(model.modelResource()), tune),
         tokenizer,
         own,
         options);
@@ -134,10 +157,7 @@ public final class TextEmbedder implements AutoCloseable {
     settingsCheck(dir.config(), options, dir.dir().toString());
     HuggingFaceTokenizer tokenizer = loadTokenizer(dir.tokenizerJson(), dir.maxTokens());
     return build(
-        () -> tune.apply(Session.builder(dir.onnxFile())).build(),
-        tokenizer,
-        dir.config(),
-        options);
+        SessionSource.of(ModelSource.of(dir.onnxFile()), tune), tokenizer, dir.config(), options);
   }
 
   /**
@@ -151,7 +171,11 @@ public final class TextEmbedder implements AutoCloseable {
             ? SentenceTransformersConfig.read(configDir)
             : SentenceTransformersConfig.none();
     settingsCheck(config, options, tokenizerJson.toString());
-    return build(session::build, loadTokenizer(tokenizerJson, DEFAULT_MAX_TOKENS), config, options);
+    return build(
+        pooling -> session.build(),
+        loadTokenizer(tokenizerJson, DEFAULT_MAX_TOKENS),
+        config,
+        options);
   }
 
   /** A model of one's own with mean pooling and normalization (the behaviour before issue 20). */
@@ -184,8 +208,22 @@ public final class TextEmbedder implements AutoCloseable {
     }
   }
 
+  /** Opens the session, given how the embedder will pool (the graph may do it). */
+  @FunctionalInterface
+  private interface SessionSource {
+    Session open(PooledGraph.Request pooling);
+
+    /** A session over {@code model}, with the pooling inside its graph where the graph allows. */
+    static SessionSource of(ModelSource model, UnaryOperator<Session.Builder> tune) {
+      return pooling -> {
+        ModelSource pooled = PooledGraph.append(model, pooling);
+        return tune.apply(Session.builder(pooled != null ? pooled : model)).build();
+      };
+    }
+  }
+
   private static TextEmbedder build(
-      Supplier<Session> session,
+      SessionSource session,
       HuggingFaceTokenizer tokenizer,
       SentenceTransformersConfig config,
       EmbeddingOptions options) {
@@ -194,7 +232,9 @@ public final class TextEmbedder implements AutoCloseable {
       Pooling pooling = options.pooling() != null ? options.pooling() : config.pooling();
       boolean normalize = options.normalize() != null ? options.normalize() : config.normalize();
       String prompt = promptText(config, options);
-      Session built = session.get();
+      int unpooledPrefix =
+          config.includePrompt() || prompt.isEmpty() ? 0 : promptLength(tokenizer, prompt);
+      Session built = session.open(new PooledGraph.Request(pooling, unpooledPrefix));
       try {
         return new TextEmbedder(
             built,
@@ -202,7 +242,7 @@ public final class TextEmbedder implements AutoCloseable {
             pooling,
             normalize,
             prompt,
-            config.includePrompt(),
+            unpooledPrefix,
             options.dimensions(),
             options.batchSize());
       } catch (RuntimeException e) {
@@ -281,7 +321,7 @@ public final class TextEmbedder implements AutoCloseable {
   }
 
   private static String hiddenOutput(Session session) {
-    for (String name : HIDDEN_OUTPUT_NAMES) {
+    for (String name : PooledGraph.HIDDEN_OUTPUT_NAMES) {
       if (session.outputs().stream().anyMatch(o -> o.name().equals(name))) {
         return name;
       }
@@ -333,7 +373,11 @@ public final class TextEmbedder implements AutoCloseable {
     return inputs(List.of(e), 0, 1, e.getIds().length);
   }
 
-  /** One embedding per text, in order; texts are run in batches of similar token length. */
+  /**
+   * One embedding per text, in order; texts are run in batches of similar token length. Texts are
+   * tokenized a chunk at a time, character length ordering the chunks and token length the runs
+   * within one; where the model runs off the host, on the tokenizer threads ahead of the runs.
+   */
   public float[][] embed(List<String> texts) {
     if (texts.isEmpty()) {
       throw new InvalidInputException("no texts to embed");
@@ -345,42 +389,95 @@ public final class TextEmbedder implements AutoCloseable {
       }
       prompted.add(prompt + texts.get(i));
     }
-    Encoding[] encodings = tokenizer.batchEncode(prompted);
-    List<Encoding> byLength = new ArrayList<>(List.of(encodings));
-    for (Encoding e : encodings) {
-      if (e.exceedMaxLength()) {
-        truncated.incrementAndGet();
-      }
-      if (e.getIds().length == 0) {
-        throw new InvalidInputException("a text encoded to no tokens; there is nothing to embed");
-      }
-    }
-    // Sorting by length keeps padding small; positions restore the order afterwards.
-    Integer[] order = new Integer[encodings.length];
+    Integer[] order = new Integer[prompted.size()];
     for (int i = 0; i < order.length; i++) {
       order[i] = i;
     }
-    Arrays.sort(order, Comparator.comparingInt(i -> encodings[i].getIds().length));
-    for (int i = 0; i < order.length; i++) {
-      byLength.set(i, encodings[order[i]]);
+    Arrays.sort(order, Comparator.comparingInt(i -> prompted.get(i).length()));
+    // Ahead only where the model runs off the host: on the CPU the tokenizer would take cores
+    // from the model's own threads, so there all texts are one chunk, tokenized first.
+    boolean ahead = session.computesOffHost();
+    int chunkSize = ahead ? Math.max(MIN_CHUNK_TEXTS, batchSize * RUNS_PER_CHUNK) : prompted.size();
+    List<List<String>> parts = new ArrayList<>();
+    for (int from = 0; from < order.length; from += chunkSize) {
+      List<String> part = new ArrayList<>();
+      for (int k = from; k < Math.min(order.length, from + chunkSize); k++) {
+        part.add(prompted.get(order[k]));
+      }
+      parts.add(part);
+    }
+    List<Future<Encoding[]>> chunks = new ArrayList<>();
+    if (ahead) {
+      for (List<String> part : parts) {
+        chunks.add(TOKENIZER_THREADS.submit(() -> tokenizer.batchEncode(part)));
+      }
     }
     float[][] out = new float[texts.size()][];
-    int start = 0;
-    while (start < byLength.size()) {
-      int end = start + 1;
-      while (end < byLength.size()
-          && end - start < batchSize
-          && (long) (end - start + 1) * byLength.get(end).getIds().length
-              <= EmbeddingOptions.TOKENS_PER_RUN) {
-        end++;
+    try {
+      for (int c = 0; c < parts.size(); c++) {
+        Encoding[] encodings =
+            chunks.isEmpty() ? tokenizer.batchEncode(parts.get(c)) : tokenized(chunks.get(c));
+        int base = c * chunkSize;
+        for (int i = 0; i < encodings.length; i++) {
+          check(encodings[i]);
+        }
+        // Sorting by token length keeps padding small; positions restore the order afterwards.
+        Integer[] local = new Integer[encodings.length];
+        for (int i = 0; i < local.length; i++) {
+          local[i] = i;
+        }
+        Arrays.sort(local, Comparator.comparingInt(i -> encodings[i].getIds().length));
+        List<Encoding> byLength = new ArrayList<>(local.length);
+        for (Integer i : local) {
+          byLength.add(encodings[i]);
+        }
+        int start = 0;
+        while (start < byLength.size()) {
+          int end = start + 1;
+          while (end < byLength.size()
+              && end - start < batchSize
+              && (long) (end - start + 1) * byLength.get(end).getIds().length
+                  <= EmbeddingOptions.TOKENS_PER_RUN) {
+            end++;
+          }
+          float[][] rows = run(byLength, start, end);
+          for (int k = start; k < end; k++) {
+            out[order[base + local[k]]] = rows[k - start];
+          }
+          start = end;
+        }
       }
-      float[][] rows = run(byLength, start, end);
-      for (int k = start; k < end; k++) {
-        out[order[k]] = rows[k - start];
-      }
-      start = end;
+    } finally {
+      chunks.forEach(chunk -> chunk.cancel(false));
     }
     return out;
+  }
+
+  /** Counts a truncated input; fails on one with nothing to pool. */
+  private void check(Encoding e) {
+    if (e.exceedMaxLength()) {
+      truncated.incrementAndGet();
+    }
+    if (e.getIds().length <= unpooledPrefix) {
+      throw new InvalidInputException(
+          "a text encoded to no tokens"
+              + (unpooledPrefix > 0 ? " after the prompt" : "")
+              + "; there is nothing to embed");
+    }
+  }
+
+  private static Encoding[] tokenized(Future<Encoding[]> chunk) {
+    try {
+      return chunk.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      throw new ModelException("tokenizing failed: " + e.getCause(), e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new BackendException("interrupted while tokenizing");
+    }
   }
 
   /** Runs encodings [from, to) as one batch padded to the longest, and pools each row. */
@@ -393,6 +490,9 @@ public final class TextEmbedder implements AutoCloseable {
     try (Session.Result result = session.infer(in)) {
       Tensor hidden = result.get(hiddenOutput);
       long[] shape = hidden.shape();
+      if (pooledInGraph) {
+        return pooledRows(hidden, to - from);
+      }
       if (shape.length != 3 || shape[0] != to - from || shape[1] != sequence) {
         throw new ModelException(
             "expected a [batch, sequence, hidden] output '"
@@ -413,6 +513,25 @@ public final class TextEmbedder implements AutoCloseable {
     } finally {
       in.values().forEach(Tensor::close);
     }
+  }
+
+  /** The rows of the graph's own pooling ({@link PooledGraph}), finished. */
+  private float[][] pooledRows(Tensor pooled, int expectedRows) {
+    long[] shape = pooled.shape();
+    if (shape.length != 2 || shape[0] != expectedRows) {
+      throw new ModelException(
+          "expected a [batch, hidden] output '"
+              + hiddenOutput
+              + "', got "
+              + Arrays.toString(shape));
+    }
+    float[] values = pooled.toFloatArray();
+    int dim = (int) shape[1];
+    float[][] rows = new float[expectedRows][];
+    for (int r = 0; r < rows.length; r++) {
+      rows[r] = finish(Arrays.copyOfRange(values, r * dim, (r + 1) * dim));
+    }
+    return rows;
   }
 
   /** Matryoshka truncation, then unit length when the model normalizes. */

@@ -39,6 +39,14 @@ public interface Engine extends AutoCloseable {
     return maxRows;
   }
 
+  /**
+   * Whether runs execute off the host's cores (on a GPU), so that host work such as tokenizing the
+   * next inputs overlaps them instead of competing with them for the same cores.
+   */
+  default boolean computesOffHost() {
+    return false;
+  }
+
   /** Drops cached per-shape state (captured graphs, bound buffers). */
   default void clearCache() {}
 

@@ -108,6 +108,11 @@ public final class Session implements AutoCloseable {
     return engine.deviceDescription();
   }
 
+  /** Whether runs execute off the host's cores (see {@link Engine#computesOffHost}). */
+  public boolean computesOffHost() {
+    return engine.computesOffHost();
+  }
+
   /** What the model's integer inputs index, as learned from its graph; inputs are held to it. */
   public IndexRanges indexRanges() {
     return ranges;

@@ -339,9 +339,14 @@ class SentenceTransformersEmbeddingTest {
                 EmbeddingOptions.defaults().withPrompt("query: "),
                 b -> b.device(Device.CPU))) {
       float[] mine = excluded.embed(List.of(text))[0];
-      // By hand: run "query: how do kilns work" and average all but [CLS] query : (3 tokens).
+      // By hand: run "query: how do kilns work" through the model's own graph (the embedder's
+      // session pools inside its graph) and average all but [CLS] query : (3 tokens).
       Map<String, io.kiln.Tensor> in = excluded.encode(text);
-      try (io.kiln.session.Session.Result r = excluded.session().infer(in)) {
+      try (io.kiln.session.Session plain =
+              io.kiln.session.Session.builder(dir.resolve("model.onnx"))
+                  .device(Device.CPU)
+                  .build();
+          io.kiln.session.Session.Result r = plain.infer(in)) {
         float[] states = r.get("last_hidden_state").toFloatArray();
         int sequence = (int) in.get("input_ids").dim(1);
         int dim = states.length / sequence;

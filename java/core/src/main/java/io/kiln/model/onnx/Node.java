@@ -15,9 +15,11 @@ public final class Node {
   static final int A_NAME = 1;
   static final int A_I = 3;
   static final int A_T = 5;
+  static final int A_INTS = 8;
   static final int A_TYPE = 20;
   static final int TYPE_INT = 2;
   static final int TYPE_TENSOR = 4;
+  static final int TYPE_INTS = 7;
 
   private final Proto proto;
 
@@ -113,6 +115,15 @@ public final class Node {
   public Node setIntAttribute(String name, long value) {
     Proto a = mutableAttribute(name, TYPE_INT);
     a.setLong(A_I, value);
+    return this;
+  }
+
+  public Node setIntsAttribute(String name, long... values) {
+    Proto a = mutableAttribute(name, TYPE_INTS);
+    a.clear(A_INTS);
+    for (long v : values) {
+      a.addLong(A_INTS, v);
+    }
     return this;
   }
 

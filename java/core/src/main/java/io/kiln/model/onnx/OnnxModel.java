@@ -469,8 +469,31 @@ public final class OnnxModel {
     return vi;
   }
 
+  /**
+   * A value info with an element type and a shape; a negative dimension is symbolic, named {@code
+   * symbol + index}.
+   */
+  public static Proto valueInfo(String name, int elemType, String symbol, long... dims) {
+    Proto vi = valueInfo(name, elemType);
+    Proto shape = vi.mutableMessage(VI_TYPE).mutableMessage(TYPE_TENSOR).mutableMessage(TT_SHAPE);
+    for (int i = 0; i < dims.length; i++) {
+      Proto dim = shape.addMessage(SHAPE_DIM);
+      if (dims[i] >= 0) {
+        dim.setLong(DIM_VALUE, dims[i]);
+      } else {
+        dim.setString(DIM_PARAM, symbol + i);
+      }
+    }
+    return vi;
+  }
+
   public void addOutput(Proto valueInfo) {
     graph().addMessage(G_OUTPUT, valueInfo);
+  }
+
+  /** Replaces the graph's outputs. */
+  public void setOutputs(List<Proto> valueInfos) {
+    graph().setMessages(G_OUTPUT, valueInfos);
   }
 
   public void clearValueInfo() {

@@ -180,6 +180,12 @@ public final class TensorProtos {
     return header(name, FLOAT, dims).setBytes(RAW_DATA, b.array());
   }
 
+  public static Proto ofLongs(String name, long[] values, long... dims) {
+    ByteBuffer b = ByteBuffer.allocate(8 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+    b.asLongBuffer().put(values);
+    return header(name, INT64, dims).setBytes(RAW_DATA, b.array());
+  }
+
   /** A FLOAT16 tensor from floats, rounded to nearest even. */
   public static Proto ofHalves(String name, float[] values, long... dims) {
     ByteBuffer b = ByteBuffer.allocate(2 * values.length).order(ByteOrder.LITTLE_ENDIAN);

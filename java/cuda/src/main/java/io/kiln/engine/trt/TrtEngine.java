@@ -176,6 +176,11 @@ public final class TrtEngine implements Engine {
   }
 
   @Override
+  public boolean computesOffHost() {
+    return true;
+  }
+
+  @Override
   public String deviceDescription() {
     return device;
   }
