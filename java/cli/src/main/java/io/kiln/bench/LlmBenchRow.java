@@ -12,6 +12,7 @@ import java.util.Map;
  * @param kv the engine's KV cache use, known in process; null over HTTP
  * @param speculation the engine's speculation over the level, known in process when it speculates;
  *     null otherwise
+ * @param steps where the engine's step time went over the level, known in process; null over HTTP
  */
 public record LlmBenchRow(
     int concurrency,
@@ -24,7 +25,8 @@ public record LlmBenchRow(
     double itlP99Millis,
     double itlMeanMillis,
     KvUse kv,
-    Speculation speculation) {
+    Speculation speculation,
+    StepTimes steps) {
 
   /**
    * KV blocks in use at the peak, of those usable, requests preempted for lack of them, and the
@@ -39,6 +41,23 @@ public record LlmBenchRow(
     /** Share of the prompt tokens taken from the prefix cache instead of computed. */
     public double prefixHitRate() {
       return promptTokens == 0 ? 0 : prefixHitTokens / (double) promptTokens;
+    }
+  }
+
+  /**
+   * The engine's steps over a level and the mean wall time of one: in all, proposing speculative
+   * tokens (the draft's calls), and the target model's call; the rest is the engine's own work.
+   */
+  public record StepTimes(
+      long steps, double stepMillis, double proposeMillis, double forwardMillis) {
+    public static StepTimes between(EngineStats before, EngineStats after) {
+      long steps = after.steps() - before.steps();
+      double per = steps == 0 ? Double.NaN : 1e-6 / steps;
+      return new StepTimes(
+          steps,
+          (after.stepNanos() - before.stepNanos()) * per,
+          (after.proposeNanos() - before.proposeNanos()) * per,
+          (after.forwardNanos() - before.forwardNanos()) * per);
     }
   }
 
@@ -99,6 +118,12 @@ public record LlmBenchRow(
       o.put("preemptions", kv.preemptions());
       o.put("prefix_cache_hit_tokens", kv.prefixHitTokens());
       o.put("prefix_cache_hit_rate", kv.prefixHitRate());
+    }
+    if (steps != null) {
+      o.put("engine_steps", steps.steps());
+      o.put("step_ms_mean", finiteOrNull(steps.stepMillis()));
+      o.put("propose_ms_mean", finiteOrNull(steps.proposeMillis()));
+      o.put("forward_ms_mean", finiteOrNull(steps.forwardMillis()));
     }
     if (speculation != null) {
       o.put("spec_steps", speculation.steps());

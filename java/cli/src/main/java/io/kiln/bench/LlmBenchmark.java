@@ -139,7 +139,8 @@ public final class LlmBenchmark {
             preemptions,
             stats.prefixCacheHitTokens() - before.prefixCacheHitTokens(),
             promptTokens),
-        setup.speculative() == null ? null : LlmBenchRow.Speculation.between(before, stats));
+        setup.speculative() == null ? null : LlmBenchRow.Speculation.between(before, stats),
+        LlmBenchRow.StepTimes.between(before, stats));
   }
 
   /** Mean of the samples; NaN for none. */

@@ -154,7 +154,8 @@ public final class ServeBenchmark implements AutoCloseable {
         LlmBenchmark.percentile(itl, 0.5),
         LlmBenchmark.percentile(itl, 0.99),
         LlmBenchmark.mean(itl),
-        null, // the engine's KV use and speculation are not seen over HTTP
+        null, // the engine's KV use, speculation and step times are not seen over HTTP
+        null,
         null);
   }
 

@@ -9,6 +9,10 @@ package io.kiln.execution.llm;
  * @param speculativeProposed tokens proposed by speculation
  * @param speculativeAccepted proposed tokens the target model kept
  * @param draftKvBlocksUsed blocks of the draft model's pool that requests hold
+ * @param stepNanos wall time inside steps: scheduling, proposing, the model's call and taking its
+ *     tokens (not the listeners)
+ * @param proposeNanos of that, proposing speculative tokens (a draft model's calls)
+ * @param forwardNanos of that, the target model's calls
  */
 public record EngineStats(
     long steps,
@@ -23,9 +27,12 @@ public record EngineStats(
     long speculativeSteps,
     long speculativeProposed,
     long speculativeAccepted,
-    int draftKvBlocksUsed) {
+    int draftKvBlocksUsed,
+    long stepNanos,
+    long proposeNanos,
+    long forwardNanos) {
 
-  static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
   /** Accepted over proposed tokens; NaN when nothing was proposed. */
   public double acceptanceRate() {

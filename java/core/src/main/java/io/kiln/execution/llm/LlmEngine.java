@@ -46,6 +46,9 @@ public final class LlmEngine implements AutoCloseable {
   private volatile EngineStats stats = EngineStats.EMPTY;
   private long steps;
   private long generatedTokens;
+  private long stepNanos; // wall time in steps, and of it in proposing and the model's calls
+  private long proposeNanos;
+  private long forwardNanos;
 
   public LlmEngine(ModelRunner runner, SchedulerConfig config) {
     this(runner, config, null, null);
@@ -275,6 +278,7 @@ public final class LlmEngine implements AutoCloseable {
   }
 
   private void step() {
+    long stepStart = System.nanoTime();
     ScheduledStep step = scheduler.schedule();
     if (step.isEmpty()) {
       throw new IllegalStateException("scheduler stalled with work queued");
@@ -283,15 +287,22 @@ public final class LlmEngine implements AutoCloseable {
     int[][] greedyTokens = null;
     try {
       if (speculator != null) {
+        long proposeStart = System.nanoTime();
         speculator.propose(step);
+        proposeNanos += System.nanoTime() - proposeStart;
       }
-      if (allGreedy(step)) {
-        greedyTokens = runner.forwardGreedy(step.chunks);
-        checkTokens(step, greedyTokens);
-      }
-      if (greedyTokens == null) {
-        logits = runner.forward(step.chunks);
-        checkLogits(step, logits);
+      long forwardStart = System.nanoTime();
+      try {
+        if (allGreedy(step)) {
+          greedyTokens = runner.forwardGreedy(step.chunks);
+          checkTokens(step, greedyTokens);
+        }
+        if (greedyTokens == null) {
+          logits = runner.forward(step.chunks);
+          checkLogits(step, logits);
+        }
+      } finally {
+        forwardNanos += System.nanoTime() - forwardStart;
       }
     } catch (RuntimeException e) {
       scheduler.abort(step);
@@ -309,6 +320,7 @@ public final class LlmEngine implements AutoCloseable {
         scheduler.complete(finite.step(), finite.logits(), finite.greedyTokens(), now);
     steps++;
     generatedTokens += events.size();
+    stepNanos += System.nanoTime() - stepStart;
     publishStats();
     for (TokenEvent event : events) {
       LlmRequest r = active.get(event.requestId());
@@ -516,7 +528,10 @@ public final class LlmEngine implements AutoCloseable {
             speculator == null ? 0 : speculator.verifications(),
             speculator == null ? 0 : speculator.proposed(),
             speculator == null ? 0 : speculator.accepted(),
-            speculator == null ? 0 : speculator.draftKvBlocksUsed());
+            speculator == null ? 0 : speculator.draftKvBlocksUsed(),
+            stepNanos,
+            proposeNanos,
+            forwardNanos);
   }
 
   /** Cancels everything still queued or running and stops the engine thread. */
