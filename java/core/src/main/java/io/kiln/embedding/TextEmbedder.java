@@ -34,6 +34,8 @@ import java.util.function.UnaryOperator;
  * first N dimensions, then L2-normalize when the model does.
  */
 public final class TextEmbedder implements AutoCloseable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TextEmbedder.class);
+
   /** The longest input when a model does not say its own, in tokens. */
   public static final int DEFAULT_MAX_TOKENS = ModelDirectory.DEFAULT_MAX_TOKENS;
 
@@ -217,7 +219,15 @@ public final class TextEmbedder implements AutoCloseable {
     static SessionSource of(ModelSource model, UnaryOperator<Session.Builder> tune) {
       return pooling -> {
         ModelSource pooled = PooledGraph.append(model, pooling);
-        return tune.apply(Session.builder(pooled != null ? pooled : model)).build();
+        if (pooled != null) {
+          try {
+            return tune.apply(Session.builder(pooled)).build();
+          } catch (RuntimeException e) {
+            // Pooling in the graph only saves work: a backend that cannot build it still embeds.
+            LOG.warn("pooling inside the graph failed ({}); pooling on the host", e.getMessage());
+          }
+        }
+        return tune.apply(Session.builder(model)).build();
       };
     }
   }
