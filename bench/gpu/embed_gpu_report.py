@@ -10,7 +10,10 @@ import os
 import sys
 
 GOAL = 2.0
-COMMAND = "bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start embed"
+# The device command that ran: embed-gpu.sh passes its arguments on (EMBED_ARGS of device-job.sh).
+ARGS = os.environ.get("EMBED_GPU_ARGS", "").strip()
+COMMAND = ("EMBED_ARGS=\"" + ARGS + "\" " if ARGS else "") + \
+    "bash .gpu/bin/run.sh bash .devrun/bench/gpu/device-job.sh start embed"
 
 
 def rows(result, name):
