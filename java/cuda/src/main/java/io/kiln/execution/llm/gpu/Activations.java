@@ -21,6 +21,9 @@ final class Activations {
   final DeviceBuffer partAcc;
   final DeviceBuffer partMl;
 
+  /** Query rows times attention splits the partial buffers hold. */
+  final long splitCapacity;
+
   Activations(
       LlamaConfig config,
       StorageType storage,
@@ -42,7 +45,8 @@ final class Activations {
     lastX = memory.alloc(4L * maxLogitRows * hidden);
     lastNormed = memory.alloc((long) maxLogitRows * hidden * storage.bytes);
     logits = memory.alloc(4L * maxLogitRows * config.vocabSize());
-    long splitRows = (long) maxRows * config.numHeads() * DecodeBuckets.MAX_SPLITS;
+    splitCapacity = (long) maxRows * DecodeBuckets.MAX_SPLITS;
+    long splitRows = splitCapacity * config.numHeads();
     partAcc = memory.alloc(4 * splitRows * config.headDim());
     partMl = memory.alloc(4 * splitRows * 2);
   }

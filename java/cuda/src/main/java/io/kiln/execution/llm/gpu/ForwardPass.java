@@ -84,10 +84,15 @@ final class ForwardPass {
     return activations.logits;
   }
 
-  /** Attention splits of a decode step of {@code batch} rows. */
-  int splitsFor(int batch) {
-    return DecodeBuckets.splitsFor(
-        batch, config.numKvHeads(), Cuda.multiprocessors(), DecodeBuckets.MAX_SPLITS);
+  /**
+   * Attention splits of a step of {@code rows} query rows: enough blocks to fill the device (a
+   * verification's few rows as much as a decode batch), within what the partial buffers hold.
+   */
+  int splitsFor(int rows) {
+    int wanted =
+        DecodeBuckets.splitsFor(
+            rows, config.numKvHeads(), Cuda.multiprocessors(), DecodeBuckets.MAX_SPLITS);
+    return (int) Math.max(1, Math.min(wanted, activations.splitCapacity / rows));
   }
 
   /** Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM. */

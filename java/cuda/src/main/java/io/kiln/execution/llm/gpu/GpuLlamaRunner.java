@@ -273,7 +273,7 @@ public final class GpuLlamaRunner implements ModelRunner {
           @Override
           public void enqueue(int bucket) {
             int rows = bucket * (k + 1);
-            forwardPass.enqueue(rows, rows, 1);
+            forwardPass.enqueue(rows, rows, forwardPass.splitsFor(rows));
           }
 
           @Override
@@ -357,7 +357,8 @@ public final class GpuLlamaRunner implements ModelRunner {
       if (graph != null) {
         graph.launch();
       } else {
-        forwardPass.enqueue(layout.numTokens, layout.numLogitRows, 1);
+        forwardPass.enqueue(
+            layout.numTokens, layout.numLogitRows, forwardPass.splitsFor(layout.numTokens));
       }
     } else if (bucket > 0) {
       layout.fillDecode(batch, bucket);
@@ -371,7 +372,8 @@ public final class GpuLlamaRunner implements ModelRunner {
     } else {
       layout.fillEager(batch);
       stepIo.uploadInputs();
-      forwardPass.enqueue(layout.numTokens, layout.numLogitRows, 1);
+      forwardPass.enqueue(
+          layout.numTokens, layout.numLogitRows, forwardPass.splitsFor(layout.numTokens));
     }
   }
 
