@@ -504,11 +504,7 @@ public final class TextEmbedder implements AutoCloseable {
         return pooledRows(hidden, to - from);
       }
       if (shape.length != 3 || shape[0] != to - from || shape[1] != sequence) {
-        throw new ModelException(
-            "expected a [batch, sequence, hidden] output '"
-                + hiddenOutput
-                + "', got "
-                + Arrays.toString(shape));
+        throw unexpectedOutput("[batch, sequence, hidden]", shape);
       }
       float[] states = hidden.toFloatArray();
       int dim = (int) shape[2];
@@ -529,11 +525,7 @@ public final class TextEmbedder implements AutoCloseable {
   private float[][] pooledRows(Tensor pooled, int expectedRows) {
     long[] shape = pooled.shape();
     if (shape.length != 2 || shape[0] != expectedRows) {
-      throw new ModelException(
-          "expected a [batch, hidden] output '"
-              + hiddenOutput
-              + "', got "
-              + Arrays.toString(shape));
+      throw unexpectedOutput("[batch, hidden]", shape);
     }
     float[] values = pooled.toFloatArray();
     int dim = (int) shape[1];
@@ -542,6 +534,11 @@ public final class TextEmbedder implements AutoCloseable {
       rows[r] = finish(Arrays.copyOfRange(values, r * dim, (r + 1) * dim));
     }
     return rows;
+  }
+
+  private ModelException unexpectedOutput(String layout, long[] shape) {
+    return new ModelException(
+        "expected a " + layout + " output '" + hiddenOutput + "', got " + Arrays.toString(shape));
   }
 
   /** Matryoshka truncation, then unit length when the model normalizes. */
