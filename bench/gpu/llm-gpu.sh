@@ -58,7 +58,7 @@ if [ "$PHASE" = spec ]; then
     spec_bench llm-gpu-spec-draft-k$k.json --spec-method draft --draft-model "$SPEC/draft" --spec-tokens "$k"
   done
   stage "one cycle call by call (SpecCycleBench, K=4, context 128)"
-  timeout 120 java "${JOPTS[@]}" -cp "$CP" io.kiln.bench.SpecCycleBench "$SPEC/target" "$SPEC/draft" \
+  timeout 120 java "${JOPTS[@]}" -cp "$CP" io.kiln.bench.gpu.SpecCycleBench "$SPEC/target" "$SPEC/draft" \
     cuda 4 128 "$OUT/llm-gpu-spec-cycle" "bench/gpu/llm-gpu.sh spec (SpecCycleBench TARGET DRAFT cuda 4 128)" \
     2>&1 | grep -v '^\[' | tee -a "$LOG"
   stage "speedup at batch 1 (decode tok/s per request) against plain"

@@ -159,7 +159,7 @@ public final class ModelBenchmark {
     return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
   }
 
-  static double median(double[] values) {
+  public static double median(double[] values) {
     double[] s = values.clone();
     Arrays.sort(s);
     int n = s.length;

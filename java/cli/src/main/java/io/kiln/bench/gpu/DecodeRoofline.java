@@ -147,10 +147,8 @@ public final class DecodeRoofline {
     long bytesPerToken = runner.weightBytesPerDecodeStep() + kvRead / steps;
     double replayMillis = replayMillis(runner.lastDecodeGraph(), steps);
     double denseMillis = stageMillis(runner, DecodeStage.DENSE, steps);
-    Map<String, Double> stageMillis = new LinkedHashMap<>();
-    for (DecodeStage s : DecodeStage.values()) {
-      stageMillis.put(s.label(), stageMillis(runner, EnumSet.of(s), steps));
-    }
+    Map<String, Double> stageMillis = lastStepStages(runner, steps);
+    stageMillis.remove("all");
     return new Result(
         runner.gemmPath(1),
         bytesPerToken,
@@ -173,11 +171,24 @@ public final class DecodeRoofline {
   }
 
   /**
-   * Device milliseconds per replay of only {@code stages} of the runner's last decode step: where
-   * the time of its whole graph goes.
+   * Device milliseconds per replay of the runner's last step (any kind), whole and one {@link
+   * DecodeStage} at a time, by label; the whole step under "all".
+   */
+  public static Map<String, Double> lastStepStages(GpuLlamaRunner runner, int reps) {
+    Map<String, Double> millis = new LinkedHashMap<>();
+    millis.put("all", stageMillis(runner, DecodeStage.ALL, reps));
+    for (DecodeStage s : DecodeStage.values()) {
+      millis.put(s.label(), stageMillis(runner, EnumSet.of(s), reps));
+    }
+    return millis;
+  }
+
+  /**
+   * Device milliseconds per replay of only {@code stages} of the runner's last step: where the time
+   * of its whole graph goes.
    */
   static double stageMillis(GpuLlamaRunner runner, Set<DecodeStage> stages, int reps) {
-    try (CudaGraph part = runner.captureLastDecodeStages(stages)) {
+    try (CudaGraph part = runner.captureLastStepStages(stages)) {
       return replayMillis(part, reps);
     }
   }

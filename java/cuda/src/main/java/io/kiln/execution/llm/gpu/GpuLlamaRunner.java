@@ -449,19 +449,16 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   /**
-   * Only {@code stages} of the last decode step, captured now as a graph the caller closes (null
-   * where that step had no graph): where the time of {@link #lastDecodeGraph} goes. The stages left
-   * out do not run, so their outputs are stale; a stage alone may write the K/V slots of that step
-   * again.
+   * Only {@code stages} of the last step (a decode step, a verification or an eager step), captured
+   * now as a graph the caller closes: where the time of that step goes. The stages left out do not
+   * run, so their outputs are stale; a stage alone may write the K/V slots of that step again.
    */
-  public CudaGraph captureLastDecodeStages(Set<DecodeStage> stages) {
+  public CudaGraph captureLastStepStages(Set<DecodeStage> stages) {
     Cuda.makeCurrent();
     int tokens = stepIo.layout.numTokens;
-    if (graphs.get(tokens) == null) {
-      return null;
-    }
+    int rows = stepIo.layout.numLogitRows;
     return CudaGraph.capture(
-        stream, () -> forwardPass.enqueue(tokens, tokens, forwardPass.splitsFor(tokens), stages));
+        stream, () -> forwardPass.enqueue(tokens, rows, forwardPass.splitsFor(tokens), stages));
   }
 
   @Override

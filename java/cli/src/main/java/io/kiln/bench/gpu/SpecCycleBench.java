@@ -1,10 +1,15 @@
-package io.kiln.bench;
+package io.kiln.bench.gpu;
 
 import io.kiln.Device;
+import io.kiln.bench.LlmBenchmark;
+import io.kiln.bench.MachineInfo;
+import io.kiln.bench.ModelBenchmark;
+import io.kiln.bench.ReportFiles;
 import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SequenceChunk;
+import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -60,6 +65,7 @@ public final class SpecCycleBench {
             new Call("draft first round (2 positions, 1 token)", true, 2, 1),
             new Call("draft later round (1 position)", true, 1, 1));
     double[][] samples = new double[calls.size()][SAMPLES];
+    Map<String, Map<String, Double>> stages = new LinkedHashMap<>();
     Instant started = Instant.now();
     try (ModelRunner target = LlmRunners.open(targetDir, device, targetOptions);
         ModelRunner draft = LlmRunners.open(draftDir, device, common)) {
@@ -88,6 +94,10 @@ public final class SpecCycleBench {
           }
           if (sample >= 0) {
             samples[c][sample] = (System.nanoTime() - t0) / 1e6;
+          }
+          // On CUDA, once: the target's two steps replayed stage by stage, right after each ran.
+          if (sample == SAMPLES - 1 && !call.onDraft() && runner instanceof GpuLlamaRunner gpu) {
+            stages.put(call.name(), DecodeRoofline.lastStepStages(gpu, SAMPLES));
           }
         }
       }
@@ -142,13 +152,31 @@ public final class SpecCycleBench {
             (k + 1) * decode,
             k + 1,
             modeledSpeedup));
+    if (stages.size() == 2) {
+      appendStages(md, stages, calls.get(0).name(), calls.get(1).name());
+    }
     Map<String, Object> json = new LinkedHashMap<>(header);
     json.put("calls", rows);
+    json.put("stage_replay_ms", stages);
     json.put("cycle_ms", cycle);
     json.put("plain_ms_per_token", decode);
     json.put("modeled_speedup", modeledSpeedup);
     ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     ReportFiles.writeJson(Path.of(out + ".json"), json);
     System.out.print(md);
+  }
+
+  /** Device time of the decode step and the verification, whole and stage by stage. */
+  private static void appendStages(
+      StringBuilder md, Map<String, Map<String, Double>> stages, String decode, String verify) {
+    md.append(
+        "\nThe target's two steps replayed from graphs, whole and one stage at a time (device ms"
+            + " per replay; a stage alone, so the parts need not add up to the whole):\n\n");
+    md.append("| stage | decode | verification | verification / decode |\n|---|---:|---:|---:|\n");
+    for (String stage : stages.get(decode).keySet()) {
+      double d = stages.get(decode).get(stage);
+      double v = stages.get(verify).get(stage);
+      md.append(String.format(Locale.ROOT, "| %s | %.4f | %.4f | %.2fx |%n", stage, d, v, v / d));
+    }
   }
 }
