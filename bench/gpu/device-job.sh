@@ -20,7 +20,7 @@
 #   concurrency  16 threads calling infer on TensorRT FP16 MiniLM: default vs merged vs direct, ~2 min
 #   embed     Kiln TensorRT FP16 vs sentence-transformers encode fp16 on all-MiniLM-L6-v2,
 #             batches 32/64/128, goal >= 2x (embed-gpu.sh), ~6 min (each batch size builds an
-#             engine, ~100 s); EMBED_ARGS="TEXTS ROUNDS BATCHES" (e.g. "1200 5 128") narrows it
+#             engine, ~100 s); EMBED_ARGS="TEXTS ROUNDS BATCHES" (e.g. "6000 5 128") narrows it
 #   spec      speculative decoding at batch 1 on the 1B shape: plain, draft K=4, ngram K=4, and
 #             the draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~5 min
 set -uo pipefail

@@ -3,7 +3,8 @@
 # against sentence-transformers encode (fp16) on all-MiniLM-L6-v2, the goal being >= 2x
 # the peer's texts/s. EmbedGpuBench, then st_peer.py (weights read from the same ONNX file, gated
 # against ONNX Runtime before timing), then embed_gpu_report.py; everything lands in $OUT.
-#   bash .devrun/bench/gpu/embed-gpu.sh [TEXTS [ROUNDS [BATCHES]]]   # defaults 1200 5 32,64,128
+#   bash .devrun/bench/gpu/embed-gpu.sh [TEXTS [ROUNDS [BATCHES]]]   # defaults 6000 5 32,64,128
+# (rounds of 1200 texts last about 50 ms on an H200, too short to time steadily)
 # EMBED_PEER_ARGS: more st_peer.py flags (--device cpu tries the whole flow off the GPU).
 # About 6 minutes with three engine builds (~100 s each on an H200); a rerun on the same machine
 # reuses the plans (measured 2026-12-05: 6000 texts at batch 128 in 30 s with a cached plan).
@@ -11,7 +12,7 @@ set -uo pipefail
 D=.devrun
 OUT=${OUT:-/tmp/kb/out/embed}
 MODEL=${EMBED_MODEL:-$D/models/minilm}
-TEXTS=${1:-1200}; ROUNDS=${2:-5}; BATCHES=${3:-32,64,128}
+TEXTS=${1:-6000}; ROUNDS=${2:-5}; BATCHES=${3:-32,64,128}
 mkdir -p "$OUT"
 LOG=$OUT/embed-gpu-run.log
 # The JavaCPP cuda preset links cuDNN 9 into its JNI glue; TensorRT never calls it. Stubs stand in

@@ -18,13 +18,14 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Texts per second of sentence embedding on the GPU: Kiln on TensorRT FP16 over the same 1200
- * mixed-length texts as {@link EmbedCpuBench}, for the sentence-transformers peer in {@code
+ * Texts per second of sentence embedding on the GPU: Kiln on TensorRT FP16 over mixed-length texts
+ * made as {@link EmbedCpuBench} makes them (6000 by default: rounds of 1200 last about 50 ms on an
+ * H200, too short to time steadily), for the sentence-transformers peer in {@code
  * bench/gpu/st_peer.py} to be set against. Each batch size gets its own engine, whose one dynamic
  * profile is tuned for that batch (batch 1 to B, optimum B; sequence 1 to 512, optimum 128), so the
  * figure is not held back by an engine tuned for batch 1.
  *
- * <p>Usage: {@code EmbedGpuBench MODEL_DIR SENTENCES.txt OUT_DIR [texts=1200] [rounds=5]
+ * <p>Usage: {@code EmbedGpuBench MODEL_DIR SENTENCES.txt OUT_DIR [texts=6000] [rounds=5]
  * [batches=32,64,128]}. MODEL_DIR is a sentence-transformers directory (model.onnx, tokenizer.json,
  * modules.json, 1_Pooling). Writes to OUT_DIR: {@code embed-gpu-kiln.json} (per batch size: build
  * seconds, texts/s per round and median; the best batch's figure as the headline), {@code
@@ -47,14 +48,14 @@ public final class EmbedGpuBench {
   public static void main(String[] args) throws IOException {
     if (args.length < 3) {
       System.err.println(
-          "usage: EmbedGpuBench MODEL_DIR SENTENCES.txt OUT_DIR [texts=1200] [rounds=5]"
+          "usage: EmbedGpuBench MODEL_DIR SENTENCES.txt OUT_DIR [texts=6000] [rounds=5]"
               + " [batches=32,64,128]");
       System.exit(2);
     }
     Path modelDir = Path.of(args[0]);
     Path sentences = Path.of(args[1]);
     Path out = Path.of(args[2]);
-    int count = args.length > 3 ? Integer.parseInt(args[3]) : 1200;
+    int count = args.length > 3 ? Integer.parseInt(args[3]) : 6000;
     int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 5;
     int[] batches =
         Arrays.stream((args.length > 5 ? args[5] : "32,64,128").split(","))

@@ -366,6 +366,41 @@ class SentenceTransformersEmbeddingTest {
     }
   }
 
+  /**
+   * The graph pools by default; where a backend cannot build that graph the embedder opens the
+   * model as it is and pools on the host, with the same vectors.
+   */
+  @Test
+  void aBackendThatCannotBuildThePooledGraphPoolsOnTheHost() {
+    List<String> texts = List.of("a kiln fires clay", "glaze melts at high heat", "");
+    java.util.concurrent.atomic.AtomicInteger builds =
+        new java.util.concurrent.atomic.AtomicInteger();
+    try (TextEmbedder pooled =
+            TextEmbedder.open(
+                DIRS.get(Model.MINILM), EmbeddingOptions.defaults(), b -> b.device(Device.CPU));
+        TextEmbedder host =
+            TextEmbedder.open(
+                DIRS.get(Model.MINILM),
+                EmbeddingOptions.defaults(),
+                b -> {
+                  if (builds.getAndIncrement() == 0) {
+                    throw new io.kiln.BackendException("this backend cannot build the graph");
+                  }
+                  return b.device(Device.CPU);
+                })) {
+      assertEquals(2, builds.get());
+      assertTrue(
+          pooled.session().outputs().stream().anyMatch(o -> o.name().equals(PooledGraph.OUTPUT)));
+      assertTrue(
+          host.session().outputs().stream().noneMatch(o -> o.name().equals(PooledGraph.OUTPUT)));
+      float[][] a = pooled.embed(texts);
+      float[][] b = host.embed(texts);
+      for (int i = 0; i < texts.size(); i++) {
+        assertTrue(Vectors.cosine(a[i], b[i]) >= 0.99999, "text " + i);
+      }
+    }
+  }
+
   @Test
   void modelWithoutTokenTypeIdsEmbedsTheSame() throws Exception {
     Path dir =
