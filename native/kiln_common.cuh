@@ -504,6 +504,36 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
   for (int e = 0; e < VEC; ++e) out[e] = to_float(v[e]);
 }
 
+// One output of a skinny product from its fp32 sum: y[t][col] as the epilogue says (see
+// skinny_rows). For kSiluGate and kRopeKv `partner` is the sum of the paired weight row (the up
+// row, or the second row of the rotation pair), and `col` for kRopeKv is the first row of the pair.
+// Both builds, FMA and tensor-core, end here, so they round and store alike.
+template <typename T, typename TOut, SkinnyEpilogue EPI>
+__device__ __forceinline__ void skinny_store(TOut* y, int t, int out, long col, float sum,
+                                             float partner, const T* bias, const RopeKv<T>& rk,
+                                             int head, int d, int half, unsigned long long* keys) {
+  if constexpr (EPI == kSiluGate) {
+    float g = to_float(from_float<T>(sum));
+    float u = to_float(from_float<T>(partner));
+    y[(long)t * out + col] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
+  } else if constexpr (EPI == kRopeKv) {
+    rope_kv_epilogue(y + (long)t * out, from_float<T>(sum), from_float<T>(partner), col, head, d,
+                     half, t, rk);
+  } else if constexpr (EPI == kResidual) {
+    y[(long)t * out + col] += to_float(from_float<T>(sum));
+  } else if constexpr (EPI == kLogitsArgmax) {
+    y[(long)t * out + col] = sum;
+    unsigned long long key = isfinite(sum)
+        ? (unsigned long long)ordered(sum) << 32 | (0xffffffffu - (unsigned)col)
+        : ~0ull;
+    if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
+  } else {
+    float b = 0.f;
+    if constexpr (EPI == kBias) b = to_float(bias[col]);
+    y[(long)t * out + col] = from_float<TOut>(sum + b);
+  }
+}
+
 // A warp (or ksplit warps) per output row: y[t][row] = x[t] . w[row] (+ bias[row]) for the m <= 8
 // rows of x.
 // kSiluGate reads two weight rows, gate `row` and up `row + out`, and writes
@@ -648,32 +678,13 @@ __device__ void skinny_rows(TOut* y, const TX* x, const T* w, const T* bias, int
       for (int r = 0; r < ROWS; ++r) sum[r][t] *= scale;
     }
   }
-  float b = 0.f;
-  if constexpr (EPI == kBias) b = to_float(bias[row]);
   if (lane != 0) return;
 #pragma unroll
   for (int t = 0; t < M; ++t) {
     if (t < m) {
-      if constexpr (EPI == kSiluGate) {
-        float g = to_float(from_float<T>(sum[0][t]));
-        float u = to_float(from_float<T>(sum[ROWS - 1][t]));
-        y[(long)t * out + row] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
-      } else if constexpr (EPI == kRopeKv) {
-        T ta = from_float<T>(sum[0][t]);
-        T tb = from_float<T>(sum[ROWS - 1][t]);
-        rope_kv_epilogue(y + (long)t * out, ta, tb, rows[0], head, d, half, t, rk);
-      } else if constexpr (EPI == kResidual) {
-        y[(long)t * out + row] += to_float(from_float<T>(sum[0][t]));
-      } else if constexpr (EPI == kLogitsArgmax) {
-        float v = sum[0][t];
-        y[(long)t * out + row] = v;
-        unsigned long long key = isfinite(v)
-            ? (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row)
-            : ~0ull;
-        if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
-      } else {
-        y[(long)t * out + row] = from_float<TOut>(sum[0][t] + b);
-      }
+      // rows[0]: the output row, or for RoPE the first row of the rotation pair.
+      skinny_store<T, TOut, EPI>(y, t, out, rows[0], sum[0][t], sum[ROWS - 1][t], bias, rk, head,
+                                 d, half, keys);
     }
   }
 }
@@ -797,41 +808,19 @@ __device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __ha
     }
   }
   // acc[j]: weight row_a, activation row 2 quad + j; acc[2 + j]: row_b, the same activation row.
+  // The SiLU gate and RoPE pair row_a with row_b; the other epilogues store both rows.
+  constexpr bool paired = EPI == kSiluGate || EPI == kRopeKv;
 #pragma unroll
   for (int j = 0; j < 2; ++j) {
     int t = 2 * quad + j;
     if (t >= m) continue;
-    if constexpr (EPI == kSiluGate) {
-      if (active_a) {
-        float g = to_float(from_float<__half>(acc[j]));
-        float u = to_float(from_float<__half>(acc[2 + j]));
-        y[(long)t * out + row_a] = from_float<TOut>(g / (1.0f + expf(-g)) * u);
-      }
-    } else if constexpr (EPI == kRopeKv) {
-      if (active_a) {
-        rope_kv_epilogue(y + (long)t * out, from_float<__half>(acc[j]),
-                         from_float<__half>(acc[2 + j]), row_a, head, d, half, t, rk);
-      }
-    } else {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        long row = r == 0 ? row_a : row_b;
-        if (!(r == 0 ? active_a : active_b)) continue;
-        float v = acc[2 * r + j];
-        if constexpr (EPI == kResidual) {
-          y[(long)t * out + row] += to_float(from_float<__half>(v));
-        } else if constexpr (EPI == kLogitsArgmax) {
-          y[(long)t * out + row] = v;
-          unsigned long long key = isfinite(v)
-              ? (unsigned long long)ordered(v) << 32 | (0xffffffffu - (unsigned)row)
-              : ~0ull;
-          if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
-        } else if constexpr (EPI == kBias) {
-          y[(long)t * out + row] = from_float<TOut>(v + to_float(bias[row]));
-        } else {
-          y[(long)t * out + row] = from_float<TOut>(v);
-        }
-      }
+    if (active_a) {
+      skinny_store<__half, TOut, EPI>(y, t, out, row_a, acc[j], acc[2 + j], bias, rk, head, d,
+                                      half, keys);
+    }
+    if (!paired && active_b) {
+      skinny_store<__half, TOut, EPI>(y, t, out, row_b, acc[2 + j], 0.f, bias, rk, head, d, half,
+                                      keys);
     }
   }
 }
