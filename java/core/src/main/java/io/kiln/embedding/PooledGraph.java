@@ -7,6 +7,10 @@ import io.kiln.model.onnx.Proto;
 import io.kiln.model.onnx.TensorProtos;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
 
 /**
  * Pooling as part of the encoder's graph, so that a run returns one {@code [batch, hidden]} vector
@@ -80,17 +84,29 @@ final class PooledGraph {
   }
 
   private static Proto hiddenOutput(OnnxModel model) {
-    List<Proto> outputs = model.graphOutputs();
-    for (String name : HIDDEN_OUTPUT_NAMES) {
-      for (Proto o : outputs) {
-        if (OnnxModel.name(o).equals(name)) {
+    return tokenStates(
+        model.graphOutputs(),
+        OnnxModel::name,
+        o -> {
+          long[] dims = OnnxModel.dims(o);
+          return dims == null ? -1 : dims.length;
+        });
+  }
+
+  /**
+   * Of a model's outputs, the one holding the token states: the first of {@link
+   * #HIDDEN_OUTPUT_NAMES} it has, else its first 3-d output; null where it has neither.
+   */
+  static <T> T tokenStates(List<T> outputs, Function<T, String> name, ToIntFunction<T> rank) {
+    for (String wanted : HIDDEN_OUTPUT_NAMES) {
+      for (T o : outputs) {
+        if (name.apply(o).equals(wanted)) {
           return o;
         }
       }
     }
-    for (Proto o : outputs) {
-      long[] dims = OnnxModel.dims(o);
-      if (dims != null && dims.length == 3) {
+    for (T o : outputs) {
+      if (rank.applyAsInt(o) == 3) {
         return o;
       }
     }
@@ -168,8 +184,8 @@ final class PooledGraph {
     return op(op, inputs, n -> {});
   }
 
-  private String op(String op, List<String> inputs, java.util.function.Consumer<Node> attributes) {
-    String name = PREFIX + op.toLowerCase(java.util.Locale.ROOT) + "_" + counter++;
+  private String op(String op, List<String> inputs, Consumer<Node> attributes) {
+    String name = PREFIX + op.toLowerCase(Locale.ROOT) + "_" + counter++;
     Node node = Node.create(op, name, inputs, List.of(name + "_out"));
     attributes.accept(node);
     nodes.add(node);
@@ -177,20 +193,21 @@ final class PooledGraph {
   }
 
   private String scalar(float value) {
-    String name = PREFIX + "const_" + counter++;
-    model.addInitializer(TensorProtos.ofFloats(name, new float[] {value}));
-    return name;
+    return constant(name -> TensorProtos.ofFloats(name, new float[] {value}));
   }
 
   private String longScalar(long value) {
-    String name = PREFIX + "const_" + counter++;
-    model.addInitializer(TensorProtos.ofLongs(name, new long[] {value}));
-    return name;
+    return constant(name -> TensorProtos.ofLongs(name, new long[] {value}));
   }
 
   private String longs(long... values) {
+    return constant(name -> TensorProtos.ofLongs(name, values, values.length));
+  }
+
+  /** A fresh initializer made by {@code tensor} from its name; returns the name. */
+  private String constant(Function<String, Proto> tensor) {
     String name = PREFIX + "const_" + counter++;
-    model.addInitializer(TensorProtos.ofLongs(name, values, values.length));
+    model.addInitializer(tensor.apply(name));
     return name;
   }
 }

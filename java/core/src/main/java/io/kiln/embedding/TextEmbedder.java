@@ -25,6 +25,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntUnaryOperator;
 import java.util.function.UnaryOperator;
 
 /**
@@ -67,7 +68,6 @@ public final class TextEmbedder implements AutoCloseable {
   private final int dimensions;
   private final int batchSize;
   private final int unpooledPrefix; // leading tokens pooling skips: the prompt, when excluded
-  private final boolean pooledInGraph; // the session returns pooled vectors (PooledGraph)
   private final AtomicLong truncated = new AtomicLong();
 
   /** Mean pooling and L2 normalization (all-MiniLM-L6-v2 and its kin), 32 texts a run. */
@@ -93,9 +93,7 @@ public final class TextEmbedder implements AutoCloseable {
     this.tokenizer = tokenizer;
     this.usesTokenTypes =
         session.inputs().stream().anyMatch(i -> i.name().equals("token_type_ids"));
-    this.pooledInGraph =
-        session.outputs().stream().anyMatch(o -> o.name().equals(PooledGraph.OUTPUT));
-    this.hiddenOutput = pooledInGraph ? PooledGraph.OUTPUT : hiddenOutput(session);
+    this.hiddenOutput = hiddenOutput(session);
     this.pooling = pooling;
     this.normalize = normalize;
     this.prompt = prompt;
@@ -330,20 +328,23 @@ public final class TextEmbedder implements AutoCloseable {
         "maxLength", Integer.toString(maxTokens));
   }
 
+  /** The graph's pooled vectors ({@link PooledGraph}) where it has them, else its token states. */
   private static String hiddenOutput(Session session) {
-    for (String name : PooledGraph.HIDDEN_OUTPUT_NAMES) {
-      if (session.outputs().stream().anyMatch(o -> o.name().equals(name))) {
-        return name;
-      }
+    if (session.outputs().stream().anyMatch(o -> o.name().equals(PooledGraph.OUTPUT))) {
+      return PooledGraph.OUTPUT;
     }
-    return session.outputs().stream()
-        .filter(o -> o.rank() == 3)
-        .map(TensorInfo::name)
-        .findFirst()
-        .orElseThrow(
-            () ->
-                new ModelException(
-                    "an embedding model needs a [batch, sequence, hidden] output of token states"));
+    TensorInfo states =
+        PooledGraph.tokenStates(session.outputs(), TensorInfo::name, TensorInfo::rank);
+    if (states == null) {
+      throw new ModelException(
+          "an embedding model needs a [batch, sequence, hidden] output of token states");
+    }
+    return states.name();
+  }
+
+  /** Whether the session returns pooled vectors rather than token states. */
+  private boolean pooledInGraph() {
+    return hiddenOutput.equals(PooledGraph.OUTPUT);
   }
 
   private static long dimension(Session session, String output) {
@@ -399,11 +400,7 @@ public final class TextEmbedder implements AutoCloseable {
       }
       prompted.add(prompt + texts.get(i));
     }
-    Integer[] order = new Integer[prompted.size()];
-    for (int i = 0; i < order.length; i++) {
-      order[i] = i;
-    }
-    Arrays.sort(order, Comparator.comparingInt(i -> prompted.get(i).length()));
+    Integer[] order = orderBy(prompted.size(), i -> prompted.get(i).length());
     // Ahead only where the model runs off the host: on the CPU the tokenizer would take cores
     // from the model's own threads, so there all texts are one chunk, tokenized first.
     boolean ahead = session.computesOffHost();
@@ -428,39 +425,52 @@ public final class TextEmbedder implements AutoCloseable {
         Encoding[] encodings =
             chunks.isEmpty() ? tokenizer.batchEncode(parts.get(c)) : tokenized(chunks.get(c));
         int base = c * chunkSize;
-        for (int i = 0; i < encodings.length; i++) {
-          check(encodings[i]);
-        }
-        // Sorting by token length keeps padding small; positions restore the order afterwards.
-        Integer[] local = new Integer[encodings.length];
-        for (int i = 0; i < local.length; i++) {
-          local[i] = i;
-        }
-        Arrays.sort(local, Comparator.comparingInt(i -> encodings[i].getIds().length));
-        List<Encoding> byLength = new ArrayList<>(local.length);
-        for (Integer i : local) {
-          byLength.add(encodings[i]);
-        }
-        int start = 0;
-        while (start < byLength.size()) {
-          int end = start + 1;
-          while (end < byLength.size()
-              && end - start < batchSize
-              && (long) (end - start + 1) * byLength.get(end).getIds().length
-                  <= EmbeddingOptions.TOKENS_PER_RUN) {
-            end++;
-          }
-          float[][] rows = run(byLength, start, end);
-          for (int k = start; k < end; k++) {
-            out[order[base + local[k]]] = rows[k - start];
-          }
-          start = end;
-        }
+        runChunk(encodings, k -> order[base + k], out);
       }
     } finally {
       chunks.forEach(chunk -> chunk.cancel(false));
     }
     return out;
+  }
+
+  /**
+   * Runs one chunk's encodings in batches of similar token length (sorting keeps padding small) and
+   * puts each vector at {@code out[position(k)]} for the chunk's k-th encoding.
+   */
+  private void runChunk(Encoding[] encodings, IntUnaryOperator position, float[][] out) {
+    for (Encoding e : encodings) {
+      check(e);
+    }
+    Integer[] byLength = orderBy(encodings.length, i -> encodings[i].getIds().length);
+    List<Encoding> sorted = new ArrayList<>(byLength.length);
+    for (Integer i : byLength) {
+      sorted.add(encodings[i]);
+    }
+    int start = 0;
+    while (start < sorted.size()) {
+      int end = start + 1;
+      while (end < sorted.size()
+          && end - start < batchSize
+          && (long) (end - start + 1) * sorted.get(end).getIds().length
+              <= EmbeddingOptions.TOKENS_PER_RUN) {
+        end++;
+      }
+      float[][] rows = run(sorted, start, end);
+      for (int k = start; k < end; k++) {
+        out[position.applyAsInt(byLength[k])] = rows[k - start];
+      }
+      start = end;
+    }
+  }
+
+  /** The indices 0 to n - 1 ordered by {@code key}, ties in index order. */
+  private static Integer[] orderBy(int n, IntUnaryOperator key) {
+    Integer[] order = new Integer[n];
+    for (int i = 0; i < n; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, Comparator.comparingInt(key::applyAsInt));
+    return order;
   }
 
   /** Counts a truncated input; fails on one with nothing to pool. */
@@ -499,10 +509,10 @@ public final class TextEmbedder implements AutoCloseable {
     Map<String, Tensor> in = inputs(encodings, from, to, sequence);
     try (Session.Result result = session.infer(in)) {
       Tensor hidden = result.get(hiddenOutput);
-      long[] shape = hidden.shape();
-      if (pooledInGraph) {
+      if (pooledInGraph()) {
         return pooledRows(hidden, to - from);
       }
+      long[] shape = hidden.shape();
       if (shape.length != 3 || shape[0] != to - from || shape[1] != sequence) {
         throw unexpectedOutput("[batch, sequence, hidden]", shape);
       }
