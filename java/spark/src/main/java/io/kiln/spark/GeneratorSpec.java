@@ -17,22 +17,12 @@ record GeneratorSpec(
     implements Serializable {
 
   LlmWorker worker() {
-    DeviceAssignment on = DeviceAssignment.forTask(settings.device());
-    ExecutorModels.ModelKey key =
-        new ExecutorModels.ModelKey(
-            "llm",
-            modelPath,
-            on.label(),
-            List.of(
-                Integer.toString(settings.batchSize()),
-                Integer.toString(settings.threads()),
-                Integer.toString(blockSize),
-                Integer.toString(kvBlocks),
-                quantization,
-                cuda.toString()));
-    return ExecutorModels.get(
-        key,
-        () ->
+    return settings.openForTask(
+        "llm",
+        modelPath,
+        List.of(
+            Integer.toString(blockSize), Integer.toString(kvBlocks), quantization, cuda.toString()),
+        on ->
             LlmWorker.open(
                 Path.of(modelPath),
                 on,

@@ -235,23 +235,18 @@ public final class KilnEmbedder extends KilnTransformer {
 
     /** This executor's embedder for the running task's device, opened on first use. */
     TextEmbedder embedder() {
-      DeviceAssignment on = DeviceAssignment.forTask(settings.device());
-      ExecutorModels.ModelKey key =
-          new ExecutorModels.ModelKey(
-              "embedder",
-              modelPath.isEmpty() ? "all-MiniLM-L6-v2 (embedded)" : modelPath,
-              on.label(),
-              List.of(
-                  tokenizerPath,
-                  pooling,
-                  String.valueOf(normalize),
-                  prompt,
-                  promptName,
-                  Integer.toString(dimensions),
-                  precision,
-                  Integer.toString(settings.batchSize()),
-                  Integer.toString(settings.threads())));
-      return ExecutorModels.get(key, () -> open(on));
+      return settings.openForTask(
+          "embedder",
+          modelPath.isEmpty() ? "all-MiniLM-L6-v2 (embedded)" : modelPath,
+          List.of(
+              tokenizerPath,
+              pooling,
+              String.valueOf(normalize),
+              prompt,
+              promptName,
+              Integer.toString(dimensions),
+              precision),
+          this::open);
     }
 
     private TextEmbedder open(DeviceAssignment on) {

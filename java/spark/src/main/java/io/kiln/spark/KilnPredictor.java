@@ -211,19 +211,11 @@ public final class KilnPredictor extends KilnTransformer {
       implements Serializable {
 
     Session session() {
-      DeviceAssignment on = DeviceAssignment.forTask(settings.device());
-      ExecutorModels.ModelKey key =
-          new ExecutorModels.ModelKey(
-              "session",
-              modelPath,
-              on.label(),
-              List.of(
-                  precision,
-                  Integer.toString(settings.batchSize()),
-                  Integer.toString(settings.threads())));
-      return ExecutorModels.get(
-          key,
-          () ->
+      return settings.openForTask(
+          "session",
+          modelPath,
+          List.of(precision),
+          on ->
               settings
                   .tune(
                       Session.builder(
