@@ -148,7 +148,6 @@ public final class DecodeRoofline {
     double replayMillis = replayMillis(runner.lastDecodeGraph(), steps);
     double denseMillis = stageMillis(runner, DecodeStage.DENSE, steps);
     Map<String, Double> stageMillis = lastStepStages(runner, steps);
-    stageMillis.remove("all");
     return new Result(
         runner.gemmPath(1),
         bytesPerToken,
@@ -171,12 +170,11 @@ public final class DecodeRoofline {
   }
 
   /**
-   * Device milliseconds per replay of the runner's last step (any kind), whole and one {@link
-   * DecodeStage} at a time, by label; the whole step under "all".
+   * Device milliseconds per replay of the runner's last step (any kind), one {@link DecodeStage} at
+   * a time, by label.
    */
-  public static Map<String, Double> lastStepStages(GpuLlamaRunner runner, int reps) {
+  static Map<String, Double> lastStepStages(GpuLlamaRunner runner, int reps) {
     Map<String, Double> millis = new LinkedHashMap<>();
-    millis.put("all", stageMillis(runner, DecodeStage.ALL, reps));
     for (DecodeStage s : DecodeStage.values()) {
       millis.put(s.label(), stageMillis(runner, EnumSet.of(s), reps));
     }

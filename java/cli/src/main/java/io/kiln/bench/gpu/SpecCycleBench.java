@@ -9,6 +9,7 @@ import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SequenceChunk;
+import io.kiln.execution.llm.gpu.DecodeStage;
 import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -97,7 +98,10 @@ public final class SpecCycleBench {
           }
           // On CUDA, once: the target's two steps replayed stage by stage, right after each ran.
           if (sample == SAMPLES - 1 && !call.onDraft() && runner instanceof GpuLlamaRunner gpu) {
-            stages.put(call.name(), DecodeRoofline.lastStepStages(gpu, SAMPLES));
+            Map<String, Double> millis = new LinkedHashMap<>();
+            millis.put("all", DecodeRoofline.stageMillis(gpu, DecodeStage.ALL, SAMPLES));
+            millis.putAll(DecodeRoofline.lastStepStages(gpu, SAMPLES));
+            stages.put(call.name(), millis);
           }
         }
       }
