@@ -1,7 +1,6 @@
 package io.kiln.model.onnx;
 
 import io.kiln.ModelException;
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,6 +35,7 @@ public final class Proto {
 
   private final List<Field> fields = new ArrayList<>();
   private final int depth;
+  private long measured; // encoded size, as the last measure() found it: valid within encode()
 
   public Proto() {
     this(0);
@@ -375,39 +375,85 @@ public final class Proto {
     return p;
   }
 
+  /**
+   * The message's wire bytes, written into one array of exactly their size: a first pass measures
+   * every nested message, the second writes them in place, so a large model is not copied through
+   * growing buffers level by level.
+   */
   public byte[] encode() {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    encodeTo(out);
-    return out.toByteArray();
+    long size = measure();
+    if (size > Integer.MAX_VALUE - 8) {
+      throw new ModelException("a protobuf message of " + size + " bytes does not fit one array");
+    }
+    byte[] out = new byte[(int) size];
+    write(out, 0);
+    return out;
   }
 
-  private void encodeTo(ByteArrayOutputStream out) {
+  /** Encoded bytes of this message; records each nested message's own size for {@link #write}. */
+  private long measure() {
+    long n = 0;
     for (Field f : fields) {
-      writeVarint(out, ((long) f.number << 3) | f.wireType);
+      n += varintSize(((long) f.number << 3) | f.wireType);
       switch (f.wireType) {
-        case VARINT -> writeVarint(out, f.value);
-        case FIXED64 -> writeFixed(out, f.value, 8);
-        case FIXED32 -> writeFixed(out, f.value, 4);
+        case VARINT -> n += varintSize(f.value);
+        case FIXED64 -> n += 8;
+        case FIXED32 -> n += 4;
         default -> {
-          byte[] b = f.message != null ? f.message.encode() : f.bytes;
-          writeVarint(out, b.length);
-          out.write(b, 0, b.length);
+          long len = f.message != null ? f.message.measure() : f.bytes.length;
+          n += varintSize(len) + len;
         }
       }
     }
+    measured = n;
+    return n;
   }
 
-  private static void writeVarint(ByteArrayOutputStream out, long v) {
+  /** Writes the fields from {@code at}, nested messages at the sizes {@link #measure} recorded. */
+  private int write(byte[] out, int at) {
+    for (Field f : fields) {
+      at = putVarint(out, at, ((long) f.number << 3) | f.wireType);
+      switch (f.wireType) {
+        case VARINT -> at = putVarint(out, at, f.value);
+        case FIXED64 -> at = putFixed(out, at, f.value, 8);
+        case FIXED32 -> at = putFixed(out, at, f.value, 4);
+        default -> {
+          if (f.message != null) {
+            at = putVarint(out, at, f.message.measured);
+            at = f.message.write(out, at);
+          } else {
+            at = putVarint(out, at, f.bytes.length);
+            System.arraycopy(f.bytes, 0, out, at, f.bytes.length);
+            at += f.bytes.length;
+          }
+        }
+      }
+    }
+    return at;
+  }
+
+  private static int varintSize(long v) {
+    int n = 1;
     while ((v & ~0x7fL) != 0) {
-      out.write((int) ((v & 0x7f) | 0x80));
+      v >>>= 7;
+      n++;
+    }
+    return n;
+  }
+
+  private static int putVarint(byte[] out, int at, long v) {
+    while ((v & ~0x7fL) != 0) {
+      out[at++] = (byte) ((v & 0x7f) | 0x80);
       v >>>= 7;
     }
-    out.write((int) v);
+    out[at++] = (byte) v;
+    return at;
   }
 
-  private static void writeFixed(ByteArrayOutputStream out, long v, int n) {
+  private static int putFixed(byte[] out, int at, long v, int n) {
     for (int i = 0; i < n; i++) {
-      out.write((int) (v >>> (8 * i)) & 0xff);
+      out[at++] = (byte) (v >>> (8 * i));
     }
+    return at;
   }
 }

@@ -17,6 +17,17 @@ import org.junit.jupiter.api.io.TempDir;
 class OnnxModelTest {
   @TempDir Path dir;
 
+  /** Decoding every level (graph, nodes, initializers) and encoding again gives the same bytes. */
+  @Test
+  void decodedButUneditedModelEncodesToTheSameBytes() {
+    byte[] bytes = TestModels.miniLmBytes();
+    OnnxModel m = OnnxModel.parse(bytes);
+    m.nodes().forEach(n -> n.inputs());
+    m.initializers().values().forEach(TensorProtos::dims);
+    m.valueInfos().values().forEach(OnnxModel::dims);
+    assertArrayEquals(bytes, m.toBytes());
+  }
+
   @Test
   void untouchedModelEncodesToTheSameBytes() {
     byte[] bytes = TestModels.miniLmBytes();
