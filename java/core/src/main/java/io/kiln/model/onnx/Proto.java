@@ -8,7 +8,8 @@ import java.util.List;
 /**
  * A protobuf message decoded into its fields, kept in wire order so that a message we do not edit
  * encodes back to the same bytes. Decoding checks the wire format strictly, so malformed bytes are
- * rejected in Java before any of them reach native code. Nested messages are decoded on first
+ * rejected in Java before any of them reach native code. Payloads point into the bytes decoded
+ * (which must not change afterwards) rather than copying them; nested messages are decoded on first
  * access and re-encoded from the tree.
  */
 public final class Proto {
@@ -19,17 +20,37 @@ public final class Proto {
 
   private static final int MAX_DEPTH = 64;
 
-  /** One field occurrence. {@code bytes} holds LEN payloads; {@code message} their decoded form. */
+  /**
+   * One field occurrence. A LEN payload is {@code length} bytes of {@code bytes} from {@code
+   * offset}: decoding points into the bytes it was given instead of copying them; {@code message}
+   * is the payload's decoded form.
+   */
   static final class Field {
     final int number;
     final int wireType;
     long value;
     byte[] bytes;
+    int offset;
+    int length;
     Proto message;
 
     Field(int number, int wireType) {
       this.number = number;
       this.wireType = wireType;
+    }
+
+    void setPayload(byte[] b) {
+      bytes = b;
+      offset = 0;
+      length = b.length;
+      message = null;
+    }
+
+    /** The payload as an array of its own length (the backing array itself where it is one). */
+    byte[] payload() {
+      return offset == 0 && length == bytes.length
+          ? bytes
+          : java.util.Arrays.copyOfRange(bytes, offset, offset + length);
     }
   }
 
@@ -74,7 +95,9 @@ public final class Proto {
             throw new ModelException(
                 "corrupt protobuf: field " + number + " length " + len + " runs past the end");
           }
-          f.bytes = java.util.Arrays.copyOfRange(data, pos[0], pos[0] + (int) len);
+          f.bytes = data;
+          f.offset = pos[0];
+          f.length = (int) len;
           pos[0] += (int) len;
         }
         default ->
@@ -152,7 +175,7 @@ public final class Proto {
     byte[] v = null;
     for (Field f : fields) {
       if (f.number == number && f.wireType == LEN) {
-        v = f.message != null ? f.message.encode() : f.bytes;
+        v = f.message != null ? f.message.encode() : f.payload();
       }
     }
     return v;
@@ -192,7 +215,7 @@ public final class Proto {
     List<String> out = new ArrayList<>();
     for (Field f : fields) {
       if (f.number == number && f.wireType == LEN) {
-        out.add(new String(f.bytes, StandardCharsets.UTF_8));
+        out.add(new String(f.bytes, f.offset, f.length, StandardCharsets.UTF_8));
       }
     }
     return out;
@@ -206,9 +229,10 @@ public final class Proto {
         continue;
       }
       if (f.wireType == LEN) {
-        int[] pos = {0};
-        while (pos[0] < f.bytes.length) {
-          out.add(readVarint(f.bytes, pos, f.bytes.length));
+        int[] pos = {f.offset};
+        int end = f.offset + f.length;
+        while (pos[0] < end) {
+          out.add(readVarint(f.bytes, pos, end));
         }
       } else {
         out.add(f.value);
@@ -225,11 +249,12 @@ public final class Proto {
         continue;
       }
       if (f.wireType == LEN) {
-        if (f.bytes.length % 4 != 0) {
+        if (f.length % 4 != 0) {
           throw new ModelException("corrupt protobuf: packed floats not a multiple of 4 bytes");
         }
         java.nio.FloatBuffer fb =
-            java.nio.ByteBuffer.wrap(f.bytes)
+            java.nio.ByteBuffer.wrap(f.bytes, f.offset, f.length)
+                .slice()
                 .order(java.nio.ByteOrder.LITTLE_ENDIAN)
                 .asFloatBuffer();
         while (fb.hasRemaining()) {
@@ -248,7 +273,7 @@ public final class Proto {
 
   private Proto decoded(Field f) {
     if (f.message == null) {
-      f.message = parse(f.bytes, 0, f.bytes.length, depth + 1);
+      f.message = parse(f.bytes, f.offset, f.offset + f.length, depth + 1);
       f.bytes = null;
     }
     return f.message;
@@ -300,7 +325,7 @@ public final class Proto {
 
   public Proto addBytes(int number, byte[] b) {
     Field f = new Field(number, LEN);
-    f.bytes = b;
+    f.setPayload(b);
     fields.add(f);
     return this;
   }
@@ -310,8 +335,7 @@ public final class Proto {
     int i = 0;
     for (Field f : fields) {
       if (f.number == number && f.wireType == LEN && i++ == index) {
-        f.bytes = s.getBytes(StandardCharsets.UTF_8);
-        f.message = null;
+        f.setPayload(s.getBytes(StandardCharsets.UTF_8));
         return;
       }
     }
@@ -369,6 +393,8 @@ public final class Proto {
       Field c = new Field(f.number, f.wireType);
       c.value = f.value;
       c.bytes = f.bytes;
+      c.offset = f.offset;
+      c.length = f.length;
       c.message = f.message == null ? null : f.message.copy();
       p.fields.add(c);
     }
@@ -400,7 +426,7 @@ public final class Proto {
         case FIXED64 -> n += 8;
         case FIXED32 -> n += 4;
         default -> {
-          long len = f.message != null ? f.message.measure() : f.bytes.length;
+          long len = f.message != null ? f.message.measure() : f.length;
           n += varintSize(len) + len;
         }
       }
@@ -422,9 +448,9 @@ public final class Proto {
             at = putVarint(out, at, f.message.measured);
             at = f.message.write(out, at);
           } else {
-            at = putVarint(out, at, f.bytes.length);
-            System.arraycopy(f.bytes, 0, out, at, f.bytes.length);
-            at += f.bytes.length;
+            at = putVarint(out, at, f.length);
+            System.arraycopy(f.bytes, f.offset, out, at, f.length);
+            at += f.length;
           }
         }
       }
