@@ -143,8 +143,7 @@ final class BenchLlmCommand implements Callable<Integer> {
     ProgressBar progress = new ProgressBar(System.err, totalTokens);
     RunnerOptions runnerOptions =
         modelOptions.runnerOptions(blocks, kvBlocks != null, maxNumSeqs, maxBatchedTokens);
-    try (ModelRunner runner =
-            modelOptions.openRunner(SpeculativeOptions.forTarget(runnerOptions, speculative));
+    try (ModelRunner runner = modelOptions.openRunner(runnerOptions.forTarget(speculative));
         ModelRunner draft =
             speculativeOptions.openDraft(speculative, modelOptions, runnerOptions)) {
       if (runner instanceof GpuLlamaRunner gpu) {

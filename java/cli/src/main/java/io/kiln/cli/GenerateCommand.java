@@ -96,8 +96,7 @@ final class GenerateCommand implements Callable<Integer> {
               scheduler.maxNumSeqs(),
               scheduler.maxNumBatchedTokens());
       // Closed in reverse: the engine first, then the draft and the target runner under it.
-      try (ModelRunner runner =
-              modelOptions.openRunner(SpeculativeOptions.forTarget(runnerOptions, speculative));
+      try (ModelRunner runner = modelOptions.openRunner(runnerOptions.forTarget(speculative));
           ModelRunner draft =
               speculativeOptions.openDraft(speculative, modelOptions, runnerOptions);
           LlmEngine engine = new LlmEngine(runner, scheduler, speculative, draft)) {

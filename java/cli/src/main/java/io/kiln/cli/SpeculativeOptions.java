@@ -109,12 +109,7 @@ final class SpeculativeOptions {
     if (config == null || config.method() != SpeculativeConfig.Method.DRAFT) {
       return null;
     }
-    return target.openRunner(draftModel, options.withSpeculativeTokens(0));
-  }
-
-  /** The target's runner options: it verifies K + 1 positions a step when speculating. */
-  static RunnerOptions forTarget(RunnerOptions options, SpeculativeConfig config) {
-    return options.withSpeculativeTokens(config == null ? 0 : config.numTokens());
+    return target.openRunner(draftModel, options.forDraft());
   }
 
   /** A description for reports: the method and its settings, or "off". */

@@ -66,11 +66,7 @@ final class ServedModel implements AutoCloseable {
     // The target verifies K + 1 positions a step (a CUDA target captures graphs for that shape).
     ModelRunner runner =
         LlmRunners.open(
-            options.model(),
-            options.device(),
-            options
-                .runnerOptions()
-                .withSpeculativeTokens(speculative == null ? 0 : speculative.numTokens()));
+            options.model(), options.device(), options.runnerOptions().forTarget(speculative));
     ModelRunner draft = null;
     LlmEngine engine = null;
     TextTokenizer tokenizer = null;
@@ -79,9 +75,7 @@ final class ServedModel implements AutoCloseable {
       if (options.draftModel() != null) {
         draft =
             LlmRunners.open(
-                options.draftModel(),
-                options.device(),
-                options.runnerOptions().withSpeculativeTokens(0));
+                options.draftModel(), options.device(), options.runnerOptions().forDraft());
       }
       engine = new LlmEngine(runner, options.scheduler(), options.speculative(), draft);
       tokenizer = TextTokenizer.openOrNull(options.model());

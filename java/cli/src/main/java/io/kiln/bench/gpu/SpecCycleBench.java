@@ -9,6 +9,7 @@ import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.execution.llm.SequenceChunk;
+import io.kiln.execution.llm.SpeculativeConfig;
 import io.kiln.execution.llm.gpu.DecodeStage;
 import io.kiln.execution.llm.gpu.GpuLlamaRunner;
 import java.nio.file.Path;
@@ -57,8 +58,9 @@ public final class SpecCycleBench {
     if (device == Device.CUDA) {
       common = common.withStorage(RunnerOptions.Storage.F16);
     }
-    // As the engine opens them: only the target captures verification graphs.
-    RunnerOptions targetOptions = common.withSpeculativeTokens(k);
+    // As the engine opens them: the target with graphs for its verification steps, the draft for
+    // its two-position first round.
+    RunnerOptions targetOptions = common.forTarget(SpeculativeConfig.draft(k));
     List<Call> calls =
         List.of(
             new Call("target decode (1 position)", false, 1, 1),
@@ -69,7 +71,7 @@ public final class SpecCycleBench {
     Map<String, Map<String, Double>> stages = new LinkedHashMap<>();
     Instant started = Instant.now();
     try (ModelRunner target = LlmRunners.open(targetDir, device, targetOptions);
-        ModelRunner draft = LlmRunners.open(draftDir, device, common)) {
+        ModelRunner draft = LlmRunners.open(draftDir, device, common.forDraft())) {
       int[] table = new int[blocks];
       Arrays.setAll(table, i -> 1 + i); // block 0 is the pool's null block
       int[] prompt =

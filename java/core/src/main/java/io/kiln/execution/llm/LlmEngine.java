@@ -56,7 +56,9 @@ public final class LlmEngine implements AutoCloseable {
 
   /**
    * An engine that speculates: {@code speculative} says how, and {@code draft} is the draft model's
-   * runner for {@link SpeculativeConfig.Method#DRAFT} (null for n-gram lookup).
+   * runner for {@link SpeculativeConfig.Method#DRAFT} (null for n-gram lookup). Open the runner
+   * with {@link RunnerOptions#forTarget} and the draft with {@link RunnerOptions#forDraft}, so that
+   * a CUDA runner captures graphs for the steps speculation takes.
    *
    * @throws io.kiln.ModelException when the draft's vocabulary differs from the target's
    */

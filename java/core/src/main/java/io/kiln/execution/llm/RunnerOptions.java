@@ -26,9 +26,10 @@ import java.util.function.Consumer;
  * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
  * @param quantization CPU: store the projection weights in 8 bits on load (computing with their
  *     dequantized values, as an 8-bit checkpoint would be read); null keeps them as they are
- * @param speculativeTokens CUDA: the K of an engine that speculates with this runner as its target,
- *     so that its verification steps (K + 1 positions per sequence) replay captured graphs; 0 for
- *     none
+ * @param speculativeTokens CUDA: steps of up to this + 1 positions per sequence replay captured
+ *     graphs: K for the target of an engine that speculates K tokens (its verification steps), 1
+ *     for a draft model (its first round feeds the last proposal and the target's token); 0 for
+ *     none. {@link #forTarget} and {@link #forDraft} set it.
  */
 public record RunnerOptions(
     int kvBlocks,
@@ -187,9 +188,25 @@ public record RunnerOptions(
     return with(copy -> copy.quantization = format);
   }
 
-  /** Verification graphs for an engine proposing {@code tokens} tokens a step; 0 for none. */
+  /** Graphs for steps of up to {@code tokens} + 1 positions per sequence; 0 for none. */
   public RunnerOptions withSpeculativeTokens(int tokens) {
     return with(copy -> copy.speculativeTokens = tokens);
+  }
+
+  /**
+   * These options for the target of an engine speculating as {@code config} says (or not: null).
+   */
+  public RunnerOptions forTarget(SpeculativeConfig config) {
+    return withSpeculativeTokens(config == null ? 0 : config.numTokens());
+  }
+
+  /**
+   * These options for a draft model: after a fully accepted proposal its first round feeds two
+   * positions (the last proposed token and the target's), which a CUDA draft then replays from a
+   * graph like its one-position rounds.
+   */
+  public RunnerOptions forDraft() {
+    return withSpeculativeTokens(1);
   }
 
   private RunnerOptions with(Consumer<Copy> change) {

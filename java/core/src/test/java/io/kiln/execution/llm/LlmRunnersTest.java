@@ -76,6 +76,16 @@ class LlmRunnersTest {
     assertEquals(6, viaLlmRunners.length);
   }
 
+  /** A target graphs its K + 1 verified positions, a draft its two-position first round. */
+  @Test
+  void speculationSizesTheGraphedStepsOfTargetAndDraft() {
+    RunnerOptions target = TWO_THREADS.forTarget(SpeculativeConfig.ngram(6));
+    assertEquals(6, target.speculativeTokens());
+    assertEquals(0, TWO_THREADS.forTarget(null).speculativeTokens());
+    assertEquals(1, target.forDraft().speculativeTokens());
+    assertEquals(2, target.forDraft().threads(), "the other settings stay");
+  }
+
   @Test
   void theEngineCanUseExactlyTheBlocksAskedFor() {
     try (ModelRunner runner =

@@ -57,6 +57,7 @@ public final class GpuLlamaRunner implements ModelRunner {
   private DecodeGraphs graphs;
   private DecodeGraphs verifyGraphs;
   private final int[] verifyBuckets; // batch buckets whose verification steps fit the buffers
+  private long graphReplays; // steps replayed from a decode or verification graph
   private GpuStartupReport startup;
   // The runner is thread-confined, but close() may come from another thread: it must not free
   // device memory under a step in flight.
@@ -356,6 +357,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       CudaGraph graph = useGraph ? verifyGraphs.get(verifyBucket) : null;
       if (graph != null) {
         graph.launch();
+        graphReplays++;
       } else {
         forwardPass.enqueue(
             layout.numTokens, layout.numLogitRows, forwardPass.splitsFor(layout.numTokens));
@@ -366,6 +368,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       CudaGraph graph = useGraph ? graphs.get(bucket) : null;
       if (graph != null) {
         graph.launch();
+        graphReplays++;
       } else {
         forwardPass.enqueue(bucket, bucket, forwardPass.splitsFor(bucket));
       }
@@ -378,8 +381,8 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   /**
-   * The verification bucket of a step whose every chunk wants the logits of all its positions, at
-   * most K + 1 of them, or -1.
+   * The verification bucket of a step whose every chunk carries at most K + 1 positions (a
+   * verification, a draft's first round, a short prompt), or -1.
    */
   private int verifyBucketFor(List<SequenceChunk> batch) {
     int width = options.speculativeTokens() + 1;
@@ -387,7 +390,7 @@ public final class GpuLlamaRunner implements ModelRunner {
       return -1;
     }
     for (SequenceChunk chunk : batch) {
-      if (chunk.tokens().length > width || chunk.numLogits() != chunk.tokens().length) {
+      if (chunk.tokens().length > width) {
         return -1;
       }
     }
@@ -408,6 +411,11 @@ public final class GpuLlamaRunner implements ModelRunner {
   }
 
   // ---- what the benches read ------------------------------------------------------------------
+
+  /** Steps replayed from a captured graph so far. */
+  long graphReplays() {
+    return graphReplays;
+  }
 
   /** Which GEMM a step of {@code tokens} rows uses: "skinny" or "cublas" (for reports). */
   public String gemmPath(int tokens) {

@@ -155,7 +155,9 @@ final class StepLayout {
    * A verification step: sequence i's chunk (its last token, then up to {@code k} proposed tokens,
    * every position wanting logits) in rows {@code i * (k + 1)} on, padded to {@code k + 1} rows per
    * sequence and to {@code bucket} sequences with rows on the null block. Sized by (bucket, k)
-   * alone, so that a graph captured for it finds every section where it left it.
+   * alone, so that a graph captured for it finds every section where it left it. Any chunk of at
+   * most k + 1 positions fits (a draft's first round wants only its last position's logits): every
+   * row gets logits, and those of positions that its chunk does not want belong to no chunk.
    */
   void fillVerify(List<SequenceChunk> batch, int bucket, int k) {
     int width = k + 1;
@@ -169,10 +171,17 @@ final class StepLayout {
     for (int i = 0; i < bucket; i++) {
       SequenceChunk c = i < batch.size() ? batch.get(i) : null;
       int n = c == null ? 0 : c.tokens().length;
-      if (n > width || (c != null && c.numLogits() != n)) {
+      if (n > width) {
         throw new InvalidInputException(
-            "request " + c.requestId() + ": not a verification chunk of at most " + width);
+            "request "
+                + c.requestId()
+                + ": "
+                + n
+                + " positions, more than the "
+                + width
+                + " graphed");
       }
+      int firstWanted = c == null ? 0 : n - c.numLogits();
       for (int j = 0; j < width; j++) {
         int t = i * width + j;
         boolean real = j < n;
@@ -183,7 +192,7 @@ final class StepLayout {
         data[rowSeq() + t] = i;
         data[contextLens() + t] = position + 1;
         data[logitRows() + t] = t;
-        logitChunk[t] = real ? i : NO_CHUNK;
+        logitChunk[t] = real && j >= firstWanted ? i : NO_CHUNK;
       }
       if (c != null) {
         copyTable(i, c.blockTable(), c.startPosition() + n);

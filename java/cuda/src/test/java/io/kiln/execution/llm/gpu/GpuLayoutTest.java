@@ -185,6 +185,36 @@ class GpuLayoutTest {
         "36 rows do not fit 32 tokens");
   }
 
+  /**
+   * A draft's first round (two positions, the logits of the last only) and a prompt chunk that
+   * wants none fit a verification bucket: their rows run, but only wanted rows belong to a chunk.
+   */
+  @Test
+  void verificationStepsTakeChunksWantingOnlyTheirLastLogits() {
+    StepLayout l = new StepLayout(32, 4, 32, 2, 4);
+    l.fillVerify(
+        List.of(
+            new SequenceChunk(1, new int[] {5, 6}, 6, new int[] {2, 3}, 1),
+            new SequenceChunk(2, new int[] {9, 10}, 0, new int[] {4}, 0),
+            new SequenceChunk(3, new int[] {11}, 4, new int[] {5, 6}, 1)),
+        4,
+        1);
+    assertEquals(8, l.numTokens);
+    assertEquals(8, l.numLogitRows, "every row of the bucket is scored");
+    int none = StepLayout.NO_CHUNK;
+    assertArrayEquals(
+        new int[] {none, 0, none, none, 2, none, none, none}, Arrays.copyOf(l.logitChunk, 8));
+    assertArrayEquals(
+        new int[] {5, 6, 9, 10, 11, 0, 0, 0},
+        Arrays.copyOfRange(l.data, l.tokens(), l.tokens() + 8));
+    assertArrayEquals(
+        new int[] {6, 7, 0, 1, 4, 0, 0, 0},
+        Arrays.copyOfRange(l.data, l.positions(), l.positions() + 8));
+    assertArrayEquals(
+        new int[] {14, 15, 16, 17, 24, 0, 0, 0},
+        Arrays.copyOfRange(l.data, l.slots(), l.slots() + 8));
+  }
+
   @Test
   void greedyKeysNameTheLowestIndexOfTheLargestLogit() {
     long bits = Float.floatToIntBits(1.5f) | 0x80000000L;

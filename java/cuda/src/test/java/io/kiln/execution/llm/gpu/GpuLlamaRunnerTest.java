@@ -376,6 +376,40 @@ class GpuLlamaRunnerTest {
     }
   }
 
+  /**
+   * A draft's first round (two known positions, the logits of the last only) replays the graph of a
+   * runner opened for a draft, and scores as the same step run eagerly and as the reference.
+   */
+  @ParameterizedTest
+  @EnumSource(StorageType.class)
+  void draftFirstRoundsReplayAGraphAndScoreAsEagerSteps(StorageType st) {
+    try (GpuLlamaRunner runner =
+        GpuLlamaRunner.open(model, options(st, 64).withSpeculativeTokens(1))) {
+      PublicLlama.Case c = cases.get(1);
+      int[] prompt = c.prompt();
+      int known = prompt.length - 2;
+      int[] table = table(1, prompt.length + NEW_TOKENS, 16);
+      runner.forward(List.of(new SequenceChunk(0, Arrays.copyOf(prompt, known), 0, table, false)));
+      SequenceChunk round =
+          new SequenceChunk(0, Arrays.copyOfRange(prompt, known, prompt.length), known, table, 1);
+      long before = runner.graphReplays();
+      float[] graphed = runner.forward(List.of(round))[0];
+      int greedy = runner.forwardGreedy(List.of(round))[0][0];
+      assertEquals(before + 2, runner.graphReplays(), "both rounds replay the graph");
+      float[] eager = runner.forwardEager(List.of(round))[0];
+      int expected = c.greedyNewTokens()[0];
+      assertEquals(runner.spec().vocabSize(), graphed.length, "one logits row");
+      assertEquals(expected, argmax(graphed), st + " graph");
+      assertEquals(expected, greedy, st + " graph, greedy path");
+      assertEquals(expected, argmax(eager), st + " eager");
+      double worst = 0;
+      for (int i = 0; i < eager.length; i++) {
+        worst = Math.max(worst, Math.abs(graphed[i] - eager[i]) / (1 + Math.abs(eager[i])));
+      }
+      assertTrue(worst < 1e-3, st + ": graph against eager " + worst);
+    }
+  }
+
   @Test
   void badStepsAreTypedErrors() {
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F32, 16))) {
