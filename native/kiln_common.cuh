@@ -733,11 +733,34 @@ __device__ __forceinline__ void mma_f16_16816(float (&acc)[4], unsigned a0, unsi
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// y[t][row] = x[t] . w[row] for t < m <= 8, with the epilogues of skinny_rows (not NORMED). The
-// host checks that in is a multiple of 8 and that x and w are 16-byte aligned.
-template <typename TOut, SkinnyEpilogue EPI>
-__device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __half* bias, int m,
-                           int in, int out, const RopeKv<__half>& rk, unsigned long long* keys) {
+// Eight activations of row `t` of x for vector v, as four half2 words: fp16 x as it is; the fp32
+// residual stream of a NORMED product rounded to fp16 unnormed (the norm scales the sums instead,
+// and a residual stream stays far inside fp16's range), its squares summed into ss in fp32 first.
+template <bool NORMED, typename TX>
+__device__ __forceinline__ uint4 mma_activations(const TX* x, int in, int t, int v, float& ss) {
+  if constexpr (NORMED) {
+    const float4* row = reinterpret_cast<const float4*>(x + (long)t * in);
+    float4 lo = __ldg(row + 2 * v), hi = __ldg(row + 2 * v + 1);
+    ss = fmaf(lo.x, lo.x, fmaf(lo.y, lo.y, fmaf(lo.z, lo.z, fmaf(lo.w, lo.w, ss))));
+    ss = fmaf(hi.x, hi.x, fmaf(hi.y, hi.y, fmaf(hi.z, hi.z, fmaf(hi.w, hi.w, ss))));
+    __half2 h[4] = {__floats2half2_rn(lo.x, lo.y), __floats2half2_rn(lo.z, lo.w),
+                    __floats2half2_rn(hi.x, hi.y), __floats2half2_rn(hi.z, hi.w)};
+    uint4 out;
+    memcpy(&out, h, sizeof out);
+    return out;
+  } else {
+    return __ldg(reinterpret_cast<const uint4*>(x + (long)t * in) + v);
+  }
+}
+
+// y[t][row] = x[t] . w[row] for t < m <= 8, with the epilogues of skinny_rows. NORMED, as there:
+// x is the fp32 residual stream and the sums are scaled by each row's RMSNorm, whose squares the
+// lanes sum over the very elements they load (in fp32, before the rounding to fp16). The host
+// checks that in is a multiple of 8 and that x and w are 16-byte aligned.
+template <typename TOut, SkinnyEpilogue EPI, bool NORMED = false, typename TX = __half>
+__device__ void skinny_mma(TOut* y, const TX* x, const __half* w, const __half* bias, int m,
+                           int in, int out, const RopeKv<__half>& rk, unsigned long long* keys,
+                           float eps = 0.f) {
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   int group = lane >> 2, quad = lane & 3;  // fragment row (and activation row), k quarter
   // The weight rows of fragment rows `group` and `group + 8`.
@@ -769,7 +792,7 @@ __device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __ha
   int first = warp * per_warp, last = min(rounds, first + per_warp);
   const uint4* wa = reinterpret_cast<const uint4*>(w + (active_a ? row_a : 0) * in);
   const uint4* wb = reinterpret_cast<const uint4*>(w + (active_b ? row_b : 0) * in);
-  const uint4* xr = reinterpret_cast<const uint4*>(x + (long)(group < m ? group : 0) * in);
+  int x_row = group < m ? group : 0;
   const uint4 zero = make_uint4(0, 0, 0, 0);
   uint4 ra[kMmaUnroll], rb[kMmaUnroll];
   auto load = [&](int base) {
@@ -784,18 +807,27 @@ __device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __ha
   load(first);
   grid_dependency_sync();
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  float ss = 0.f;  // NORMED: squares of activation row `group` over this lane's elements
   for (int base = first; base < last; base += kMmaUnroll) {
     if (base != first) load(base);
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
       int v = (base + u) * 4 + quad;
-      uint4 xv = group < m && base + u < last && v < vectors ? __ldg(xr + v) : zero;
+      uint4 xv = group < m && base + u < last && v < vectors
+                     ? mma_activations<NORMED>(x, in, x_row, v, ss)
+                     : zero;
       mma_f16_16816(acc, ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
       mma_f16_16816(acc, ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
     }
   }
   __shared__ float parts[kMmaMaxWarps][4][32];
-  if (warps > 1) {
+  __shared__ float squares[kMmaMaxWarps][8];  // NORMED: [warp][activation row]
+  if constexpr (NORMED) {
+    ss += __shfl_xor_sync(0xffffffffu, ss, 1);
+    ss += __shfl_xor_sync(0xffffffffu, ss, 2);
+    if (quad == 0) squares[warp][group] = ss;
+  }
+  if (warps > 1 || NORMED) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) parts[warp][i][lane] = acc[i];
     __syncthreads();
@@ -805,6 +837,16 @@ __device__ void skinny_mma(TOut* y, const __half* x, const __half* w, const __ha
       float sum = parts[0][i][lane];
       for (int p = 1; p < warps; ++p) sum += parts[p][i][lane];
       acc[i] = sum;
+    }
+  }
+  if constexpr (NORMED) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float total = 0.f;
+      for (int p = 0; p < warps; ++p) total += squares[p][2 * quad + j];
+      float scale = 1.0f / sqrtf(total / in + eps);
+      acc[j] *= scale;
+      acc[2 + j] *= scale;
     }
   }
   // acc[j]: weight row_a, activation row 2 quad + j; acc[2 + j]: row_b, the same activation row.

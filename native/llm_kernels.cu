@@ -151,6 +151,18 @@ extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_residual_mma_f16(f
     const __half* x, const __half* w, int m, int in, int out, int ksplit) {
   skinny_mma<float, kResidual>(y, x, w, nullptr, m, in, out, {}, nullptr);
 }
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_silu_normed_mma_f16(__half* y,
+    const float* x, const __half* w, int m, int in, int out, int ksplit, float eps) {
+  skinny_mma<__half, kSiluGate, true>(y, x, w, nullptr, m, in, out, {}, nullptr, eps);
+}
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_rope_kv_normed_mma_f16(__half* y,
+    const float* x, const __half* w, int m, int in, int out, int ksplit, const int* positions,
+    const float* cos_table, const float* sin_table, __half* key_cache, __half* value_cache,
+    const int* slot_mapping, int num_heads, int num_kv_heads, int head_dim, float eps) {
+  RopeKv<__half> rk{positions,    cos_table, sin_table,    key_cache, value_cache,
+                    slot_mapping, num_heads, num_kv_heads, head_dim};
+  skinny_mma<__half, kRopeKv, true>(y, x, w, nullptr, m, in, out, rk, nullptr, eps);
+}
 
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   grid_dependency_sync();

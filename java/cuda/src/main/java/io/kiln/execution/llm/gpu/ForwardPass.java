@@ -102,12 +102,11 @@ final class ForwardPass {
 
   /**
    * Whether a step of {@code tokens} rows runs its layer norms and residual adds inside the skinny
-   * products (fused norms, a one-row skinny step, a model without biases). The tensor-core build
-   * for more rows takes fp16 activations, so those steps norm first, as cuBLAS steps do.
+   * products (fused norms, a skinny step, a model without biases): the one-row build and the
+   * tensor-core build for 2 to 8 rows both norm the fp32 residual stream themselves.
    */
   boolean normsInProducts(int tokens) {
     return options.fusedNorms()
-        && tokens == 1
         && skinny(tokens)
         && !config.qkvBias()
         && !config.outputBias()

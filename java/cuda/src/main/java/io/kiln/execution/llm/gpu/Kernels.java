@@ -83,9 +83,11 @@ public final class Kernels {
         SkinnyGemm.Variants.withTensorCores(
             module, "skinny_gemm_logits", storage, "pppiiiip", false);
     skinnyGemmSiluNormed =
-        SkinnyGemm.Variants.of(module, "skinny_gemm_silu_normed", storage, "pppiiiif");
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_silu_normed", storage, "pppiiiif", true);
     skinnyGemmRopeKvNormed =
-        SkinnyGemm.Variants.of(module, "skinny_gemm_rope_kv_normed", storage, "pppiiiippppppiiif");
+        SkinnyGemm.Variants.withTensorCores(
+            module, "skinny_gemm_rope_kv_normed", storage, "pppiiiippppppiiif", true);
     List<Kernel> all =
         new ArrayList<>(
             List.of(

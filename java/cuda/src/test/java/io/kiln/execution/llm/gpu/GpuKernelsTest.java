@@ -1148,6 +1148,8 @@ class GpuKernelsTest {
     "F16, 1, 4100, 300",
     "F32, 3, 2051, 7",
     "F16, 8, 2048, 513",
+    "F16, 5, 2048, 8192",
+    "F16, 3, 2052, 40",
   })
   void normedSkinnyGemmSiluMatchesJava(StorageType st, int m, int in, int ff) {
     Kernels k = kernels(st, 64);
@@ -1178,7 +1180,14 @@ class GpuKernelsTest {
    * the norm on rows normed in Java: equal up to the rounding of those rows.
    */
   @ParameterizedTest(name = "{0} m={1} head_dim={2} in={3}")
-  @CsvSource({"F32, 1, 64, 264", "F16, 1, 64, 2048", "F16, 1, 128, 8192", "F32, 5, 128, 264"})
+  @CsvSource({
+    "F32, 1, 64, 264",
+    "F16, 1, 64, 2048",
+    "F16, 1, 128, 8192",
+    "F32, 5, 128, 264",
+    "F16, 5, 64, 2048",
+    "F16, 2, 128, 520"
+  })
   void normedSkinnyGemmRopeKvMatchesRopeKvOnNormedRows(StorageType st, int m, int hd, int in) {
     Kernels k = kernels(st, hd);
     SplittableRandom rnd = new SplittableRandom(41L * m + hd + in + st.ordinal());
