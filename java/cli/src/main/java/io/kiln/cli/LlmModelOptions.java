@@ -85,8 +85,9 @@ final class LlmModelOptions {
       defaultValue = "true",
       fallbackValue = "true",
       description =
-          "cuda: fold the RMSNorm weights into the products that read the norms; batch-1 steps"
-              + " then run each norm and residual add inside a skinny product (default: on)")
+          "cuda: fold the RMSNorm weights into the products that read the norms; steps of up"
+              + " to 8 rows then run each norm and residual add inside a skinny product (default:"
+              + " on)")
   boolean fusedNorms;
 
   @Option(

@@ -24,11 +24,11 @@ import io.kiln.execution.llm.SpeculativeConfig;
  *     streams its first weights before it waits; on by default (with the skinny GEMM, batch-1
  *     decode measured 1.07 against 1.26 ms a step for cuBLAS on an H200)
  * @param fusedNorms fold each RMSNorm weight into the weights of the product that reads the norm;
- *     one-row skinny steps then compute the norm inside that product and add each residual inside
- *     the product that writes it, with no norm kernels between the layers; on by default (batch-1
- *     graph replay 0.95 against 1.07 ms on an H200)
- * @param speculativeTokens K of the speculating engine this runner verifies for: verification steps
- *     (up to K + 1 positions per sequence) then replay graphs captured per batch bucket; 0 captures
+ *     skinny steps (one row, or with fp16 storage up to 8) then compute the norm inside that
+ *     product and add each residual inside the product that writes it, with no norm kernels between
+ *     the layers; on by default (batch-1 graph replay 0.95 against 1.07 ms on an H200)
+ * @param speculativeTokens steps of up to this + 1 positions per sequence (a verification of K
+ *     speculated tokens, a draft's first round) replay graphs captured per batch bucket; 0 captures
  *     none
  */
 public record GpuRunnerOptions(
