@@ -1,8 +1,10 @@
 // Kernels of the GPU Llama runner. Every kernel comes in an fp32 and an fp16 storage flavour
 // (suffix _f32 / _f16); arithmetic is always fp32. Loaded through the driver API by name, so all
 // entry points are extern "C" with plain pointer/int/float arguments. The kernels only the tests
-// launch are in test_kernels.cu; the device helpers both use are in kiln_common.cuh.
+// launch are in test_kernels.cu; the device helpers both use are in kiln_common.cuh and
+// kiln_skinny.cuh.
 #include "kiln_common.cuh"
+#include "kiln_skinny.cuh"
 
 // ---- entry points ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 // that the fused kernels are checked against, the fp16 -> fp32 cast that reads device data back,
 // seeded top-k/top-p sampling and the fp32-output skinny GEMM. Same conventions as llm_kernels.cu.
 #include "kiln_common.cuh"
+#include "kiln_skinny.cuh"
 
 namespace {
 
