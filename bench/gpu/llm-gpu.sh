@@ -73,9 +73,9 @@ for f in sys.argv[2:]:
     acc, length = r.get("spec_acceptance_rate") or 0.0, r.get("spec_mean_accepted_length") or 0.0
     goal = "" if "ngram" in f or "-k4." not in f else (" MEETS" if speedup >= 2 and acc >= 0.8 else " MISSES") + " the goal (>= 2x at acceptance >= 0.8)"
     print(f"{f.rsplit('/', 1)[-1]}: {speedup:.2f}x, acceptance {acc:.3f}, mean accepted length {length:.2f}{goal}")
-    if r.get("step_ms_mean") is not None:
-        rest = r["step_ms_mean"] - r["propose_ms_mean"] - r["forward_ms_mean"]
-        print(f"  a step: {r['step_ms_mean']:.3f} ms = drafting {r['propose_ms_mean']:.3f} + target {r['forward_ms_mean']:.3f} + engine {rest:.3f}")
+    if r.get("decode_step_ms_mean") is not None:
+        rest = r["decode_step_ms_mean"] - r["decode_propose_ms_mean"] - r["decode_forward_ms_mean"]
+        print(f"  a decode step: {r['decode_step_ms_mean']:.3f} ms = drafting {r['decode_propose_ms_mean']:.3f} + target {r['decode_forward_ms_mean']:.3f} + engine {rest:.3f}")
 PY
   stage "done"
   exit 0

@@ -45,19 +45,20 @@ public record LlmBenchRow(
   }
 
   /**
-   * The engine's steps over a level and the mean wall time of one: in all, proposing speculative
-   * tokens (the draft's calls), and the target model's call; the rest is the engine's own work.
+   * The engine's decode steps (no prompt work) over a level and the mean wall time of one: in all,
+   * proposing speculative tokens (the draft's calls), and the target model's call; the rest is the
+   * engine's own work.
    */
   public record StepTimes(
       long steps, double stepMillis, double proposeMillis, double forwardMillis) {
     public static StepTimes between(EngineStats before, EngineStats after) {
-      long steps = after.steps() - before.steps();
+      long steps = after.decodeSteps() - before.decodeSteps();
       double per = steps == 0 ? Double.NaN : 1e-6 / steps;
       return new StepTimes(
           steps,
-          (after.stepNanos() - before.stepNanos()) * per,
-          (after.proposeNanos() - before.proposeNanos()) * per,
-          (after.forwardNanos() - before.forwardNanos()) * per);
+          (after.decodeStepNanos() - before.decodeStepNanos()) * per,
+          (after.decodeProposeNanos() - before.decodeProposeNanos()) * per,
+          (after.decodeForwardNanos() - before.decodeForwardNanos()) * per);
     }
   }
 
@@ -120,10 +121,10 @@ public record LlmBenchRow(
       o.put("prefix_cache_hit_rate", kv.prefixHitRate());
     }
     if (steps != null) {
-      o.put("engine_steps", steps.steps());
-      o.put("step_ms_mean", finiteOrNull(steps.stepMillis()));
-      o.put("propose_ms_mean", finiteOrNull(steps.proposeMillis()));
-      o.put("forward_ms_mean", finiteOrNull(steps.forwardMillis()));
+      o.put("decode_steps", steps.steps());
+      o.put("decode_step_ms_mean", finiteOrNull(steps.stepMillis()));
+      o.put("decode_propose_ms_mean", finiteOrNull(steps.proposeMillis()));
+      o.put("decode_forward_ms_mean", finiteOrNull(steps.forwardMillis()));
     }
     if (speculation != null) {
       o.put("spec_steps", speculation.steps());

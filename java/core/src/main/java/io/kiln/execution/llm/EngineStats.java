@@ -9,10 +9,13 @@ package io.kiln.execution.llm;
  * @param speculativeProposed tokens proposed by speculation
  * @param speculativeAccepted proposed tokens the target model kept
  * @param draftKvBlocksUsed blocks of the draft model's pool that requests hold
- * @param stepNanos wall time inside steps: scheduling, proposing, the model's call and taking its
- *     tokens (not the listeners)
- * @param proposeNanos of that, proposing speculative tokens (a draft model's calls)
- * @param forwardNanos of that, the target model's calls
+ * @param decodeSteps steps without prompt work (every chunk goes on from its request's last known
+ *     token), which the times below cover; a draft model's first pass over a prompt falls in its
+ *     request's first such step
+ * @param decodeStepNanos wall time inside those steps: scheduling, proposing, the model's call and
+ *     taking its tokens (not the listeners)
+ * @param decodeProposeNanos of that, proposing speculative tokens (a draft model's calls)
+ * @param decodeForwardNanos of that, the target model's calls
  */
 public record EngineStats(
     long steps,
@@ -28,11 +31,13 @@ public record EngineStats(
     long speculativeProposed,
     long speculativeAccepted,
     int draftKvBlocksUsed,
-    long stepNanos,
-    long proposeNanos,
-    long forwardNanos) {
+    long decodeSteps,
+    long decodeStepNanos,
+    long decodeProposeNanos,
+    long decodeForwardNanos) {
 
-  static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  static final EngineStats EMPTY =
+      new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
   /** Accepted over proposed tokens; NaN when nothing was proposed. */
   public double acceptanceRate() {

@@ -46,9 +46,10 @@ public final class LlmEngine implements AutoCloseable {
   private volatile EngineStats stats = EngineStats.EMPTY;
   private long steps;
   private long generatedTokens;
-  private long stepNanos; // wall time in steps, and of it in proposing and the model's calls
-  private long proposeNanos;
-  private long forwardNanos;
+  private long decodeSteps; // steps without prompt work, their wall time, and of it in proposing
+  private long decodeStepNanos; // and in the model's calls
+  private long decodeProposeNanos;
+  private long decodeForwardNanos;
 
   public LlmEngine(ModelRunner runner, SchedulerConfig config) {
     this(runner, config, null, null);
@@ -279,19 +280,35 @@ public final class LlmEngine implements AutoCloseable {
     }
   }
 
+  /**
+   * Whether every chunk of {@code step} goes on from its request's last known token (decoding, or
+   * verifying proposals) rather than computing a prompt or recomputing after a preemption.
+   */
+  private static boolean decodesOnly(ScheduledStep step) {
+    for (int i = 0; i < step.chunks.size(); i++) {
+      if (step.chunks.get(i).startPosition() != step.requests.get(i).numTokens - 1) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private void step() {
     long stepStart = System.nanoTime();
     ScheduledStep step = scheduler.schedule();
     if (step.isEmpty()) {
       throw new IllegalStateException("scheduler stalled with work queued");
     }
+    boolean decoding = decodesOnly(step);
+    long proposing = 0;
+    long forwarding = 0;
     float[][] logits = null;
     int[][] greedyTokens = null;
     try {
       if (speculator != null) {
         long proposeStart = System.nanoTime();
         speculator.propose(step);
-        proposeNanos += System.nanoTime() - proposeStart;
+        proposing = System.nanoTime() - proposeStart;
       }
       long forwardStart = System.nanoTime();
       try {
@@ -304,7 +321,7 @@ public final class LlmEngine implements AutoCloseable {
           checkLogits(step, logits);
         }
       } finally {
-        forwardNanos += System.nanoTime() - forwardStart;
+        forwarding = System.nanoTime() - forwardStart;
       }
     } catch (RuntimeException e) {
       scheduler.abort(step);
@@ -322,7 +339,12 @@ public final class LlmEngine implements AutoCloseable {
         scheduler.complete(finite.step(), finite.logits(), finite.greedyTokens(), now);
     steps++;
     generatedTokens += events.size();
-    stepNanos += System.nanoTime() - stepStart;
+    if (decoding) {
+      decodeSteps++;
+      decodeStepNanos += System.nanoTime() - stepStart;
+      decodeProposeNanos += proposing;
+      decodeForwardNanos += forwarding;
+    }
     publishStats();
     for (TokenEvent event : events) {
       LlmRequest r = active.get(event.requestId());
@@ -531,9 +553,10 @@ public final class LlmEngine implements AutoCloseable {
             speculator == null ? 0 : speculator.proposed(),
             speculator == null ? 0 : speculator.accepted(),
             speculator == null ? 0 : speculator.draftKvBlocksUsed(),
-            stepNanos,
-            proposeNanos,
-            forwardNanos);
+            decodeSteps,
+            decodeStepNanos,
+            decodeProposeNanos,
+            decodeForwardNanos);
   }
 
   /** Cancels everything still queued or running and stops the engine thread. */

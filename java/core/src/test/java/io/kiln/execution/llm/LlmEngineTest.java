@@ -86,6 +86,25 @@ class LlmEngineTest {
     }
   }
 
+  /** A 20-token prompt in chunks of 8 takes three steps; the nine that decode are timed. */
+  @Test
+  void stepTimesCoverDecodeStepsOnly() throws Exception {
+    ToyModelRunner runner = new ToyModelRunner(VOCAB, 256, 40, 4, -1);
+    runner.stepDelayMillis = 2;
+    try (LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(1, 8, 0, false))) {
+      int[] p = prompt(5, 20);
+      assertArrayEquals(
+          ToyModelRunner.reference(p, 10, VOCAB, -1),
+          engine.generate(p, SamplingParams.greedy(10)).newTokenIds());
+      EngineStats stats = engine.stats();
+      assertEquals(12, stats.steps());
+      assertEquals(9, stats.decodeSteps());
+      assertTrue(stats.decodeForwardNanos() >= 9 * 2_000_000L, stats.toString());
+      assertTrue(stats.decodeStepNanos() >= stats.decodeForwardNanos(), stats.toString());
+      assertEquals(0, stats.decodeProposeNanos(), "nothing speculates");
+    }
+  }
+
   @Test
   void nonFiniteLogitsFailTheirRequestAndSpareTheOthers() throws Exception {
     ToyModelRunner runner = new ToyModelRunner(VOCAB, 256, 64, 4, -1);
