@@ -272,7 +272,11 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
 // of the two m16n8k16 products take them in the same permuted order: the 16-byte loads need no
 // shuffling. Warps meet in shared memory in warp order, so the bits do not depend on timing.
 constexpr int kMmaMaxWarps = 8;
-constexpr int kMmaUnroll = 4;  // 32-element rounds in flight per lane
+constexpr int kMmaUnroll = 4;  // 32-element rounds per register set; two sets are in flight
+
+// The entry points' bounds: two blocks of the most warps per multiprocessor, which caps a thread
+// at 128 registers (the two register sets of weights take 64).
+#define KILN_SKINNY_MMA_BOUNDS __launch_bounds__(kMmaMaxWarps * 32, 2)
 
 __device__ __forceinline__ void mma_f16_16816(float (&acc)[4], unsigned a0, unsigned a1,
                                               unsigned a2, unsigned a3, unsigned b0, unsigned b1) {
@@ -344,8 +348,10 @@ __device__ void skinny_mma(TOut* y, const TX* x, const __half* w, const __half* 
   const uint4* wb = reinterpret_cast<const uint4*>(w + (active_b ? row_b : 0) * in);
   int x_row = group < m ? group : 0;
   const uint4 zero = make_uint4(0, 0, 0, 0);
-  uint4 ra[kMmaUnroll], rb[kMmaUnroll];
-  auto load = [&](int base) {
+  // Two register sets of weights, so that the next rounds' loads are in flight while these rounds
+  // multiply (the sets are named, not indexed, to stay in registers).
+  uint4 wa0[kMmaUnroll], wb0[kMmaUnroll], wa1[kMmaUnroll], wb1[kMmaUnroll];
+  auto load = [&](uint4 (&ra)[kMmaUnroll], uint4 (&rb)[kMmaUnroll], int base) {
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
       int v = (base + u) * 4 + quad;
@@ -354,22 +360,42 @@ __device__ void skinny_mma(TOut* y, const TX* x, const __half* w, const __half* 
       rb[u] = active_b && in_range ? __ldcs(wb + v) : zero;
     }
   };
-  load(first);
-  grid_dependency_sync();
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  // Two accumulators, one per k16 half of a round, halve the chain of dependent mma.
+  float acc[4] = {0.f, 0.f, 0.f, 0.f}, acc_hi[4] = {0.f, 0.f, 0.f, 0.f};
   float ss = 0.f;  // NORMED: squares of activation row `group` over this lane's elements
-  for (int base = first; base < last; base += kMmaUnroll) {
-    if (base != first) load(base);
+  // The fp16 activations all load before the first mma; the fp32 ones of a NORMED product, twice
+  // the registers, one round at a time.
+  auto multiply = [&](const uint4 (&ra)[kMmaUnroll], const uint4 (&rb)[kMmaUnroll], int base) {
+    constexpr int AHEAD = NORMED ? 1 : kMmaUnroll;
 #pragma unroll
-    for (int u = 0; u < kMmaUnroll; ++u) {
-      int v = (base + u) * 4 + quad;
-      uint4 xv = group < m && base + u < last && v < vectors
-                     ? mma_activations<NORMED>(x, in, x_row, v, ss)
-                     : zero;
-      mma_f16_16816(acc, ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
-      mma_f16_16816(acc, ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
+    for (int u0 = 0; u0 < kMmaUnroll; u0 += AHEAD) {
+      uint4 xv[AHEAD];
+#pragma unroll
+      for (int u = u0; u < u0 + AHEAD; ++u) {
+        int v = (base + u) * 4 + quad;
+        xv[u - u0] = group < m && base + u < last && v < vectors
+                         ? mma_activations<NORMED>(x, in, x_row, v, ss)
+                         : zero;
+      }
+#pragma unroll
+      for (int u = u0; u < u0 + AHEAD; ++u) {
+        const uint4& xu = xv[u - u0];
+        mma_f16_16816(acc, ra[u].x, rb[u].x, ra[u].y, rb[u].y, xu.x, xu.y);
+        mma_f16_16816(acc_hi, ra[u].z, rb[u].z, ra[u].w, rb[u].w, xu.z, xu.w);
+      }
     }
+  };
+  load(wa0, wb0, first);
+  grid_dependency_sync();
+  for (int base = first; base < last; base += 2 * kMmaUnroll) {
+    int next = base + kMmaUnroll;
+    if (next < last) load(wa1, wb1, next);
+    multiply(wa0, wb0, base);
+    if (next + kMmaUnroll < last) load(wa0, wb0, next + kMmaUnroll);
+    if (next < last) multiply(wa1, wb1, next);
   }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) acc[i] += acc_hi[i];
   __shared__ float parts[kMmaMaxWarps][4][32];
   __shared__ float squares[kMmaMaxWarps][8];  // NORMED: [warp][activation row]
   if constexpr (NORMED) {

@@ -123,7 +123,6 @@ KILN_SKINNY_GEMM(f16, __half, _m1, 1, 8)
 
 // The tensor-core builds for 2 to 8 rows, fp16 only (skinny_mma): the same signatures as the
 // skinny_gemm* entry points, so the host launches either; ksplit is the warps per block there.
-#define KILN_SKINNY_MMA_BOUNDS __launch_bounds__(kMmaMaxWarps * 32)
 extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_mma_f16(__half* y, const __half* x,
     const __half* w, int m, int in, int out, int ksplit) {
   skinny_mma<__half, kPlain>(y, x, w, nullptr, m, in, out, {}, nullptr);

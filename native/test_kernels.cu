@@ -185,7 +185,7 @@ KILN_TEST_SKINNY_GEMM(f16, __half, , kSkinnyMaxRows, 4)
 KILN_TEST_SKINNY_GEMM(f32, float, _m1, 1, 8)
 KILN_TEST_SKINNY_GEMM(f16, __half, _m1, 1, 8)
 
-extern "C" __global__ void __launch_bounds__(kMmaMaxWarps * 32) skinny_gemm_to_f32_mma_f16(
+extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_to_f32_mma_f16(
     float* y, const __half* x, const __half* w, int m, int in, int out, int ksplit) {
   skinny_mma<float, kPlain>(y, x, w, nullptr, m, in, out, {}, nullptr);
 }
