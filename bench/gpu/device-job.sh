@@ -7,7 +7,8 @@
 # PHASES (default: tests,llm,segments,trt), comma-separated:
 #   tests     every gpu-tagged test (TensorRT and LLM), ~100 s
 #   llm       the CUDA Llama runner vs HF generate, cuBLAS and skinny GEMM (llm-gpu.sh bench), ~3 min
-#   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min
+#   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min; SEGMENT_TOKENS (default
+#             1,8,64,512; e.g. 1,5,8 for speculative verification) picks the step sizes
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
 #   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
@@ -44,7 +45,7 @@ for p in ${PHASES//,/ }; do
     layers) bash $D/bench/gpu/run-trt-bench.sh peers --batches 8 --skip-ort --seconds 0.3 > /dev/null 2>&1
            bash $D/bench/gpu/run-trt-bench.sh quantize percentile $LP > /dev/null 2>&1
            OUT=$K/out/layers bash $D/bench/gpu/run-trt-bench.sh bench $LV --batches 8,32 --layers true --seconds 0.8 ;;
-    segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ;;
+    segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ${SEGMENT_TOKENS:-} ;;
     kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/kernels/gpu-tests.log | tail -8 ;;
     runner) OUT=$K/out/runner bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuLlamaRunnerTest > /dev/null 2>&1
