@@ -6,13 +6,12 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.style.Styler;
 
 /** Draws throughput and per-item latency against batch size as one PNG. */
-public final class BenchPlot {
+final class BenchPlot {
   private BenchPlot() {}
 
-  public static void write(BenchReport report, Path png) {
-    List<BatchRow> rows = report.rows();
+  /** The plot of a report's {@code rows} under {@code title}. */
+  static void write(List<BatchRow> rows, String title, Path png) {
     double[] batches = rows.stream().mapToDouble(BatchRow::batch).toArray();
-    String title = String.valueOf(report.header().getOrDefault("title", "Kiln benchmark"));
 
     XYChart throughput = chart(title + ": throughput", "items/s");
     add(throughput, "Kiln", batches, rows.stream().mapToDouble(r -> r.kiln().itemsPerSecond()));

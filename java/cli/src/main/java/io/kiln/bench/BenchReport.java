@@ -8,7 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /** The results of one benchmark run: a header describing it and one row per batch size. */
-public final class BenchReport {
+public final class BenchReport implements Report {
   private final Map<String, Object> header;
   private final List<BatchRow> rows = new ArrayList<>();
   private final String utilizationLabel;
@@ -26,10 +26,6 @@ public final class BenchReport {
 
   public List<BatchRow> rows() {
     return List.copyOf(rows);
-  }
-
-  public Map<String, Object> header() {
-    return header;
   }
 
   /** The row for {@code batch}, if it was measured. */
@@ -80,6 +76,7 @@ public final class BenchReport {
     return sb.toString();
   }
 
+  @Override
   public String markdown() {
     StringBuilder sb =
         new StringBuilder("# ").append(header.getOrDefault("title", "Kiln benchmark"));
@@ -135,11 +132,18 @@ public final class BenchReport {
     return q;
   }
 
+  @Override
   public void writeJson(Path file) {
     ReportFiles.writeJson(file, toJsonTree());
   }
 
+  @Override
   public void writeMarkdown(Path file) {
     ReportFiles.writeText(file, markdown());
+  }
+
+  @Override
+  public void writePlot(Path png) {
+    BenchPlot.write(rows, String.valueOf(header.getOrDefault("title", "Kiln benchmark")), png);
   }
 }

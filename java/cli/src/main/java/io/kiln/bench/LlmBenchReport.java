@@ -13,7 +13,7 @@ import org.knowm.xchart.style.Styler;
  * kiln bench-serve}), as a table, JSON and a PNG plot. The KV columns appear where the rows know
  * the engine's KV use, the speculation columns where the engine speculates.
  */
-public final class LlmBenchReport {
+public final class LlmBenchReport implements Report {
   private final Map<String, Object> header;
   private final List<LlmBenchRow> rows = new ArrayList<>();
 
@@ -29,6 +29,7 @@ public final class LlmBenchReport {
     return List.copyOf(rows);
   }
 
+  @Override
   public String markdown() {
     StringBuilder sb = new StringBuilder();
     sb.append("# ").append(header.getOrDefault("title", "kiln bench-llm")).append("\n\n");
@@ -100,6 +101,7 @@ public final class LlmBenchReport {
   private static final String SPECULATION_HEADER =
       " decode tok/s per request | proposed | accepted | acceptance | mean accepted length |";
 
+  @Override
   public void writeJson(Path file) {
     Map<String, Object> root = new LinkedHashMap<>(header);
     List<Map<String, Object>> out = new ArrayList<>();
@@ -110,11 +112,13 @@ public final class LlmBenchReport {
     ReportFiles.writeJson(file, root);
   }
 
+  @Override
   public void writeMarkdown(Path file) {
     ReportFiles.writeText(file, markdown());
   }
 
   /** Output tokens/s, and TTFT / ITL percentiles, against concurrency. */
+  @Override
   public void writePlot(Path png) {
     double[] x = rows.stream().mapToDouble(LlmBenchRow::concurrency).toArray();
     XYChart throughput =

@@ -2,7 +2,6 @@ package io.kiln.cli;
 
 import io.kiln.InvalidInputException;
 import io.kiln.bench.BenchMode;
-import io.kiln.bench.BenchPlot;
 import io.kiln.bench.BenchReport;
 import io.kiln.bench.ModelBenchmark;
 import io.kiln.bench.RawOrtPeer;
@@ -149,17 +148,7 @@ final class BenchCommand implements Callable<Integer> {
       try (RawOrtPeer peer = !noPeer && onCpu ? peerOf(session, cpuThreads) : null) {
         ModelBenchmark.run(session, peer, plan, report, System.err);
       }
-      out.println(report.markdown());
-      out.flush();
-      if (reportOptions.json != null) {
-        report.writeJson(reportOptions.json);
-      }
-      if (reportOptions.markdown != null) {
-        report.writeMarkdown(reportOptions.markdown);
-      }
-      if (reportOptions.plot != null) {
-        BenchPlot.write(report, reportOptions.plot);
-      }
+      reportOptions.write(out, report);
     }
     return ExitCodes.OK;
   }

@@ -187,17 +187,7 @@ final class BenchLlmCommand implements Callable<Integer> {
         report.add(row);
       }
     }
-    out.println(report.markdown());
-    out.flush();
-    if (reportOptions.json != null) {
-      report.writeJson(reportOptions.json);
-    }
-    if (reportOptions.markdown != null) {
-      report.writeMarkdown(reportOptions.markdown);
-    }
-    if (reportOptions.plot != null) {
-      report.writePlot(reportOptions.plot);
-    }
+    reportOptions.write(out, report);
     return ExitCodes.OK;
   }
 

@@ -3,7 +3,6 @@ package io.kiln.cli;
 import io.kiln.bench.LlmBenchReport;
 import io.kiln.bench.LlmBenchRow;
 import io.kiln.bench.ServeBenchmark;
-import java.io.PrintWriter;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -98,18 +97,7 @@ final class BenchServeCommand implements Callable<Integer> {
                 c, row.outputTokensPerSecond(), row.ttftP50Millis());
       }
     }
-    PrintWriter out = spec.commandLine().getOut();
-    out.print(report.markdown());
-    out.flush();
-    if (reportOptions.json != null) {
-      report.writeJson(reportOptions.json);
-    }
-    if (reportOptions.markdown != null) {
-      report.writeMarkdown(reportOptions.markdown);
-    }
-    if (reportOptions.plot != null) {
-      report.writePlot(reportOptions.plot);
-    }
+    reportOptions.write(spec.commandLine().getOut(), report);
     return ExitCodes.OK;
   }
 }

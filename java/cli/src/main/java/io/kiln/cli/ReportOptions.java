@@ -1,6 +1,8 @@
 package io.kiln.cli;
 
 import io.kiln.bench.MachineInfo;
+import io.kiln.bench.Report;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -32,6 +34,21 @@ final class ReportOptions {
         "command",
         "kiln " + String.join(" ", command.commandLine().getParseResult().originalArgs()));
     return header;
+  }
+
+  /** Prints the report's Markdown to {@code out} and writes the files asked for. */
+  void write(PrintWriter out, Report report) {
+    out.println(report.markdown());
+    out.flush();
+    if (json != null) {
+      report.writeJson(json);
+    }
+    if (markdown != null) {
+      report.writeMarkdown(markdown);
+    }
+    if (plot != null) {
+      report.writePlot(plot);
+    }
   }
 
   /** Ends the header with the machine the run is on. */
