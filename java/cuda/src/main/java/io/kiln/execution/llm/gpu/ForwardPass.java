@@ -295,15 +295,7 @@ final class ForwardPass {
 
   /** proj = att . wo (+ bias); in the products: x += att . wo. */
   private void outputProjection(Step step, DeviceWeights.Layer layer) {
-    if (!step.runs(DecodeStage.O_PROJ)) {
-      return;
-    }
-    if (step.inProducts()) {
-      addProduct(activations.att, layer.wo, step.tokens(), qDim);
-    } else {
-      products.project(
-          activations.proj, activations.att, layer.wo, layer.bo, step.tokens(), qDim, hidden);
-    }
+    towardsResidual(step, DecodeStage.O_PROJ, activations.att, layer.wo, layer.bo, qDim);
   }
 
   /** x += attention output; xb = rmsnorm(x) for the MLP (in the products: nothing to do). */
@@ -363,15 +355,7 @@ final class ForwardPass {
 
   /** proj = mlp . wDown (+ bias); in the products: x += mlp . wDown. */
   private void downProjection(Step step, DeviceWeights.Layer layer) {
-    if (!step.runs(DecodeStage.MLP_DOWN)) {
-      return;
-    }
-    if (step.inProducts()) {
-      addProduct(activations.mlp, layer.wDown, step.tokens(), ff);
-    } else {
-      products.project(
-          activations.proj, activations.mlp, layer.wDown, layer.bDown, step.tokens(), ff, hidden);
-    }
+    towardsResidual(step, DecodeStage.MLP_DOWN, activations.mlp, layer.wDown, layer.bDown, ff);
   }
 
   /**
@@ -432,9 +416,26 @@ final class ForwardPass {
         stepIo.metaAt(stepIo.layout.greedyKeys()));
   }
 
-  /** x += in times the weight (rounded to the storage type first), one skinny kernel. */
-  private void addProduct(DeviceBuffer in, DeviceBuffer weight, int tokens, int inDim) {
-    products.addInto(activations.residual, in, weight, tokens, inDim, hidden);
+  /**
+   * A product whose result joins the residual stream (stage {@code stage}): proj = in . weight (+
+   * bias), which the next norm adds; in the products x += in . weight (rounded to the storage type
+   * first), one skinny kernel.
+   */
+  private void towardsResidual(
+      Step step,
+      DecodeStage stage,
+      DeviceBuffer in,
+      DeviceBuffer weight,
+      DeviceBuffer bias,
+      int inDim) {
+    if (!step.runs(stage)) {
+      return;
+    }
+    if (step.inProducts()) {
+      products.addInto(activations.residual, in, weight, step.tokens(), inDim, hidden);
+    } else {
+      products.project(activations.proj, in, weight, bias, step.tokens(), inDim, hidden);
+    }
   }
 
   /** x += proj, then xb = rmsnorm(x) with {@code weight}: one fused kernel. */
