@@ -287,9 +287,14 @@ __device__ __forceinline__ void mma_f16_16816(float (&acc)[4], unsigned a0, unsi
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// A NORMED product's fp32 residual stream goes into fp16 unnormed (the norm scales the sums
+// afterwards) and times this power of two, exact, which takes values up to 256 x 65504; elements
+// under 2^-6 turn subnormal, their step staying 2^-16, that of the smallest normal ones.
+constexpr float kMmaStreamScale = 1.0f / 256;
+
 // Eight activations of row `t` of x for vector v, as four half2 words: fp16 x as it is; the fp32
-// residual stream of a NORMED product rounded to fp16 unnormed (the norm scales the sums instead,
-// and a residual stream stays far inside fp16's range), its squares summed into ss in fp32 first.
+// residual stream of a NORMED product times kMmaStreamScale, its squares summed into ss in fp32
+// first.
 template <bool NORMED, typename TX>
 __device__ __forceinline__ uint4 mma_activations(const TX* x, int in, int t, int v, float& ss) {
   if constexpr (NORMED) {
@@ -297,8 +302,9 @@ __device__ __forceinline__ uint4 mma_activations(const TX* x, int in, int t, int
     float4 lo = __ldg(row + 2 * v), hi = __ldg(row + 2 * v + 1);
     ss = fmaf(lo.x, lo.x, fmaf(lo.y, lo.y, fmaf(lo.z, lo.z, fmaf(lo.w, lo.w, ss))));
     ss = fmaf(hi.x, hi.x, fmaf(hi.y, hi.y, fmaf(hi.z, hi.z, fmaf(hi.w, hi.w, ss))));
-    __half2 h[4] = {__floats2half2_rn(lo.x, lo.y), __floats2half2_rn(lo.z, lo.w),
-                    __floats2half2_rn(hi.x, hi.y), __floats2half2_rn(hi.z, hi.w)};
+    constexpr float k = kMmaStreamScale;
+    __half2 h[4] = {__floats2half2_rn(lo.x * k, lo.y * k), __floats2half2_rn(lo.z * k, lo.w * k),
+                    __floats2half2_rn(hi.x * k, hi.y * k), __floats2half2_rn(hi.z * k, hi.w * k)};
     uint4 out;
     memcpy(&out, h, sizeof out);
     return out;
@@ -420,7 +426,7 @@ __device__ void skinny_mma(TOut* y, const TX* x, const __half* w, const __half* 
     for (int j = 0; j < 2; ++j) {
       float total = 0.f;
       for (int p = 0; p < warps; ++p) total += squares[p][2 * quad + j];
-      float scale = 1.0f / sqrtf(total / in + eps);
+      float scale = (1.0f / kMmaStreamScale) / sqrtf(total / in + eps);
       acc[j] *= scale;
       acc[2 + j] *= scale;
     }

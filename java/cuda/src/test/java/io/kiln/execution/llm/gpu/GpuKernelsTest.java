@@ -1176,6 +1176,41 @@ class GpuKernelsTest {
   }
 
   /**
+   * A residual stream with elements beyond fp16's range (65504) norms as a small one does: the
+   * tensor-core build scales the stream down before rounding it to fp16.
+   */
+  @Test
+  void normedSkinnyGemmSiluTakesAResidualStreamBeyondHalfRange() {
+    Kernels k = kernels(StorageType.F16, 64);
+    SplittableRandom rnd = new SplittableRandom(97);
+    int m = 5;
+    int in = 2048;
+    int ff = 64;
+    float[] resid = random(rnd, m * in, 3);
+    for (int i = 0; i < resid.length; i += 7) {
+      resid[i] *= 1e5f;
+    }
+    float[] g = random(rnd, in, 1.5);
+    try (GpuTests.Stored w = store(k, StorageType.F16, folded(random(rnd, 2 * ff * in, 0.05), g));
+        DeviceBuffer x = floats(resid);
+        DeviceBuffer y = poisoned(StorageType.F16, (long) m * ff)) {
+      k.skinnyGemmSiluNormed(
+          null,
+          Cuda.multiprocessors(),
+          m,
+          in,
+          ff,
+          y.address(),
+          x.address(),
+          w.buffer().address(),
+          1e-5f);
+      float[] expected = siluGate(normRows(resid, m, in, 1e-5f), w.values(), m, in, ff);
+      assertClose(
+          expected, read(StorageType.F16, y, m * ff), tolerance(StorageType.F16), "wide stream");
+    }
+  }
+
+  /**
    * The QKV product with RoPE, the K/V write and the norm fused, against the same kernel without
    * the norm on rows normed in Java: equal up to the rounding of those rows.
    */
