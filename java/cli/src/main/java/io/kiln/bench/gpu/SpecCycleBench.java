@@ -28,7 +28,9 @@ import java.util.Map;
  * verification (K + 1 positions, every one with a greedy token) and, for the ratio, a plain decode
  * step. A cycle that accepts every proposal costs one first round, K - 1 later rounds and one
  * verification, and yields K + 1 tokens; the gap between that sum and a measured cycle is the
- * engine's own time.
+ * engine's own time. On CUDA each kind's step is also replayed alone on the device, which splits a
+ * call into device time and the host's round trip (inputs up, launch, wait, tokens down), and the
+ * target's two steps stage by stage.
  *
  * <p>Usage: {@code SpecCycleBench TARGET_DIR DRAFT_DIR cpu|cuda K CONTEXT OUT_PREFIX COMMAND}
  */
@@ -98,11 +100,14 @@ public final class SpecCycleBench {
           if (sample >= 0) {
             samples[c][sample] = (System.nanoTime() - t0) / 1e6;
           }
-          // On CUDA, once: the target's two steps replayed stage by stage, right after each ran.
-          if (sample == SAMPLES - 1 && !call.onDraft() && runner instanceof GpuLlamaRunner gpu) {
+          // On CUDA, once, right after each kind ran: its step replayed alone on the device (the
+          // rest of a call is the host's round trip), and the target's two stage by stage.
+          if (sample == SAMPLES - 1 && runner instanceof GpuLlamaRunner gpu) {
             Map<String, Double> millis = new LinkedHashMap<>();
             millis.put("all", DecodeRoofline.stageMillis(gpu, DecodeStage.ALL, SAMPLES));
-            millis.putAll(DecodeRoofline.lastStepStages(gpu, SAMPLES));
+            if (!call.onDraft()) {
+              millis.putAll(DecodeRoofline.lastStepStages(gpu, SAMPLES));
+            }
             stages.put(call.name(), millis);
           }
         }
@@ -129,19 +134,30 @@ public final class SpecCycleBench {
     header.put(
         "samples", SAMPLES + " per call kind after " + WARM_UP + " warm-up, the kinds in turn");
     header.forEach((key, v) -> md.append("- ").append(key).append(": ").append(v).append('\n'));
-    md.append("\n| call | median ms | vs target decode |\n|---|---:|---:|\n");
+    md.append(
+        "\n| call | median ms | vs target decode | device replay ms | host round trip ms |\n"
+            + "|---|---:|---:|---:|---:|\n");
     List<Map<String, Object>> rows = new ArrayList<>();
     for (int c = 0; c < calls.size(); c++) {
+      Map<String, Double> replayed = stages.get(calls.get(c).name());
+      double onDevice = replayed == null ? Double.NaN : replayed.get("all");
       md.append(
           String.format(
               Locale.ROOT,
-              "| %s | %.4f | %.2fx |%n",
+              "| %s | %.4f | %.2fx | %s | %s |%n",
               calls.get(c).name(),
               medians[c],
-              medians[c] / decode));
+              medians[c] / decode,
+              Double.isNaN(onDevice) ? "-" : String.format(Locale.ROOT, "%.4f", onDevice),
+              Double.isNaN(onDevice)
+                  ? "-"
+                  : String.format(Locale.ROOT, "%.4f", medians[c] - onDevice)));
       Map<String, Object> row = new LinkedHashMap<>();
       row.put("call", calls.get(c).name());
       row.put("median_ms", medians[c]);
+      if (!Double.isNaN(onDevice)) {
+        row.put("device_replay_ms", onDevice);
+      }
       row.put("samples_ms", samples[c]);
       rows.add(row);
     }
@@ -158,7 +174,7 @@ public final class SpecCycleBench {
             (k + 1) * decode,
             k + 1,
             modeledSpeedup));
-    if (stages.size() == 2) {
+    if (stages.containsKey(calls.get(0).name()) && stages.containsKey(calls.get(1).name())) {
       appendStages(md, stages, calls.get(0).name(), calls.get(1).name());
     }
     Map<String, Object> json = new LinkedHashMap<>(header);
