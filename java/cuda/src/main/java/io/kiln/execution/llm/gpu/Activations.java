@@ -45,7 +45,7 @@ final class Activations {
     lastX = memory.alloc(4L * maxLogitRows * hidden);
     lastNormed = memory.alloc((long) maxLogitRows * hidden * storage.bytes);
     logits = memory.alloc(4L * maxLogitRows * config.vocabSize());
-    splitCapacity = (long) maxRows * DecodeBuckets.MAX_SPLITS;
+    splitCapacity = DecodeBuckets.splitCapacity(maxRows);
     long splitRows = splitCapacity * config.numHeads();
     partAcc = memory.alloc(4 * splitRows * config.headDim());
     partMl = memory.alloc(4 * splitRows * 2);

@@ -1,5 +1,6 @@
 package io.kiln.execution.llm.gpu;
 
+import io.kiln.execution.llm.SpeculativeConfig;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -45,5 +46,22 @@ final class DecodeBuckets {
     long blocks = (long) numKvHeads * batch;
     long wanted = (2L * multiprocessors + blocks - 1) / blocks;
     return (int) Math.max(1, Math.min(maxSplits, wanted));
+  }
+
+  /**
+   * Query rows times splits that the attention's partial buffers hold for a runner of {@code
+   * maxRows} sequences: {@link #MAX_SPLITS} per row, and at least a one-sequence verification's
+   * rows (K + 1 <= 9), so that it splits as far whatever the batch limit.
+   */
+  static long splitCapacity(int maxRows) {
+    return (long) Math.max(maxRows, 1 + SpeculativeConfig.MAX_TOKENS) * MAX_SPLITS;
+  }
+
+  /**
+   * The splits of a step of {@code rows} query rows ({@link #splitsFor}) within {@code capacity}.
+   */
+  static int splitsWithin(int rows, int numKvHeads, int multiprocessors, long capacity) {
+    int wanted = splitsFor(rows, numKvHeads, multiprocessors, MAX_SPLITS);
+    return (int) Math.max(1, Math.min(wanted, capacity / rows));
   }
 }

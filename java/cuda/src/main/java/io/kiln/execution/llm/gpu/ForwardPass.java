@@ -89,10 +89,8 @@ final class ForwardPass {
    * verification's few rows as much as a decode batch), within what the partial buffers hold.
    */
   int splitsFor(int rows) {
-    int wanted =
-        DecodeBuckets.splitsFor(
-            rows, config.numKvHeads(), Cuda.multiprocessors(), DecodeBuckets.MAX_SPLITS);
-    return (int) Math.max(1, Math.min(wanted, activations.splitCapacity / rows));
+    return DecodeBuckets.splitsWithin(
+        rows, config.numKvHeads(), Cuda.multiprocessors(), activations.splitCapacity);
   }
 
   /** Whether a step of {@code tokens} rows runs its dense layers through the skinny GEMM. */

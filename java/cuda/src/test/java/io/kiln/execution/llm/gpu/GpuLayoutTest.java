@@ -39,6 +39,23 @@ class GpuLayoutTest {
     assertEquals(1, DecodeBuckets.splitsFor(256, 8, 132, 16));
   }
 
+  /**
+   * A verification splits as far on a one-sequence runner as on a batch runner: the partial buffers
+   * hold at least nine rows' splits.
+   */
+  @Test
+  void verificationsSplitAlikeWhateverTheBatchLimit() {
+    for (int maxRows : new int[] {1, 64}) {
+      long capacity = DecodeBuckets.splitCapacity(maxRows);
+      assertEquals(7, DecodeBuckets.splitsWithin(5, 8, 132, capacity), "5 rows, " + maxRows);
+      assertEquals(16, DecodeBuckets.splitsWithin(2, 8, 132, capacity), "2 rows, " + maxRows);
+      assertEquals(4, DecodeBuckets.splitsWithin(9, 8, 132, capacity), "9 rows, " + maxRows);
+    }
+    assertEquals(64L * 16, DecodeBuckets.splitCapacity(64));
+    assertEquals(8, DecodeBuckets.splitsWithin(16, 2, 132, 16 * 8), "9 wanted, 8 held");
+    assertEquals(1, DecodeBuckets.splitsWithin(64, 8, 132, DecodeBuckets.splitCapacity(64)));
+  }
+
   @Test
   void decodeLayoutPadsThroughTheNullBlock() {
     StepLayout l = new StepLayout(8, 4, 4, 3, 16);
