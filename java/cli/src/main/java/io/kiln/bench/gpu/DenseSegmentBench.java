@@ -46,10 +46,10 @@ import org.knowm.xchart.style.Styler;
  * The dense segments of one decoder layer (QKV projection, output projection, gated MLP) on the
  * device, at the token counts a step has: as the CUDA runner runs them (cuBLAS GEMMs with Kiln's
  * SiLU-mul kernel or, up to 8 tokens, Kiln's skinny GEMM with the SiLU gate fused, also with
- * programmatic launch; fp16 storage, fp32 accumulation) and as FP16 TensorRT engines that Kiln
- * builds from ONNX graphs of the same shapes (strongly typed, one static profile per token count).
- * Both are timed as CUDA-graph replays back to back on one stream, so the figure is device time per
- * segment.
+ * programmatic launch, and with the norms fused in as the runner's default runs them; fp16 storage,
+ * fp32 accumulation) and as FP16 TensorRT engines that Kiln builds from ONNX graphs of the same
+ * shapes (strongly typed, one static profile per token count). Both are timed as CUDA-graph replays
+ * back to back on one stream, so the figure is device time per segment.
  *
  * <pre>
  * java ... io.kiln.bench.gpu.DenseSegmentBench [--shape llama-3.2-1b] [--tokens 1,8,64,512]
@@ -64,6 +64,10 @@ public final class DenseSegmentBench {
 
   /** One segment: {@code in -> out}, or for the MLP {@code in -> 2 ff -> silu-mul -> ff -> in}. */
   record Segment(String name, int in, int out, int ff) {
+    boolean qkv() {
+      return name.equals("qkv");
+    }
+
     boolean mlp() {
       return ff > 0;
     }
@@ -82,6 +86,34 @@ public final class DenseSegmentBench {
         new Segment("qkv", h, qDim + 2 * kvDim, 0),
         new Segment("o", qDim, h, 0),
         new Segment("mlp", h, h, c.intermediateSize()));
+  }
+
+  /**
+   * How the runner may run a segment: its JSON key and label, whether through the skinny GEMM, with
+   * programmatic launch, and with the norms fused into the products (from the fp32 residual stream,
+   * the output and down projections adding into it, the QKV product with RoPE and the K/V write:
+   * the runner's default up to 8 rows with fp16 storage).
+   */
+  enum RunnerPath {
+    CUBLAS("cublas_us", "cuBLAS", false, false, false),
+    SKINNY("skinny_us", "Kiln skinny GEMM", true, false, false),
+    SKINNY_PROGRAMMATIC(
+        "skinny_programmatic_us", "skinny GEMM, programmatic launch", true, true, false),
+    FUSED_NORMS("fused_norms_us", "skinny GEMM, norms fused, programmatic", true, true, true);
+
+    final String key;
+    final String label;
+    final boolean skinny;
+    final boolean programmatic;
+    final boolean fusedNorms;
+
+    RunnerPath(String key, String label, boolean skinny, boolean programmatic, boolean fusedNorms) {
+      this.key = key;
+      this.label = label;
+      this.skinny = skinny;
+      this.programmatic = programmatic;
+      this.fusedNorms = fusedNorms;
+    }
   }
 
   public static void main(String[] args) throws IOException {
@@ -105,31 +137,30 @@ public final class DenseSegmentBench {
     root.put("device", Cuda.deviceName()).put("shape", shape).put("iterations", iterations);
     ArrayNode rows = root.putArray("rows");
     for (Segment s : segments(config)) {
-      double[] cublasUs = timeRunnerPath(s, tokens, iterations, false, false);
-      double[] skinnyUs = timeRunnerPath(s, tokens, iterations, true, false);
-      double[] overlappedUs =
-          Cuda.programmaticLaunchSupported()
-              ? timeRunnerPath(s, tokens, iterations, true, true)
-              : nans(tokens.length);
+      Map<RunnerPath, double[]> us = new LinkedHashMap<>();
+      for (RunnerPath path : RunnerPath.values()) {
+        us.put(
+            path,
+            path.programmatic && !Cuda.programmaticLaunchSupported()
+                ? nans(tokens.length)
+                : timeRunnerPath(s, config, tokens, iterations, path));
+      }
+      double[] cublasUs = us.get(RunnerPath.CUBLAS);
       double[] trtUs = timeTensorRt(s, tokens, iterations);
       for (int t = 0; t < tokens.length; t++) {
         ObjectNode r = rows.addObject();
-        r.put("segment", s.name()).put("tokens", tokens[t]).put("cublas_us", cublasUs[t]);
-        putMicros(r, "skinny_us", skinnyUs[t]);
-        putMicros(r, "skinny_programmatic_us", overlappedUs[t]);
+        r.put("segment", s.name()).put("tokens", tokens[t]);
+        StringBuilder line =
+            new StringBuilder(String.format(Locale.ROOT, "%-4s tokens %4d:", s.name(), tokens[t]));
+        for (Map.Entry<RunnerPath, double[]> e : us.entrySet()) {
+          putMicros(r, e.getKey().key, e.getValue()[t]);
+          line.append(
+              String.format(Locale.ROOT, " %s %.1f us,", e.getKey().label, e.getValue()[t]));
+        }
         r.put("tensorrt_us", trtUs[t])
             .put("cublas_over_tensorrt", cublasUs[t] / trtUs[t])
             .put("weight_bytes", s.weightBytes());
-        System.out.printf(
-            Locale.ROOT,
-            "%-4s tokens %4d: cuBLAS %8.1f us, skinny %8.1f us, skinny+PDL %8.1f us,"
-                + " TensorRT %8.1f us%n",
-            s.name(),
-            tokens[t],
-            cublasUs[t],
-            skinnyUs[t],
-            overlappedUs[t],
-            trtUs[t]);
+        System.out.println(line.append(String.format(Locale.ROOT, " TensorRT %.1f us", trtUs[t])));
       }
     }
     write(root, a);
@@ -157,12 +188,11 @@ public final class DenseSegmentBench {
     for (JsonNode r : root.path("rows")) {
       bySegment.computeIfAbsent(r.path("segment").asText(), k -> new ArrayList<>()).add(r);
     }
-    String[][] paths = {
-      {"cublas_us", "cuBLAS"},
-      {"skinny_us", "Kiln skinny GEMM"},
-      {"skinny_programmatic_us", "skinny GEMM, programmatic launch"},
-      {"tensorrt_us", "TensorRT FP16"}
-    };
+    List<String[]> paths = new ArrayList<>();
+    for (RunnerPath path : RunnerPath.values()) {
+      paths.add(new String[] {path.key, path.label});
+    }
+    paths.add(new String[] {"tensorrt_us", "TensorRT FP16"});
     List<XYChart> charts = new ArrayList<>();
     for (Map.Entry<String, List<JsonNode>> e : bySegment.entrySet()) {
       XYChart c =
@@ -204,25 +234,30 @@ public final class DenseSegmentBench {
         .append(") on ")
         .append(root.path("device").asText())
         .append(", fp16, CUDA-graph replay, µs per run\n\n")
-        .append(
-            "| segment | tokens | cuBLAS | Kiln skinny GEMM | skinny GEMM, programmatic launch"
-                + " | TensorRT | runner's best / TensorRT | runner's best, weight GB/s |\n")
-        .append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        .append("| segment | tokens |");
+    for (RunnerPath path : RunnerPath.values()) {
+      md.append(' ').append(path.label).append(" |");
+    }
+    md.append(" TensorRT | runner's best / TensorRT | runner's best, weight GB/s |\n|---|---:|")
+        .append("---:|".repeat(RunnerPath.values().length + 3))
+        .append('\n');
     for (var r : root.path("rows")) {
-      double c = r.path("cublas_us").asDouble();
-      double k = micros(r, "skinny_us");
-      double p = micros(r, "skinny_programmatic_us");
+      md.append(
+          String.format(
+              Locale.ROOT, "| %s | %d |", r.path("segment").asText(), r.path("tokens").asInt()));
+      double best = Double.NaN;
+      for (RunnerPath path : RunnerPath.values()) {
+        double us = micros(r, path.key);
+        md.append(' ').append(cell(us)).append(" |");
+        if (!Double.isNaN(us) && !(us >= best)) {
+          best = us;
+        }
+      }
       double t = r.path("tensorrt_us").asDouble();
-      double best = Math.min(c, Math.min(Double.isNaN(k) ? c : k, Double.isNaN(p) ? c : p));
       md.append(
           String.format(
               Locale.ROOT,
-              "| %s | %d | %.1f | %s | %s | %.1f | %.2f | %.0f |%n",
-              r.path("segment").asText(),
-              r.path("tokens").asInt(),
-              c,
-              cell(k),
-              cell(p),
+              " %.1f | %.2f | %.0f |%n",
               t,
               best / t,
               r.path("weight_bytes").asDouble() / (best * 1e3)));
@@ -256,15 +291,17 @@ public final class DenseSegmentBench {
   }
 
   /**
-   * The runner's way: cuBLAS GemmEx, or up to 8 tokens Kiln's skinny GEMM (NaN above), on fp16
-   * storage. The MLP runs Kiln's SiLU-mul between cuBLAS GEMMs; the skinny path fuses it into the
-   * gate/up product, as the runner does. {@code programmatic}: every Kiln kernel launched with
-   * programmatic dependent launch.
+   * The runner's way ({@code path}): cuBLAS GemmEx, or up to 8 tokens Kiln's skinny GEMM (NaN
+   * above), on fp16 storage. The MLP runs Kiln's SiLU-mul between cuBLAS GEMMs; the skinny path
+   * fuses it into the gate/up product, as the runner does. With the norms fused, the QKV and
+   * gate/up products read the fp32 residual stream (QKV also rotating and writing K/V), and the
+   * output and down projections add into it.
    */
   static double[] timeRunnerPath(
-      Segment s, int[] tokens, int iterations, boolean skinny, boolean programmatic) {
+      Segment s, LlamaConfig config, int[] tokens, int iterations, RunnerPath path) {
     int maxTokens = Arrays.stream(tokens).max().orElse(1);
     int hiddenOut = s.mlp() ? 2 * s.ff() : s.out();
+    int half = config.headDim() / 2;
     CUstream_st stream = new CUstream_st();
     Cuda.check(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
     try (CudaModule module = CudaModule.load();
@@ -274,37 +311,85 @@ public final class DenseSegmentBench {
         DeviceBuffer x = filled(2L * maxTokens * s.in());
         DeviceBuffer y1 = filled(2L * maxTokens * hiddenOut);
         DeviceBuffer act = filled(s.mlp() ? 2L * maxTokens * s.ff() : 1);
-        DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1)) {
-      Kernels kernels = new Kernels(module, StorageType.F16, 64, programmatic);
+        DeviceBuffer y2 = filled(s.mlp() ? 2L * maxTokens * s.in() : 1);
+        DeviceBuffer residual = filled(4L * maxTokens * Math.max(s.in(), s.out()));
+        DeviceBuffer ropeTable = filled(4L * maxTokens * half);
+        DeviceBuffer cache = filled(2L * maxTokens * config.kvDim());
+        DeviceBuffer rows = zeros(4L * maxTokens)) {
+      Kernels kernels = new Kernels(module, StorageType.F16, 64, path.programmatic);
       int f16 = StorageType.F16.cudaType;
       int sms = Cuda.multiprocessors();
+      float eps = (float) config.rmsNormEps();
+      // Every row at position 0 and K/V slot 0: timing only.
+      SkinnyGemm.RopeKv rope =
+          new SkinnyGemm.RopeKv(
+              rows.address(),
+              ropeTable.address(),
+              ropeTable.address(),
+              cache.address(),
+              cache.address(),
+              rows.address(),
+              config.numHeads(),
+              config.numKvHeads(),
+              config.headDim());
       double[] us = new double[tokens.length];
       for (int t = 0; t < tokens.length; t++) {
         int n = tokens[t];
-        if (skinny && !SkinnyGemm.handles(n)) {
+        if (path.skinny && !SkinnyGemm.handles(n)) {
           us[t] = Double.NaN;
           continue;
         }
         GemmStep gemm =
-            skinny
+            path.skinny
                 ? (y, in, w, inDim, outDim) ->
                     kernels.skinnyGemm(stream, sms, n, inDim, outDim, y, in, w)
                 : (y, in, w, inDim, outDim) -> blas.linear(y, f16, in, w, f16, n, inDim, outDim);
-        Runnable run =
-            () -> {
-              if (s.mlp() && skinny) {
-                kernels.skinnyGemmSilu(
-                    stream, sms, n, s.in(), s.ff(), act.address(), x.address(), w1.address());
-              } else {
-                gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
-                if (s.mlp()) {
-                  kernels.siluMul(stream, act.address(), y1.address(), n, s.ff());
+        long stream32 = residual.address();
+        Runnable run;
+        if (path.fusedNorms && s.mlp()) {
+          run =
+              () -> {
+                kernels.skinnyGemmSiluNormed(
+                    stream, sms, n, s.in(), s.ff(), act.address(), stream32, w1.address(), eps);
+                kernels.skinnyGemmResidual(
+                    stream, sms, n, s.ff(), s.in(), stream32, act.address(), w2.address());
+              };
+        } else if (path.fusedNorms && s.qkv()) {
+          run =
+              () ->
+                  kernels.skinnyGemmRopeKvNormed(
+                      stream,
+                      sms,
+                      n,
+                      s.in(),
+                      s.out(),
+                      y1.address(),
+                      stream32,
+                      w1.address(),
+                      rope,
+                      eps);
+        } else if (path.fusedNorms) {
+          run =
+              () ->
+                  kernels.skinnyGemmResidual(
+                      stream, sms, n, s.in(), s.out(), stream32, x.address(), w1.address());
+        } else {
+          run =
+              () -> {
+                if (s.mlp() && path.skinny) {
+                  kernels.skinnyGemmSilu(
+                      stream, sms, n, s.in(), s.ff(), act.address(), x.address(), w1.address());
+                } else {
+                  gemm.run(y1.address(), x.address(), w1.address(), s.in(), hiddenOut);
+                  if (s.mlp()) {
+                    kernels.siluMul(stream, act.address(), y1.address(), n, s.ff());
+                  }
                 }
-              }
-              if (s.mlp()) {
-                gemm.run(y2.address(), act.address(), w2.address(), s.ff(), s.in());
-              }
-            };
+                if (s.mlp()) {
+                  gemm.run(y2.address(), act.address(), w2.address(), s.ff(), s.in());
+                }
+              };
+        }
         run.run(); // cuBLAS loads its kernels outside the capture
         us[t] = replayMicros(stream, run, iterations);
       }
@@ -319,10 +404,21 @@ public final class DenseSegmentBench {
     void run(long y, long x, long w, int in, int out);
   }
 
-  /** Device memory with a harmless fp16 pattern (0x3C3C, about 1.06) rather than garbage. */
+  /**
+   * Device memory with a harmless pattern rather than garbage: 0x3C bytes, about 1.06 as fp16 and
+   * 0.0115 as fp32.
+   */
   private static DeviceBuffer filled(long bytes) {
+    return memset(bytes, 0x3C);
+  }
+
+  private static DeviceBuffer zeros(long bytes) {
+    return memset(bytes, 0);
+  }
+
+  private static DeviceBuffer memset(long bytes, int value) {
     DeviceBuffer b = new DeviceBuffer(bytes);
-    Cuda.check(cudart.cudaMemset(Cuda.at(b.address()), 0x3C, bytes), "cudaMemset");
+    Cuda.check(cudart.cudaMemset(Cuda.at(b.address()), value, bytes), "cudaMemset");
     return b;
   }
 

@@ -52,16 +52,18 @@ class DenseSegmentBenchTest {
         .put("cublas_us", 10.0)
         .put("skinny_us", 6.0)
         .put("skinny_programmatic_us", 5.0)
+        .put("fused_norms_us", 4.0)
         .put("tensorrt_us", 8.0)
         .put("weight_bytes", 10_000_000L);
     String md = DenseSegmentBench.markdown(root);
-    assertTrue(md.contains("| mlp | 64 | 40.0 | – | – | 50.0 | 0.80 | 100 |"), md);
-    assertTrue(md.contains("| o | 1 | 10.0 | 6.0 | 5.0 | 8.0 | 0.63 | 2000 |"), md);
+    assertTrue(md.contains("| mlp | 64 | 40.0 | – | – | – | 50.0 | 0.80 | 100 |"), md);
+    assertTrue(md.contains("| o | 1 | 10.0 | 6.0 | 5.0 | 4.0 | 8.0 | 0.50 | 2500 |"), md);
+    assertTrue(md.contains("| skinny GEMM, norms fused, programmatic |"), md);
     // One chart per segment; a path without points (the skinny GEMM at 64 tokens) has no line.
     var charts = DenseSegmentBench.charts(root);
     assertEquals(2, charts.size());
     assertEquals(Set.of("cuBLAS", "TensorRT FP16"), charts.get(0).getSeriesMap().keySet());
-    assertEquals(4, charts.get(1).getSeriesMap().size());
+    assertEquals(5, charts.get(1).getSeriesMap().size());
   }
 
   @Test

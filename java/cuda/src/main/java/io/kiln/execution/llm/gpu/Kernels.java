@@ -329,7 +329,7 @@ public final class Kernels {
    * {@code skinny_gemm_residual(float* y, const T* x, const T* w, int m, int in, int out, int
    * ksplit)}: adds into the fp32 residual stream {@code y}.
    */
-  void skinnyGemmResidual(
+  public void skinnyGemmResidual(
       CUstream_st stream, int multiprocessors, int m, int in, int out, long y, long x, long w) {
     SkinnyGemm.launch(skinnyGemmResidual, stream, multiprocessors, m, in, out, y, x, w);
   }
@@ -355,7 +355,7 @@ public final class Kernels {
    * {@code skinny_gemm_silu_normed(T* y, const float* x, const T* w, int m, int in, int out, int
    * ksplit, float eps)}.
    */
-  void skinnyGemmSiluNormed(
+  public void skinnyGemmSiluNormed(
       CUstream_st stream,
       int multiprocessors,
       int m,
@@ -390,7 +390,7 @@ public final class Kernels {
    * {@code skinny_gemm_rope_kv_normed(T* y, const float* x, const T* w, int m, int in, int out, int
    * ksplit, ...RopeKv, float eps)}.
    */
-  void skinnyGemmRopeKvNormed(
+  public void skinnyGemmRopeKvNormed(
       CUstream_st stream,
       int multiprocessors,
       int m,

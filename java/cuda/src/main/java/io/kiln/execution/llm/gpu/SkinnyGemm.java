@@ -296,7 +296,7 @@ public final class SkinnyGemm {
    * the cos/sin tables of RoPE, the K/V pools of the layer and the slot mapping, with the head
    * counts and size.
    */
-  record RopeKv(
+  public record RopeKv(
       long positions,
       long cosTable,
       long sinTable,
