@@ -58,6 +58,18 @@ __device__ __forceinline__ void unpack(const typename Bits<VEC * sizeof(T)>::typ
 // skinny_rows). For kSiluGate and kRopeKv `partner` is the sum of the paired weight row (the up
 // row, or the second row of the rotation pair), and `col` for kRopeKv is the first row of the pair.
 // Both builds, FMA and tensor-core, end here, so they round and store alike.
+// The greedy key of logit `sum` at column `col`: its order in the high word, the complemented index
+// in the low (the first largest logit has the largest key); all ones for a NaN or an infinity.
+__device__ __forceinline__ unsigned long long logit_key(float sum, long col) {
+  return isfinite(sum) ? (unsigned long long)ordered(sum) << 32 | (0xffffffffu - (unsigned)col)
+                       : ~0ull;
+}
+
+// Raises keys[t] to `key` where it is larger, reading first so that few lanes reach the atomic.
+__device__ __forceinline__ void raise_key(unsigned long long* keys, int t, unsigned long long key) {
+  if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
+}
+
 template <typename T, typename TOut, SkinnyEpilogue EPI>
 __device__ __forceinline__ void skinny_store(TOut* y, int t, int out, long col, float sum,
                                              float partner, const T* bias, const RopeKv<T>& rk,
@@ -73,10 +85,7 @@ __device__ __forceinline__ void skinny_store(TOut* y, int t, int out, long col, 
     y[(long)t * out + col] += to_float(from_float<T>(sum));
   } else if constexpr (EPI == kLogitsArgmax) {
     y[(long)t * out + col] = sum;
-    unsigned long long key = isfinite(sum)
-        ? (unsigned long long)ordered(sum) << 32 | (0xffffffffu - (unsigned)col)
-        : ~0ull;
-    if (key > *(volatile unsigned long long*)(keys + t)) atomicMax(keys + t, key);
+    raise_key(keys, t, logit_key(sum, col));
   } else {
     float b = 0.f;
     if constexpr (EPI == kBias) b = to_float(bias[col]);
@@ -260,7 +269,6 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
   }
 }
 
-
 // ---- skinny GEMM on tensor cores --------------------------------------------------------------
 
 // Steps of 2 to 8 rows (speculative verification, a draft's first round) with fp16 weights: the
@@ -432,6 +440,27 @@ __device__ void skinny_mma(TOut* y, const TX* x, const __half* w, const __half* 
     }
   }
   // acc[j]: weight row_a, activation row 2 quad + j; acc[2 + j]: row_b, the same activation row.
+  if constexpr (EPI == kLogitsArgmax) {
+    // Every logit is stored, but each activation row's key is raised once per block: the best of
+    // the tile's 16 rows, from the 8 lanes that share the row (max is order-free: same keys).
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      int t = 2 * quad + j;
+      unsigned long long best = 0;
+      if (t < m && active_a) {
+        y[(long)t * out + row_a] = acc[j];
+        best = max(best, logit_key(acc[j], row_a));
+      }
+      if (t < m && active_b) {
+        y[(long)t * out + row_b] = acc[2 + j];
+        best = max(best, logit_key(acc[2 + j], row_b));
+      }
+#pragma unroll
+      for (int o = 4; o < 32; o <<= 1) best = max(best, __shfl_xor_sync(0xffffffffu, best, o));
+      if (group == 0 && t < m) raise_key(keys, t, best);
+    }
+    return;
+  }
   // The SiLU gate and RoPE pair row_a with row_b; the other epilogues store both rows.
   constexpr bool paired = EPI == kSiluGate || EPI == kRopeKv;
 #pragma unroll
