@@ -1037,22 +1037,30 @@ class GpuKernelsTest {
 
   /**
    * The LM head with the greedy argmax fused: the logits of the fp32-output product bit for bit,
-   * and per row a key that names the first largest of them (two rows tie for the largest in the
-   * first case).
+   * and per row a key that names the first largest of them (three planted rows tie for activation
+   * row 0; the one-row build computes them bit for bit alike). The fp16 cases of 3 and 5 rows take
+   * the tensor-core build.
    */
   @ParameterizedTest(name = "{0} m={1} in={2} vocab={3}")
-  @CsvSource({"F16, 1, 2048, 32000", "F32, 1, 264, 1000", "F16, 3, 520, 5000", "F32, 8, 64, 77"})
+  @CsvSource({
+    "F16, 1, 2048, 32000",
+    "F32, 1, 264, 1000",
+    "F16, 3, 520, 5000",
+    "F16, 5, 2048, 32003",
+    "F32, 8, 64, 77"
+  })
   void skinnyGemmLogitsKeepsTheFirstLargest(StorageType st, int m, int in, int vocab) {
     Kernels k = kernels(st, 64);
     SplittableRandom rnd = new SplittableRandom(29L * m + in + vocab + st.ordinal());
     int sms = Cuda.multiprocessors();
     float[] xs = random(rnd, m * in, 1);
     float[] ws = random(rnd, vocab * in, 0.05);
-    if (m == 1) {
-      for (int i = 0; i < in; i++) {
-        ws[5 * in + i] = 0.2f * xs[i];
-        ws[vocab / 2 * in + i] = 0.2f * xs[i];
-      }
+    // Rows 5 and 9 (one tile of the tensor-core build, different lanes) and vocab / 2 (another
+    // block) score activation row 0 alike and above the rest: a tie the key must break to 5.
+    for (int i = 0; i < in; i++) {
+      ws[5 * in + i] = 0.2f * xs[i];
+      ws[9 * in + i] = 0.2f * xs[i];
+      ws[vocab / 2 * in + i] = 0.2f * xs[i];
     }
     try (GpuTests.Stored x = store(k, st, xs);
         GpuTests.Stored w = store(k, st, ws);
