@@ -1160,26 +1160,14 @@ class GpuKernelsTest {
     "F16, 3, 2052, 40",
   })
   void normedSkinnyGemmSiluMatchesJava(StorageType st, int m, int in, int ff) {
-    Kernels k = kernels(st, 64);
     SplittableRandom rnd = new SplittableRandom(23L * m + in + 11L * ff + st.ordinal());
-    int sms = Cuda.multiprocessors();
-    float eps = 1e-5f;
     float[] resid = random(rnd, m * in, 3);
-    float[] g = random(rnd, in, 1.5);
-    try (GpuTests.Stored w = store(k, st, folded(random(rnd, 2 * ff * in, 0.05), g));
-        DeviceBuffer x = floats(resid);
-        DeviceBuffer y = poisoned(st, (long) (m + 1) * ff)) {
-      k.skinnyGemmSiluNormed(
-          null, sms, m, in, ff, y.address(), x.address(), w.buffer().address(), eps);
-      float[] expected = siluGate(normRows(resid, m, in, eps), w.values(), m, in, ff);
-      String what = "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff;
-      float[] got = read(st, y, (m + 1) * ff);
-      assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
-      assertNothingPast(got, m, ff, what);
-    }
+    assertNormedSiluMatchesJava(
+        st, m, in, ff, resid, rnd, "normed skinny gemm silu " + st + " " + m + "x" + in + "x" + ff);
+    Kernels k = kernels(st, 64);
     assertThrows(
         BackendException.class,
-        () -> k.skinnyGemmSiluNormed(null, sms, 1, 64, 8, 0, 8, 0, eps),
+        () -> k.skinnyGemmSiluNormed(null, Cuda.multiprocessors(), 1, 64, 8, 0, 8, 0, 1e-5f),
         "a residual stream off the 16-byte grid");
   }
 
@@ -1189,19 +1177,29 @@ class GpuKernelsTest {
    */
   @Test
   void normedSkinnyGemmSiluTakesAResidualStreamBeyondHalfRange() {
-    Kernels k = kernels(StorageType.F16, 64);
     SplittableRandom rnd = new SplittableRandom(97);
     int m = 5;
     int in = 2048;
-    int ff = 64;
     float[] resid = random(rnd, m * in, 3);
     for (int i = 0; i < resid.length; i += 7) {
       resid[i] *= 1e5f;
     }
+    assertNormedSiluMatchesJava(StorageType.F16, m, in, 64, resid, rnd, "wide stream");
+  }
+
+  /**
+   * The SiLU-gate product that norms the fp32 residual stream {@code resid} ([m, in]) itself, with
+   * folded weights drawn from {@code rnd}, against plain Java on the normed rows and the weights as
+   * stored; nothing written past row m.
+   */
+  private static void assertNormedSiluMatchesJava(
+      StorageType st, int m, int in, int ff, float[] resid, SplittableRandom rnd, String what) {
+    Kernels k = kernels(st, 64);
+    float eps = 1e-5f;
     float[] g = random(rnd, in, 1.5);
-    try (GpuTests.Stored w = store(k, StorageType.F16, folded(random(rnd, 2 * ff * in, 0.05), g));
+    try (GpuTests.Stored w = store(k, st, folded(random(rnd, 2 * ff * in, 0.05), g));
         DeviceBuffer x = floats(resid);
-        DeviceBuffer y = poisoned(StorageType.F16, (long) m * ff)) {
+        DeviceBuffer y = poisoned(st, (long) (m + 1) * ff)) {
       k.skinnyGemmSiluNormed(
           null,
           Cuda.multiprocessors(),
@@ -1211,10 +1209,11 @@ class GpuKernelsTest {
           y.address(),
           x.address(),
           w.buffer().address(),
-          1e-5f);
-      float[] expected = siluGate(normRows(resid, m, in, 1e-5f), w.values(), m, in, ff);
-      assertClose(
-          expected, read(StorageType.F16, y, m * ff), tolerance(StorageType.F16), "wide stream");
+          eps);
+      float[] expected = siluGate(normRows(resid, m, in, eps), w.values(), m, in, ff);
+      float[] got = read(st, y, (m + 1) * ff);
+      assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
+      assertNothingPast(got, m, ff, what);
     }
   }
 
