@@ -4,7 +4,7 @@
 # the target's first two layers. The target is a seeded random Llama (make-random-model, no
 # download) whose layers after the second have o_proj and down_proj scaled by SCALE, so they add
 # almost nothing to the residual stream and the 2-layer draft predicts its greedy tokens.
-# Writes bench/results/spec-cpu-<date>.{md,json}. Run on a quiet machine; takes ~10 min on 2 cores.
+# Writes bench/results/spec-cpu-<date>.{md,json,png} (or OUT.*). Run on a quiet machine; ~10 min on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f java/cli/target/kiln.jar ] || mvn -B -q -DskipTests package
@@ -35,7 +35,7 @@ models+=" $layers layers, 16 heads (4 KV heads, head_dim 64), intermediate 2816,
 models+=" lm_head, f32 on disk; target: that model with o_proj and down_proj of layers $keep-$((layers - 1))"
 models+=" multiplied by $scale (ShallowDraftModels); draft: its first $keep layers with the same"
 models+=" embeddings, final norm and lm_head"
-out=bench/results/spec-cpu-$(date -u +%Y-%m-%d)
-java -Xmx6g -cp "${cp[0]}" io.kiln.bench.SpecCpuBench "$work/target" "$work/draft" "$out" \
+out=${OUT:-bench/results/spec-cpu-$(date -u +%Y-%m-%d)}
+java -Xmx6g -cp "${cp[0]}" io.kiln.bench.SpecBench "$work/target" "$work/draft" cpu "$out" \
   "$requests" "$gen_len" "$ks" "$rounds" "$models" \
   "REQUESTS=$requests GEN_LEN=$gen_len KS=$ks ROUNDS=$rounds SEED=$seed SCALE=$scale bench/cpu-spec.sh"

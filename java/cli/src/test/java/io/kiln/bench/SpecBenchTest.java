@@ -1,0 +1,107 @@
+package io.kiln.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kiln.DType;
+import io.kiln.model.llama.RandomLlamaModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The speculation bench on the CPU runners, with the tiny shallow-draft pair: its report. */
+@Timeout(180)
+class SpecBenchTest {
+  @TempDir Path dir;
+
+  @Test
+  void comparesEveryCaseWithPlainSlotBySlotAndPricesItWithTheTimedCalls() throws Exception {
+    Path base = dir.resolve("base");
+    RandomLlamaModel.write(
+        RandomLlamaModel.shape("tiny"), 5, DType.F32, base, 1L << 30, fraction -> {});
+    Path target = dir.resolve("target");
+    Path draft = dir.resolve("draft");
+    ShallowDraftModels.write(base, target, draft, 1, 1e-3);
+    Path out = dir.resolve("spec");
+    SpecBench.main(
+        new String[] {
+          target.toString(),
+          draft.toString(),
+          "cpu",
+          out.toString(),
+          "2",
+          "12",
+          "2,3",
+          "1",
+          "tiny shallow pair",
+          "a test"
+        });
+
+    String md = Files.readString(dir.resolve("spec.md"));
+    assertTrue(md.contains("| target verification (4 positions) |"), md);
+    assertTrue(md.contains("| draft first round (2 positions, 1 token) |"), md);
+    JsonNode json = new ObjectMapper().readTree(dir.resolve("spec.json").toFile());
+    assertEquals("a test", json.get("command").asText());
+    assertEquals("cpu", json.get("device").asText());
+    List<String> names = new ArrayList<>();
+    json.get("rows").forEach(r -> names.add(r.get("decoding").asText()));
+    assertEquals(
+        List.of(
+            "plain",
+            "ngram K=2",
+            "ngram K=3",
+            "draft K=2",
+            "draft K=3",
+            "draft model alone (plain)"),
+        names);
+
+    JsonNode costs = json.get("call_costs");
+    double decode = costs.get("target decode (1 position)").asDouble();
+    double round = costs.get("draft round (1 position)").asDouble();
+    double first = costs.get("draft first round (2 positions, 1 token)").asDouble();
+    JsonNode plain = json.get("rows").get(0);
+    for (JsonNode row : json.get("rows")) {
+      // Each slot's speedup is that run's decode rate over plain decoding's in the same slot.
+      for (int slot = 0; slot < 2; slot++) {
+        double expected =
+            row.get("runs").get(slot).get("decode_tokens_per_second_per_request").asDouble()
+                / plain
+                    .get("runs")
+                    .get(slot)
+                    .get("decode_tokens_per_second_per_request")
+                    .asDouble();
+        assertEquals(expected, row.get("speedup_vs_plain_per_slot").get(slot).asDouble(), 1e-9);
+      }
+      if (!row.has("spec_tokens")) {
+        continue;
+      }
+      int k = row.get("spec_tokens").asInt();
+      long steps = row.get("decode_steps").asLong();
+      long verifications = row.get("spec_steps").asLong();
+      long accepted = row.get("spec_accepted").asLong();
+      assertTrue(accepted <= row.get("spec_proposed").asLong());
+      assertTrue(verifications > 0 && verifications <= steps, row.toString());
+      double verify = costs.get("target verification (" + (k + 1) + " positions)").asDouble();
+      double perVerification =
+          row.get("decoding").asText().startsWith("draft")
+              ? verify + first + (k - 1) * round
+              : verify;
+      double millis = (steps - verifications) * decode + verifications * perVerification;
+      assertEquals(
+          (steps + accepted) * decode / millis,
+          row.get("modeled_speedup").asDouble(),
+          1e-9,
+          row.toString());
+    }
+    assertEquals(1.0, plain.get("speedup_vs_plain").asDouble(), 1e-12);
+    // The first layer alone predicts the scaled target's greedy tokens most of the time.
+    assertTrue(json.get("rows").get(4).get("acceptance_rate").asDouble() > 0.5, json.toString());
+    assertTrue(Files.size(dir.resolve("spec.png")) > 0);
+  }
+}
