@@ -28,8 +28,11 @@ final class CpuMath {
   /**
    * {@code out[n][o] = sum_i x[n][i] * w[o][i] + bias[o]} for {@code rows} inputs. A task takes one
    * tile of outputs for up to {@link #ROW_TILE} tokens: their accumulators stay in L1 while the
-   * tile's weights stream by once. Each output sums over i in order, so a token's result does not
-   * depend on what else is in the batch. {@code bias} may be null.
+   * tile's weights stream by once. A pass over the tile adds four inputs at once into two tokens'
+   * accumulators (one for an odd last token), so each accumulator is loaded and stored once per
+   * four products: the stores, not the arithmetic, bound the one-input pass. Each output still sums
+   * over i in order, one product at a time, so a token's result does not depend on what else is in
+   * the batch. {@code bias} may be null.
    */
   void matmul(float[] out, float[] x, int rows, PackedMatrix w, float[] bias) {
     int in = w.in;
@@ -45,15 +48,24 @@ final class CpuMath {
           int count = Math.min(rows, firstRow + ROW_TILE) - firstRow;
           float[][] acc = new float[count][width];
           int base = tile * in;
-          for (int i = 0; i < in; i++) {
-            float[] weights = w.rows[base + i];
+          int i = 0;
+          for (; i + 3 < in; i += 4) {
+            float[] w0 = w.rows[base + i];
+            float[] w1 = w.rows[base + i + 1];
+            float[] w2 = w.rows[base + i + 2];
+            float[] w3 = w.rows[base + i + 3];
             int n = 0;
-            // Four tokens per pass: each weight loaded once feeds four accumulators.
-            for (; n + 3 < count; n += 4) {
+            for (; n + 1 < count; n += 2) {
               int at = (firstRow + n) * in + i;
-              axpy4(acc, n, x[at], x[at + in], x[at + 2 * in], x[at + 3 * in], weights);
+              axpy4x2(acc[n], acc[n + 1], x, at, at + in, w0, w1, w2, w3);
             }
-            for (; n < count; n++) {
+            if (n < count) {
+              axpy4(acc[n], x, (firstRow + n) * in + i, w0, w1, w2, w3);
+            }
+          }
+          for (; i < in; i++) {
+            float[] weights = w.rows[base + i];
+            for (int n = 0; n < count; n++) {
               axpy(acc[n], x[(firstRow + n) * in + i], weights);
             }
           }
@@ -74,21 +86,46 @@ final class CpuMath {
   }
 
   /**
-   * {@code acc[n + k] += a_k * w} for k in 0..3, in one pass over {@code w}; each output adds the
-   * same products in the same order as {@link #axpy} would, so results are bit for bit the same.
+   * {@code acc += x[at + k] * w[k]} for k in 0..3, in one pass; the products are added one after
+   * another as four {@link #axpy} passes would add them, so the result is bit for bit the same.
    */
   private static void axpy4(
-      float[][] acc, int n, float a0, float a1, float a2, float a3, float[] w) {
-    float[] c0 = acc[n];
-    float[] c1 = acc[n + 1];
-    float[] c2 = acc[n + 2];
-    float[] c3 = acc[n + 3];
-    for (int j = 0; j < w.length; j++) {
-      float wj = w[j];
-      c0[j] += a0 * wj;
-      c1[j] += a1 * wj;
-      c2[j] += a2 * wj;
-      c3[j] += a3 * wj;
+      float[] acc, float[] x, int at, float[] w0, float[] w1, float[] w2, float[] w3) {
+    float a0 = x[at];
+    float a1 = x[at + 1];
+    float a2 = x[at + 2];
+    float a3 = x[at + 3];
+    for (int j = 0; j < w0.length; j++) {
+      acc[j] = acc[j] + a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j];
+    }
+  }
+
+  /** {@link #axpy4} for two tokens (inputs at {@code aAt} and {@code bAt}) in one weight pass. */
+  private static void axpy4x2(
+      float[] accA,
+      float[] accB,
+      float[] x,
+      int aAt,
+      int bAt,
+      float[] w0,
+      float[] w1,
+      float[] w2,
+      float[] w3) {
+    float a0 = x[aAt];
+    float a1 = x[aAt + 1];
+    float a2 = x[aAt + 2];
+    float a3 = x[aAt + 3];
+    float b0 = x[bAt];
+    float b1 = x[bAt + 1];
+    float b2 = x[bAt + 2];
+    float b3 = x[bAt + 3];
+    for (int j = 0; j < w0.length; j++) {
+      float p = w0[j];
+      float q = w1[j];
+      float r = w2[j];
+      float s = w3[j];
+      accA[j] = accA[j] + a0 * p + a1 * q + a2 * r + a3 * s;
+      accB[j] = accB[j] + b0 * p + b1 * q + b2 * r + b3 * s;
     }
   }
 

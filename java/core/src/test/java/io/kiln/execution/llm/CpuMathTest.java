@@ -18,33 +18,38 @@ class CpuMathTest {
   }
 
   /**
-   * Rows computed together (in fours, then one by one) equal each row computed alone, bit for bit,
-   * and a float64 product to float32 rounding: a token's result never depends on its batch.
+   * Rows computed together (in pairs, an odd one alone, inputs four at a time then one by one)
+   * equal each row computed alone and a float32 sum over the inputs in order, bit for bit, and a
+   * float64 product to float32 rounding: a token's result never depends on its batch.
    */
   @Test
   void matmulRowsAreTheSameAloneAndInAnyBatch() {
     SplittableRandom rnd = new SplittableRandom(11);
-    int in = 96;
-    int out = 300;
-    float[] w = random(rnd, out * in);
-    float[] bias = random(rnd, out);
-    PackedMatrix packed = PackedMatrix.pack(w, out, in, 128);
-    CpuMath math = new CpuMath(new ForkJoinPool(2));
-    for (int rows : new int[] {1, 3, 4, 7, 16, 21}) {
-      float[] x = random(rnd, rows * in);
-      float[] together = new float[rows * out];
-      math.matmul(together, x, rows, packed, bias);
-      for (int n = 0; n < rows; n++) {
-        float[] alone = new float[out];
-        math.matmul(alone, Arrays.copyOfRange(x, n * in, (n + 1) * in), 1, packed, bias);
-        assertArrayEquals(
-            alone, Arrays.copyOfRange(together, n * out, (n + 1) * out), rows + " rows, row " + n);
-        for (int o = 0; o < out; o++) {
-          double exact = bias[o];
-          for (int i = 0; i < in; i++) {
-            exact += (double) x[n * in + i] * w[o * in + i];
+    for (int in : new int[] {96, 99}) {
+      int out = 300;
+      float[] w = random(rnd, out * in);
+      float[] bias = random(rnd, out);
+      PackedMatrix packed = PackedMatrix.pack(w, out, in, 128);
+      CpuMath math = new CpuMath(new ForkJoinPool(2));
+      for (int rows : new int[] {1, 2, 3, 4, 5, 7, 16, 21}) {
+        float[] x = random(rnd, rows * in);
+        float[] together = new float[rows * out];
+        math.matmul(together, x, rows, packed, bias);
+        for (int n = 0; n < rows; n++) {
+          float[] alone = new float[out];
+          math.matmul(alone, Arrays.copyOfRange(x, n * in, (n + 1) * in), 1, packed, bias);
+          String where = in + " inputs, " + rows + " rows, row " + n;
+          assertArrayEquals(alone, Arrays.copyOfRange(together, n * out, (n + 1) * out), where);
+          for (int o = 0; o < out; o++) {
+            float inOrder = 0;
+            double exact = bias[o];
+            for (int i = 0; i < in; i++) {
+              inOrder += x[n * in + i] * w[o * in + i];
+              exact += (double) x[n * in + i] * w[o * in + i];
+            }
+            assertEquals(inOrder + bias[o], alone[o], 0f, where + " output " + o);
+            assertEquals(exact, alone[o], 1e-4, where + " output " + o);
           }
-          assertEquals(exact, alone[o], 1e-4, "row " + n + " output " + o);
         }
       }
     }
