@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Kiln's CPU forward pass against ONNX Runtime running Kiln's ONNX export of the same model, in
-# one process: prefill of 128 tokens and 16 greedy decode steps at batch 1 and 4, float32.
+# one process: prefill of 128 tokens and 32 greedy decode steps at batch 1 and 4, float32, over
+# ROUNDS rounds (default 5) in which the two take turns going first (ratios: medians of same-round
+# ratios).
 # The model is a seeded random Llama of about 120M parameters (make-random-model, no download).
-# Writes bench/results/cpu-llm-runners-<date>.{md,json}. Run on a quiet machine.
+# Writes bench/results/cpu-llm-runners-<date>.{md,json,png}. Run on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f java/cli/target/kiln.jar ] || mvn -B -q -DskipTests package
@@ -14,7 +16,8 @@ cat > "$work/config.json" <<'JSON'
  "max_position_embeddings":2048,"rope_theta":10000.0,"rms_norm_eps":1e-05,"tie_word_embeddings":false,
  "bos_token_id":1,"eos_token_id":2}
 JSON
+rm -rf "$work/model"
 java -jar java/cli/target/kiln.jar make-random-model --shape "$work/config.json" --seed 1 --dtype f16 -o "$work/model"
 out=bench/results/cpu-llm-runners-$(date -u +%Y-%m-%d)
 java -Xmx6g -cp "java/cli/target/kiln.jar:java/cli/target/lib/*" io.kiln.bench.LlmRunnerComparison \
-  "$work/model" "$out" 128 16 1,4
+  "$work/model" "$out" 128 32 1,4 "${ROUNDS:-5}"
