@@ -29,7 +29,7 @@ class CpuMathTest {
       int out = 300;
       float[] w = random(rnd, out * in);
       float[] bias = random(rnd, out);
-      PackedMatrix packed = PackedMatrix.pack(w, out, in, 128);
+      PackedMatrix packed = PackedMatrix.pack(w, out, in, in == 96 ? 128 : 512);
       CpuMath math = new CpuMath(new ForkJoinPool(2));
       for (int rows : new int[] {1, 2, 3, 4, 5, 7, 16, 21}) {
         float[] x = random(rnd, rows * in);
@@ -53,5 +53,16 @@ class CpuMathTest {
         }
       }
     }
+  }
+
+  /** Tiles as wide as still gives each thread two of them, within 128 to 512 columns. */
+  @Test
+  void tilesAreWideWhereThereAreEnoughForEveryThread() {
+    assertEquals(512, PackedMatrix.tileWidthFor(2816, 2));
+    assertEquals(256, PackedMatrix.tileWidthFor(1024, 2));
+    assertEquals(128, PackedMatrix.tileWidthFor(256, 2));
+    assertEquals(512, PackedMatrix.tileWidthFor(32000, 16));
+    assertEquals(128, PackedMatrix.tileWidthFor(2816, 16));
+    assertEquals(128, PackedMatrix.tileWidthFor(64, 1));
   }
 }
