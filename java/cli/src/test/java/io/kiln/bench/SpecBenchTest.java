@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.kiln.DType;
-import io.kiln.model.llama.RandomLlamaModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,17 +20,12 @@ class SpecBenchTest {
 
   @Test
   void comparesEveryCaseWithPlainSlotBySlotAndPricesItWithTheTimedCalls() throws Exception {
-    Path base = dir.resolve("base");
-    RandomLlamaModel.write(
-        RandomLlamaModel.shape("tiny"), 5, DType.F32, base, 1L << 30, fraction -> {});
-    Path target = dir.resolve("target");
-    Path draft = dir.resolve("draft");
-    ShallowDraftModels.write(base, target, draft, 1, 1e-3);
+    TinyShallowPair pair = TinyShallowPair.write(dir);
     Path out = dir.resolve("spec");
     SpecBench.main(
         new String[] {
-          target.toString(),
-          draft.toString(),
+          pair.target().toString(),
+          pair.draft().toString(),
           "cpu",
           out.toString(),
           "2",

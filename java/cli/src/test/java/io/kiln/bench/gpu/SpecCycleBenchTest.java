@@ -5,9 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.kiln.DType;
-import io.kiln.bench.ShallowDraftModels;
-import io.kiln.model.llama.RandomLlamaModel;
+import io.kiln.bench.TinyShallowPair;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -21,16 +19,17 @@ class SpecCycleBenchTest {
 
   @Test
   void timesEveryCallKindOfACycleAndModelsTheSpeedup() throws Exception {
-    Path base = dir.resolve("base");
-    RandomLlamaModel.write(
-        RandomLlamaModel.shape("tiny"), 5, DType.F32, base, 1L << 30, fraction -> {});
-    Path target = dir.resolve("target");
-    Path draft = dir.resolve("draft");
-    ShallowDraftModels.write(base, target, draft, 1, 1e-3);
+    TinyShallowPair pair = TinyShallowPair.write(dir);
     Path out = dir.resolve("cycle");
     SpecCycleBench.main(
         new String[] {
-          target.toString(), draft.toString(), "cpu", "3", "20", out.toString(), "a test"
+          pair.target().toString(),
+          pair.draft().toString(),
+          "cpu",
+          "3",
+          "20",
+          out.toString(),
+          "a test"
         });
     String md = Files.readString(dir.resolve("cycle.md"));
     assertTrue(md.contains("| target verification (4 positions) |"), md);
