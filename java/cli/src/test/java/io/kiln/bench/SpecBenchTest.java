@@ -71,6 +71,7 @@ class SpecBenchTest {
                     .asDouble();
         assertEquals(expected, row.get("speedup_vs_plain_per_slot").get(slot).asDouble(), 1e-9);
       }
+      assertTrue(row.get("first_token_ms_mean").asDouble() > 0, row.toString());
       if (!row.has("spec_tokens")) {
         continue;
       }

@@ -12,9 +12,10 @@ import java.util.Map;
  * A smaller model with the target's vocabulary proposes tokens one draft step at a time, batched
  * across requests. Its K/V live in blocks of its own pool, handed out by its own block manager (no
  * prefix caching: a draft block may hold unverified tokens). After verification only the positions
- * the target accepted stay computed; the next proposal recomputes from there. Up to K known tokens
- * still missing from the draft's pool (after a fully accepted proposal: the last proposed token)
- * ride with the first draft round instead of a step of their own.
+ * the target accepted stay computed; the next proposal recomputes from there. A prompt goes through
+ * the draft in the step in which the target computes it. Up to K known tokens still missing from
+ * the draft's pool (after a fully accepted proposal: the last proposed token) ride with the first
+ * draft round instead of a step of their own.
  */
 final class DraftModelProposer implements Proposer {
   private final ModelRunner draft;
@@ -100,26 +101,58 @@ final class DraftModelProposer implements Proposer {
   }
 
   /**
-   * Computes each request's known tokens but its last into the draft's pool, in steps of at most
-   * {@code maxBatchedTokens}, except up to {@code maxFolded} of them that the first draft round
-   * feeds along with the last, within its own budget of {@code maxBatchedTokens}.
+   * Computes each request's known tokens but its last into the draft's pool, except up to {@code
+   * maxFolded} of them that the first draft round feeds along with the last, within its own budget
+   * of {@code maxBatchedTokens}.
    */
   private void catchUp(List<Drafting> active) {
     int foldBudget = maxBatchedTokens - active.size();
-    int[] folded = new int[active.size()];
-    for (int i = 0; i < folded.length; i++) {
+    List<LlmRequest> requests = new ArrayList<>(active.size());
+    int[] ends = new int[active.size()];
+    for (int i = 0; i < ends.length; i++) {
       LlmRequest r = active.get(i).request;
       int missing = r.numTokens - 1 - computed.getOrDefault(r.id, 0);
-      folded[i] = Math.max(0, Math.min(Math.min(missing, maxFolded), foldBudget));
-      foldBudget -= folded[i];
+      int folded = Math.max(0, Math.min(Math.min(missing, maxFolded), foldBudget));
+      foldBudget -= folded;
+      requests.add(r);
+      ends[i] = r.numTokens - 1 - folded;
     }
+    computeUpTo(requests, ends);
+  }
+
+  /**
+   * The draft computes a prompt in the step in which the target does, so that its prompt pass does
+   * not delay the request's first proposal (and its first tokens after the prompt).
+   */
+  @Override
+  public void prefill(List<LlmRequest> requests, int[] ends) {
+    List<LlmRequest> ready = new ArrayList<>(requests.size());
+    int[] readyEnds = new int[requests.size()];
+    for (int i = 0; i < ends.length; i++) {
+      LlmRequest r = requests.get(i);
+      // A prompt longer than the draft's context is never drafted for (see propose).
+      if (r.numTokens <= draft.spec().maxPositions()
+          && ends[i] > computed.getOrDefault(r.id, 0)
+          && kv.allocateSlots(r.id, null, ends[i])) {
+        readyEnds[ready.size()] = ends[i];
+        ready.add(r);
+      }
+    }
+    computeUpTo(ready, readyEnds);
+  }
+
+  /**
+   * Computes each request's known tokens from where its draft K/V ends to {@code ends[i]}, no
+   * logits, in draft steps of at most {@code maxBatchedTokens}.
+   */
+  private void computeUpTo(List<LlmRequest> requests, int[] ends) {
     while (true) {
       List<SequenceChunk> chunks = new ArrayList<>();
       int budget = maxBatchedTokens;
-      for (int i = 0; i < folded.length; i++) {
-        LlmRequest r = active.get(i).request;
+      for (int i = 0; i < requests.size(); i++) {
+        LlmRequest r = requests.get(i);
         int from = computed.getOrDefault(r.id, 0);
-        int count = Math.min(r.numTokens - 1 - folded[i] - from, budget);
+        int count = Math.min(ends[i] - from, budget);
         if (count > 0) {
           int[] tokens = Arrays.copyOfRange(r.tokens, from, from + count);
           chunks.add(new SequenceChunk(r.id, tokens, from, kv.blockTable(r.id), 0));

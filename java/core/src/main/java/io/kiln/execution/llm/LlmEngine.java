@@ -307,6 +307,7 @@ public final class LlmEngine implements AutoCloseable {
     try {
       if (speculator != null) {
         long proposeStart = System.nanoTime();
+        speculator.prefill(step);
         speculator.propose(step);
         proposing = System.nanoTime() - proposeStart;
       }

@@ -11,6 +11,13 @@ interface Proposer extends AutoCloseable {
   List<Proposal> propose(List<LlmRequest> requests, int[] limits);
 
   /**
+   * While the target computes prompt tokens of these requests, in the same step: computes what the
+   * proposer will need of each request's first {@code ends[i]} tokens, so that its first proposal
+   * does not wait for it. Whatever this leaves out, {@link #propose} still catches up.
+   */
+  default void prefill(List<LlmRequest> requests, int[] ends) {}
+
+  /**
    * After verification: {@code accepted} of the request's {@code proposed} tokens were kept, and
    * its known tokens now end after them.
    */

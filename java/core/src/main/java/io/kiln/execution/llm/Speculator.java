@@ -36,6 +36,27 @@ final class Speculator implements AutoCloseable {
     return Math.max(0, Math.min(config.numTokens(), r.maxTotalTokens - r.numTokens - 1));
   }
 
+  /**
+   * Lets the proposer compute, alongside the target, the prompt chunks (or the recomputation after
+   * a preemption) of requests that will speculate: up to the chunk's end, short of the last known
+   * token, which the first proposal feeds.
+   */
+  void prefill(ScheduledStep step) {
+    List<LlmRequest> requests = new ArrayList<>();
+    List<Integer> ends = new ArrayList<>();
+    for (int i = 0; i < step.chunks.size(); i++) {
+      SequenceChunk chunk = step.chunks.get(i);
+      LlmRequest r = step.requests.get(i);
+      if (chunk.startPosition() != r.numTokens - 1 && lookahead(r) > 0) {
+        requests.add(r);
+        ends.add(Math.min(chunk.startPosition() + chunk.tokens().length, r.numTokens - 1));
+      }
+    }
+    if (!requests.isEmpty()) {
+      proposer.prefill(requests, ends.stream().mapToInt(Integer::intValue).toArray());
+    }
+  }
+
   /** Turns each reserved decode chunk into a verification chunk: its last token, then proposals. */
   void propose(ScheduledStep step) {
     List<Integer> at = new ArrayList<>();

@@ -180,4 +180,64 @@ class SpeculativeEngineTest {
       assertArrayEquals(first, second);
     }
   }
+
+  /**
+   * A prompt longer than the step budget goes through the draft chunk by chunk in the steps that
+   * compute it for the target: by the time the target computes the prompt's last chunk, the draft
+   * holds every prompt token but the last, and its first round feeds only that one and the token
+   * the prompt step produced.
+   */
+  @Test
+  void theDraftComputesAPromptInTheStepsThatComputeItForTheTarget() {
+    List<String> calls = new ArrayList<>();
+    ModelRunner target = logged("target", new ToyModelRunner(VOCAB, 256, 24, BLOCK, -1), calls);
+    ModelRunner draft = logged("draft", new ToyModelRunner(VOCAB, 256, 24, BLOCK, -1, 5), calls);
+    int[] p = prompt(new SplittableRandom(3), 30);
+    try (LlmEngine engine =
+        new LlmEngine(
+            target, new SchedulerConfig(4, 12, 0, true), SpeculativeConfig.draft(3), draft)) {
+      GenerationResult r =
+          engine.generate(p, SamplingParams.builder().temperature(0).maxNewTokens(10).build());
+      assertArrayEquals(ToyModelRunner.reference(p, 10, VOCAB, -1), r.newTokenIds());
+    }
+    // The prompt in chunks of 12: each step computes the draft's part first, then the target's.
+    assertEquals(
+        List.of(
+            "draft 0+12/0",
+            "target 0+12/0",
+            "draft 12+12/0",
+            "target 12+12/0",
+            "draft 24+5/0",
+            "target 24+6/1",
+            "draft 29+2/1"),
+        calls.subList(0, 7));
+  }
+
+  /** {@code runner}, writing "NAME start+tokens/logits" for each chunk it computes into calls. */
+  private static ModelRunner logged(String name, ModelRunner runner, List<String> calls) {
+    return new ModelRunner() {
+      @Override
+      public ModelSpec spec() {
+        return runner.spec();
+      }
+
+      @Override
+      public KvPoolSpec kvPool() {
+        return runner.kvPool();
+      }
+
+      @Override
+      public float[][] forward(List<SequenceChunk> batch) {
+        for (SequenceChunk c : batch) {
+          calls.add(name + " " + c.startPosition() + "+" + c.tokens().length + "/" + c.numLogits());
+        }
+        return runner.forward(batch);
+      }
+
+      @Override
+      public void close() {
+        runner.close();
+      }
+    };
+  }
 }
