@@ -14,10 +14,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
 
@@ -65,8 +68,8 @@ public final class LlmRunnerComparison {
 
     boolean tokensEqual() {
       int[] first = kiln.get(0).tokens();
-      return java.util.stream.Stream.concat(kiln.stream(), peer.stream())
-          .allMatch(r -> java.util.Arrays.equals(first, r.tokens()));
+      return Stream.concat(kiln.stream(), peer.stream())
+          .allMatch(r -> Arrays.equals(first, r.tokens()));
     }
   }
 
@@ -141,7 +144,7 @@ public final class LlmRunnerComparison {
         double decodeRatio = runner.equals(KILN) ? level.ratio(false) : 1;
         md.append(
             String.format(
-                java.util.Locale.ROOT,
+                Locale.ROOT,
                 "| %d | %s | %.1f | %.2f | %.2fx | %.2fx | %s |%n",
                 level.batch(),
                 runner,

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.BiFunction;
 
 /**
  * Batch-1 decode speed, plain against speculative, in one process on the CPU or CUDA runners:
@@ -176,46 +177,32 @@ public final class SpecBench {
     }
   }
 
-  /** One kind of runner call in a cycle: how many positions it feeds, how many want a token. */
-  private record Call(ModelRunner runner, int positions, int tokens) {}
-
   /**
-   * Each runner call of a greedy cycle, timed alone (median of {@code samples}, the kinds taking
-   * turns) after a context of one prompt, through the greedy path where the runner has one, as the
-   * engine calls it: a plain decode step, a verification per K, and the draft's rounds.
+   * Each runner call of a greedy cycle, timed alone ({@link CallTimer}, median of {@code samples})
+   * after a context of one prompt: a plain decode step, the draft's rounds, and a verification per
+   * K on the target opened for it.
    */
   static SpecCostModel stepCosts(Runners runners, List<Integer> ks, int samples) {
-    List<Call> calls = new ArrayList<>();
-    calls.add(new Call(runners.target(null), 1, 1));
-    calls.add(new Call(runners.draft(), 1, 1));
-    calls.add(new Call(runners.draft(), 2, 1));
-    for (int k : ks) {
-      calls.add(new Call(runners.target(SpeculativeConfig.draft(k)), k + 1, k + 1));
-    }
     int context = PASSAGE * REPEATS;
     int[] prompt = repeatedPassages(runners.draft().spec().vocabSize(), 1).get(0);
     int[] table = new int[(context + SpeculativeConfig.MAX_TOKENS + 1 + 15) / 16];
     Arrays.setAll(table, i -> 1 + i); // block 0 is the pool's null block
-    for (ModelRunner runner : calls.stream().map(Call::runner).distinct().toList()) {
+    // A call feeding `positions` tokens after the context, the last `tokens` of them wanting one.
+    BiFunction<Integer, Integer, List<SequenceChunk>> step =
+        (positions, tokens) ->
+            List.of(new SequenceChunk(1, Arrays.copyOf(prompt, positions), context, table, tokens));
+    List<CallTimer.Call> calls = new ArrayList<>();
+    calls.add(new CallTimer.Call(runners.target(null), step.apply(1, 1)));
+    calls.add(new CallTimer.Call(runners.draft(), step.apply(1, 1)));
+    calls.add(new CallTimer.Call(runners.draft(), step.apply(2, 1)));
+    for (int k : ks) {
+      ModelRunner target = runners.target(SpeculativeConfig.draft(k));
+      calls.add(new CallTimer.Call(target, step.apply(k + 1, k + 1)));
+    }
+    for (ModelRunner runner : calls.stream().map(CallTimer.Call::runner).distinct().toList()) {
       runner.forward(List.of(new SequenceChunk(1, prompt, 0, table, true)));
     }
-    double[][] millis = new double[calls.size()][samples];
-    for (int sample = -1; sample < samples; sample++) { // sample -1 warms up
-      for (int c = 0; c < calls.size(); c++) {
-        Call call = calls.get(c);
-        // The same positions each time: their K/V are simply written again.
-        int[] tokens = Arrays.copyOf(prompt, call.positions());
-        List<SequenceChunk> chunk =
-            List.of(new SequenceChunk(1, tokens, context, table, call.tokens()));
-        long start = System.nanoTime();
-        if (call.runner().forwardGreedy(chunk) == null) {
-          call.runner().forward(chunk);
-        }
-        if (sample >= 0) {
-          millis[c][sample] = (System.nanoTime() - start) / 1e6;
-        }
-      }
-    }
+    double[][] millis = CallTimer.measure(calls, 1, samples, c -> {});
     Map<Integer, Double> verify = new LinkedHashMap<>();
     for (int i = 0; i < ks.size(); i++) {
       verify.put(ks.get(i), ModelBenchmark.median(millis[3 + i]));

@@ -1,10 +1,12 @@
 package io.kiln.bench.gpu;
 
 import io.kiln.Device;
+import io.kiln.bench.CallTimer;
 import io.kiln.bench.LlmBenchmark;
 import io.kiln.bench.MachineInfo;
 import io.kiln.bench.ModelBenchmark;
 import io.kiln.bench.ReportFiles;
+import io.kiln.bench.SpecCostModel;
 import io.kiln.execution.llm.LlmRunners;
 import io.kiln.execution.llm.ModelRunner;
 import io.kiln.execution.llm.RunnerOptions;
@@ -69,7 +71,7 @@ public final class SpecCycleBench {
             new Call("target verification (" + (k + 1) + " positions)", false, k + 1, k + 1),
             new Call("draft first round (2 positions, 1 token)", true, 2, 1),
             new Call("draft later round (1 position)", true, 1, 1));
-    double[][] samples = new double[calls.size()][SAMPLES];
+    double[][] samples;
     Map<String, Map<String, Double>> stages = new LinkedHashMap<>();
     Instant started = Instant.now();
     try (ModelRunner target = LlmRunners.open(targetDir, device, targetOptions);
@@ -83,42 +85,41 @@ public final class SpecCycleBench {
         runner.forward(
             List.of(new SequenceChunk(1, Arrays.copyOf(prompt, context), 0, table, true)));
       }
-      // The kinds take turns, so that a change in the machine's state touches them alike; the
-      // same positions each time: their K/V are simply written again.
-      for (int sample = -WARM_UP; sample < SAMPLES; sample++) {
-        for (int c = 0; c < calls.size(); c++) {
-          Call call = calls.get(c);
-          int start = context + 1 - (call.onDraft() ? call.tokens() - 1 : 0);
-          int[] tokens = Arrays.copyOfRange(prompt, start, start + call.tokens());
-          List<SequenceChunk> chunk =
-              List.of(new SequenceChunk(1, tokens, start, table, call.greedyRows()));
-          ModelRunner runner = call.onDraft() ? draft : target;
-          long t0 = System.nanoTime();
-          if (runner.forwardGreedy(chunk) == null) {
-            runner.forward(chunk); // as the engine does where the runner has no greedy path
-          }
-          if (sample >= 0) {
-            samples[c][sample] = (System.nanoTime() - t0) / 1e6;
-          }
-          // On CUDA, once, right after each kind ran: its step replayed alone on the device (the
-          // rest of a call is the host's round trip), and the target's two stage by stage.
-          if (sample == SAMPLES - 1 && runner instanceof GpuLlamaRunner gpu) {
-            Map<String, Double> millis = new LinkedHashMap<>();
-            millis.put("all", DecodeRoofline.stageMillis(gpu, DecodeStage.ALL, SAMPLES));
-            if (!call.onDraft()) {
-              millis.putAll(DecodeRoofline.lastStepStages(gpu, SAMPLES));
-            }
-            stages.put(call.name(), millis);
-          }
-        }
+      List<CallTimer.Call> timed = new ArrayList<>();
+      for (Call call : calls) {
+        int start = context + 1 - (call.onDraft() ? call.tokens() - 1 : 0);
+        int[] tokens = Arrays.copyOfRange(prompt, start, start + call.tokens());
+        timed.add(
+            new CallTimer.Call(
+                call.onDraft() ? draft : target,
+                List.of(new SequenceChunk(1, tokens, start, table, call.greedyRows()))));
       }
+      // On CUDA, once, right after each kind ran: its step replayed alone on the device (the rest
+      // of a call is the host's round trip), and the target's two stage by stage.
+      samples =
+          CallTimer.measure(
+              timed,
+              WARM_UP,
+              SAMPLES,
+              c -> {
+                if (timed.get(c).runner() instanceof GpuLlamaRunner gpu) {
+                  Map<String, Double> millis = new LinkedHashMap<>();
+                  millis.put("all", DecodeRoofline.stageMillis(gpu, DecodeStage.ALL, SAMPLES));
+                  if (!calls.get(c).onDraft()) {
+                    millis.putAll(DecodeRoofline.lastStepStages(gpu, SAMPLES));
+                  }
+                  stages.put(calls.get(c).name(), millis);
+                }
+              });
     }
     double[] medians = new double[calls.size()];
     for (int c = 0; c < calls.size(); c++) {
       medians[c] = ModelBenchmark.median(samples[c]);
     }
     double decode = medians[0];
-    double cycle = medians[1] + medians[2] + (k - 1) * medians[3];
+    double cycle =
+        new SpecCostModel(decode, Map.of(k, medians[1]), medians[3], medians[2])
+            .draftCycleMillis(k, 1);
     double modeledSpeedup = (k + 1) * decode / cycle;
 
     StringBuilder md = new StringBuilder("# One greedy speculation cycle, call by call\n\n");
