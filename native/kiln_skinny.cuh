@@ -269,6 +269,91 @@ __device__ void skinny_vectors(TOut* y, const TX* x, const T* w, const T* bias, 
   }
 }
 
+// ---- LM head with int8 weights ------------------------------------------------------------------
+
+// A draft model's LM head as int8 codes with one fp32 scale per vocabulary row (max |w| / 127): it
+// is most of a small draft's weights, and half the bytes of fp16 make its steps that much shorter.
+// logits[t][row] = scale[row] * (x[t] . codes[row]) for t < m <= M, x fp16, with the greedy keys
+// of kLogitsArgmax. The layout is skinny_rows': a warp per row (ksplit warps for long rows), each
+// lane 16 codes per 16-byte load, kSkinnyUnroll loads in flight, parts meeting in shared memory in
+// part order. The host checks that in is a multiple of 16 and that x and the codes are 16-byte
+// aligned.
+template <int M>
+__device__ void skinny_logits_i8(float* y, const __half* x, const int8_t* w, const float* scales,
+                                 int m, int in, int out, int ksplit, unsigned long long* keys) {
+  constexpr int VEC = 16;
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int kshift = ksplit == 4 ? 2 : ksplit == 2 ? 1 : 0;
+  int row = blockIdx.x * ((blockDim.x >> 5) >> kshift) + (warp >> kshift);
+  int part = warp & (ksplit - 1);
+  bool active = row < out;
+  int vectors = in / VEC;
+  int chunk = (((vectors + ksplit - 1) >> kshift) + 31) & ~31;
+  int begin = part * chunk;
+  int end = min(vectors, begin + chunk);
+  const uint4* codes = reinterpret_cast<const uint4*>(w + (long)(active ? row : 0) * in);
+  uint4 raw[kSkinnyUnroll];
+  auto load = [&](int base) {
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      int v = base + u * 32;
+      raw[u] = active && v < end ? __ldcs(codes + v) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  load(begin + lane);
+  grid_dependency_sync();
+  if (!active && ksplit == 1) return;
+  float acc[M];
+#pragma unroll
+  for (int t = 0; t < M; ++t) acc[t] = 0.f;
+  for (int base = begin + lane; active && base < end; base += 32 * kSkinnyUnroll) {
+    if (base != begin + lane) load(base);
+#pragma unroll
+    for (int u = 0; u < kSkinnyUnroll; ++u) {
+      int v = base + u * 32;
+      if (v < end) {
+        int8_t q[VEC];
+        memcpy(q, &raw[u], sizeof q);
+#pragma unroll
+        for (int t = 0; t < M; ++t) {
+          if (t < m) {
+            const uint4* xv = reinterpret_cast<const uint4*>(x + (long)t * in) + 2 * v;
+            float xf[VEC];
+            unpack<__half, 8>(__ldg(xv), xf);
+            unpack<__half, 8>(__ldg(xv + 1), xf + 8);
+#pragma unroll
+            for (int e = 0; e < VEC; ++e) acc[t] = fmaf((float)q[e], xf[e], acc[t]);
+          }
+        }
+      }
+    }
+  }
+  float sum[M];
+#pragma unroll
+  for (int t = 0; t < M; ++t) sum[t] = t < m ? warp_sum(acc[t]) : 0.f;
+  if (ksplit > 1) {
+    __shared__ float parts[kSkinnyWarps][kSkinnyMaxRows];
+    if (lane == 0) {
+#pragma unroll
+      for (int t = 0; t < M; ++t) parts[warp][t] = sum[t];
+    }
+    __syncthreads();
+    if (part != 0 || !active) return;
+    for (int p = 1; p < ksplit; ++p)
+#pragma unroll
+      for (int t = 0; t < M; ++t) sum[t] += parts[warp + p][t];
+  }
+  if (lane != 0) return;
+  float scale = scales[row];
+#pragma unroll
+  for (int t = 0; t < M; ++t) {
+    if (t < m) {
+      skinny_store<__half, float, kLogitsArgmax>(y, t, out, row, sum[t] * scale, 0.f, nullptr, {},
+                                                 0, 0, 0, keys);
+    }
+  }
+}
+
 // ---- skinny GEMM on tensor cores --------------------------------------------------------------
 
 // Steps of 2 to 8 rows (speculative verification, a draft's first round) with fp16 weights: the

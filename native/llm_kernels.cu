@@ -165,6 +165,17 @@ extern "C" __global__ void KILN_SKINNY_MMA_BOUNDS skinny_gemm_rope_kv_normed_mma
   skinny_mma<__half, kRopeKv, true>(y, x, w, nullptr, m, in, out, rk, nullptr, eps);
 }
 
+// The int8 LM head of a draft (skinny_logits_i8): fp16 activations, int8 codes, a scale per row.
+#define KILN_LOGITS_I8(TAG, M, MIN_BLOCKS)                                                          \
+  extern "C" __global__ void __launch_bounds__(kSkinnyWarps * 32, MIN_BLOCKS)                      \
+      skinny_gemm_logits_i8##TAG##_f16(float* y, const __half* x, const int8_t* w,                  \
+                                       const float* scales, int m, int in, int out, int ksplit,      \
+                                       unsigned long long* keys) {                                   \
+    skinny_logits_i8<M>(y, x, w, scales, m, in, out, ksplit, keys);                                 \
+  }
+KILN_LOGITS_I8(, kSkinnyMaxRows, 4)
+KILN_LOGITS_I8(_m1, 1, 8)
+
 extern "C" __global__ void cast_f32_to_f16(__half* out, const float* in, long long count) {
   grid_dependency_sync();
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;

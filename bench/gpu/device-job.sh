@@ -10,7 +10,7 @@
 #   segments  the LLM dense segments, cuBLAS / skinny GEMM / TensorRT, ~3 min; SEGMENT_TOKENS (default
 #             1,8,64,512; e.g. 1,5,8 for speculative verification) picks the step sizes
 #   trt       TensorRT BERT-base: peers, quantize, variants, report, ~18 min
-#   kernels   the kernel tests alone (GpuKernelsTest), ~40 s
+#   kernels   the kernel tests alone (GpuKernelsTest, GpuInt8LmHeadTest), ~50 s
 #   runner    the CUDA Llama runner's tests alone (GpuLlamaRunnerTest), ~60 s
 #   layers    the kernels TensorRT picks for FP16 and INT8 placements (LAYERS_PLACEMENTS, default ws;
 #             batches 8 and 32, detailed layer information beside each plan), ~4 min + ~1 min each
@@ -47,7 +47,7 @@ for p in ${PHASES//,/ }; do
            bash $D/bench/gpu/run-trt-bench.sh quantize percentile $LP > /dev/null 2>&1
            OUT=$K/out/layers bash $D/bench/gpu/run-trt-bench.sh bench $LV --batches 8,32 --layers true --seconds 0.8 ;;
     segments) OUT=$K/out bash $D/bench/gpu/run-trt-bench.sh segments ${SEGMENT_TOKENS:-} ;;
-    kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest > /dev/null 2>&1
+    kernels) OUT=$K/out/kernels bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuKernelsTest io.kiln.execution.llm.gpu.GpuInt8LmHeadTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/kernels/gpu-tests.log | tail -8 ;;
     runner) OUT=$K/out/runner bash $D/bench/gpu/run-trt-bench.sh tests io.kiln.execution.llm.gpu.GpuLlamaRunnerTest > /dev/null 2>&1
            grep -E 'FAILED|tests (successful|failed|found)' $K/out/runner/gpu-tests.log | tail -8 ;;

@@ -26,7 +26,8 @@ import java.util.function.BiFunction;
  * case a modeled speedup beside its measured one and draws the speedup against the acceptance rate.
  *
  * <p>Usage: {@code SpecBench TARGET_DIR DRAFT_DIR cpu|cuda OUT_PREFIX REQUESTS GEN_LEN K[,K...]
- * ROUNDS MODELS_TEXT COMMAND}
+ * ROUNDS MODELS_TEXT COMMAND [INT8_LM_HEAD]}, INT8_LM_HEAD {@code off} (default) or {@code draft}:
+ * the draft's LM head as int8 codes on CUDA.
  */
 public final class SpecBench {
   /** The passage each prompt repeats, and how often. */
@@ -51,6 +52,8 @@ public final class SpecBench {
     int rounds = Integer.parseInt(args[7]);
     String modelsText = args[8];
     String command = args[9];
+    RunnerOptions.Int8LmHead int8LmHead =
+        args.length > 10 ? RunnerOptions.Int8LmHead.parse(args[10]) : RunnerOptions.Int8LmHead.OFF;
 
     List<SpecCase> cases = new ArrayList<>();
     cases.add(new SpecCase("plain", null, false));
@@ -67,7 +70,8 @@ public final class SpecBench {
     int threads = Runtime.getRuntime().availableProcessors();
     int blocks = (PASSAGE * REPEATS + genLen + SpeculativeConfig.MAX_TOKENS + 15) / 16 + 1;
     // One request at a time: the runners need no batch beyond one sequence.
-    RunnerOptions options = RunnerOptions.defaults().withKvBlocks(blocks).withMaxNumSeqs(1);
+    RunnerOptions options =
+        RunnerOptions.defaults().withKvBlocks(blocks).withMaxNumSeqs(1).withInt8LmHead(int8LmHead);
     options =
         device == Device.CUDA
             ? options.withStorage(RunnerOptions.Storage.F16)
@@ -117,6 +121,7 @@ public final class SpecBench {
     header.put("models", modelsText);
     header.put("target", target.toString());
     header.put("draft", draft.toString());
+    header.put("int8_lm_head", int8LmHead.label());
     header.put(
         "prompts",
         String.format(

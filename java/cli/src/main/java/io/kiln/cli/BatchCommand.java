@@ -3,6 +3,7 @@ package io.kiln.cli;
 import io.kiln.Backend;
 import io.kiln.TensorInfo;
 import io.kiln.embedding.ModelDirectory;
+import io.kiln.execution.llm.RunnerOptions;
 import io.kiln.session.Session;
 import io.kiln.spark.KilnEmbedder;
 import io.kiln.spark.KilnGenerator;
@@ -179,6 +180,12 @@ final class BatchCommand implements Runnable {
             "kiln batch generate runs with every CUDA launch path on; --no-cuda-graphs,"
                 + " --no-skinny-gemm, --no-programmatic-launch and --no-fused-norms are for"
                 + " kiln generate and bench-llm");
+      }
+      if (modelOptions.int8LmHead() != RunnerOptions.Int8LmHead.OFF) {
+        throw OptionRanges.usage(
+            spec,
+            "kiln batch generate decodes without a draft model and keeps the LM head as the"
+                + " checkpoint has it; --int8-lm-head is for kiln generate, bench-llm and serve");
       }
       KilnGenerator generator =
           new KilnGenerator()

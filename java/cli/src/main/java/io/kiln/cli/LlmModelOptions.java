@@ -91,6 +91,17 @@ final class LlmModelOptions {
   boolean fusedNorms;
 
   @Option(
+      names = "--int8-lm-head",
+      paramLabel = "off|draft|on",
+      defaultValue = "off",
+      description =
+          "cuda, f16: which runners also keep the LM head as int8 codes (a scale per row) for"
+              + " steps of up to 8 logits rows, half the bytes of the largest matrix of a small"
+              + " model: draft models (their proposals are verified, so outputs stay the"
+              + " same), every runner (the logits move by the int8 step), or none (default: off)")
+  String int8LmHead;
+
+  @Option(
       names = "--quantization",
       paramLabel = "int8|fp8",
       description =
@@ -115,6 +126,8 @@ final class LlmModelOptions {
     String gemm = skinnyGemm ? "Kiln skinny GEMM for one-row steps, cuBLAS above" : "cuBLAS";
     String launch = programmaticLaunch ? ", programmatic launch" : "";
     String norms = fusedNorms ? ", norms fused into the products" : "";
+    RunnerOptions.Int8LmHead where = int8LmHead();
+    String head = where == RunnerOptions.Int8LmHead.OFF ? "" : ", int8 LM head: " + where.label();
     return "cuda ("
         + dtype
         + " storage, fp32 math, "
@@ -122,6 +135,7 @@ final class LlmModelOptions {
         + " + Kiln kernels"
         + launch
         + norms
+        + head
         + ")";
   }
 
@@ -135,6 +149,12 @@ final class LlmModelOptions {
     OptionRanges.between(spec, "--block-size", blockSize, 1, 1024);
     OptionRanges.between(spec, "--kv-utilization", kvUtilization, 0.01, 1.0);
     OptionRanges.between(spec, "--max-model-len", maxModelLen, 0, 1 << 24);
+    try {
+      RunnerOptions.Int8LmHead.parse(int8LmHead);
+    } catch (InvalidInputException e) {
+      throw OptionRanges.usage(
+          spec, "--int8-lm-head must be off, draft or on, got '" + int8LmHead + "'");
+    }
     if (quantization != null) {
       try {
         WeightQuantizer.Format.parse(quantization);
@@ -161,9 +181,19 @@ final class LlmModelOptions {
             .withSkinnyGemm(skinnyGemm)
             .withProgrammaticLaunch(programmaticLaunch)
             .withFusedNorms(fusedNorms)
+            .withInt8LmHead(int8LmHead())
             .withQuantization(quantization == null ? null : weightFormat());
     // The CPU runner is float32 whatever --dtype says, so only CUDA parses it.
     return onCuda ? options.withStorage(storage()) : options;
+  }
+
+  RunnerOptions.Int8LmHead int8LmHead() {
+    try {
+      return RunnerOptions.Int8LmHead.parse(int8LmHead);
+    } catch (InvalidInputException e) {
+      throw new InvalidInputException(
+          "--int8-lm-head must be off, draft or on, got '" + int8LmHead + "'");
+    }
   }
 
   /** The runner for the chosen device. */

@@ -101,4 +101,21 @@ class LlmModelOptionsTest {
             () -> parse("--device", "cuda", "--dtype", "bf16").runnerOptions(1, false, 1, 1));
     assertEquals("--dtype must be f16 or f32, got 'bf16'", e.getMessage());
   }
+
+  @Test
+  void theInt8LmHeadGoesToDraftsWhenAskedAndToNothingByDefault() {
+    assertEquals(
+        RunnerOptions.Int8LmHead.OFF,
+        parse("--device", "cuda").runnerOptions(7, false, 1, 8).int8LmHead());
+    LlmModelOptions drafts = parse("--device", "cuda", "--int8-lm-head", "draft");
+    RunnerOptions options = drafts.runnerOptions(7, false, 1, 8);
+    assertEquals(RunnerOptions.Int8LmHead.DRAFT, options.int8LmHead());
+    assertEquals(RunnerOptions.Int8LmHead.ON, options.forDraft().int8LmHead());
+    assertTrue(drafts.backend().endsWith(", int8 LM head: draft)"), drafts.backend());
+    InvalidInputException e =
+        assertThrows(
+            InvalidInputException.class,
+            () -> parse("--int8-lm-head", "fp4").runnerOptions(1, false, 1, 1));
+    assertEquals("--int8-lm-head must be off, draft or on, got 'fp4'", e.getMessage());
+  }
 }

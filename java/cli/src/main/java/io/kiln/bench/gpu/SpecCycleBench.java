@@ -34,7 +34,8 @@ import java.util.Map;
  * call into device time and the host's round trip (inputs up, launch, wait, tokens down), and the
  * target's two steps stage by stage.
  *
- * <p>Usage: {@code SpecCycleBench TARGET_DIR DRAFT_DIR cpu|cuda K CONTEXT OUT_PREFIX COMMAND}
+ * <p>Usage: {@code SpecCycleBench TARGET_DIR DRAFT_DIR cpu|cuda K CONTEXT OUT_PREFIX COMMAND
+ * [INT8_LM_HEAD]}, INT8_LM_HEAD {@code off} (default) or {@code draft}.
  */
 public final class SpecCycleBench {
   private static final int WARM_UP = 10;
@@ -54,11 +55,17 @@ public final class SpecCycleBench {
     int context = Integer.parseInt(args[4]);
     String out = args[5];
     String command = args[6];
+    RunnerOptions.Int8LmHead int8LmHead =
+        args.length > 7 ? RunnerOptions.Int8LmHead.parse(args[7]) : RunnerOptions.Int8LmHead.OFF;
 
     int blockSize = 16;
     int blocks = (context + k + 2 + blockSize - 1) / blockSize;
     RunnerOptions common =
-        RunnerOptions.defaults().withKvBlocks(blocks).withBlockSize(blockSize).withMaxNumSeqs(1);
+        RunnerOptions.defaults()
+            .withKvBlocks(blocks)
+            .withBlockSize(blockSize)
+            .withMaxNumSeqs(1)
+            .withInt8LmHead(int8LmHead);
     if (device == Device.CUDA) {
       common = common.withStorage(RunnerOptions.Storage.F16);
     }
@@ -130,6 +137,7 @@ public final class SpecCycleBench {
     header.put("device", device.name().toLowerCase(Locale.ROOT));
     header.put("target", targetDir.toString());
     header.put("draft", draftDir.toString());
+    header.put("int8_lm_head", int8LmHead.label());
     header.put("spec_tokens", k);
     header.put("context", context);
     header.put(

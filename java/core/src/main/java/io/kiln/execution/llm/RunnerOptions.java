@@ -26,6 +26,8 @@ import java.util.function.Consumer;
  * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
  * @param quantization CPU: store the projection weights in 8 bits on load (computing with their
  *     dequantized values, as an 8-bit checkpoint would be read); null keeps them as they are
+ * @param int8LmHead CUDA: which runners also keep the LM head as int8 codes (a scale per row) and
+ *     use them for steps of up to 8 logits rows, reading half the bytes of fp16 storage
  * @param speculativeTokens CUDA: steps of up to this + 1 positions per sequence replay captured
  *     graphs: K for the target of an engine that speculates K tokens (its verification steps), 1
  *     for a draft model (its first round feeds the last proposal and the target's token); 0 for
@@ -45,6 +47,7 @@ public record RunnerOptions(
     boolean programmaticLaunch,
     boolean fusedNorms,
     WeightQuantizer.Format quantization,
+    Int8LmHead int8LmHead,
     int speculativeTokens) {
   /** More threads than this is a typo, not a machine. */
   public static final int MAX_THREADS = 4096;
@@ -88,6 +91,9 @@ public record RunnerOptions(
     if (storage == null) {
       throw new InvalidInputException("storage type missing (f16 or f32)");
     }
+    if (int8LmHead == null) {
+      throw new InvalidInputException("int8 LM head setting missing (off, draft or on)");
+    }
     if (!(kvUtilization > 0 && kvUtilization <= 1)) {
       throw new InvalidInputException("kv utilization must be in (0, 1], got " + kvUtilization);
     }
@@ -101,6 +107,34 @@ public record RunnerOptions(
     if (maxModelLen < 0) {
       throw new InvalidInputException(
           "max model len must be >= 0 (0 for min(context, 4096)), got " + maxModelLen);
+    }
+  }
+
+  /**
+   * Where a CUDA runner keeps an int8 copy of its LM head for steps of up to 8 logits rows (fp16
+   * storage). The codes move the logits by about the int8 step of each row: harmless for a draft
+   * model, whose proposals the target verifies, but a change of the model's outputs elsewhere.
+   */
+  public enum Int8LmHead {
+    /** No runner. */
+    OFF,
+    /** Draft models ({@link RunnerOptions#forDraft}). */
+    DRAFT,
+    /** Every runner opened with these options. */
+    ON;
+
+    public static Int8LmHead parse(String text) {
+      return switch (text == null ? "" : text.trim().toLowerCase(Locale.ROOT)) {
+        case "off" -> OFF;
+        case "draft" -> DRAFT;
+        case "on" -> ON;
+        default ->
+            throw new InvalidInputException("int8 LM head must be off, draft or on, got " + text);
+      };
+    }
+
+    public String label() {
+      return name().toLowerCase(Locale.ROOT);
     }
   }
 
@@ -120,6 +154,7 @@ public record RunnerOptions(
         true,
         true,
         null,
+        Int8LmHead.OFF,
         0);
   }
 
@@ -188,6 +223,11 @@ public record RunnerOptions(
     return with(copy -> copy.quantization = format);
   }
 
+  /** Which runners keep an int8 copy of the LM head. */
+  public RunnerOptions withInt8LmHead(Int8LmHead where) {
+    return with(copy -> copy.int8LmHead = where);
+  }
+
   /** Graphs for steps of up to {@code tokens} + 1 positions per sequence; 0 for none. */
   public RunnerOptions withSpeculativeTokens(int tokens) {
     return with(copy -> copy.speculativeTokens = tokens);
@@ -203,10 +243,18 @@ public record RunnerOptions(
   /**
    * These options for a draft model: after a fully accepted proposal its first round feeds two
    * positions (the last proposed token and the target's), which a CUDA draft then replays from a
-   * graph like its one-position rounds.
+   * graph like its one-position rounds. {@link Int8LmHead#DRAFT} turns the int8 LM head on (with
+   * f16 storage).
    */
   public RunnerOptions forDraft() {
-    return withSpeculativeTokens(1);
+    return with(
+        copy -> {
+          copy.speculativeTokens = 1;
+          // The int8 head reads fp16 activations; an f32 draft keeps its head as it is.
+          if (copy.int8LmHead == Int8LmHead.DRAFT && copy.storage == Storage.F16) {
+            copy.int8LmHead = Int8LmHead.ON;
+          }
+        });
   }
 
   private RunnerOptions with(Consumer<Copy> change) {
@@ -230,6 +278,7 @@ public record RunnerOptions(
     boolean programmaticLaunch;
     boolean fusedNorms;
     WeightQuantizer.Format quantization;
+    Int8LmHead int8LmHead;
     int speculativeTokens;
 
     Copy(RunnerOptions options) {
@@ -246,6 +295,7 @@ public record RunnerOptions(
       programmaticLaunch = options.programmaticLaunch;
       fusedNorms = options.fusedNorms;
       quantization = options.quantization;
+      int8LmHead = options.int8LmHead;
       speculativeTokens = options.speculativeTokens;
     }
 
@@ -264,6 +314,7 @@ public record RunnerOptions(
           programmaticLaunch,
           fusedNorms,
           quantization,
+          int8LmHead,
           speculativeTokens);
     }
   }

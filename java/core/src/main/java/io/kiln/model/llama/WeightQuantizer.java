@@ -152,24 +152,59 @@ public final class WeightQuantizer {
     float[] codes = new float[matrix.length];
     float[] scales = new float[out];
     for (int row = 0; row < out; row++) {
-      float largest = 0;
-      for (int col = 0; col < in; col++) {
-        largest = Math.max(largest, Math.abs(matrix[row * in + col]));
-      }
-      if (!Float.isFinite(largest)) {
-        throw new ModelException("row " + row + " of a weight holds " + largest);
-      }
-      float scale = largest == 0 ? 1 : largest / format.largest;
+      float scale = rowScale(matrix, row, in, format);
       scales[row] = scale;
       for (int col = 0; col < in; col++) {
         float value = matrix[row * in + col] / scale;
         codes[row * in + col] =
-            format == Format.INT8
-                ? Math.max(-127, Math.min(127, Math.round(value)))
-                : Float8.e4m3ToFloat(Float8.floatToE4m3(value));
+            format == Format.INT8 ? int8(value) : Float8.e4m3ToFloat(Float8.floatToE4m3(value));
       }
     }
     return new Quantized(codes, scales);
+  }
+
+  /**
+   * The {@link Format#INT8} codes of a [out, in] matrix, as a checkpoint stores them, with each
+   * row's scale written into {@code scales}: for runners that compute on the codes themselves.
+   */
+  public static byte[] int8Codes(float[] matrix, int out, int in, float[] scales) {
+    if ((long) out * in != matrix.length || scales.length != out) {
+      throw new InvalidInputException(
+          "int8 codes of a "
+              + out
+              + " x "
+              + in
+              + " matrix: got "
+              + matrix.length
+              + " values and "
+              + scales.length
+              + " scales");
+    }
+    byte[] codes = new byte[matrix.length];
+    for (int row = 0; row < out; row++) {
+      float scale = rowScale(matrix, row, in, Format.INT8);
+      scales[row] = scale;
+      for (int col = 0; col < in; col++) {
+        codes[row * in + col] = (byte) int8(matrix[row * in + col] / scale);
+      }
+    }
+    return codes;
+  }
+
+  /** max |w| of the row over the format's largest code; 1 for a row of zeros. */
+  private static float rowScale(float[] matrix, int row, int in, Format format) {
+    float largest = 0;
+    for (int col = 0; col < in; col++) {
+      largest = Math.max(largest, Math.abs(matrix[row * in + col]));
+    }
+    if (!Float.isFinite(largest)) {
+      throw new ModelException("row " + row + " of a weight holds " + largest);
+    }
+    return largest == 0 ? 1 : largest / format.largest;
+  }
+
+  private static int int8(float value) {
+    return Math.max(-127, Math.min(127, Math.round(value)));
   }
 
   private static void writeWeights(

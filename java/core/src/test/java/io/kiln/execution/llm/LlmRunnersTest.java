@@ -86,6 +86,27 @@ class LlmRunnersTest {
     assertEquals(2, target.forDraft().threads(), "the other settings stay");
   }
 
+  /** DRAFT turns the int8 LM head on in drafts alone, and only where activations are fp16. */
+  @Test
+  void theInt8LmHeadReachesDraftsOfF16RunnersWhenAskedFor() {
+    RunnerOptions drafts = TWO_THREADS.withInt8LmHead(RunnerOptions.Int8LmHead.DRAFT);
+    assertEquals(RunnerOptions.Int8LmHead.OFF, TWO_THREADS.forDraft().int8LmHead());
+    assertEquals(RunnerOptions.Int8LmHead.ON, drafts.forDraft().int8LmHead());
+    assertEquals(
+        RunnerOptions.Int8LmHead.DRAFT,
+        drafts.forTarget(SpeculativeConfig.draft(4)).int8LmHead(),
+        "the target keeps its head");
+    assertEquals(
+        RunnerOptions.Int8LmHead.DRAFT,
+        drafts.withStorage(RunnerOptions.Storage.F32).forDraft().int8LmHead(),
+        "an f32 draft keeps its head");
+    assertEquals(RunnerOptions.Int8LmHead.ON, RunnerOptions.Int8LmHead.parse(" On "));
+    assertMessage(
+        InvalidInputException.class,
+        "int8 LM head must be off, draft or on, got int4",
+        () -> RunnerOptions.Int8LmHead.parse("int4"));
+  }
+
   @Test
   void theEngineCanUseExactlyTheBlocksAskedFor() {
     try (ModelRunner runner =

@@ -17,8 +17,10 @@ import io.kiln.model.safetensors.SafetensorsWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -69,6 +71,30 @@ class WeightQuantizerTest {
     assertThrows(
         InvalidInputException.class,
         () -> WeightQuantizer.quantize(out, format, dir.resolve("again-" + format), f -> {}));
+  }
+
+  /** The int8 codes a runner computes on are the checkpoint's codes, scales included. */
+  @Test
+  void int8CodesAreTheCheckpointCodes() {
+    SplittableRandom rnd = new SplittableRandom(5);
+    int out = 7;
+    int in = 48;
+    float[] w = new float[out * in];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) rnd.nextGaussian();
+    }
+    Arrays.fill(w, 3 * in, 4 * in, 0f); // a row of zeros keeps scale 1 and codes 0
+    float[] scales = new float[out];
+    byte[] codes = WeightQuantizer.int8Codes(w, out, in, scales);
+    WeightQuantizer.Quantized expected =
+        WeightQuantizer.quantizeRows(w, out, in, WeightQuantizer.Format.INT8);
+    assertArrayEquals(expected.scales(), scales);
+    for (int i = 0; i < codes.length; i++) {
+      assertEquals(expected.codes()[i], codes[i], "code " + i);
+    }
+    assertEquals(1f, scales[3]);
+    assertThrows(
+        InvalidInputException.class, () -> WeightQuantizer.int8Codes(w, out, in + 1, scales));
   }
 
   /** Per element: INT8 within half a step of its row; FP8 within half an ulp of E4M3. */

@@ -100,18 +100,32 @@ final class DenseProducts {
   }
 
   /**
-   * The language-model head: fp32 logits[rows, vocab] of the normed rows; the skinny kernel also
-   * leaves each row's greedy key at {@code greedyKeys}.
+   * The language-model head: fp32 logits[rows, vocab] of the normed rows; the skinny kernels also
+   * leave each row's greedy key at {@code greedyKeys}. Steps of up to 8 rows read the int8 copy
+   * where there is one ({@code lmHeadInt8}, else null).
    */
   void logits(
       DeviceBuffer logits,
       DeviceBuffer normed,
       DeviceBuffer lmHead,
+      Int8Matrix lmHeadInt8,
       int rows,
       int hidden,
       int vocab,
       long greedyKeys) {
-    if (skinny(rows)) {
+    if (lmHeadInt8 != null && skinnyGemm && SkinnyGemm.handles(rows)) {
+      kernels.skinnyGemmLogitsInt8(
+          stream,
+          Cuda.multiprocessors(),
+          rows,
+          hidden,
+          vocab,
+          logits.address(),
+          normed.address(),
+          lmHeadInt8.codes().address(),
+          lmHeadInt8.scales().address(),
+          greedyKeys);
+    } else if (skinny(rows)) {
       kernels.skinnyGemmLogits(
           stream,
           Cuda.multiprocessors(),

@@ -3,6 +3,7 @@ package io.kiln.execution.llm.gpu;
 import io.kiln.BackendException;
 import io.kiln.cuda.Cuda;
 import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -67,6 +68,15 @@ public final class DeviceBuffer implements AutoCloseable {
               host,
               4L * data.length,
               cudart.cudaMemcpyHostToDevice),
+          "cudaMemcpy to device");
+    }
+  }
+
+  void upload(byte[] data) {
+    checkRange(0, data.length);
+    try (BytePointer host = new BytePointer(data)) {
+      Cuda.check(
+          cudart.cudaMemcpy(pointer(), host, data.length, cudart.cudaMemcpyHostToDevice),
           "cudaMemcpy to device");
     }
   }

@@ -21,6 +21,15 @@ final class DeviceMemory implements AutoCloseable {
     return buffer;
   }
 
+  /** Bytes of the device buffers held now. */
+  long deviceBytes() {
+    long total = 0;
+    for (DeviceBuffer buffer : buffers) {
+      total += buffer.bytes;
+    }
+    return total;
+  }
+
   /** Frees {@code buffer} now (null: nothing). */
   void free(DeviceBuffer buffer) {
     if (buffer != null) {

@@ -1,9 +1,11 @@
 package io.kiln.execution.llm.gpu;
 
+import io.kiln.InvalidInputException;
 import io.kiln.cuda.Cuda;
 import io.kiln.model.llama.LinearWeights;
 import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.LlamaTensors;
+import io.kiln.model.llama.WeightQuantizer;
 import io.kiln.model.safetensors.SafetensorsModel;
 import java.util.Arrays;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -18,6 +20,9 @@ import org.bytedeco.cuda.global.cudart;
  * <p>With fused norms each layer norm's weight g is folded into the matrices that read the norm's
  * output (column j times g[j]), and the layer's norm weight on the device is a shared vector of
  * ones; the final norm keeps its weight, since the LM head may be the embedding table too.
+ *
+ * <p>An int8 LM head ({@link #lmHeadInt8}) is a second copy of the head, for the steps of few
+ * logits rows that read it instead; the storage-type head stays for larger steps (cuBLAS).
  */
 final class DeviceWeights {
   /** One decoder layer: fused QKV and gate/up matrices, as the products read them. */
@@ -38,6 +43,10 @@ final class DeviceWeights {
   final Layer[] layers;
   final DeviceBuffer finalNorm;
   final DeviceBuffer lmHead;
+
+  /** The LM head as int8 codes, or null. */
+  final Int8Matrix lmHeadInt8;
+
   final DeviceBuffer ropeCos;
   final DeviceBuffer ropeSin;
 
@@ -46,12 +55,14 @@ final class DeviceWeights {
       Layer[] layers,
       DeviceBuffer finalNorm,
       DeviceBuffer lmHead,
+      Int8Matrix lmHeadInt8,
       DeviceBuffer ropeCos,
       DeviceBuffer ropeSin) {
     this.embedding = embedding;
     this.layers = layers;
     this.finalNorm = finalNorm;
     this.lmHead = lmHead;
+    this.lmHeadInt8 = lmHeadInt8;
     this.ropeCos = ropeCos;
     this.ropeSin = ropeSin;
   }
@@ -59,13 +70,15 @@ final class DeviceWeights {
   /**
    * Reads every tensor of {@code weights} as fp32 and stores it on the device in {@code storage}
    * (cast on the device for fp16, through a staging buffer freed at the end); {@code maxPositions}
-   * sizes the RoPE tables. Waits for the uploads to finish.
+   * sizes the RoPE tables; {@code int8LmHead} adds the int8 copy of the LM head. Waits for the
+   * uploads to finish.
    */
   static DeviceWeights upload(
       LlamaConfig config,
       SafetensorsModel weights,
       StorageType storage,
       boolean fusedNorms,
+      boolean int8LmHead,
       int maxPositions,
       DeviceMemory memory,
       Kernels kernels,
@@ -76,6 +89,14 @@ final class DeviceWeights {
     int kvDim = config.kvDim();
     int qkvDim = qDim + 2 * kvDim;
     int ff = config.intermediateSize();
+    if (int8LmHead && hidden % SkinnyGemm.INT8_VECTOR != 0) {
+      throw new InvalidInputException(
+          "the int8 LM head reads rows in vectors of "
+              + SkinnyGemm.INT8_VECTOR
+              + " codes: hidden size "
+              + hidden
+              + " is not a multiple");
+    }
     long staging = Math.max(vocab * hidden, Math.max(2L * ff * hidden, (long) qkvDim * hidden));
     DeviceBuffer stage = storage == StorageType.F16 ? memory.alloc(4 * staging) : null;
     try {
@@ -132,11 +153,13 @@ final class DeviceWeights {
       DeviceBuffer finalNorm =
           uploader.vector(uploader.normWeight(LlamaTensors.finalNorm(), hidden));
       DeviceBuffer lmHead;
-      if (weights.contains(LlamaTensors.lmHead())) {
+      String lmHeadName = LlamaTensors.lmHead();
+      if (weights.contains(lmHeadName)) {
         lmHead = memory.alloc(vocab * hidden * storage.bytes);
         uploader.matrix(lmHead, 0, LlamaTensors.lmHead(), vocab, hidden);
       } else if (config.tieWordEmbeddings()) {
         lmHead = embedding;
+        lmHeadName = LlamaTensors.embedding();
       } else {
         throw new io.kiln.ModelException(
             "missing tensor '"
@@ -145,9 +168,11 @@ final class DeviceWeights {
                 + weights.directory()
                 + " (tie_word_embeddings is false)");
       }
+      Int8Matrix lmHeadInt8 =
+          int8LmHead ? uploader.int8Matrix(lmHeadName, (int) vocab, (int) hidden) : null;
       DeviceBuffer[] rope = uploadRopeTables(config, maxPositions, memory);
       sync(stream);
-      return new DeviceWeights(embedding, layers, finalNorm, lmHead, rope[0], rope[1]);
+      return new DeviceWeights(embedding, layers, finalNorm, lmHead, lmHeadInt8, rope[0], rope[1]);
     } finally {
       memory.free(stage);
     }
@@ -250,6 +275,17 @@ final class DeviceWeights {
         kernels.castToHalf(stream, out, stage.address(), (long) data.length);
         sync(stream);
       }
+    }
+
+    /** A [rows, cols] tensor as int8 codes with a scale per row. */
+    Int8Matrix int8Matrix(String name, int rows, int cols) {
+      float[] scales = new float[rows];
+      byte[] codes =
+          WeightQuantizer.int8Codes(
+              LinearWeights.read(weights, name, rows, cols), rows, cols, scales);
+      DeviceBuffer codeBuffer = memory.alloc(codes.length);
+      codeBuffer.upload(codes);
+      return new Int8Matrix(codeBuffer, vector(scales), rows, cols);
     }
 
     float[] normWeight(String name, long size) {

@@ -408,6 +408,7 @@ final class ForwardPass {
         activations.logits,
         activations.lastNormed,
         weights.lmHead,
+        weights.lmHeadInt8,
         rows,
         hidden,
         config.vocabSize(),

@@ -119,6 +119,7 @@ public final class GpuLlamaRunner implements ModelRunner {
               weights,
               storage,
               options.fusedNorms(),
+              options.int8LmHead(),
               spec.maxPositions(),
               memory,
               kernels,
@@ -294,6 +295,11 @@ public final class GpuLlamaRunner implements ModelRunner {
   @Override
   public KvPoolSpec kvPool() {
     return kvPool.spec();
+  }
+
+  /** Bytes of the device buffers this runner holds: weights, activations, step I/O, KV pool. */
+  long deviceBytes() {
+    return memory.deviceBytes();
   }
 
   /** What start-up measured: memory of weights, activations, graphs and the KV pool. */

@@ -27,6 +27,9 @@ import io.kiln.execution.llm.SpeculativeConfig;
  *     skinny steps (one row, or with fp16 storage up to 8) then compute the norm inside that
  *     product and add each residual inside the product that writes it, with no norm kernels between
  *     the layers; on by default (batch-1 graph replay 0.95 against 1.07 ms on an H200)
+ * @param int8LmHead also keep the LM head as int8 codes with a scale per row, used by steps of up
+ *     to 8 logits rows (fp16 storage only): half the bytes of the largest matrix of a small model,
+ *     the logits moved by the int8 rounding (meant for draft models)
  * @param speculativeTokens steps of up to this + 1 positions per sequence (a verification of K
  *     speculated tokens, a draft's first round) replay graphs captured per batch bucket; 0 captures
  *     none
@@ -43,6 +46,7 @@ public record GpuRunnerOptions(
     boolean skinnyGemm,
     boolean programmaticLaunch,
     boolean fusedNorms,
+    boolean int8LmHead,
     int speculativeTokens) {
 
   public static final int DEFAULT_MAX_MODEL_LEN = 4096;
@@ -58,6 +62,10 @@ public record GpuRunnerOptions(
       throw new InvalidInputException("a fixed KV pool needs at least 2 blocks, got " + kvBlocks);
     }
     SpeculativeConfig.checkVerifiedTokens(speculativeTokens);
+    if (int8LmHead && storage != StorageType.F16) {
+      throw new InvalidInputException(
+          "the int8 LM head reads fp16 activations: it needs f16 storage, got " + storage);
+    }
     if (blockSize < 1 || maxNumSeqs < 1 || maxBatchedTokens < 1 || maxModelLen < 0) {
       throw new InvalidInputException(
           "block size, max sequences and max batched tokens must be >= 1, max model length >= 0");
@@ -90,12 +98,13 @@ public record GpuRunnerOptions(
         .withSkinnyGemm(options.skinnyGemm())
         .withProgrammaticLaunch(options.programmaticLaunch())
         .withFusedNorms(options.fusedNorms())
+        .withInt8LmHead(options.int8LmHead() == RunnerOptions.Int8LmHead.ON)
         .withSpeculativeTokens(options.speculativeTokens());
   }
 
   public static GpuRunnerOptions defaults() {
     return new GpuRunnerOptions(
-        StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true, true, 0);
+        StorageType.F16, 0.90, 0, 16, 64, 512, 0, true, true, true, true, false, 0);
   }
 
   public GpuRunnerOptions withStorage(StorageType s) {
@@ -142,6 +151,10 @@ public record GpuRunnerOptions(
     return with(b -> b.fusedNorms = on);
   }
 
+  public GpuRunnerOptions withInt8LmHead(boolean on) {
+    return with(c -> c.int8LmHead = on);
+  }
+
   public GpuRunnerOptions withSpeculativeTokens(int tokens) {
     return with(c -> c.speculativeTokens = tokens);
   }
@@ -165,6 +178,7 @@ public record GpuRunnerOptions(
     boolean skinnyGemm;
     boolean programmaticLaunch;
     boolean fusedNorms;
+    boolean int8LmHead;
     int speculativeTokens;
 
     Copy(GpuRunnerOptions o) {
@@ -179,6 +193,7 @@ public record GpuRunnerOptions(
       skinnyGemm = o.skinnyGemm;
       programmaticLaunch = o.programmaticLaunch;
       fusedNorms = o.fusedNorms;
+      int8LmHead = o.int8LmHead;
       speculativeTokens = o.speculativeTokens;
     }
 
@@ -195,6 +210,7 @@ public record GpuRunnerOptions(
           skinnyGemm,
           programmaticLaunch,
           fusedNorms,
+          int8LmHead,
           speculativeTokens);
     }
   }

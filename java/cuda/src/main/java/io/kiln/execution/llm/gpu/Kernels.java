@@ -1,5 +1,6 @@
 package io.kiln.execution.llm.gpu;
 
+import io.kiln.BackendException;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.cuda.cudart.CUstream_st;
@@ -43,6 +44,9 @@ public final class Kernels {
   private final SkinnyGemm.Variants skinnyGemmLogits;
   private final SkinnyGemm.Variants skinnyGemmSiluNormed;
   private final SkinnyGemm.Variants skinnyGemmRopeKvNormed;
+
+  /** The int8 LM head; null unless fp16 storage. */
+  private final SkinnyGemm.Variants skinnyGemmLogitsInt8;
 
   Kernels(CudaModule module, StorageType storage, int headDim) {
     this(module, storage, headDim, false);
@@ -88,6 +92,8 @@ public final class Kernels {
     skinnyGemmRopeKvNormed =
         SkinnyGemm.Variants.withTensorCores(
             module, "skinny_gemm_rope_kv_normed", storage, "pppiiiippppppiiif", true);
+    skinnyGemmLogitsInt8 =
+        storage == StorageType.F16 ? SkinnyGemm.Variants.int8Logits(module) : null;
     List<Kernel> all =
         new ArrayList<>(
             List.of(
@@ -114,6 +120,9 @@ public final class Kernels {
             skinnyGemmSiluNormed,
             skinnyGemmRopeKvNormed)) {
       all.addAll(variants.all());
+    }
+    if (skinnyGemmLogitsInt8 != null) {
+      all.addAll(skinnyGemmLogitsInt8.all());
     }
     for (Kernel kernel : all) {
       kernel.overlapPrevious(overlap);
@@ -349,6 +358,29 @@ public final class Kernels {
       long w,
       long keys) {
     SkinnyGemm.launchLogits(skinnyGemmLogits, stream, multiprocessors, m, in, out, y, x, w, keys);
+  }
+
+  /**
+   * {@code skinny_gemm_logits_i8_f16(float* y, const __half* x, const int8_t* w, const float*
+   * scales, int m, int in, int out, int ksplit, unsigned long long* keys)}: the LM head on int8
+   * codes with a scale per row; fp16 storage only.
+   */
+  void skinnyGemmLogitsInt8(
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long codes,
+      long scales,
+      long keys) {
+    if (skinnyGemmLogitsInt8 == null) {
+      throw new BackendException("the int8 LM head reads fp16 activations: needs f16 storage");
+    }
+    SkinnyGemm.launchLogitsInt8(
+        skinnyGemmLogitsInt8, stream, multiprocessors, m, in, out, y, x, codes, scales, keys);
   }
 
   /**

@@ -18,6 +18,9 @@ public final class SkinnyGemm {
   /** Most warps per block, the kernel's launch bound. */
   static final int MAX_WARPS_PER_BLOCK = 4;
 
+  /** Codes per 16-byte load of the int8 LM head: its rows must be a multiple long. */
+  static final int INT8_VECTOR = 16;
+
   /** Blocks per multiprocessor below which a launch uses smaller blocks to reach more of them. */
   static final int MIN_BLOCKS_PER_SM = 2;
 
@@ -32,6 +35,20 @@ public final class SkinnyGemm {
    */
   record Variants(
       Kernel rows, Kernel oneRow, Kernel tensorCores, int elementBytes, int warpRowsPerTile) {
+    /**
+     * The int8 LM head ({@code skinny_gemm_logits_i8}): fp16 activations, one-byte weights, no
+     * tensor-core build.
+     */
+    static Variants int8Logits(CudaModule m) {
+      String signature = "ppppiiiip";
+      return new Variants(
+          m.kernel("skinny_gemm_logits_i8_f16", signature),
+          m.kernel("skinny_gemm_logits_i8_m1_f16", signature),
+          null,
+          1,
+          0);
+    }
+
     static Variants of(CudaModule m, String name, StorageType storage, String signature) {
       return new Variants(
           m.kernel(name + "_" + storage.suffix, signature),
@@ -226,13 +243,52 @@ public final class SkinnyGemm {
       long w,
       long keys) {
     checkShape(m, in, out);
+    checkKeys(keys);
+    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, keys);
+  }
+
+  /**
+   * Enqueues the int8 LM head with the greedy argmax fused ({@code skinny_gemm_logits_i8}): as
+   * {@link #launchLogits}, the weights int8 {@code codes} with a fp32 scale per row at {@code
+   * scales}; {@code in} a multiple of {@link #INT8_VECTOR}, x and the codes 16-byte aligned.
+   */
+  static void launchLogitsInt8(
+      Variants kernel,
+      CUstream_st stream,
+      int multiprocessors,
+      int m,
+      int in,
+      int out,
+      long y,
+      long x,
+      long codes,
+      long scales,
+      long keys) {
+    checkShape(m, in, out);
+    if (in % INT8_VECTOR != 0 || x % 16 != 0 || codes % 16 != 0) {
+      throw new BackendException(
+          "skinny gemm int8 logits: rows of "
+              + in
+              + " codes (a multiple of "
+              + INT8_VECTOR
+              + " needed) at 0x"
+              + Long.toHexString(codes)
+              + ", activations at 0x"
+              + Long.toHexString(x)
+              + " (both 16-byte aligned)");
+    }
+    checkKeys(keys);
+    enqueue(
+        kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, codes, scales}, keys);
+  }
+
+  private static void checkKeys(long keys) {
     if (keys % 8 != 0) {
       throw new BackendException(
           "skinny gemm logits: greedy keys at 0x"
               + Long.toHexString(keys)
               + " are not 8-byte aligned");
     }
-    enqueue(kernel, stream, multiprocessors, m, in, out, out, new long[] {y, x, w}, keys);
   }
 
   /** The normed kernels read the fp32 residual stream in 16-byte vectors. */

@@ -96,4 +96,40 @@ class SkinnyGemmTest {
         BackendException.class,
         () -> SkinnyGemm.launchNormed(null, null, 132, 1, 64, 64, 256, 8, 256, 1e-5f));
   }
+
+  /** The int8 LM head is checked before anything is launched: no kernel is needed to fail. */
+  @Test
+  void int8LogitsNeedWholeVectorsAlignedOperandsAndAlignedKeys() {
+    long aligned = 1L << 20;
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchLogitsInt8(
+                null, null, 132, 1, 24, 8, aligned, aligned, aligned, aligned, aligned),
+        "24 codes a row");
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchLogitsInt8(
+                null, null, 132, 1, 32, 8, aligned, aligned + 8, aligned, aligned, aligned),
+        "activations off the 16-byte grid");
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchLogitsInt8(
+                null, null, 132, 1, 32, 8, aligned, aligned, aligned + 4, aligned, aligned),
+        "codes off the 16-byte grid");
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchLogitsInt8(
+                null, null, 132, 1, 32, 8, aligned, aligned, aligned, aligned, aligned + 4),
+        "keys off the 8-byte grid");
+    assertThrows(
+        BackendException.class,
+        () ->
+            SkinnyGemm.launchLogitsInt8(
+                null, null, 132, 9, 32, 8, aligned, aligned, aligned, aligned, aligned),
+        "nine rows");
+  }
 }
