@@ -76,7 +76,7 @@ EOF
     # the TensorRT results and peers; never the models or plans.
     cp $K/job.log ${OUT:-/tmp}/ 2>/dev/null
     (cd $K && tar czf ${OUT:-/tmp}/results.tgz job.log out $(ls results.json peers.json 2>/dev/null))
-    grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code|MEETS|MISSES|texts/s|^\| (draft|ngram) K' $K/job.log \
+    grep -E '^== |tests (successful|failed)|b=|built in|FAILED|tokens .*cuBLAS|roofline|exit code|MEETS|MISSES|greedy outputs|texts/s|^\| (draft|ngram) K' $K/job.log \
       | tail -25 | cut -c1-220 ;;
   *) echo "usage: device-job.sh start [PHASES] | poll [SECONDS]"; exit 2 ;;
 esac

@@ -82,6 +82,7 @@ row = next(r for r in report["rows"] if r["decoding"] == "draft K=4")
 speedup, acc = row["speedup_vs_plain"], row["acceptance_rate"] or 0.0
 verdict = "MEETS" if speedup >= 2 and acc >= 0.8 else "MISSES"
 print(f"draft K=4 (int8 LM head: {head}): {speedup:.2f}x at acceptance {acc:.3f} (modeled {row['modeled_speedup']:.2f}x): {verdict} the goal")
+print(f"greedy outputs (int8 LM head: {head}): {report.get('greedy_outputs')}")
 PY
   done
   stage "done"

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
+import java.util.function.Consumer;
 
 /**
  * Serving benchmark: at each concurrency level, that many clients keep one request each in flight
@@ -81,6 +82,17 @@ public final class LlmBenchmark {
    */
   public static LlmBenchRow run(
       Setup setup, int concurrency, List<int[]> prompts, int generateLength, Runnable progress) {
+    return run(setup, concurrency, prompts, generateLength, progress, result -> {});
+  }
+
+  /** {@link #run}, handing each request's result to {@code finished} in prompt order. */
+  public static LlmBenchRow run(
+      Setup setup,
+      int concurrency,
+      List<int[]> prompts,
+      int generateLength,
+      Runnable progress,
+      Consumer<GenerationResult> finished) {
     SamplingParams params =
         SamplingParams.builder()
             .temperature(0)
@@ -116,6 +128,7 @@ public final class LlmBenchmark {
     }
     for (CompletableFuture<GenerationResult> f : results) {
       GenerationResult r = f.join();
+      finished.accept(r);
       generated += r.newTokenIds().length;
       preemptions += r.metrics().preemptions();
       ttft.add(r.metrics().ttftMillis());

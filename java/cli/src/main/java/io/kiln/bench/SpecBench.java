@@ -80,6 +80,7 @@ public final class SpecBench {
     String loadBefore = ReportFiles.loadAverage();
     Instant started = Instant.now();
     Map<String, List<LlmBenchRow>> rows = new LinkedHashMap<>();
+    List<String> mismatches = new ArrayList<>();
     SpecCostModel costs;
     try (Runners runners = new Runners(target, draft, device, options)) {
       // Untimed: the JIT compiles every path (one-token steps, verification, drafting) first.
@@ -89,13 +90,28 @@ public final class SpecBench {
       costs = stepCosts(runners, ks, device == Device.CUDA ? 60 : 7);
       // One slot per round and prompt: every case decodes that prompt in turn, so that the
       // cases compared within a slot ran seconds apart, under the same load.
+      // Greedy speculation must give plain decoding's tokens: each run is checked against the
+      // plain run of the same slot.
       for (int round = 1; round <= rounds; round++) {
         for (int p = 0; p < prompts.size(); p++) {
           StringBuilder line = new StringBuilder("round " + round + " prompt " + p + ":");
+          int[] plainTokens = null; // "plain" runs first
           for (SpecCase c : cases) {
+            int[][] tokens = new int[1][];
             LlmBenchRow row =
                 LlmBenchmark.run(
-                    runners.setup(c, scheduler), 1, prompts.subList(p, p + 1), genLen, () -> {});
+                    runners.setup(c, scheduler),
+                    1,
+                    prompts.subList(p, p + 1),
+                    genLen,
+                    () -> {},
+                    result -> tokens[0] = result.newTokenIds());
+            if (c.speculative() == null && !c.draftAlone()) {
+              plainTokens = tokens[0];
+            } else if (c.speculative() != null && !Arrays.equals(plainTokens, tokens[0])) {
+              mismatches.add(c.name() + ", round " + round + ", prompt " + p);
+              System.err.println("MISMATCH: " + c.name() + " differs from plain decoding");
+            }
             rows.computeIfAbsent(c.name(), n -> new ArrayList<>()).add(row);
             line.append(String.format(Locale.ROOT, " %.1f", row.decodeTokensPerSecond()));
           }
@@ -135,6 +151,11 @@ public final class SpecBench {
     header.put("generated_per_request", genLen + " greedy tokens, end-of-sequence ignored");
     header.put("concurrency", 1);
     header.put("rounds", rounds);
+    header.put(
+        "greedy_outputs",
+        mismatches.isEmpty()
+            ? "every speculative run gave the tokens of the plain run of its slot"
+            : "DIFFERENT from the plain run of the slot: " + String.join("; ", mismatches));
     new SpecBenchReport(header, cases, rows, costs, PASSAGE * REPEATS).write(out);
   }
 

@@ -42,6 +42,10 @@ class SpecBenchTest {
     JsonNode json = new ObjectMapper().readTree(dir.resolve("spec.json").toFile());
     assertEquals("a test", json.get("command").asText());
     assertEquals("cpu", json.get("device").asText());
+    assertEquals("off", json.get("int8_lm_head").asText());
+    assertEquals(
+        "every speculative run gave the tokens of the plain run of its slot",
+        json.get("greedy_outputs").asText());
     List<String> names = new ArrayList<>();
     json.get("rows").forEach(r -> names.add(r.get("decoding").asText()));
     assertEquals(
