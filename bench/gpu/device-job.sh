@@ -23,8 +23,9 @@
 #             batches 32/64/128, goal >= 2x (embed-gpu.sh), ~6 min (each batch size builds an
 #             engine, ~100 s); EMBED_ARGS="TEXTS ROUNDS BATCHES" (e.g. "6000 5 128") narrows it
 #   spec      speculative decoding at batch 1 on the 1B shape: plain, n-gram and draft at K=4,6,8
-#             (SpecBench), one K=4 cycle call by call (SpecCycleBench), and the draft's speedup
-#             against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~6 min
+#             (SpecBench, greedy tokens checked against plain), one K=4 cycle call by call
+#             (SpecCycleBench), each with the draft's LM head in int8 and as stored, and the
+#             draft's speedup against the goal of 2x at acceptance 0.8 (llm-gpu.sh spec), ~8 min
 set -uo pipefail
 D=.devrun
 K=/tmp/kb

@@ -113,7 +113,7 @@ final class DenseProducts {
       int hidden,
       int vocab,
       long greedyKeys) {
-    if (lmHeadInt8 != null && skinnyGemm && SkinnyGemm.handles(rows)) {
+    if (lmHeadInt8 != null && skinny(rows)) {
       kernels.skinnyGemmLogitsInt8(
           stream,
           Cuda.multiprocessors(),

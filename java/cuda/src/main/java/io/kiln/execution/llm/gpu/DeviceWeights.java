@@ -156,7 +156,7 @@ final class DeviceWeights {
       String lmHeadName = LlamaTensors.lmHead();
       if (weights.contains(lmHeadName)) {
         lmHead = memory.alloc(vocab * hidden * storage.bytes);
-        uploader.matrix(lmHead, 0, LlamaTensors.lmHead(), vocab, hidden);
+        uploader.matrix(lmHead, 0, lmHeadName, vocab, hidden);
       } else if (config.tieWordEmbeddings()) {
         lmHead = embedding;
         lmHeadName = LlamaTensors.embedding();
@@ -285,7 +285,7 @@ final class DeviceWeights {
               LinearWeights.read(weights, name, rows, cols), rows, cols, scales);
       DeviceBuffer codeBuffer = memory.alloc(codes.length);
       codeBuffer.upload(codes);
-      return new Int8Matrix(codeBuffer, vector(scales), rows, cols);
+      return new Int8Matrix(codeBuffer, vector(scales));
     }
 
     float[] normWeight(String name, long size) {

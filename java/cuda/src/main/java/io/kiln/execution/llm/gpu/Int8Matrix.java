@@ -1,7 +1,7 @@
 package io.kiln.execution.llm.gpu;
 
 /**
- * A [rows, cols] matrix on the device as int8 codes, row-major, with one fp32 scale per row: the
- * values are codes times their row's scale ({@code WeightQuantizer.int8Codes}).
+ * A matrix on the device as int8 codes, row-major, with one fp32 scale per row: the values are
+ * codes times their row's scale ({@code WeightQuantizer.int8Codes}).
  */
-record Int8Matrix(DeviceBuffer codes, DeviceBuffer scales, long rows, long cols) {}
+record Int8Matrix(DeviceBuffer codes, DeviceBuffer scales) {}

@@ -14,10 +14,8 @@ import io.kiln.BackendException;
 import io.kiln.InvalidInputException;
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.RequiresGpu;
-import io.kiln.execution.llm.GenerationHandle;
 import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.LlmEngine;
-import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.execution.llm.SpeculativeConfig;
@@ -25,11 +23,9 @@ import io.kiln.model.llama.LlamaConfig;
 import io.kiln.model.llama.PublicLlama;
 import io.kiln.model.llama.WeightQuantizer;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -57,7 +53,6 @@ class GpuInt8LmHeadTest {
 
   @AfterAll
   static void unload() {
-    GpuTests.unloadTestKernels();
     if (module != null) {
       module.close();
     }
@@ -176,7 +171,7 @@ class GpuInt8LmHeadTest {
         assertTrue(relL2 > 1e-5 && relL2 < 3e-2, "case " + i + ": relative L2 " + relL2);
       }
       try (LlmEngine plain = new LlmEngine(fp16, new SchedulerConfig(8, 256, 0, true))) {
-        plainResults = runAll(plain, cases);
+        plainResults = greedyAll(plain, cases);
       }
     }
     try (GpuLlamaRunner target = GpuLlamaRunner.open(model, base.withSpeculativeTokens(4));
@@ -185,7 +180,7 @@ class GpuInt8LmHeadTest {
         LlmEngine engine =
             new LlmEngine(
                 target, new SchedulerConfig(8, 256, 0, true), SpeculativeConfig.draft(4), draft)) {
-      List<GenerationResult> results = runAll(engine, cases);
+      List<GenerationResult> results = greedyAll(engine, cases);
       for (int i = 0; i < cases.size(); i++) {
         assertArrayEquals(
             plainResults.get(i).newTokenIds(), results.get(i).newTokenIds(), "case " + i);
@@ -214,16 +209,9 @@ class GpuInt8LmHeadTest {
         .forward(List.of(new SequenceChunk(3, new int[] {first}, prompt.length, table, true)))[0];
   }
 
-  private static List<GenerationResult> runAll(LlmEngine engine, List<PublicLlama.Case> cases)
+  private static List<GenerationResult> greedyAll(LlmEngine engine, List<PublicLlama.Case> cases)
       throws Exception {
-    List<GenerationHandle> handles = new ArrayList<>();
-    for (PublicLlama.Case c : cases) {
-      handles.add(engine.submit(c.prompt(), SamplingParams.greedy(NEW_TOKENS), event -> {}));
-    }
-    List<GenerationResult> out = new ArrayList<>();
-    for (GenerationHandle h : handles) {
-      out.add(h.result().get(240, TimeUnit.SECONDS));
-    }
-    return out;
+    return GpuTests.greedyAll(
+        engine, cases.stream().map(PublicLlama.Case::prompt).toList(), NEW_TOKENS);
   }
 }

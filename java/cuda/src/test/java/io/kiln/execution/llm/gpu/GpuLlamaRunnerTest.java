@@ -11,10 +11,8 @@ import io.kiln.InvalidInputException;
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.RequiresGpu;
 import io.kiln.execution.llm.EngineStats;
-import io.kiln.execution.llm.GenerationHandle;
 import io.kiln.execution.llm.GenerationResult;
 import io.kiln.execution.llm.LlmEngine;
-import io.kiln.execution.llm.SamplingParams;
 import io.kiln.execution.llm.SchedulerConfig;
 import io.kiln.execution.llm.SequenceChunk;
 import io.kiln.model.llama.PublicLlama;
@@ -22,7 +20,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -268,19 +265,6 @@ class GpuLlamaRunnerTest {
     return prompts;
   }
 
-  private static List<GenerationResult> runAll(LlmEngine engine, List<int[]> prompts)
-      throws Exception {
-    List<GenerationHandle> handles = new ArrayList<>();
-    for (int[] p : prompts) {
-      handles.add(engine.submit(p, SamplingParams.greedy(NEW_TOKENS), e -> {}));
-    }
-    List<GenerationResult> out = new ArrayList<>();
-    for (GenerationHandle h : handles) {
-      out.add(h.result().get(240, TimeUnit.SECONDS));
-    }
-    return out;
-  }
-
   @Test
   void thirtyTwoConcurrentRequestsUnderATinyPoolFinishWithPreemptionsAndTheSameTokens()
       throws Exception {
@@ -288,12 +272,12 @@ class GpuLlamaRunnerTest {
     List<GenerationResult> free;
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F32, 1 + 32 * 10));
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(32, 256, 0, true))) {
-      free = runAll(engine, prompts);
+      free = GpuTests.greedyAll(engine, prompts, NEW_TOKENS);
       assertEquals(0, engine.stats().preemptions());
     }
     try (GpuLlamaRunner runner = GpuLlamaRunner.open(model, options(StorageType.F32, 1 + 24));
         LlmEngine engine = new LlmEngine(runner, new SchedulerConfig(32, 256, 0, true))) {
-      List<GenerationResult> tight = runAll(engine, prompts);
+      List<GenerationResult> tight = GpuTests.greedyAll(engine, prompts, NEW_TOKENS);
       EngineStats stats = engine.stats();
       assertTrue(stats.preemptions() > 0, "expected preemptions with 24 blocks");
       for (int r = 0; r < prompts.size(); r++) {

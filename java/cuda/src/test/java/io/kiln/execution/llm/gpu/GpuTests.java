@@ -4,10 +4,17 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kiln.cuda.Cuda;
 import io.kiln.cuda.GpuProbe;
+import io.kiln.execution.llm.GenerationHandle;
+import io.kiln.execution.llm.GenerationResult;
+import io.kiln.execution.llm.LlmEngine;
+import io.kiln.execution.llm.SamplingParams;
+import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
 import org.bytedeco.cuda.global.cudart;
 
 /** Shared set-up of the GPU tests: skip without a device or kernels, device data helpers. */
@@ -108,5 +115,19 @@ final class GpuTests {
     DeviceBuffer b = new DeviceBuffer(4L * Math.max(1, data.length));
     b.upload(data);
     return b;
+  }
+
+  /** Submits every prompt for {@code newTokens} greedy tokens, then waits for each result. */
+  static List<GenerationResult> greedyAll(LlmEngine engine, List<int[]> prompts, int newTokens)
+      throws Exception {
+    List<GenerationHandle> handles = new ArrayList<>();
+    for (int[] prompt : prompts) {
+      handles.add(engine.submit(prompt, SamplingParams.greedy(newTokens), event -> {}));
+    }
+    List<GenerationResult> out = new ArrayList<>();
+    for (GenerationHandle handle : handles) {
+      out.add(handle.result().get(240, TimeUnit.SECONDS));
+    }
+    return out;
   }
 }
