@@ -26,7 +26,7 @@ import java.util.function.BiFunction;
  * case a modeled speedup beside its measured one and draws the speedup against the acceptance rate.
  *
  * <p>Usage: {@code SpecBench TARGET_DIR DRAFT_DIR cpu|cuda OUT_PREFIX REQUESTS GEN_LEN K[,K...]
- * ROUNDS MODELS_TEXT COMMAND [INT8_LM_HEAD]}, INT8_LM_HEAD {@code off} (default) or {@code draft}:
+ * ROUNDS MODELS_TEXT COMMAND [INT8_LM_HEAD]}, INT8_LM_HEAD {@code draft} (default) or {@code off}:
  * the draft's LM head as int8 codes on CUDA.
  */
 public final class SpecBench {
@@ -53,7 +53,9 @@ public final class SpecBench {
     String modelsText = args[8];
     String command = args[9];
     RunnerOptions.Int8LmHead int8LmHead =
-        args.length > 10 ? RunnerOptions.Int8LmHead.parse(args[10]) : RunnerOptions.Int8LmHead.OFF;
+        args.length > 10
+            ? RunnerOptions.Int8LmHead.parse(args[10])
+            : RunnerOptions.defaults().int8LmHead();
 
     List<SpecCase> cases = new ArrayList<>();
     cases.add(new SpecCase("plain", null, false));

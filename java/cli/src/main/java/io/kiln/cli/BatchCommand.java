@@ -181,11 +181,11 @@ final class BatchCommand implements Runnable {
                 + " --no-skinny-gemm, --no-programmatic-launch and --no-fused-norms are for"
                 + " kiln generate and bench-llm");
       }
-      if (modelOptions.int8LmHead() != RunnerOptions.Int8LmHead.OFF) {
+      if (modelOptions.int8LmHead() == RunnerOptions.Int8LmHead.ON) {
         throw OptionRanges.usage(
             spec,
-            "kiln batch generate decodes without a draft model and keeps the LM head as the"
-                + " checkpoint has it; --int8-lm-head is for kiln generate, bench-llm and serve");
+            "kiln batch generate keeps the LM head as the checkpoint has it; --int8-lm-head on"
+                + " is for kiln generate, bench-llm and serve");
       }
       KilnGenerator generator =
           new KilnGenerator()

@@ -65,8 +65,9 @@ final class LlmModelOptions {
       defaultValue = "true",
       fallbackValue = "true",
       description =
-          "cuda: batch-1 decode steps through Kiln's skinny GEMM (RoPE, K/V write and SiLU"
-              + " fused) instead of cuBLAS (default: on)")
+          "cuda: steps of up to 8 rows (batch-1 decode, speculative verification) through"
+              + " Kiln's skinny GEMM (RoPE, K/V write and SiLU fused) instead of cuBLAS"
+              + " (default: on)")
   boolean skinnyGemm;
 
   @Option(
@@ -93,12 +94,12 @@ final class LlmModelOptions {
   @Option(
       names = "--int8-lm-head",
       paramLabel = "off|draft|on",
-      defaultValue = "off",
+      defaultValue = "draft",
       description =
           "cuda, f16: which runners also keep the LM head as int8 codes (a scale per row) for"
               + " steps of up to 8 logits rows, half the bytes of the largest matrix of a small"
               + " model: draft models (their proposals are verified, so outputs stay the"
-              + " same), every runner (the logits move by the int8 step), or none (default: off)")
+              + " same; the default), every runner (the logits move by the int8 step), or none")
   String int8LmHead;
 
   @Option(
@@ -123,7 +124,7 @@ final class LlmModelOptions {
     if (!cuda()) {
       return "cpu (float32)";
     }
-    String gemm = skinnyGemm ? "Kiln skinny GEMM for one-row steps, cuBLAS above" : "cuBLAS";
+    String gemm = skinnyGemm ? "Kiln skinny GEMM up to 8 rows, cuBLAS above" : "cuBLAS";
     String launch = programmaticLaunch ? ", programmatic launch" : "";
     String norms = fusedNorms ? ", norms fused into the products" : "";
     RunnerOptions.Int8LmHead where = int8LmHead();

@@ -33,7 +33,8 @@ class SpecBenchTest {
           "2,3",
           "1",
           "tiny shallow pair",
-          "a test"
+          "a test",
+          "off"
         });
 
     String md = Files.readString(dir.resolve("spec.md"));
@@ -42,7 +43,8 @@ class SpecBenchTest {
     JsonNode json = new ObjectMapper().readTree(dir.resolve("spec.json").toFile());
     assertEquals("a test", json.get("command").asText());
     assertEquals("cpu", json.get("device").asText());
-    assertEquals("off", json.get("int8_lm_head").asText());
+    assertEquals(
+        "off", json.get("int8_lm_head").asText(), "the setting asked for, not the default");
     assertEquals(
         "every speculative run gave the tokens of the plain run of its slot",
         json.get("greedy_outputs").asText());

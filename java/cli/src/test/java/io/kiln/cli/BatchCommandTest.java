@@ -239,4 +239,25 @@ class BatchCommandTest {
       assertTrue(run.err().contains(flag), run.err());
     }
   }
+
+  /** Batch generation has no draft model, so only an int8 head for every runner changes output. */
+  @Test
+  void generateRefusesAnInt8LmHeadForEveryRunner(@TempDir Path dir) throws IOException {
+    Path input = dir.resolve("prompts.jsonl");
+    Files.writeString(input, "{\"prompt\": \"hi\"}\n");
+    GenerateCommandTest.Run run =
+        kiln(
+            "batch",
+            "generate",
+            "--model",
+            dir.toString(),
+            "--input",
+            input.toString(),
+            "--output",
+            dir.resolve("out.jsonl").toString(),
+            "--int8-lm-head",
+            "on");
+    assertEquals(ExitCodes.USAGE, run.exit(), run.err());
+    assertTrue(run.err().contains("--int8-lm-head on"), run.err());
+  }
 }

@@ -34,8 +34,8 @@ class LlmModelOptionsTest {
     assertTrue(o.programmaticLaunch);
     assertTrue(o.fusedNorms);
     assertEquals(
-        "cuda (f16 storage, fp32 math, Kiln skinny GEMM for one-row steps, cuBLAS above + Kiln"
-            + " kernels, programmatic launch, norms fused into the products)",
+        "cuda (f16 storage, fp32 math, Kiln skinny GEMM up to 8 rows, cuBLAS above + Kiln"
+            + " kernels, programmatic launch, norms fused into the products, int8 LM head: draft)",
         o.backend());
   }
 
@@ -43,7 +43,13 @@ class LlmModelOptionsTest {
   void eachSwitchTurnsOff() {
     LlmModelOptions o =
         parse(
-            "--device", "cuda", "--no-skinny-gemm", "--no-programmatic-launch", "--no-fused-norms");
+            "--device",
+            "cuda",
+            "--no-skinny-gemm",
+            "--no-programmatic-launch",
+            "--no-fused-norms",
+            "--int8-lm-head",
+            "off");
     assertFalse(o.skinnyGemm);
     assertFalse(o.programmaticLaunch);
     assertEquals("cuda (f16 storage, fp32 math, cuBLAS + Kiln kernels)", o.backend());
@@ -56,7 +62,7 @@ class LlmModelOptionsTest {
     LlmModelOptions o = parse("--device", "cuda", "--no-fused-norms");
     assertFalse(o.fusedNorms);
     assertTrue(o.skinnyGemm);
-    assertTrue(o.backend().endsWith("kernels, programmatic launch)"));
+    assertTrue(o.backend().endsWith("kernels, programmatic launch, int8 LM head: draft)"));
     assertTrue(parse("--no-skinny-gemm", "--fused-norms").fusedNorms);
   }
 
@@ -103,15 +109,16 @@ class LlmModelOptionsTest {
   }
 
   @Test
-  void theInt8LmHeadGoesToDraftsWhenAskedAndToNothingByDefault() {
-    assertEquals(
-        RunnerOptions.Int8LmHead.OFF,
-        parse("--device", "cuda").runnerOptions(7, false, 1, 8).int8LmHead());
-    LlmModelOptions drafts = parse("--device", "cuda", "--int8-lm-head", "draft");
+  void theInt8LmHeadGoesToDraftsByDefaultAndToNothingWhenOff() {
+    LlmModelOptions drafts = parse("--device", "cuda");
     RunnerOptions options = drafts.runnerOptions(7, false, 1, 8);
     assertEquals(RunnerOptions.Int8LmHead.DRAFT, options.int8LmHead());
     assertEquals(RunnerOptions.Int8LmHead.ON, options.forDraft().int8LmHead());
     assertTrue(drafts.backend().endsWith(", int8 LM head: draft)"), drafts.backend());
+    RunnerOptions off =
+        parse("--device", "cuda", "--int8-lm-head", "off").runnerOptions(7, false, 1, 8);
+    assertEquals(RunnerOptions.Int8LmHead.OFF, off.int8LmHead());
+    assertEquals(RunnerOptions.Int8LmHead.OFF, off.forDraft().int8LmHead());
     InvalidInputException e =
         assertThrows(
             InvalidInputException.class,

@@ -35,7 +35,7 @@ import java.util.Map;
  * target's two steps stage by stage.
  *
  * <p>Usage: {@code SpecCycleBench TARGET_DIR DRAFT_DIR cpu|cuda K CONTEXT OUT_PREFIX COMMAND
- * [INT8_LM_HEAD]}, INT8_LM_HEAD {@code off} (default) or {@code draft}.
+ * [INT8_LM_HEAD]}, INT8_LM_HEAD {@code draft} (default) or {@code off}.
  */
 public final class SpecCycleBench {
   private static final int WARM_UP = 10;
@@ -56,7 +56,9 @@ public final class SpecCycleBench {
     String out = args[5];
     String command = args[6];
     RunnerOptions.Int8LmHead int8LmHead =
-        args.length > 7 ? RunnerOptions.Int8LmHead.parse(args[7]) : RunnerOptions.Int8LmHead.OFF;
+        args.length > 7
+            ? RunnerOptions.Int8LmHead.parse(args[7])
+            : RunnerOptions.defaults().int8LmHead();
 
     int blockSize = 16;
     int blocks = (context + k + 2 + blockSize - 1) / blockSize;

@@ -21,13 +21,14 @@ import java.util.function.Consumer;
  * @param maxBatchedTokens most tokens in one step
  * @param maxModelLen longest sequence served, 0 for min(model context, 4096)
  * @param cudaGraphs CUDA: replay decode steps as captured graphs (else launch eagerly)
- * @param skinnyGemm CUDA: one-row steps through Kiln's skinny GEMM instead of cuBLAS
+ * @param skinnyGemm CUDA: steps of up to 8 rows through Kiln's skinny GEMM instead of cuBLAS
  * @param programmaticLaunch CUDA: programmatic dependent launch of Kiln's kernels (sm_90 and later)
  * @param fusedNorms CUDA: fold RMSNorm weights into the products that read the norms
  * @param quantization CPU: store the projection weights in 8 bits on load (computing with their
  *     dequantized values, as an 8-bit checkpoint would be read); null keeps them as they are
  * @param int8LmHead CUDA: which runners also keep the LM head as int8 codes (a scale per row) and
- *     use them for steps of up to 8 logits rows, reading half the bytes of fp16 storage
+ *     use them for steps of up to 8 logits rows, reading half the bytes of fp16 storage (draft
+ *     models by default)
  * @param speculativeTokens CUDA: steps of up to this + 1 positions per sequence replay captured
  *     graphs: K for the target of an engine that speculates K tokens (its verification steps), 1
  *     for a draft model (its first round feeds the last proposal and the target's token); 0 for
@@ -138,7 +139,10 @@ public record RunnerOptions(
     }
   }
 
-  /** Pool from free memory, 16-position blocks, all cores, f16 storage and every CUDA fast path. */
+  /**
+   * Pool from free memory, 16-position blocks, all cores, f16 storage, every CUDA fast path and an
+   * int8 LM head for draft models.
+   */
   public static RunnerOptions defaults() {
     return new RunnerOptions(
         0,
@@ -154,7 +158,7 @@ public record RunnerOptions(
         true,
         true,
         null,
-        Int8LmHead.OFF,
+        Int8LmHead.DRAFT,
         0);
   }
 

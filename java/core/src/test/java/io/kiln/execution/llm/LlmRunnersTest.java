@@ -86,11 +86,16 @@ class LlmRunnersTest {
     assertEquals(2, target.forDraft().threads(), "the other settings stay");
   }
 
-  /** DRAFT turns the int8 LM head on in drafts alone, and only where activations are fp16. */
+  /**
+   * DRAFT, the default, turns the int8 LM head on in drafts alone, and only where activations are
+   * fp16.
+   */
   @Test
-  void theInt8LmHeadReachesDraftsOfF16RunnersWhenAskedFor() {
-    RunnerOptions drafts = TWO_THREADS.withInt8LmHead(RunnerOptions.Int8LmHead.DRAFT);
-    assertEquals(RunnerOptions.Int8LmHead.OFF, TWO_THREADS.forDraft().int8LmHead());
+  void theInt8LmHeadReachesDraftsOfF16RunnersByDefault() {
+    RunnerOptions drafts = TWO_THREADS;
+    assertEquals(RunnerOptions.Int8LmHead.DRAFT, drafts.int8LmHead());
+    RunnerOptions off = TWO_THREADS.withInt8LmHead(RunnerOptions.Int8LmHead.OFF);
+    assertEquals(RunnerOptions.Int8LmHead.OFF, off.forDraft().int8LmHead());
     assertEquals(RunnerOptions.Int8LmHead.ON, drafts.forDraft().int8LmHead());
     assertEquals(
         RunnerOptions.Int8LmHead.DRAFT,
