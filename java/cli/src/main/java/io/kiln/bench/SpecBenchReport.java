@@ -7,10 +7,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import org.knowm.xchart.XYChart;
-import org.knowm.xchart.XYSeries;
-import org.knowm.xchart.style.Styler;
-import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * The speculation bench's report: per case the decode rate, the speedup over plain decoding
@@ -250,43 +246,19 @@ final class SpecBenchReport {
     return j;
   }
 
-  /**
-   * The measured speedups against their acceptance rates, over the modeled curve of each draft K
-   * (each proposal kept with the same probability, independently of the others).
-   */
   private void plot(Map<String, Summary> summaries, Path png) {
-    XYChart chart =
-        Charts.lines(
-            760, 480, "Speculative decoding: speedup vs acceptance", "acceptance rate", "speedup");
-    chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
+    List<Integer> draftKs = new ArrayList<>();
+    List<SpecPlot.Point> measured = new ArrayList<>();
     for (SpecCase c : cases) {
       if (c.drafts()) {
-        int k = c.speculative().numTokens();
-        int points = 51;
-        double[] x = new double[points];
-        double[] y = new double[points];
-        for (int i = 0; i < points; i++) {
-          double[] point = costs.draftCurvePoint(k, i / (double) (points - 1));
-          x[i] = point[0];
-          y[i] = point[1];
-        }
-        XYSeries curve = chart.addSeries("model, draft K=" + k, x, y);
-        curve.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
-        curve.setMarker(SeriesMarkers.NONE);
+        draftKs.add(c.speculative().numTokens());
       }
-    }
-    for (SpecCase c : cases) {
       Summary s = summaries.get(c.name());
       if (s.speculation() != null && Double.isFinite(s.speculation().acceptanceRate())) {
-        XYSeries point =
-            chart.addSeries(
-                c.name() + " (measured)",
-                new double[] {s.speculation().acceptanceRate()},
-                new double[] {s.speedup()});
-        point.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+        measured.add(new SpecPlot.Point(c.name(), s.speculation().acceptanceRate(), s.speedup()));
       }
     }
-    Charts.savePng(png, List.of(chart));
+    SpecPlot.save(costs, draftKs, measured, png);
   }
 
   /** The speculation counts of all runs together; null for a case that does not speculate. */

@@ -1,14 +1,19 @@
 package io.kiln.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kiln.InvalidInputException;
+import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -103,5 +108,28 @@ class SpecBenchTest {
     // The first layer alone predicts the scaled target's greedy tokens most of the time.
     assertTrue(json.get("rows").get(4).get("acceptance_rate").asDouble() > 0.5, json.toString());
     assertTrue(Files.size(dir.resolve("spec.png")) > 0);
+
+    // The plot drawn again from the JSON alone is the bench's own, pixel for pixel.
+    Path copy = Files.copy(dir.resolve("spec.json"), dir.resolve("again.json"));
+    SpecPlot.main(new String[] {copy.toString()});
+    BufferedImage original = ImageIO.read(dir.resolve("spec.png").toFile());
+    BufferedImage again = ImageIO.read(dir.resolve("again.png").toFile());
+    assertEquals(original.getWidth(), again.getWidth());
+    assertEquals(original.getHeight(), again.getHeight());
+    for (int y = 0; y < original.getHeight(); y++) {
+      for (int x = 0; x < original.getWidth(); x++) {
+        assertEquals(original.getRGB(x, y), again.getRGB(x, y), "pixel " + x + "," + y);
+      }
+    }
+  }
+
+  @Test
+  void replottingSomethingElseIsATypedError() throws Exception {
+    Path json = Files.writeString(dir.resolve("other.json"), "{\"rows\": []}");
+    InvalidInputException e =
+        assertThrows(
+            InvalidInputException.class, () -> SpecPlot.replot(json, dir.resolve("other.png")));
+    assertTrue(e.getMessage().contains("needs call_costs and rows"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("other.png")));
   }
 }
