@@ -75,6 +75,7 @@ class KilnEmbedderTest {
 
   @Test
   void oneModelPerExecutorAcrossTasksAndJobs() {
+    TestSpark.awaitIdle();
     KilnEmbedder embedder = new KilnEmbedder().setBatchSize(4);
     embedder.transform(frame(texts(20))).count();
     int opened = ExecutorModels.openedCount();

@@ -1,5 +1,8 @@
 package io.kiln.spark;
 
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import org.apache.spark.SparkStatusTracker;
 import org.apache.spark.sql.SparkSession;
 
 /** One local Spark for all the tests of a JVM: starting Spark costs seconds. */
@@ -25,6 +28,29 @@ final class TestSpark {
               .getOrCreate();
     }
     return session;
+  }
+
+  /**
+   * Waits until no task runs. A failed job's other tasks are killed asynchronously, and one may
+   * still be opening its model after the job has failed; a test that counts the models opened must
+   * not see that one.
+   */
+  static void awaitIdle() {
+    SparkStatusTracker tracker = session().sparkContext().statusTracker();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (tracker.getActiveStageIds().length > 0
+        || Arrays.stream(tracker.getExecutorInfos())
+            .anyMatch(executor -> executor.numRunningTasks() > 0)) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("Spark still runs tasks after 60 s");
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
   }
 
   /** An {@code array<float>} cell as a Java array. */
