@@ -113,7 +113,7 @@ final class SpecBenchReport {
     appendCosts(md);
     ReportFiles.writeText(Path.of(out + ".md"), md.toString());
     Map<String, Object> root = new LinkedHashMap<>(header);
-    root.put("call_costs", costsJson());
+    root.put("call_costs", costs.calls());
     root.put("rows", json);
     ReportFiles.writeJson(Path.of(out + ".json"), root);
     plot(summaries, Path.of(out + ".png"));
@@ -190,7 +190,8 @@ final class SpecBenchReport {
             + " positions (median, the kinds taking turns), through the greedy path where the"
             + " runner has one:\n\n");
     md.append("| call | ms | vs a decode step |\n|---|---:|---:|\n");
-    costsJson()
+    costs
+        .calls()
         .forEach(
             (name, millis) ->
                 md.append(
@@ -200,21 +201,6 @@ final class SpecBenchReport {
                         name,
                         millis,
                         millis / costs.decodeMillis())));
-  }
-
-  private Map<String, Double> costsJson() {
-    Map<String, Double> calls = new LinkedHashMap<>();
-    calls.put("target decode (1 position)", costs.decodeMillis());
-    costs.verifyMillis().keySet().stream()
-        .sorted()
-        .forEach(
-            k ->
-                calls.put(
-                    "target verification (" + (k + 1) + " positions)",
-                    costs.verifyMillis().get(k)));
-    calls.put("draft first round (2 positions, 1 token)", costs.draftFirstRoundMillis());
-    calls.put("draft round (1 position)", costs.draftRoundMillis());
-    return calls;
   }
 
   private Map<String, Object> toJson(SpecCase c, Summary s, double modeled) {

@@ -1,6 +1,11 @@
 package io.kiln.bench;
 
+import io.kiln.InvalidInputException;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The runner calls of a greedy speculation cycle, each timed alone, and the speedup over plain
@@ -20,8 +25,63 @@ public record SpecCostModel(
     double draftRoundMillis,
     double draftFirstRoundMillis) {
 
+  /** The calls as reports name them ({@link #calls}, SpecCycleBench's table). */
+  public static final String DECODE_CALL = "target decode (1 position)";
+
+  public static final String DRAFT_FIRST_ROUND_CALL = "draft first round (2 positions, 1 token)";
+  public static final String DRAFT_ROUND_CALL = "draft round (1 position)";
+
+  private static final Pattern VERIFICATION_CALL =
+      Pattern.compile("target verification \\((\\d+) positions\\)");
+
   public SpecCostModel {
     verifyMillis = Map.copyOf(verifyMillis);
+  }
+
+  /** The name of the target's verification of {@code k} proposals (K + 1 positions). */
+  public static String verificationCall(int k) {
+    return "target verification (" + (k + 1) + " positions)";
+  }
+
+  /** Each call's ms by its name: the decode step, each K's verification, the draft's rounds. */
+  public Map<String, Double> calls() {
+    Map<String, Double> calls = new LinkedHashMap<>();
+    calls.put(DECODE_CALL, decodeMillis);
+    verifyMillis.keySet().stream()
+        .sorted()
+        .forEach(k -> calls.put(verificationCall(k), verifyMillis.get(k)));
+    calls.put(DRAFT_FIRST_ROUND_CALL, draftFirstRoundMillis);
+    calls.put(DRAFT_ROUND_CALL, draftRoundMillis);
+    return calls;
+  }
+
+  /**
+   * The model whose {@link #calls} these are (a report's {@code call_costs}).
+   *
+   * @throws InvalidInputException when a call is missing
+   */
+  public static SpecCostModel fromCalls(Map<String, Double> calls) {
+    Map<Integer, Double> verify = new HashMap<>();
+    calls.forEach(
+        (name, millis) -> {
+          Matcher m = VERIFICATION_CALL.matcher(name);
+          if (m.matches()) {
+            verify.put(Integer.parseInt(m.group(1)) - 1, millis);
+          }
+        });
+    return new SpecCostModel(
+        call(calls, DECODE_CALL),
+        verify,
+        call(calls, DRAFT_ROUND_CALL),
+        call(calls, DRAFT_FIRST_ROUND_CALL));
+  }
+
+  private static double call(Map<String, Double> calls, String name) {
+    Double millis = calls.get(name);
+    if (millis == null) {
+      throw new InvalidInputException("no \"" + name + "\" among the calls");
+    }
+    return millis;
   }
 
   /** A draft cycle at K when a share {@code fullyAccepted} of the cycles accepted everything. */

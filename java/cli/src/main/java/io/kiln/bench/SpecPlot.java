@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -25,8 +25,6 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  */
 public final class SpecPlot {
   private static final Pattern DRAFT_CASE = Pattern.compile("draft K=(\\d+)");
-  private static final Pattern VERIFICATION =
-      Pattern.compile("target verification \\((\\d+) positions\\)");
 
   private SpecPlot() {}
 
@@ -76,22 +74,14 @@ public final class SpecPlot {
       throw new InvalidInputException(
           json + " is not a speculation bench report: it needs call_costs and rows");
     }
-    Map<Integer, Double> verify = new HashMap<>();
-    calls
-        .fields()
-        .forEachRemaining(
-            call -> {
-              Matcher m = VERIFICATION.matcher(call.getKey());
-              if (m.matches()) {
-                verify.put(Integer.parseInt(m.group(1)) - 1, call.getValue().asDouble());
-              }
-            });
-    SpecCostModel costs =
-        new SpecCostModel(
-            cost(json, calls, "target decode (1 position)"),
-            verify,
-            cost(json, calls, "draft round (1 position)"),
-            cost(json, calls, "draft first round (2 positions, 1 token)"));
+    Map<String, Double> millis = new LinkedHashMap<>();
+    calls.fields().forEachRemaining(call -> millis.put(call.getKey(), call.getValue().asDouble()));
+    SpecCostModel costs;
+    try {
+      costs = SpecCostModel.fromCalls(millis);
+    } catch (InvalidInputException e) {
+      throw new InvalidInputException(json + ": " + e.getMessage());
+    }
     List<Integer> draftKs = new ArrayList<>();
     List<Point> measured = new ArrayList<>();
     for (JsonNode row : rows) {
@@ -107,14 +97,6 @@ public final class SpecPlot {
       }
     }
     save(costs, draftKs, measured, png);
-  }
-
-  private static double cost(Path json, JsonNode calls, String name) {
-    JsonNode millis = calls.path(name);
-    if (!millis.isNumber()) {
-      throw new InvalidInputException(json + ": call_costs has no \"" + name + "\"");
-    }
-    return millis.asDouble();
   }
 
   /** {@code SpecPlot REPORT.json...}: draws REPORT.png beside each report. */

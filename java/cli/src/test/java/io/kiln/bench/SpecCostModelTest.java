@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.kiln.InvalidInputException;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -38,5 +41,24 @@ class SpecCostModelTest {
     // Half kept at K=2: 0.5 + 0.25 kept on average, a quarter of the cycles keep both.
     double cycle = 1.5 + 0.25 * 0.4 + 0.75 * 0.25 + 0.25;
     assertArrayEquals(new double[] {0.375, 1.75 / cycle}, costs.draftCurvePoint(2, 0.5), 1e-12);
+  }
+
+  @Test
+  void theCallsByNameGiveTheModelBack() {
+    Map<String, Double> calls = costs.calls();
+    assertEquals(
+        List.of(
+            "target decode (1 position)",
+            "target verification (3 positions)",
+            "target verification (5 positions)",
+            "draft first round (2 positions, 1 token)",
+            "draft round (1 position)"),
+        List.copyOf(calls.keySet()));
+    assertEquals(costs, SpecCostModel.fromCalls(calls));
+    Map<String, Double> missing = new LinkedHashMap<>(calls);
+    missing.remove(SpecCostModel.DRAFT_ROUND_CALL);
+    InvalidInputException e =
+        assertThrows(InvalidInputException.class, () -> SpecCostModel.fromCalls(missing));
+    assertEquals("no \"draft round (1 position)\" among the calls", e.getMessage());
   }
 }

@@ -76,9 +76,9 @@ public final class SpecCycleBench {
     RunnerOptions targetOptions = common.forTarget(SpeculativeConfig.draft(k));
     List<Call> calls =
         List.of(
-            new Call("target decode (1 position)", false, 1, 1),
-            new Call("target verification (" + (k + 1) + " positions)", false, k + 1, k + 1),
-            new Call("draft first round (2 positions, 1 token)", true, 2, 1),
+            new Call(SpecCostModel.DECODE_CALL, false, 1, 1),
+            new Call(SpecCostModel.verificationCall(k), false, k + 1, k + 1),
+            new Call(SpecCostModel.DRAFT_FIRST_ROUND_CALL, true, 2, 1),
             new Call("draft later round (1 position)", true, 1, 1));
     double[][] samples;
     Map<String, Map<String, Double>> stages = new LinkedHashMap<>();

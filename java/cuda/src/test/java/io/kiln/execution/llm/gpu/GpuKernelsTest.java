@@ -1146,13 +1146,12 @@ class GpuKernelsTest {
 
   /**
    * The residual stream as a normed product multiplies it: the tensor-core build (fp16, 2 to 8
-   * rows, rows a multiple of 8 long) rounds it to fp16 after scaling it by 2^-8, while its norm
-   * sums the fp32 squares; the FMA builds read it in fp32. Where a gate or up sum cancels to near
-   * zero, that rounding is most of the difference from the exact sum, so the reference makes it
-   * too.
+   * rows, 16-byte aligned rows) rounds it to fp16 after scaling it by 2^-8, while its norm sums the
+   * fp32 squares; the FMA builds read it in fp32. Where a gate or up sum cancels to near zero, that
+   * rounding is most of the difference from the exact sum, so the reference makes it too.
    */
-  private static float[] asMultiplied(float[] resid, StorageType st, int m, int in) {
-    if (st != StorageType.F16 || m < 2 || in % 8 != 0) {
+  private static float[] asMultiplied(float[] resid, boolean tensorCores) {
+    if (!tensorCores) {
       return resid;
     }
     float[] out = new float[resid.length];
@@ -1237,7 +1236,11 @@ class GpuKernelsTest {
           x.address(),
           w.buffer().address(),
           eps);
-      float[] multiplied = normRows(resid, asMultiplied(resid, st, m, in), m, in, eps);
+      boolean tensorCores =
+          st == StorageType.F16
+              && m > 1
+              && SkinnyGemm.TensorCoreGeometry.fits(in, x.address(), w.buffer().address());
+      float[] multiplied = normRows(resid, asMultiplied(resid, tensorCores), m, in, eps);
       float[] expected = siluGate(multiplied, w.values(), m, in, ff);
       float[] got = read(st, y, (m + 1) * ff);
       assertClose(expected, Arrays.copyOf(got, m * ff), tolerance(st), what);
